@@ -1,0 +1,40 @@
+"""The bus contract every DIGITS service shares: messages, subjects and codecs (msgspec only).
+
+`digits_proto.runtime` is the separate layer of shared service plumbing (nats-py, structlog).
+"""
+
+from digits_proto import datasets, gpus, inference, models, replies, subjects
+from digits_proto.base import BlobRef, Command, Event, JobStatus, Reply, new_job_id, utcnow
+
+ALL_MESSAGES: tuple[type, ...] = (
+    *datasets.DatasetCommands.__args__,
+    *datasets.DatasetEvents.__args__,
+    *models.ModelCommands.__args__,
+    *models.ModelEvents.__args__,
+    models.MetricsRecorded,
+    inference.ClassifyOne,
+    inference.Classified,
+    *gpus.GpuCommands.__args__,
+    *gpus.GpuEvents.__args__,
+    gpus.LeaseAccepted,
+    gpus.TelemetrySampled,
+    replies.Accepted,
+    replies.Rejected,
+)
+
+__all__ = [
+    "ALL_MESSAGES",
+    "BlobRef",
+    "Command",
+    "Event",
+    "JobStatus",
+    "Reply",
+    "datasets",
+    "gpus",
+    "inference",
+    "models",
+    "new_job_id",
+    "replies",
+    "subjects",
+    "utcnow",
+]

@@ -1,0 +1,61 @@
+"""Message bases every bus message derives from, and the id/time helpers used at the edges."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """An instruction sent to the one service that owns it (imperative name)."""
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Something that happened (past-tense name); appended to a stream, never changed."""
+
+    event_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: datetime = msgspec.field(default_factory=lambda: utcnow())
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """The answer to a command or query."""
+
+
+class JobStatus(enum.StrEnum):
+    """DIGITS's job statuses, used unchanged in events, DuckDB and every HTTP route."""
+
+    INITIALIZED = "Initialized"
+    WAITING = "Waiting"
+    RUNNING = "Running"
+    DONE = "Done"
+    ABORTED = "Aborted"
+    ERROR = "Error"
+
+    @property
+    def is_running(self) -> bool:
+        """True while the job may still change (DIGITS's I/W/R)."""
+        return self in (JobStatus.INITIALIZED, JobStatus.WAITING, JobStatus.RUNNING)
+
+
+class BlobRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a blob lies in the Object Store; events carry this, never the bytes."""
+
+    bucket: str
+    name: str
+    digest: str = ""
+    size: int = 0
+
+
+def utcnow() -> datetime:
+    """Now, UTC-aware."""
+    return datetime.now(UTC)
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """A DIGITS-style job id, `YYYYMMDD-HHMMSS-xxxx`: sortable and readable."""
+    now = now or utcnow()
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"

@@ -1,0 +1,111 @@
+"""GPU broker context: devices, leases and telemetry."""
+
+from __future__ import annotations
+
+import msgspec
+
+from digits_proto.base import Command, Event, Reply
+
+
+class Device(msgspec.Struct, frozen=True, kw_only=True):
+    """A device a node offers: a GPU (NVML) or, with none, a CPU slot."""
+
+    device_id: str
+    kind: str
+    index: int
+    name: str = ""
+    uuid: str = ""
+    memory_total: int = 0
+    compute_capability: str = ""
+    cores: int = 0
+
+
+class AcquireLease(Command, frozen=True, kw_only=True, tag="gpus.AcquireLease"):
+    """Ask for `count` devices, or exactly `device_indexes`; all or nothing."""
+
+    job_id: str
+    holder: str
+    count: int = 1
+    device_indexes: list[int] = []
+
+
+class RenewLease(Command, frozen=True, kw_only=True, tag="gpus.RenewLease"):
+    """Heartbeat: keep a lease alive for another TTL."""
+
+    lease_id: str
+    holder: str
+
+
+class ReleaseLease(Command, frozen=True, kw_only=True, tag="gpus.ReleaseLease"):
+    """Give a lease's devices back."""
+
+    lease_id: str
+    holder: str
+
+
+class LeaseAccepted(Reply, frozen=True, kw_only=True, tag="gpus.LeaseAccepted"):
+    """Devices granted until `ttl_seconds` pass without a renewal."""
+
+    lease_id: str
+    node_id: str
+    devices: list[Device]
+    threads: int
+    ttl_seconds: float
+
+
+class GpuEvent(Event, frozen=True, kw_only=True):
+    """Base of every device/lease event."""
+
+    node_id: str
+
+
+class DevicesDiscovered(GpuEvent, frozen=True, kw_only=True, tag="gpus.DevicesDiscovered"):
+    """A broker started and offers these devices."""
+
+    devices: list[Device]
+
+
+class LeaseGranted(GpuEvent, frozen=True, kw_only=True, tag="gpus.LeaseGranted"):
+    """Devices leased to a job."""
+
+    lease_id: str
+    job_id: str
+    device_ids: list[str]
+
+
+class LeaseReleased(GpuEvent, frozen=True, kw_only=True, tag="gpus.LeaseReleased"):
+    """A holder gave its devices back."""
+
+    lease_id: str
+    job_id: str
+    device_ids: list[str] = []
+
+
+class LeaseExpired(GpuEvent, frozen=True, kw_only=True, tag="gpus.LeaseExpired"):
+    """A holder stopped renewing; its devices are free again."""
+
+    lease_id: str
+    job_id: str
+    device_ids: list[str] = []
+
+
+class DeviceSample(msgspec.Struct, frozen=True, kw_only=True):
+    """One device's state at one instant."""
+
+    device_id: str
+    memory_used: int = 0
+    memory_total: int = 0
+    utilization: float | None = None
+    temperature: float | None = None
+    power_watts: float | None = None
+    processes: list[tuple[int, int]] = []
+
+
+class TelemetrySampled(GpuEvent, frozen=True, kw_only=True, tag="gpus.TelemetrySampled"):
+    """Per-device telemetry, about once a second, on a non-persisted subject."""
+
+    samples: list[DeviceSample]
+
+
+GpuEvents = DevicesDiscovered | LeaseGranted | LeaseReleased | LeaseExpired
+GpuCommands = AcquireLease | RenewLease | ReleaseLease

@@ -1,0 +1,169 @@
+"""Model (training job) context: commands, events, the training ticket and metric events."""
+
+from __future__ import annotations
+
+import msgspec
+
+from digits_proto.base import BlobRef, Command, Event
+
+
+class TrainSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """How to train: DIGITS's image-classification model fields (§2) on MXNet Gluon."""
+
+    method: str = "standard"
+    standard_network: str = "lenet"
+    custom_network: str = ""
+    framework: str = "mxnet"
+    train_epochs: int = 30
+    snapshot_interval: float = 1.0
+    val_interval: float = 1.0
+    random_seed: int | None = None
+    batch_size: int | None = None
+    batch_accumulation: int | None = None
+    solver_type: str = "SGD"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    rms_decay: float = 0.99
+    lr_policy: str = "step"
+    lr_step_size: float = 33.0
+    lr_step_gamma: float = 0.1
+    lr_multistep_values: str = "50,85"
+    lr_multistep_gamma: float = 0.5
+    lr_exp_gamma: float = 0.95
+    lr_inv_gamma: float = 0.1
+    lr_inv_power: float = 0.5
+    lr_poly_power: float = 3.0
+    lr_sigmoid_step: float = 50.0
+    lr_sigmoid_gamma: float = 0.1
+    use_mean: str = "image"
+    crop_size: int | None = None
+    shuffle: bool = True
+    select_gpu_count: int = 1
+    select_gpus: list[int] = []
+
+
+class CreateModel(Command, frozen=True, kw_only=True, tag="models.CreateModel"):
+    """Create a training job on a dataset; `form` keeps the submitted fields for clone."""
+
+    name: str
+    username: str = ""
+    group: str = ""
+    dataset_id: str
+    spec: TrainSpec
+    form: dict[str, str] = {}
+
+
+class AbortModel(Command, frozen=True, kw_only=True, tag="models.AbortModel"):
+    """Stop a training job."""
+
+    model_id: str
+    username: str = ""
+
+
+class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
+    """Delete a training job and its snapshots."""
+
+    model_id: str
+    username: str = ""
+
+
+class TrainModelTicket(Command, frozen=True, kw_only=True, tag="models.TrainModelTicket"):
+    """Work-queue ticket: train this model (redelivered if its trainer dies)."""
+
+    model_id: str
+
+
+class ModelEvent(Event, frozen=True, kw_only=True):
+    """Base of every model-job event."""
+
+    model_id: str
+
+
+class ModelCreated(ModelEvent, frozen=True, kw_only=True, tag="models.ModelCreated"):
+    """A training job was accepted."""
+
+    name: str
+    username: str = ""
+    group: str = ""
+    dataset_id: str
+    spec: TrainSpec
+    form: dict[str, str] = {}
+
+
+class ModelWaiting(ModelEvent, frozen=True, kw_only=True, tag="models.ModelWaiting"):
+    """The job waits: for its dataset, or for devices."""
+
+    reason: str
+
+
+class TrainingStarted(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingStarted"):
+    """A trainer runs the job on leased devices (attempt > 1 means a resume)."""
+
+    node_id: str = ""
+    devices: list[str] = []
+    lease_id: str = ""
+    attempt: int = 1
+    resume_epoch: float = 0.0
+
+
+class TrainingProgressed(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingProgressed"):
+    """Training progress (throttled)."""
+
+    epoch: float
+    progress: float
+    eta_seconds: float | None = None
+
+
+class SnapshotSaved(ModelEvent, frozen=True, kw_only=True, tag="models.SnapshotSaved"):
+    """A snapshot: exported symbol and params, plus the full training state for resume."""
+
+    epoch: float
+    symbol: BlobRef
+    params: BlobRef
+    state: BlobRef | None = None
+    input_shape: list[int] = []
+
+
+class TrainingCompleted(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingCompleted"):
+    """Training finished every epoch."""
+
+
+class TrainingFailed(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingFailed"):
+    """Training stopped with an error."""
+
+    error: str
+
+
+class ModelAborted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelAborted"):
+    """The job was aborted (by a user, or because its dataset failed)."""
+
+    reason: str = ""
+
+
+class ModelDeleted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelDeleted"):
+    """The job is gone."""
+
+
+class MetricsRecorded(ModelEvent, frozen=True, kw_only=True, tag="models.MetricsRecorded"):
+    """One point of a training series (`phase` train or val): loss, accuracy, learning_rate…."""
+
+    epoch: float
+    iteration: int
+    phase: str
+    values: dict[str, float]
+
+
+ModelEvents = (
+    ModelCreated
+    | ModelWaiting
+    | TrainingStarted
+    | TrainingProgressed
+    | SnapshotSaved
+    | TrainingCompleted
+    | TrainingFailed
+    | ModelAborted
+    | ModelDeleted
+)
+MetricEvents = MetricsRecorded
+ModelCommands = CreateModel | AbortModel | DeleteModel | TrainModelTicket

@@ -1,0 +1,47 @@
+"""Shared service plumbing (nats-py + structlog): never imports a service, MXNet, Litestar or DuckDB."""
+
+from digits_proto.runtime._blobs import clear_cache, delete_prefix, fetch, put_bytes, put_file
+from digits_proto.runtime._bus import LEASE_TTL_SECONDS, connect, ensure_streams, stream_configs
+from digits_proto.runtime._http import Metrics, serve_health
+from digits_proto.runtime._logging import configure_logging
+from digits_proto.runtime._micro import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    request,
+    serve_endpoints,
+)
+from digits_proto.runtime._service import ServiceHost, run_service
+from digits_proto.runtime._settings import env_settings
+from digits_proto.runtime._store import ConcurrencyError, EventStore
+from digits_proto.runtime._work import Outcome, consume_tickets, heartbeat
+
+__all__ = [
+    "LEASE_TTL_SECONDS",
+    "ConcurrencyError",
+    "Conflict",
+    "DomainError",
+    "EventStore",
+    "Forbidden",
+    "Metrics",
+    "NotFound",
+    "Outcome",
+    "ServiceHost",
+    "clear_cache",
+    "configure_logging",
+    "connect",
+    "consume_tickets",
+    "delete_prefix",
+    "ensure_streams",
+    "env_settings",
+    "fetch",
+    "heartbeat",
+    "put_bytes",
+    "put_file",
+    "request",
+    "run_service",
+    "serve_endpoints",
+    "serve_health",
+    "stream_configs",
+]

@@ -1,0 +1,113 @@
+"""nats.micro endpoints: decode the command, call the handler, turn domain errors into replies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+import structlog
+from nats.aio.client import Client
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import Service
+
+from digits_proto import codec, headers, subjects
+from digits_proto.replies import Rejected
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Any], Awaitable[msgspec.Struct]]
+
+
+class DomainError(Exception):
+    """A command refused for a reason the caller can act on; `code` is an HTTP status."""
+
+    code = 400
+
+    def __init__(self, message: str, field: str | None = None, code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    """The job (or other thing) named does not exist."""
+
+    code = 404
+
+
+class Conflict(DomainError):
+    """The thing exists but its state forbids the command."""
+
+    code = 409
+
+
+class Forbidden(DomainError):
+    """The command is not allowed (DIGITS answers 403 here)."""
+
+    code = 403
+
+
+async def serve_endpoints(
+    nc: Client,
+    service_name: str,
+    decoder: msgspec.json.Decoder[Any],
+    handlers: Mapping[str, Handler],
+    version: str = "0.1.0",
+) -> Service:
+    """Register one micro endpoint per subject in `handlers` (queue group `q`)."""
+    service = await add_service(
+        nc, name=service_name, version=version, queue_group=subjects.QUEUE_GROUP
+    )
+    for subject, handler in handlers.items():
+        await service.add_endpoint(
+            name=subject.rsplit(".", 1)[-1],
+            subject=subject,
+            handler=_wrap(decoder, handler, subject),
+        )
+    return service
+
+
+def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str):
+    async def endpoint(req: Request) -> None:
+        try:
+            command = decoder.decode(req.data)
+        except msgspec.ValidationError as e:
+            await _reject(req, Rejected(code=400, message=str(e)))
+            return
+        try:
+            reply = await handler(command)
+        except DomainError as e:
+            await _reject(req, Rejected(code=e.code, message=e.message, field=e.field))
+            return
+        except Exception as e:  # noqa: BLE001 - the caller must always hear back
+            log.exception("command_failed", subject=subject)
+            await _reject(req, Rejected(code=500, message=f"{type(e).__name__}: {e}"))
+            return
+        await req.respond(codec.encode(reply))
+
+    return endpoint
+
+
+async def _reject(req: Request, rejected: Rejected) -> None:
+    await req.respond_error(str(rejected.code), rejected.message, data=codec.encode(rejected))
+
+
+async def request(
+    nc: Client, subject: str, command: msgspec.Struct, timeout: float = 10.0
+) -> tuple[bytes, Rejected | None]:
+    """Send a command; returns the reply body, or the Rejected decoded from a service error."""
+    msg = await nc.request(subject, codec.encode(command), timeout=timeout)
+    if msg.headers and headers.SERVICE_ERROR_CODE in msg.headers:
+        try:
+            rejected = msgspec.json.decode(msg.data, type=Rejected)
+        except msgspec.DecodeError:
+            rejected = Rejected(
+                code=int(msg.headers[headers.SERVICE_ERROR_CODE] or 500),
+                message=msg.headers.get(headers.SERVICE_ERROR, ""),
+            )
+        return msg.data, rejected
+    return msg.data, None

@@ -1,0 +1,95 @@
+"""Tickets for long work: a durable pull consumer, explicit ack, heartbeats while working."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import FetchTimeoutError
+
+log = structlog.get_logger(__name__)
+
+
+class Outcome(enum.Enum):
+    """What to do with a ticket once its handler returns."""
+
+    ACK = "ack"  # done (or nothing left to do)
+    RETRY = "retry"  # not now: redeliver after a delay (e.g. waiting for a dataset or devices)
+    TERM = "term"  # never: drop it
+
+
+async def consume_tickets(
+    js: JetStreamContext,
+    stream: str,
+    subject: str,
+    durable: str,
+    handle: Callable[[Msg], Awaitable[Outcome]],
+    stop: asyncio.Event,
+    ack_wait: float = 30.0,
+    max_deliver: int = -1,
+    retry_delay: float = 2.0,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run `handle` for each ticket, one at a time, until `stop` is set.
+
+    The handler keeps its ticket alive with `heartbeat(msg)`; if the process dies, the ticket is
+    redelivered after `ack_wait` to another worker, which resumes from the last checkpoint event.
+    """
+    config = ConsumerConfig(
+        durable_name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_deliver=max_deliver,
+        filter_subject=subject,
+        max_ack_pending=1000,
+    )
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    if ready is not None:
+        ready.set()
+    while not stop.is_set():
+        try:
+            msgs = await sub.fetch(1, timeout=1.0)
+        except (FetchTimeoutError, TimeoutError):
+            continue
+        except Exception as e:  # noqa: BLE001 - NATS reconnecting: keep the loop alive
+            log.warning("ticket_fetch_failed", error=str(e))
+            await asyncio.sleep(1.0)
+            continue
+        for msg in msgs:
+            try:
+                outcome = await handle(msg)
+            except Exception:  # noqa: BLE001 - one bad ticket must not stop the worker
+                log.exception("ticket_failed", subject=msg.subject)
+                outcome = Outcome.RETRY
+            with contextlib.suppress(Exception):
+                if outcome is Outcome.ACK:
+                    await msg.ack()
+                elif outcome is Outcome.RETRY:
+                    await msg.nak(delay=retry_delay)
+                else:
+                    await msg.term()
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(msg: Msg, every: float = 5.0) -> AsyncIterator[None]:
+    """Tell JetStream the ticket is still being worked on, every `every` seconds."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

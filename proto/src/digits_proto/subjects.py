@@ -1,0 +1,97 @@
+"""Every subject, stream, consumer, KV and Object Store bucket name: the only place they are spelled."""
+
+from __future__ import annotations
+
+# --- event streams (one per context; one subject per aggregate instance) ---
+STREAM_DATASETS = "DIGITS_DATASETS"
+STREAM_MODELS = "DIGITS_MODELS"
+STREAM_METRICS = "DIGITS_METRICS"
+STREAM_GPUS = "DIGITS_GPUS"
+STREAM_WORK = "DIGITS_WORK"
+
+DATASET_EVENTS = "digits.evt.datasets.>"
+MODEL_EVENTS = "digits.evt.models.>"
+METRIC_EVENTS = "digits.metrics.>"
+GPU_EVENTS = "digits.evt.gpus.>"
+WORK = "digits.work.>"
+
+# Streams the gateway projects into DuckDB (work queues, KV and objects are not projected).
+EVENT_STREAMS: dict[str, str] = {
+    STREAM_DATASETS: DATASET_EVENTS,
+    STREAM_MODELS: MODEL_EVENTS,
+    STREAM_METRICS: METRIC_EVENTS,
+    STREAM_GPUS: GPU_EVENTS,
+}
+
+
+def dataset_events(dataset_id: str) -> str:
+    """Subject of one dataset aggregate."""
+    return f"digits.evt.datasets.{dataset_id}"
+
+
+def model_events(model_id: str) -> str:
+    """Subject of one model-job aggregate."""
+    return f"digits.evt.models.{model_id}"
+
+
+def model_metrics(model_id: str) -> str:
+    """Subject of one model's training metrics (their own stream: many small events)."""
+    return f"digits.metrics.{model_id}"
+
+
+def gpu_events(node_id: str) -> str:
+    """Subject of one node's device and lease events."""
+    return f"digits.evt.gpus.{node_id}"
+
+
+def telemetry(node_id: str) -> str:
+    """Core (not persisted) subject of one node's device telemetry."""
+    return f"digits.telemetry.{node_id}"
+
+
+TELEMETRY_ALL = "digits.telemetry.>"
+
+# --- work queues (tickets for long work; durable pull consumers, explicit ack) ---
+WORK_BUILD_DATASET = "digits.work.datasets.build"
+WORK_TRAIN_MODEL = "digits.work.models.train"
+CONSUMER_DATASET_BUILDER = "datasets-builder"
+CONSUMER_TRAINER = "trainer-worker"
+
+
+def readmodel_consumer(stream: str) -> str:
+    """Durable consumer name the gateway's projector uses on one event stream."""
+    return f"gateway-readmodel-{stream.lower()}"
+
+
+# --- commands and queries (nats.micro endpoints, queue group `q`) ---
+QUEUE_GROUP = "q"
+CMD_DATASETS_CREATE = "digits.cmd.datasets.create"
+CMD_DATASETS_ABORT = "digits.cmd.datasets.abort"
+CMD_DATASETS_DELETE = "digits.cmd.datasets.delete"
+CMD_MODELS_CREATE = "digits.cmd.models.create"
+CMD_MODELS_ABORT = "digits.cmd.models.abort"
+CMD_MODELS_DELETE = "digits.cmd.models.delete"
+CMD_INFERENCE_CLASSIFY_ONE = "digits.cmd.inference.classify_one"
+CMD_GPUS_ACQUIRE = "digits.cmd.gpus.acquire"
+CMD_GPUS_RENEW = "digits.cmd.gpus.renew"
+CMD_GPUS_RELEASE = "digits.cmd.gpus.release"
+
+# nats.micro service names (also what the gateway pings to know the system is up).
+SERVICE_GATEWAY = "digits-gateway"
+SERVICE_DATASETS = "digits-datasets"
+SERVICE_TRAINER = "digits-trainer"
+SERVICE_INFERENCE = "digits-inference"
+SERVICE_GPU_BROKER = "digits-gpu-broker"
+BACKEND_SERVICES = (SERVICE_DATASETS, SERVICE_TRAINER, SERVICE_INFERENCE, SERVICE_GPU_BROKER)
+
+
+def micro_ping(service: str) -> str:
+    """The nats.micro discovery subject answering for every instance of `service`."""
+    return f"$SRV.PING.{service}"
+
+
+# --- KV and Object Store buckets ---
+KV_LEASES = "digits-leases"
+BUCKET_DATASETS = "digits-datasets"
+BUCKET_MODELS = "digits-models"
+BUCKET_UPLOADS = "digits-uploads"

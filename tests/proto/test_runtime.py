@@ -1,0 +1,61 @@
+"""The shared plumbing against a real nats-server: event store, micro endpoints, blobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digits_proto import codec, subjects
+from digits_proto.datasets import DatasetCreated, DatasetDeleted, DatasetSpec
+from digits_proto.replies import Accepted
+from digits_proto.runtime import (
+    ConcurrencyError,
+    EventStore,
+    NotFound,
+    fetch,
+    put_bytes,
+    request,
+    serve_endpoints,
+)
+
+
+async def test_event_store_folds_one_aggregate_and_rejects_stale_appends(js) -> None:
+    """Events come back per aggregate in order, and an append at a stale sequence fails."""
+    store = EventStore(js, subjects.STREAM_DATASETS, codec.dataset_events)
+    a, b = subjects.dataset_events("a"), subjects.dataset_events("b")
+    created = DatasetCreated(dataset_id="a", name="n", spec=DatasetSpec(folder_train="/x"))
+    seq = await store.append(a, [created], 0)
+    await store.append(b, [DatasetDeleted(dataset_id="b")], 0)
+    seq2 = await store.append(a, [DatasetDeleted(dataset_id="a")], seq)
+    events, last = await store.load(a)
+    assert [type(e) for e in events] == [DatasetCreated, DatasetDeleted]
+    assert last == seq2
+    with pytest.raises(ConcurrencyError):
+        await store.append(a, [DatasetDeleted(dataset_id="a")], seq)
+
+
+async def test_micro_endpoint_replies_and_maps_domain_errors(nc) -> None:
+    """A handler's reply reaches the caller; a domain error arrives as a Rejected with its code."""
+
+    async def handle(cmd):
+        if cmd.dataset_id == "missing":
+            raise NotFound("no such dataset", field="dataset_id")
+        return Accepted(id=cmd.dataset_id)
+
+    from digits_proto.datasets import DeleteDataset
+
+    await serve_endpoints(nc, "digits-test", codec.dataset_commands, {"digits.cmd.t.del": handle})
+    body, rejected = await request(nc, "digits.cmd.t.del", DeleteDataset(dataset_id="x"))
+    assert rejected is None and codec.command_reply.decode(body) == Accepted(id="x")
+    _, rejected = await request(nc, "digits.cmd.t.del", DeleteDataset(dataset_id="missing"))
+    assert rejected is not None and rejected.code == 404 and rejected.field == "dataset_id"
+
+
+async def test_blob_round_trip_through_object_store_and_cache(js, tmp_path: Path) -> None:
+    """A multi-chunk blob comes back byte for byte and is then served from the local cache."""
+    data = bytes(range(256)) * 5000
+    ref = await put_bytes(js, subjects.BUCKET_UPLOADS, "x/blob.bin", data)
+    path = await fetch(js, ref, tmp_path)
+    assert path.read_bytes() == data
+    assert await fetch(js, ref, tmp_path) == path
