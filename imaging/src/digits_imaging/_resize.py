@@ -9,7 +9,10 @@ RESIZE_MODES = ("squash", "crop", "fill", "half_crop")
 
 
 def resize_image(
-    image: Image.Image, width: int, height: int, mode: str = "squash",
+    image: Image.Image,
+    width: int,
+    height: int,
+    mode: str = "squash",
     rng: np.random.Generator | None = None,
 ) -> Image.Image:
     """Resize to exactly `width`×`height`; `fill`/`half_crop` pad with uniform random noise."""

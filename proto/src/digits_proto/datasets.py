@@ -90,13 +90,17 @@ class DatasetCreated(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     form: dict[str, str] = {}
 
 
-class DatasetBuildStarted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetBuildStarted"):
+class DatasetBuildStarted(
+    DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetBuildStarted"
+):
     """A worker took the build ticket."""
 
     worker: str = ""
 
 
-class DatasetFolderParsed(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetFolderParsed"):
+class DatasetFolderParsed(
+    DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetFolderParsed"
+):
     """Labels found and images assigned to splits."""
 
     folder: str

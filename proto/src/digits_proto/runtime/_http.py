@@ -46,16 +46,26 @@ async def serve_health(
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
+            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (
+                b"\r\n",
+                b"\n",
+                b"",
+            ):
                 pass
             parts = line.decode("latin-1").split()
             path = parts[1] if len(parts) > 1 else "/"
             if path.startswith("/health"):
                 ok = ready()
-                status, body = ("200 OK", b"ok\n") if ok else ("503 Service Unavailable", b"starting\n")
+                status, body = (
+                    ("200 OK", b"ok\n") if ok else ("503 Service Unavailable", b"starting\n")
+                )
                 ctype = "text/plain"
             elif path.startswith("/metrics"):
-                status, body, ctype = "200 OK", metrics.render().encode(), "text/plain; version=0.0.4"
+                status, body, ctype = (
+                    "200 OK",
+                    metrics.render().encode(),
+                    "text/plain; version=0.0.4",
+                )
             else:
                 status, body, ctype = "404 Not Found", b"not found\n", "text/plain"
             head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"

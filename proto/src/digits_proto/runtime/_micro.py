@@ -83,7 +83,7 @@ def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str):
         except DomainError as e:
             await _reject(req, Rejected(code=e.code, message=e.message, field=e.field))
             return
-        except Exception as e:  # noqa: BLE001 - the caller must always hear back
+        except Exception as e:
             log.exception("command_failed", subject=subject)
             await _reject(req, Rejected(code=500, message=f"{type(e).__name__}: {e}"))
             return

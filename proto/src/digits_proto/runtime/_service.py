@@ -40,7 +40,9 @@ class ServiceHost:
         await ensure_streams(self.js)
         if self.http_port >= 0:
             self._server = await serve_health(
-                self.http_host, self.http_port, lambda: self.ready and self.nc.is_connected,
+                self.http_host,
+                self.http_port,
+                lambda: self.ready and self.nc.is_connected,
                 self.metrics,
             )
         log.info("service_started", name=self.name, http_port=self.bound_port)
@@ -65,7 +67,7 @@ class ServiceHost:
                 await coro
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - logged, then the whole process stops for a restart
+            except Exception:
                 log.exception("background_task_crashed", task=name)
                 self.stop.set()
 

@@ -64,7 +64,7 @@ async def consume_tickets(
         for msg in msgs:
             try:
                 outcome = await handle(msg)
-            except Exception:  # noqa: BLE001 - one bad ticket must not stop the worker
+            except Exception:
                 log.exception("ticket_failed", subject=msg.subject)
                 outcome = Outcome.RETRY
             with contextlib.suppress(Exception):

@@ -1,0 +1,1 @@
+"""digits-datasets: builds image-classification datasets (folders → RecordIO shards, mean, labels)."""

@@ -1,0 +1,1 @@
+"""DIGITS inference service: classify images with a model job's snapshots."""

@@ -1,0 +1,47 @@
+# DIGITS, reborn. `make help` lists the targets.
+PYTHON ?= python3.11
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+PY := $(VENV)/bin/python
+MEMBERS := pyproject.toml uv.lock proto/pyproject.toml imaging/pyproject.toml cli/pyproject.toml \
+	$(wildcard services/*/pyproject.toml)
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: help sync run test test-unit test-int e2e lint fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: $(MEMBERS)
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
+	$(UV) sync --all-packages --locked -p $(PYTHON)
+	@touch $@
+
+sync: $(VENV)/.synced ## create or update the environment (uv workspace, one lock)
+
+run: sync ## start nats-server and all five services; prints the URL; Ctrl-C stops everything
+	$(VENV)/bin/digits run
+
+test: sync ## every test: unit, integration (real nats-server), end to end, browser (Chromium)
+	$(PY) -m pytest -q
+
+test-unit: sync ## the fast tests only (no launcher, no browser)
+	$(PY) -m pytest -q -m "not e2e and not browser"
+
+e2e: sync ## the whole system through the launcher, DIGITS routes and the browser flow
+	$(PY) -m pytest -q -m "e2e or browser"
+
+lint: sync ## ruff and the import-linter contracts (services never import each other)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports pyproject.toml
+
+fmt: sync ## format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: sync ## benchmarks (print ratios against their anchors)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## remove the environment and local data
+	rm -rf $(VENV) data artifacts

@@ -1,0 +1,195 @@
+"""Start nats-server and the five services as processes, restart what dies, stop all on a signal."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digits_cli import nats
+from digits_cli.settings import Settings
+
+SERVICES = ("gpu-broker", "datasets", "trainer", "inference", "gateway")
+MAX_BACKOFF = 30.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the launcher dies, so no service outlives it."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    """One supervised service process."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default=0.0)
+
+    @property
+    def module(self) -> str:
+        """`python -m` target."""
+        return "digits_" + self.name.replace("-", "_")
+
+    @property
+    def health_url(self) -> str:
+        """Where its readiness is polled."""
+        return f"http://127.0.0.1:{self.port}/health"
+
+
+class Launcher:
+    """Runs the single-machine system: `digits run` / `make run`."""
+
+    def __init__(self, settings: Settings, echo=print):
+        self.settings = settings
+        self.echo = echo
+        self.data_dir = Path(settings.data_path)
+        self.logs = self.data_dir / "logs"
+        self.nats_proc: subprocess.Popen[bytes] | None = None
+        self.nats_url = settings.nats_url
+        self.children = [
+            Child(name, settings.port if name == "gateway" else self._port_for(name))
+            for name in SERVICES
+        ]
+        self.stopping = False
+
+    def _port_for(self, name: str) -> int:
+        env = f"DIGITS_{name.upper().replace('-', '_')}_PORT"
+        return int(os.environ.get(env) or nats.free_port())
+
+    def run(self) -> int:
+        """Start everything, print the URL once ready, supervise until signalled."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            if not self.nats_url:
+                port = self.settings.nats_port or nats.free_port()
+                self.nats_proc = nats.start(self.data_dir, port, self.logs / "nats-server.log")
+                self.nats_url = f"nats://127.0.0.1:{port}"
+                self.echo(f"nats-server (JetStream) on {self.nats_url}")
+            for child in self.children:
+                self._start(child)
+            if not self._wait_ready():
+                return 1
+            host = "localhost" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
+            self.echo(f"DIGITS is ready: http://{host}:{self.settings.port}/", flush=True)
+            self._supervise()
+            return 0
+        finally:
+            self.shutdown()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def _env(self, child: Child) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DIGITS_NATS_URL=self.nats_url,
+            DIGITS_DATA_DIR=str(self.data_dir),
+            DIGITS_DATA_ROOTS=os.pathsep.join(self.settings.roots),
+            DIGITS_PORT=str(self.settings.port),
+            PYTHONUNBUFFERED="1",
+        )
+        env[f"DIGITS_{child.name.upper().replace('-', '_')}_PORT"] = str(child.port)
+        return env
+
+    def _start(self, child: Child) -> None:
+        out = None if self.settings.log_to_terminal else open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115
+        try:
+            child.proc = subprocess.Popen(
+                [sys.executable, "-m", child.module],
+                env=self._env(child),
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,  # signals come from us, in order, not from the terminal
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            if out:
+                out.close()
+        child.started_at = time.monotonic()
+
+    def _healthy(self, child: Child) -> bool:
+        try:
+            with urllib.request.urlopen(child.health_url, timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + self.settings.ready_timeout
+        pending = {c.name for c in self.children}
+        while pending and not self.stopping:
+            if time.monotonic() > deadline:
+                self.echo(
+                    f"not ready after {self.settings.ready_timeout:.0f} s: {sorted(pending)}; "
+                    f"logs in {self.logs}"
+                )
+                return False
+            for child in self.children:
+                self._restart_if_dead(child)
+                if child.name in pending and self._healthy(child):
+                    pending.discard(child.name)
+            time.sleep(0.2)
+        return not self.stopping
+
+    def _restart_if_dead(self, child: Child) -> None:
+        if self.stopping or child.proc is None or child.proc.poll() is None:
+            return
+        now = time.monotonic()
+        if child.next_start == 0.0:
+            # Like compose's restart policy: back off while a service keeps crashing at start.
+            backoff = 1.0 if now - child.started_at > 60 else min(MAX_BACKOFF, 2.0**child.restarts)
+            child.next_start = now + backoff
+            self.echo(
+                f"{child.name} exited with {child.proc.returncode}; restarting in {backoff:.0f} s "
+                f"(log: {self.logs / (child.name + '.log')})"
+            )
+        if now >= child.next_start:
+            child.restarts += 1
+            child.next_start = 0.0
+            self._start(child)
+
+    def _supervise(self) -> None:
+        while not self.stopping:
+            for child in self.children:
+                self._restart_if_dead(child)
+            if self.nats_proc is not None and self.nats_proc.poll() is not None:
+                self.echo("nats-server stopped; shutting down")
+                return
+            time.sleep(0.5)
+
+    def shutdown(self) -> None:
+        """SIGTERM every service (gateway first), wait, kill stragglers, then stop NATS."""
+        self.stopping = True
+        procs = [c.proc for c in reversed(self.children) if c.proc and c.proc.poll() is None]
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.nats_proc is not None and self.nats_proc.poll() is None:
+            self.nats_proc.send_signal(signal.SIGTERM)
+            try:
+                self.nats_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.nats_proc.kill()
+        self.nats_proc = None

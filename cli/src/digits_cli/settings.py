@@ -1,0 +1,48 @@
+"""Launcher settings, read from the same `DIGITS_*` variables the services read."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import msgspec
+from digits_proto.runtime import env_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """What `digits run` needs to know; every field has a working default."""
+
+    port: int = 5000
+    host: str = "0.0.0.0"
+    data_dir: str = "./data"
+    data_roots: list[str] = []
+    nats_url: str = ""
+    nats_port: int = 0
+    cpu_slots: int = 1
+    ready_timeout: float = 180.0
+    log_to_terminal: bool = False
+
+    @property
+    def data_path(self) -> str:
+        """The data directory, absolute (children may run elsewhere)."""
+        return os.path.abspath(self.data_dir)
+
+    @property
+    def roots(self) -> list[str]:
+        """Folders dataset paths may point into; the data directory when none are set."""
+        return [os.path.abspath(r) for r in self.data_roots] or [self.data_path]
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings from the environment (`DIGITS_PORT`, `DIGITS_DATA_DIR`, `DIGITS_NATS_URL`...)."""
+    return env_settings(
+        Settings,
+        "launcher",
+        aliases={
+            "port": "DIGITS_PORT",
+            "host": "DIGITS_GATEWAY_HOST",
+            "nats_port": "DIGITS_NATS_PORT",
+            "cpu_slots": "DIGITS_CPU_SLOTS",
+        },
+    )

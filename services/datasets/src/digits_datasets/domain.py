@@ -1,0 +1,169 @@
+"""The dataset aggregate, pure: fold its events into a state, decide what a command appends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from digits_imaging import RESIZE_MODES
+from digits_proto import JobStatus
+from digits_proto.datasets import (
+    CreateDataset,
+    DatasetAborted,
+    DatasetBuilt,
+    DatasetBuildStarted,
+    DatasetCreated,
+    DatasetDeleted,
+    DatasetEvent,
+    DatasetFailed,
+    DatasetFolderParsed,
+    DatasetSpec,
+)
+
+from digits_datasets.errors import (
+    DatasetNotFound,
+    HasDependentModels,
+    InvalidField,
+    NotAbortable,
+)
+
+METHODS = ("folder",)
+ENCODINGS = ("png", "jpg", "none")
+BACKENDS = ("recordio",)
+MAX_SIDE = 8192
+
+
+class DatasetState(msgspec.Struct, frozen=True, kw_only=True):
+    """What the service needs to know about one dataset; `status` None = never created."""
+
+    dataset_id: str = ""
+    name: str = ""
+    status: JobStatus | None = None
+    deleted: bool = False
+    spec: DatasetSpec | None = None
+    labels: list[str] = []
+
+    @property
+    def exists(self) -> bool:
+        """Created and not deleted."""
+        return self.status is not None and not self.deleted
+
+    @property
+    def building(self) -> bool:
+        """A build may (still) run: Initialized or Running, not deleted."""
+        return self.exists and self.status in (JobStatus.INITIALIZED, JobStatus.RUNNING)
+
+
+def evolve(state: DatasetState, event: DatasetEvent) -> DatasetState:
+    """The state after one event (progress events change nothing)."""
+    replace = msgspec.structs.replace
+    match event:
+        case DatasetCreated():
+            return DatasetState(
+                dataset_id=event.dataset_id, name=event.name,
+                status=JobStatus.INITIALIZED, spec=event.spec,
+            )
+        case DatasetBuildStarted():
+            return replace(state, status=JobStatus.RUNNING)
+        case DatasetFolderParsed():
+            return replace(state, labels=list(event.labels))
+        case DatasetBuilt():
+            return replace(state, status=JobStatus.DONE, labels=list(event.labels))
+        case DatasetFailed():
+            return replace(state, status=JobStatus.ERROR)
+        case DatasetAborted():
+            return replace(state, status=JobStatus.ABORTED)
+        case DatasetDeleted():
+            return replace(state, deleted=True)
+    return state
+
+
+def fold(events: Iterable[DatasetEvent]) -> DatasetState:
+    """The state after a whole history."""
+    state = DatasetState()
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def validate_spec(name: str, spec: DatasetSpec) -> None:
+    """Refuse a spec whose fields are out of range (pure checks; folder checks need I/O)."""
+    if not name.strip():
+        raise InvalidField("dataset_name", "Dataset name is required")
+    if spec.method not in METHODS:
+        raise InvalidField(
+            "method", f"method {spec.method!r} is not supported yet (only 'folder')"
+        )
+    for field in ("folder_pct_val", "folder_pct_test"):
+        if not 0 <= getattr(spec, field) <= 100:
+            raise InvalidField(field, f"{field} must be between 0 and 100")
+    if spec.folder_pct_val + spec.folder_pct_test > 100:
+        raise InvalidField(
+            "folder_pct_val", "folder_pct_val + folder_pct_test must not exceed 100"
+        )
+    if spec.folder_train_min_per_class < 1:
+        raise InvalidField("folder_train_min_per_class", "must be at least 1")
+    top = spec.folder_train_max_per_class
+    if top is not None and top < max(1, spec.folder_train_min_per_class):
+        raise InvalidField(
+            "folder_train_max_per_class", "must be at least 1 and not less than the minimum"
+        )
+    for field in ("resize_width", "resize_height"):
+        if not 1 <= getattr(spec, field) <= MAX_SIDE:
+            raise InvalidField(field, f"{field} must be between 1 and {MAX_SIDE}")
+    if spec.resize_channels not in (1, 3):
+        raise InvalidField("resize_channels", "resize_channels must be 1 or 3")
+    _one_of("resize_mode", spec.resize_mode, RESIZE_MODES)
+    _one_of("encoding", spec.encoding, ENCODINGS)
+    _one_of("backend", spec.backend, BACKENDS)
+
+
+def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidField(field, f"{field} must be one of {', '.join(allowed)}")
+
+
+def decide_create(dataset_id: str, command: CreateDataset) -> list[DatasetEvent]:
+    """A new dataset (the spec has been validated, folder included)."""
+    validate_spec(command.name, command.spec)
+    return [
+        DatasetCreated(
+            dataset_id=dataset_id, name=command.name.strip(), username=command.username,
+            group=command.group, spec=command.spec, form=dict(command.form),
+        )
+    ]
+
+
+def decide_abort(state: DatasetState, dataset_id: str) -> list[DatasetEvent]:
+    """Abort a build that may still run; DIGITS answers 403 otherwise."""
+    if not state.exists:
+        raise DatasetNotFound(dataset_id)
+    if not state.building:
+        raise NotAbortable()
+    return [DatasetAborted(dataset_id=dataset_id)]
+
+
+def decide_delete(
+    state: DatasetState, dataset_id: str, dependent_models: list[str]
+) -> list[DatasetEvent]:
+    """Delete a dataset no live model uses (a running build stops on seeing the event)."""
+    if not state.exists:
+        raise DatasetNotFound(dataset_id)
+    if dependent_models:
+        raise HasDependentModels(dataset_id, sorted(dependent_models))
+    return [DatasetDeleted(dataset_id=dataset_id)]
+
+
+def decide_start(state: DatasetState, worker: str) -> list[DatasetEvent]:
+    """Start (or, after a dead worker, restart) a build; nothing if it is over or gone."""
+    if not state.building:
+        return []
+    return [DatasetBuildStarted(dataset_id=state.dataset_id, worker=worker)]
+
+
+def decide_step(state: DatasetState, event: DatasetEvent) -> list[DatasetEvent]:
+    """A build step (parsed, progress, built, failed) is recorded only while the build runs."""
+    if not state.exists or state.status is not JobStatus.RUNNING:
+        return []
+    return [event]

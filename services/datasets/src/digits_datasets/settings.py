@@ -1,0 +1,40 @@
+"""Settings of the datasets service, read once from `DIGITS_*` environment variables."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import msgspec
+
+from digits_proto.runtime import env_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the service reads from its environment (see README for the variables)."""
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: str = "./data"
+    # Folders a dataset may be read from; empty means `[data_dir]` (DIGITS_DATA_ROOTS, like PATH).
+    data_roots: list[str] = []
+    port: int = 0
+    log_level: str = "info"
+    # Processes that decode/resize/encode images (spawned, so NATS heartbeats keep flowing).
+    build_workers: int = min(4, os.cpu_count() or 1)
+    chunk_size: int = 32
+    progress_interval: float = 0.5
+    ack_wait: float = 30.0
+
+    def roots(self) -> list[str]:
+        """The data roots, as absolute real paths."""
+        return [os.path.realpath(r) for r in (self.data_roots or [self.data_dir])]
+
+    def jobs_dir(self) -> str:
+        """Where a build keeps its work files until they are uploaded."""
+        return os.path.join(self.data_dir, "datasets", "jobs")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings (read once)."""
+    return env_settings(Settings, "datasets")

@@ -1,0 +1,41 @@
+"""Composition root of the inference service: endpoints on NATS, the predictor thread."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from digits_proto import codec, subjects
+from digits_proto.runtime import ServiceHost, run_service, serve_endpoints
+
+from digits_inference import handlers
+from digits_inference.predictor import Predictor
+from digits_inference.registry import Registry
+from digits_inference.settings import Settings
+
+
+async def main(settings: Settings, host: ServiceHost | None = None) -> None:
+    """Run the service until SIGTERM (or until `host.stop` is set, as tests do)."""
+    host = host or ServiceHost(subjects.SERVICE_INFERENCE, settings.nats_url, settings.port)
+    predictor = Predictor(settings.net_cache_size, on_load=lambda: host.metrics.inc("nets_loaded"))
+    try:
+        await run_service(host, functools.partial(setup, settings=settings, predictor=predictor))
+    finally:
+        predictor.close()
+
+
+async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) -> None:
+    """Register the endpoints, then report ready."""
+    deps = handlers.Deps(
+        js=host.js,
+        registry=Registry(host.js),
+        predictor=predictor,
+        metrics=host.metrics,
+        cache_dir=Path(settings.cache_dir),
+        max_image_bytes=settings.max_image_bytes,
+    )
+    endpoints = {
+        subjects.CMD_INFERENCE_CLASSIFY_ONE: functools.partial(handlers.classify_one, deps),
+    }
+    await serve_endpoints(host.nc, subjects.SERVICE_INFERENCE, codec.inference_commands, endpoints)
+    host.mark_ready()

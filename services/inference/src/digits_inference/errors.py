@@ -1,0 +1,83 @@
+"""Why a classification is refused: each error names the field at fault and an HTTP code."""
+
+from __future__ import annotations
+
+from digits_proto.runtime import Conflict, DomainError, NotFound
+
+
+class InferenceError(DomainError):
+    """Base of every refusal of the inference service."""
+
+
+class JobNotFound(InferenceError, NotFound):
+    """The model job does not exist or was deleted."""
+
+    def __init__(self, job_id: str):
+        super().__init__("Job not found", field="job_id")
+        self.job_id = job_id
+
+
+class NoSnapshot(InferenceError, Conflict):
+    """The model has not saved a snapshot yet."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"Model {job_id} has no snapshot yet: wait for its first epoch to finish")
+
+
+class UnknownSnapshot(InferenceError):
+    """The requested snapshot epoch is not among the model's snapshots."""
+
+    def __init__(self, epoch: float, available: list[float]):
+        listed = ", ".join(f"{e:g}" for e in available)
+        super().__init__(
+            f"No snapshot for epoch {epoch:g}; available epochs: {listed}",
+            field="snapshot_epoch",
+        )
+
+
+class DatasetUnavailable(InferenceError, Conflict):
+    """The model's dataset cannot tell how to preprocess (gone, or never built)."""
+
+    def __init__(self, dataset_id: str, why: str):
+        super().__init__(f"Dataset {dataset_id} of this model {why}")
+
+
+class ShapeMismatch(InferenceError, Conflict):
+    """The snapshot expects an input the dataset's images cannot give."""
+
+    def __init__(self, expected: list[int], got: list[int]):
+        super().__init__(
+            "Model expects input {} but the dataset gives images {}".format(
+                "×".join(map(str, expected)), "×".join(map(str, got))
+            )
+        )
+
+
+class SnapshotUnusable(InferenceError):
+    """The snapshot's files are missing or cannot be loaded (a server-side fault)."""
+
+    code = 500
+
+    def __init__(self, job_id: str, epoch: float, why: str):
+        super().__init__(f"Snapshot {epoch:g} of model {job_id} cannot be used: {why}")
+
+
+class NotAnImage(InferenceError):
+    """The uploaded bytes are not an image we can decode."""
+
+    def __init__(self, why: str):
+        super().__init__(f"Not an image: {why}", field="image_file")
+
+
+class BadImageInput(InferenceError):
+    """No image, an image too large, or an upload that cannot be found."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="image_file")
+
+
+class BadTopK(InferenceError):
+    """`top_k` must be at least 1."""
+
+    def __init__(self, top_k: int):
+        super().__init__(f"top_k must be at least 1, got {top_k}", field="top_k")

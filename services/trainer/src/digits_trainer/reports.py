@@ -1,0 +1,52 @@
+"""What a training child tells its parent: one JSON object per stdout line (no NATS in the child)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Report(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    """Base of every child report."""
+
+
+class MetricsReport(Report, frozen=True, kw_only=True, tag="metrics"):
+    """One point of a series: phase train {loss, learning_rate} or val {loss, accuracy}."""
+
+    phase: str
+    epoch: float
+    iteration: int
+    values: dict[str, float]
+
+
+class ProgressReport(Report, frozen=True, kw_only=True, tag="progress"):
+    """How far training is (0..1), sent about once a second and at each epoch end."""
+
+    epoch: float
+    progress: float
+    eta_seconds: float | None = None
+    epoch_end: bool = False
+
+
+class SnapshotReport(Report, frozen=True, kw_only=True, tag="snapshot"):
+    """A snapshot's three local files, ready to upload."""
+
+    epoch: float
+    symbol: str
+    params: str
+    state: str
+    input_shape: list[int]
+
+
+class DoneReport(Report, frozen=True, kw_only=True, tag="done"):
+    """Every epoch trained."""
+
+
+class ErrorReport(Report, frozen=True, kw_only=True, tag="error"):
+    """Training stopped with an error (the traceback is in the child's log)."""
+
+    message: str
+
+
+Reports = MetricsReport | ProgressReport | SnapshotReport | DoneReport | ErrorReport
+decoder = msgspec.json.Decoder(Reports)
+encoder = msgspec.json.Encoder()

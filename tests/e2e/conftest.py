@@ -1,0 +1,96 @@
+"""The whole system started through the launcher (`digits run`), once per test session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import free_port
+
+
+@dataclass(frozen=True)
+class System:
+    """A running DIGITS: its URL and the folder dataset paths may point into."""
+
+    url: str
+    data_dir: Path
+    root: Path
+    log: Path
+
+
+def wait_until(predicate, timeout: float, every: float = 0.5, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def digits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """`python -m digits_cli run` with its own data dir, a free port and a data root."""
+    base = tmp_path_factory.mktemp("digits")
+    root = base / "images"
+    root.mkdir()
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        DIGITS_PORT=str(port),
+        DIGITS_GATEWAY_HOST="127.0.0.1",
+        DIGITS_DATA_DIR=str(base / "data"),
+        DIGITS_DATA_ROOTS=str(root),
+        OMP_NUM_THREADS="2",
+    )
+    env.pop("DIGITS_NATS_URL", None)
+    log = base / "launcher.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digits_cli", "run"], env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ready(url, proc, log), timeout=180, what="the system to be ready")
+        yield System(url=url, data_dir=base / "data", root=root, log=log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"launcher exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def write_intensity_classes(folder: Path, per_class: int = 30, size: int = 28) -> dict[str, float]:
+    """Three clearly separable classes of noisy gray images: dark, mid, bright."""
+    levels = {"dark": 40.0, "mid": 128.0, "bright": 215.0}
+    rng = np.random.default_rng(7)
+    for label, level in levels.items():
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(level, 18, (size + 4, size + 4)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, "L").save(folder / label / f"{label}_{i:03d}.png")
+    return levels
