@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
-import digits_proto
 import msgspec
+
+import digits_proto
 from digits_proto import codec
 from digits_proto.base import new_job_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetCreated, DatasetDeleted, DatasetSpec
 from digits_proto.replies import Accepted

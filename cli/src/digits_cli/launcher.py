@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,15 +35,14 @@ class Child:
 
     name: str
     port: int
+    module: str = ""
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = field(default=0.0)
 
-    @property
-    def module(self) -> str:
-        """`python -m` target."""
-        return "digits_" + self.name.replace("-", "_")
+    def __post_init__(self) -> None:
+        self.module = self.module or "digits_" + self.name.replace("-", "_")
 
     @property
     def health_url(self) -> str:
@@ -53,16 +53,17 @@ class Child:
 class Launcher:
     """Runs the single-machine system: `digits run` / `make run`."""
 
-    def __init__(self, settings: Settings, echo=print):
+    def __init__(self, settings: Settings, echo=print, modules: dict[str, str] | None = None):
         self.settings = settings
         self.echo = echo
         self.data_dir = Path(settings.data_path)
         self.logs = self.data_dir / "logs"
         self.nats_proc: subprocess.Popen[bytes] | None = None
         self.nats_url = settings.nats_url
+        modules = modules or {name: "" for name in SERVICES}
         self.children = [
-            Child(name, settings.port if name == "gateway" else self._port_for(name))
-            for name in SERVICES
+            Child(name, settings.port if name == "gateway" else self._port_for(name), module)
+            for name, module in modules.items()
         ]
         self.stopping = False
 
@@ -72,8 +73,9 @@ class Launcher:
 
     def run(self) -> int:
         """Start everything, print the URL once ready, supervise until signalled."""
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
             if not self.nats_url:
