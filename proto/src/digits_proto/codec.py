@@ -26,7 +26,8 @@ gpu_commands = msgspec.json.Decoder(GpuCommands)
 inference_commands = msgspec.json.Decoder(InferenceCommands)
 
 command_reply = msgspec.json.Decoder(Accepted | Rejected)
-lease_reply = msgspec.json.Decoder(LeaseAccepted | Rejected)
+# Acquire and renew answer LeaseAccepted, release answers Accepted (stream/seq of LeaseReleased).
+lease_reply = msgspec.json.Decoder(LeaseAccepted | Accepted | Rejected)
 classify_reply = msgspec.json.Decoder(Classified | Rejected)
 
 

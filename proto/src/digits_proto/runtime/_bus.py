@@ -19,6 +19,7 @@ from digits_proto import subjects
 
 log = structlog.get_logger(__name__)
 
+# Default lease TTL (gpu-broker setting `lease_ttl`); holders renew every third of it.
 LEASE_TTL_SECONDS = 15.0
 
 
@@ -78,6 +79,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
             await js.update_stream(config)
     for bucket in (subjects.BUCKET_DATASETS, subjects.BUCKET_MODELS, subjects.BUCKET_UPLOADS):
         await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
-    await js.create_key_value(
-        KeyValueConfig(bucket=subjects.KV_LEASES, ttl=LEASE_TTL_SECONDS, history=1)
-    )
+    # No bucket max_age: every lease write carries its own TTL (Nats-TTL; nats-py enables
+    # allow_msg_ttl on KV buckets), so the broker's TTL setting alone decides expiry, and
+    # delete markers (one per device key) stay.
+    await js.create_key_value(KeyValueConfig(bucket=subjects.KV_LEASES, history=1))

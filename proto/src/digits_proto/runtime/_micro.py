@@ -68,6 +68,8 @@ async def serve_endpoints(
             subject=subject,
             handler=_wrap(decoder, handler, subject),
         )
+    # The subscriptions must reach the server before anyone is told we are ready.
+    await nc.flush()
     return service
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from digits_inference.settings import apply_thread_limits, get_settings
 from digits_proto import subjects
 from digits_proto.runtime import configure_logging
-
-from digits_inference.settings import apply_thread_limits, get_settings
 
 
 def main() -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from digits_proto import codec, subjects
-from digits_proto.runtime import ServiceHost, run_service, serve_endpoints
-
 from digits_inference import handlers
 from digits_inference.predictor import Predictor
 from digits_inference.registry import Registry
 from digits_inference.settings import Settings
+from digits_proto import codec, subjects
+from digits_proto.runtime import ServiceHost, run_service, serve_endpoints
 
 
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
@@ -38,4 +37,5 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
         subjects.CMD_INFERENCE_CLASSIFY_ONE: functools.partial(handlers.classify_one, deps),
     }
     await serve_endpoints(host.nc, subjects.SERVICE_INFERENCE, codec.inference_commands, endpoints)
+    await host.nc.flush()  # the server knows our subscriptions before anyone is told we are ready
     host.mark_ready()

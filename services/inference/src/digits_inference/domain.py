@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import msgspec
+
+from digits_inference import errors
 from digits_proto.base import BlobRef
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetDeleted
 from digits_proto.models import ModelCreated, ModelDeleted, SnapshotSaved
-
-from digits_inference import errors
 
 EPOCH_TOLERANCE = 1e-6  # epochs are floats on the wire ("2", "2.5"); compare them loosely
 

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import structlog
-from digits_imaging import ImageLoadError
-from digits_proto import subjects
-from digits_proto.inference import Classified, ClassifyOne
-from digits_proto.runtime import Metrics, fetch
 from mxnet.base import MXNetError
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
+from digits_imaging import ImageLoadError
 from digits_inference import errors
 from digits_inference.domain import DatasetView, Plan, choose_snapshot, plan_classification
 from digits_inference.predictor import Predictor, top_k
 from digits_inference.registry import Registry
+from digits_proto import subjects
+from digits_proto.inference import Classified, ClassifyOne
+from digits_proto.runtime import Metrics, fetch
 
 log = structlog.get_logger(__name__)
 
@@ -114,9 +114,14 @@ async def _forward(deps: Deps, plan: Plan, batch: np.ndarray) -> np.ndarray:
         return await deps.predictor.probabilities(key, symbol, params, batch)
     except MXNetError as e:
         log.exception("snapshot_unusable", job_id=plan.job_id, epoch=plan.epoch)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise errors.SnapshotUnusable(plan.job_id, plan.epoch, first_line) from e
+        raise errors.SnapshotUnusable(plan.job_id, plan.epoch, _mxnet_reason(e)) from e
 
 
 def _too_large(size: int, limit: int) -> str:
     return f"Image too large: {size} bytes (the limit is {limit})"
+
+
+def _mxnet_reason(error: MXNetError) -> str:
+    """The last line of MXNet's message (the first is a C++ traceback header)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__

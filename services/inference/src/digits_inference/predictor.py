@@ -12,8 +12,9 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
-from digits_imaging import load_image, resize_image
 from mxnet import gluon
+
+from digits_imaging import load_image, resize_image
 
 
 def to_chw(pixels: np.ndarray) -> np.ndarray:

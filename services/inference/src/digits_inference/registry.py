@@ -8,11 +8,11 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 import structlog
-from digits_proto import codec, subjects
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from digits_inference.domain import DatasetView, ModelView, evolve_dataset, evolve_model
+from digits_proto import codec, subjects
 
 log = structlog.get_logger(__name__)
 

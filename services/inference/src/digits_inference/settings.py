@@ -6,6 +6,7 @@ import functools
 import os
 
 import msgspec
+
 from digits_proto.runtime import env_settings
 
 
