@@ -111,7 +111,10 @@ class RealNvml:
 
     def _processes(self, handle: Any) -> list[tuple[int, int]]:
         nv, seen = self._nv, {}
-        for fn in (nv.nvmlDeviceGetComputeRunningProcesses, nv.nvmlDeviceGetGraphicsRunningProcesses):
+        for fn in (
+            nv.nvmlDeviceGetComputeRunningProcesses,
+            nv.nvmlDeviceGetGraphicsRunningProcesses,
+        ):
             for p in self._try(fn, handle) or []:
                 # usedGpuMemory is None when the driver cannot attribute memory (e.g. no permission).
                 seen[int(p.pid)] = int(p.usedGpuMemory or 0)
@@ -126,7 +129,7 @@ class RealNvml:
 def open_nvml() -> RealNvml | None:
     """NVML if a driver and at least one GPU are there; None means "no GPUs" (CPU slots)."""
     try:
-        import pynvml  # noqa: PLC0415 - optional at import time: a host without it has no GPUs
+        import pynvml  # optional at import time: a host without it has no GPUs
     except ImportError:
         return None
     try:

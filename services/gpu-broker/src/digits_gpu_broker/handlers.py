@@ -1,0 +1,161 @@
+"""One function per lease command: read the KV, decide, claim/renew/release, append the event."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from digits_gpu_broker import domain
+from digits_gpu_broker.domain import LeaseRecord
+from digits_gpu_broker.errors import DevicesBusy, GpuBrokerError, LeaseNotFound, WrongCommand
+from digits_gpu_broker.leases import LeaseBook
+from digits_proto import subjects
+from digits_proto.gpus import (
+    AcquireLease,
+    Device,
+    GpuEvent,
+    LeaseAccepted,
+    LeaseGranted,
+    LeaseReleased,
+    ReleaseLease,
+    RenewLease,
+)
+from digits_proto.replies import Accepted
+from digits_proto.runtime import EventStore, Metrics
+
+log = structlog.get_logger(__name__)
+
+# A count request that loses a race re-reads the KV and tries the devices still free.
+CLAIM_ATTEMPTS = 3
+
+
+@dataclass
+class Broker:
+    """What the handlers and loops of one broker instance share."""
+
+    node_id: str
+    devices: list[Device]
+    book: LeaseBook
+    events: EventStore[GpuEvent]
+    cpu_count: int
+    metrics: Metrics = field(default_factory=lambda: Metrics("gpu_broker"))
+    # Leases seen complete; the expiry sweep watches them (a cache, never a reason to grant).
+    tracked: dict[str, LeaseRecord] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        """This node's event subject."""
+        return subjects.gpu_events(self.node_id)
+
+    def accepted(self, record: LeaseRecord) -> LeaseAccepted:
+        """The reply describing a live lease."""
+        by_id = {d.device_id: d for d in self.devices}
+        return LeaseAccepted(
+            lease_id=record.lease_id,
+            node_id=self.node_id,
+            devices=[by_id[d] for d in record.devices if d in by_id],
+            threads=domain.lease_threads(self.cpu_count, len(self.devices), len(record.devices)),
+            ttl_seconds=float(self.book.ttl),
+        )
+
+
+async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
+    """Grant all the devices asked for, or none (409 when busy); a retry gets the same lease."""
+    if not isinstance(cmd, AcquireLease):
+        raise WrongCommand(f"expected AcquireLease, got {type(cmd).__name__}")
+    for name, value in (("job_id", cmd.job_id), ("holder", cmd.holder)):
+        if not value:
+            raise GpuBrokerError(f"{name} is required", field=name)
+    domain.validate_request(broker.devices, cmd.count, cmd.device_indexes)
+    for _ in range(CLAIM_ATTEMPTS):
+        snapshot = await broker.book.snapshot()
+        existing = domain.find_job_lease(snapshot, cmd.job_id, cmd.holder)
+        if existing is not None:
+            return broker.accepted(existing)
+        chosen = domain.choose_devices(broker.devices, set(snapshot), cmd.count, cmd.device_indexes)
+        record = LeaseRecord(
+            lease_id=uuid.uuid4().hex,
+            job_id=cmd.job_id,
+            holder=cmd.holder,
+            node_id=broker.node_id,
+            devices=[d.device_id for d in chosen],
+        )
+        if await broker.book.claim(record):
+            break
+        broker.metrics.inc("claims_lost")
+    else:
+        broker.metrics.inc("acquire_busy")
+        raise DevicesBusy()
+    granted = LeaseGranted(
+        event_id=domain.granted_event_id(record.lease_id),
+        node_id=broker.node_id,
+        lease_id=record.lease_id,
+        job_id=record.job_id,
+        device_ids=record.devices,
+    )
+    try:
+        await broker.events.append(broker.subject, [granted], None)
+    except Exception:
+        # No event, no lease: give the devices back rather than hold them unrecorded.
+        with contextlib.suppress(Exception):
+            await broker.book.release(
+                domain.lease_keys(await broker.book.snapshot(), record.lease_id)
+            )
+        raise
+    broker.tracked[record.lease_id] = record
+    broker.metrics.inc("leases_granted")
+    log.info(
+        "lease_granted", lease_id=record.lease_id, job_id=record.job_id, devices=record.devices
+    )
+    return broker.accepted(record)
+
+
+async def renew_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
+    """Push the lease's expiry one TTL further (404 once gone, 409 for another holder)."""
+    if not isinstance(cmd, RenewLease):
+        raise WrongCommand(f"expected RenewLease, got {type(cmd).__name__}")
+    record, revisions = await _live(broker, cmd.lease_id, cmd.holder)
+    if not await broker.book.renew(record, revisions):
+        # A key changed under us: a concurrent renew by the holder is fine, an expiry is not.
+        record, _ = await _live(broker, cmd.lease_id, cmd.holder)
+    return broker.accepted(record)
+
+
+async def release_lease(broker: Broker, cmd: Any) -> Accepted:
+    """Give the devices back (404 when the lease is already gone)."""
+    if not isinstance(cmd, ReleaseLease):
+        raise WrongCommand(f"expected ReleaseLease, got {type(cmd).__name__}")
+    record, revisions = await _live(broker, cmd.lease_id, cmd.holder)
+    released = LeaseReleased(
+        event_id=domain.end_event_id(record.lease_id),
+        node_id=broker.node_id,
+        lease_id=record.lease_id,
+        job_id=record.job_id,
+        device_ids=record.devices,
+    )
+    # The event goes first: a sweep that sees the keys vanish then dedupes its LeaseExpired.
+    seq = await broker.events.append(broker.subject, [released], None)
+    await broker.book.release(revisions)
+    broker.tracked.pop(record.lease_id, None)
+    broker.metrics.inc("leases_released")
+    log.info("lease_released", lease_id=record.lease_id, job_id=record.job_id)
+    return Accepted(id=record.lease_id, stream=subjects.STREAM_GPUS, seq=seq)
+
+
+async def _live(broker: Broker, lease_id: str, holder: str) -> tuple[LeaseRecord, dict[str, int]]:
+    """The lease as the KV holds it now, with its keys' revisions; refusals as domain errors."""
+    snapshot = await broker.book.snapshot()
+    record = domain.leases_in(snapshot).get(lease_id)
+    if record is None:
+        raise LeaseNotFound(lease_id)
+    domain.check_holder(record, holder)
+    revisions = domain.lease_keys(snapshot, lease_id)
+    if not domain.is_complete(snapshot, record):
+        # Part of it expired: the rest goes too (the sweep records LeaseExpired).
+        await broker.book.release(revisions)
+        raise LeaseNotFound(lease_id)
+    return record, revisions

@@ -1,0 +1,46 @@
+"""Send lease commands and read a node's events, as the trainer and gateway would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client
+
+from digits_proto import codec, subjects
+from digits_proto.gpus import AcquireLease, LeaseAccepted, ReleaseLease, RenewLease
+from digits_proto.replies import Accepted, Rejected
+from digits_proto.runtime import EventStore, request
+
+
+async def acquire(
+    nc: Client, job_id: str, holder: str = "h", count: int = 1, indexes: list[int] | None = None
+) -> LeaseAccepted | Rejected:
+    """Send AcquireLease; the reply or the refusal."""
+    cmd = AcquireLease(job_id=job_id, holder=holder, count=count, device_indexes=indexes or [])
+    return await _send(nc, subjects.CMD_GPUS_ACQUIRE, cmd)
+
+
+async def renew(nc: Client, lease_id: str, holder: str = "h") -> LeaseAccepted | Rejected:
+    """Send RenewLease."""
+    return await _send(nc, subjects.CMD_GPUS_RENEW, RenewLease(lease_id=lease_id, holder=holder))
+
+
+async def release(nc: Client, lease_id: str, holder: str = "h") -> Accepted | Rejected:
+    """Send ReleaseLease."""
+    return await _send(
+        nc, subjects.CMD_GPUS_RELEASE, ReleaseLease(lease_id=lease_id, holder=holder)
+    )
+
+
+async def _send(nc: Client, subject: str, cmd: msgspec.Struct) -> Any:
+    body, rejected = await request(nc, subject, cmd)
+    return rejected if rejected is not None else codec.lease_reply.decode(body)
+
+
+async def node_events(js, node_id: str = "n1") -> list[Any]:
+    """Every event on one node's subject, oldest first."""
+    events, _ = await EventStore(js, subjects.STREAM_GPUS, codec.gpu_events).load(
+        subjects.gpu_events(node_id)
+    )
+    return events
