@@ -114,3 +114,11 @@ def test_release_and_expiry_of_a_lease_share_one_event_id() -> None:
     """Both end events of a lease get the same id, so JetStream keeps only the first."""
     assert domain.end_event_id("x") == domain.end_event_id("x") != domain.end_event_id("y")
     assert domain.granted_event_id("x") != domain.end_event_id("x")
+
+
+def test_a_gpu_request_on_a_cpu_only_node_runs_on_cpu_slots() -> None:
+    """No GPU on the node: GPU indexes are dropped and a large count is clamped to the slots."""
+    slots = domain.cpu_devices(2, 8)
+    assert domain.cpu_fallback(slots, 4, [3]) == (2, [])
+    assert domain.cpu_fallback(slots, 1, []) == (1, [])
+    assert domain.cpu_fallback(GPUS, 4, [3]) == (4, [3])

@@ -72,6 +72,18 @@ def lease_threads(cpu_count: int, device_count: int, leased: int) -> int:
     return threads_per_device(cpu_count, device_count) * max(1, leased)
 
 
+def cpu_fallback(
+    devices: Sequence[Device], count: int, indexes: Sequence[int]
+) -> tuple[int, list[int]]:
+    """On a node with no GPU, a GPU request runs on CPU slots (DIGITS: no GPUs ⇒ CPU).
+
+    GPU indexes mean nothing there, and a count beyond the slots is clamped instead of refused.
+    """
+    if devices and all(d.kind == "cpu" for d in devices):
+        return max(1, min(count, len(devices))), []
+    return count, list(indexes)
+
+
 def validate_request(devices: Sequence[Device], count: int, indexes: Sequence[int]) -> None:
     """Refuse what can never be granted on this node (400 naming DIGITS's form field)."""
     known = {d.index for d in devices}

@@ -70,13 +70,14 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
     for name, value in (("job_id", cmd.job_id), ("holder", cmd.holder)):
         if not value:
             raise GpuBrokerError(f"{name} is required", field=name)
-    domain.validate_request(broker.devices, cmd.count, cmd.device_indexes)
+    count, indexes = domain.cpu_fallback(broker.devices, cmd.count, cmd.device_indexes)
+    domain.validate_request(broker.devices, count, indexes)
     for _ in range(CLAIM_ATTEMPTS):
         snapshot = await broker.book.snapshot()
         existing = domain.find_job_lease(snapshot, cmd.job_id, cmd.holder)
         if existing is not None:
             return broker.accepted(existing)
-        chosen = domain.choose_devices(broker.devices, set(snapshot), cmd.count, cmd.device_indexes)
+        chosen = domain.choose_devices(broker.devices, set(snapshot), count, indexes)
         record = LeaseRecord(
             lease_id=uuid.uuid4().hex,
             job_id=cmd.job_id,
