@@ -40,8 +40,11 @@ def fmt_time(value: Any) -> dict[str, str] | None:
         return None
     moment: datetime | None = None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        seconds = value / 1000 if value > 1e12 else value
-        moment = datetime.fromtimestamp(seconds, tz=UTC)
+        seconds = value / 1000 if value > 1e11 else value  # 1e11 s is year 5138: must be ms
+        try:
+            moment = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return {"iso": "", "text": str(value)}
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -128,7 +131,9 @@ def errors_view(job: dict[str, Any]) -> list[str]:
         out.append(str(job["error"]))
     for err in _list(job.get("errors")):
         if isinstance(err, dict):
-            where = " ".join(str(err[k]) for k in ("split", "path") if err.get(k))
+            where = str(err.get("path") or "")
+            if err.get("split"):
+                where = f"{where} ({err['split']})" if where else str(err["split"])
             reason = err.get("reason") or err.get("message") or ""
             out.append(f"{where}: {reason}" if where else str(reason))
         elif err:
@@ -151,6 +156,7 @@ def common_view(job: dict[str, Any]) -> dict[str, Any]:
         "username": str(job.get("username") or ""),
         "directory": str(job.get("directory") or ""),
         "errors": errors_view(job),
+        "detail": str(job.get("detail") or ""),
     }
 
 
@@ -189,6 +195,9 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
     ]
     counts = _list(first.get("class_counts"))
     labels = [str(x) for x in _list(job.get("labels"))]
+    mean = job.get("mean_image")
+    view["mean_image"] = mean if isinstance(mean, str) and mean.startswith("/") else ""
+    view["warnings"] = [str(w) for w in _list(job.get("warnings")) if w]
     view["labels"] = [
         {"name": name, "count": _count(counts[i]) if i < len(counts) else None}
         for i, name in enumerate(labels)
@@ -218,6 +227,10 @@ def model_view(job: dict[str, Any]) -> dict[str, Any]:
         "dims": f"{dims[1]}×{dims[0]}, {dims[2]} channel{'s' if dims[2] != 1 else ''}"
         if len(dims) == 3 else "",
         "snapshots": [fmt_epoch(e) for e in sorted(set(epochs), reverse=True)],
+        "train_epochs": _count(job.get("train_epochs")),
+        "resize_mode": RESIZE_MODES.get(str(job.get("image resize mode")),
+                                        str(job.get("image resize mode") or "")),
+        "use_mean": str(job.get("mean subtraction") or ""),
     })
     return view
 

@@ -1,0 +1,36 @@
+// Every page: theme toggle (auto → light → dark, kept in localStorage) and local times.
+import { hydrateTimes } from "./util.js";
+
+const KEY = "digits-theme";
+const ORDER = ["auto", "light", "dark"];
+const root = document.documentElement;
+const button = document.getElementById("theme-toggle");
+
+function current() {
+  return root.dataset.theme || "auto";
+}
+
+function label() {
+  if (!button) return;
+  button.querySelector(".theme-name").textContent = current();
+  button.setAttribute("aria-label", `Colour theme: ${current()}`);
+}
+
+function apply(theme) {
+  if (theme === "auto") delete root.dataset.theme;
+  else root.dataset.theme = theme;
+  try {
+    if (theme === "auto") localStorage.removeItem(KEY);
+    else localStorage.setItem(KEY, theme);
+  } catch { /* storage blocked: the choice lasts for this page only */ }
+  label();
+  document.dispatchEvent(new CustomEvent("themechange"));
+}
+
+button?.addEventListener("click", () => apply(ORDER[(ORDER.indexOf(current()) + 1) % ORDER.length]));
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  document.dispatchEvent(new CustomEvent("themechange"));
+});
+label();
+hydrateTimes();
+setInterval(() => hydrateTimes(), 30_000);

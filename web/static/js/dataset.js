@@ -1,0 +1,22 @@
+// Dataset page: live status, progress and ETA; re-reads the details when the status changes.
+import { forJob, jobPage } from "./job.js";
+import { connectLive } from "./live.js";
+
+const job = jobPage();
+
+connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
+  history(h) {
+    if (job.setHistory(h.status_history, h.status)) job.refresh();
+    job.setProgress(h.progress, h.eta_seconds);
+  },
+  status(e) {
+    // Counts, classes and image info arrive with new statuses: redraw them from the server.
+    if (job.setStatus(e.status)) job.refresh();
+  },
+  progress(e) {
+    job.setProgress(e.progress, e.eta_seconds);
+  },
+  deleted() {
+    job.markDeleted();
+  },
+}));

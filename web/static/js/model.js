@@ -1,0 +1,211 @@
+// Model page: live loss/accuracy and learning-rate charts, key numbers, snapshots, status.
+import { combinedOptions, liveChart, lrOptions } from "./charts.js";
+import { forJob, jobPage } from "./job.js";
+import { connectLive } from "./live.js";
+import { el, fmtEpoch, fmtNumber } from "./util.js";
+
+const $ = (id) => document.getElementById(id);
+const job = jobPage();
+
+/** Columns sharing one sorted x column (uPlot's aligned data); missing values are null. */
+class Columns {
+  constructor(count) {
+    this.cols = Array.from({ length: count + 1 }, () => []);
+  }
+
+  get length() {
+    return this.cols[0].length;
+  }
+
+  reset() {
+    for (const col of this.cols) col.length = 0;
+  }
+
+  set(x, column, value) {
+    this.cols[column][this.slot(x)] = value;
+  }
+
+  /** Index of x, inserted in order (metrics almost always arrive in order: push). */
+  slot(x) {
+    const xs = this.cols[0];
+    const n = xs.length;
+    if (n === 0 || x > xs[n - 1]) {
+      for (const col of this.cols) col.push(null);
+      xs[n] = x;
+      return n;
+    }
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (xs[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    if (xs[lo] !== x) {
+      for (const col of this.cols) col.splice(lo, 0, null);
+      xs[lo] = x;
+    }
+    return lo;
+  }
+
+  last(column) {
+    const col = this.cols[column];
+    for (let i = col.length - 1; i >= 0; i--) if (col[i] !== null) return [this.cols[0][i], col[i]];
+    return [NaN, NaN];
+  }
+}
+
+const TRAIN_LOSS = 1, VAL_LOSS = 2, VAL_ACC = 3;
+const combined = new Columns(3);
+const rates = new Columns(1);
+const seen = new Set();
+let best = { acc: NaN, epoch: NaN };
+let progressEpoch = NaN;
+
+const num = (v) => (v === null || v === undefined || v === "" ? NaN : Number(v));
+
+function addMetric(m) {
+  const x = num(m?.epoch);
+  if (!Number.isFinite(x)) return;
+  const key = `${m.phase}:${m.iteration ?? ""}:${x}`;
+  if (seen.has(key)) return;  // a replay after reconnect
+  seen.add(key);
+  const values = m.values || {};
+  const loss = num(values.loss);
+  if (m.phase === "train") {
+    if (Number.isFinite(loss)) combined.set(x, TRAIN_LOSS, loss);
+    const lr = num(values.learning_rate);
+    if (Number.isFinite(lr)) rates.set(x, 1, lr);
+  } else if (m.phase === "val") {
+    if (Number.isFinite(loss)) combined.set(x, VAL_LOSS, loss);
+    const acc = num(values.accuracy);
+    if (Number.isFinite(acc)) {
+      const pct = acc * 100;
+      combined.set(x, VAL_ACC, pct);
+      if (!(pct <= best.acc)) best = { acc: pct, epoch: x };
+    }
+  }
+}
+
+const charts = {
+  combined: liveChart($("combined-chart"), combinedOptions, combined.cols),
+  rates: liveChart($("lr-chart"), lrOptions, rates.cols),
+};
+
+let queued = false;
+
+/** Redraw charts and key numbers at most once per animation frame. */
+function schedule() {
+  if (queued) return;
+  queued = true;
+  requestAnimationFrame(() => {
+    queued = false;
+    charts.combined.set(combined.cols);
+    charts.rates.set(rates.cols);
+    const lastX = combined.length ? combined.cols[0][combined.length - 1] : NaN;
+    const epoch = Math.max(Number.isFinite(progressEpoch) ? progressEpoch : -Infinity,
+      Number.isFinite(lastX) ? lastX : -Infinity);
+    const total = Number($("job-page").dataset.trainEpochs);
+    $("kn-epoch").textContent = !Number.isFinite(epoch) ? "—"
+      : total > 0 ? `${fmtEpoch(epoch)} of ${total}` : fmtEpoch(epoch);
+    $("kn-train-loss").textContent = fmtNumber(combined.last(TRAIN_LOSS)[1]);
+    $("kn-val-loss").textContent = fmtNumber(combined.last(VAL_LOSS)[1]);
+    $("kn-best-acc").textContent = Number.isFinite(best.acc)
+      ? `${best.acc.toFixed(2)} % (epoch ${fmtEpoch(best.epoch)})` : "—";
+    $("kn-lr").textContent = fmtNumber(rates.last(1)[1]);
+    $("chart-empty").hidden = combined.length > 0 || rates.length > 0;
+  });
+}
+
+function snapshotEpochs() {
+  return [...$("snapshot-list").querySelectorAll("li")].map((li) => li.dataset.epoch);
+}
+
+function addSnapshot(epoch) {
+  const key = fmtEpoch(num(epoch));
+  const epochs = snapshotEpochs();
+  if (key === "—" || epochs.includes(key)) return;
+  epochs.push(key);
+  epochs.sort((a, b) => Number(b) - Number(a));
+  const select = $("snapshot_epoch");
+  const chosen = select.value;
+  const keepChoice = chosen && chosen !== epochs[1];  // the user picked an older one on purpose
+  $("snapshot-list").replaceChildren(...epochs.map((e) => el("li", { dataset: { epoch: e } }, `Epoch #${e}`)));
+  select.replaceChildren(...epochs.map((e) => el("option", { value: e }, `Epoch #${e}`)));
+  select.value = keepChoice ? chosen : epochs[0];
+  select.disabled = false;
+  $("classify-button").disabled = false;
+  $("classify-hint").hidden = true;
+  $("snapshots-empty").hidden = true;
+}
+
+function setProgress(e) {
+  job.setProgress(e.progress, e.eta_seconds);
+  if (Number.isFinite(num(e.epoch))) {
+    progressEpoch = num(e.epoch);
+    schedule();
+  }
+}
+
+$("download-csv").addEventListener("click", () => {
+  const lines = ["epoch,train_loss,val_loss,val_accuracy_pct,learning_rate"];
+  const lrAt = new Map(rates.cols[0].map((x, i) => [x, rates.cols[1][i]]));
+  const [xs, train, val, acc] = combined.cols;
+  const all = [...new Set([...xs, ...rates.cols[0]])].sort((a, b) => a - b);
+  const at = new Map(xs.map((x, i) => [x, i]));
+  for (const x of all) {
+    const i = at.get(x);
+    const cell = (col) => (i === undefined || col[i] === null ? "" : col[i]);
+    lines.push([x, cell(train), cell(val), cell(acc), lrAt.get(x) ?? ""].join(","));
+  }
+  const link = el("a", {
+    href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" })),
+    download: `${job.id}-metrics.csv`,
+  });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+});
+
+/** The model JSON names only the dataset id: show its name when the dataset still exists. */
+async function showDatasetName() {
+  const id = $("job-page").dataset.datasetId;
+  const links = document.querySelectorAll("a[data-dataset-name]");
+  if (!id || ![...links].some((a) => a.dataset.datasetName === id)) return;
+  try {
+    const response = await fetch(`/datasets/${encodeURIComponent(id)}.json`);
+    const name = response.ok ? (await response.json()).name : "";
+    if (name) for (const a of document.querySelectorAll("a[data-dataset-name]")) a.textContent = name;
+  } catch (error) {
+    console.warn("dataset name not loaded", error);
+  }
+}
+
+connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
+  history(h) {
+    combined.reset();
+    rates.reset();
+    seen.clear();
+    best = { acc: NaN, epoch: NaN };
+    for (const m of h.metrics || []) addMetric(m);
+    for (const s of h.snapshots || []) addSnapshot(s);
+    if (job.setHistory(h.status_history, h.status)) job.refresh().then(showDatasetName);
+    setProgress(h);
+    schedule();
+  },
+  metric(m) {
+    addMetric(m);
+    schedule();
+  },
+  progress: setProgress,
+  snapshot(e) {
+    addSnapshot(e.epoch);
+  },
+  status(e) {
+    if (job.setStatus(e.status)) job.refresh().then(showDatasetName);
+  },
+  deleted() {
+    job.markDeleted();
+  },
+}));
+schedule();
+showDatasetName();
