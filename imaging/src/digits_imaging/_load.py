@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 # A decompression-bomb guard: anything above this many pixels is refused, not decoded.
 MAX_PIXELS = 100_000_000
+WIDE_INT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 class ImageLoadError(Exception):
@@ -27,18 +30,26 @@ def load_image(source: str | Path | bytes, channels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            # Checked here too: warning filters are process-wide, so under threads the
+            # warning-as-error above is not guaranteed; the header alone tells the size.
+            if image.width * image.height > MAX_PIXELS:
+                image.close()
+                raise Image.DecompressionBombError(f"{image.width}x{image.height}")
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageLoadError(f"image too large (over {MAX_PIXELS} pixels)") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageLoadError(f"cannot decode image: {e}") from e
-    image = ImageOps.exif_transpose(image) or image
+    with contextlib.suppress(Exception):  # broken EXIF metadata: keep the pixels as stored
+        image = ImageOps.exif_transpose(image) or image
     return _to_mode(image, "L" if channels == 1 else "RGB")
 
 
 def _to_mode(image: Image.Image, target: str) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.point(lambda v: v / 256).convert("L")
+    if image.mode in WIDE_INT_MODES:
+        # 16-bit (any byte order) and 32-bit integer pixels: keep the high byte, as v / 256.
+        values = np.asarray(image).astype(np.int64) // 256
+        image = Image.fromarray(np.clip(values, 0, 255).astype(np.uint8))
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):

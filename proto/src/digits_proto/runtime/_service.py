@@ -16,6 +16,9 @@ from digits_proto.runtime._http import Metrics, serve_health
 
 log = structlog.get_logger(__name__)
 
+GRACE_SECONDS = 2.5
+DRAIN_SECONDS = 5.0
+
 
 class ServiceHost:
     """What a service's `app.py` composes: NATS, JetStream, readiness, metrics, a stop event."""
@@ -87,15 +90,20 @@ class ServiceHost:
         """Stop background loops, drain NATS, close the health server."""
         self.ready = False
         self.stop.set()
-        for task in self._tasks:
+        # Loops watch `stop` and leave between fetches; cancelling one mid-fetch would strand a
+        # message nats-py never marks done, and drain() would then wait out its whole timeout.
+        pending: set[asyncio.Task[None]] = set(self._tasks)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=GRACE_SECONDS)
+        for task in pending:
             task.cancel()
-        for task in self._tasks:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._server is not None:
             self._server.close()
         with contextlib.suppress(Exception):
-            await self.nc.drain()
+            await asyncio.wait_for(self.nc.drain(), timeout=DRAIN_SECONDS)
         log.info("service_stopped", name=self.name)
 
 

@@ -6,26 +6,25 @@ from collections.abc import Iterable
 
 import msgspec
 
+from digits_datasets.errors import (
+    DatasetNotFound,
+    HasDependentModels,
+    InvalidField,
+    NotAbortable,
+)
 from digits_imaging import RESIZE_MODES
 from digits_proto import JobStatus
 from digits_proto.datasets import (
     CreateDataset,
     DatasetAborted,
-    DatasetBuilt,
     DatasetBuildStarted,
+    DatasetBuilt,
     DatasetCreated,
     DatasetDeleted,
     DatasetEvent,
     DatasetFailed,
     DatasetFolderParsed,
     DatasetSpec,
-)
-
-from digits_datasets.errors import (
-    DatasetNotFound,
-    HasDependentModels,
-    InvalidField,
-    NotAbortable,
 )
 
 METHODS = ("folder",)
@@ -95,6 +94,18 @@ def validate_spec(name: str, spec: DatasetSpec) -> None:
         raise InvalidField(
             "method", f"method {spec.method!r} is not supported yet (only 'folder')"
         )
+    _validate_folder_numbers(spec)
+    for field in ("resize_width", "resize_height"):
+        if not 1 <= getattr(spec, field) <= MAX_SIDE:
+            raise InvalidField(field, f"{field} must be between 1 and {MAX_SIDE}")
+    if spec.resize_channels not in (1, 3):
+        raise InvalidField("resize_channels", "resize_channels must be 1 or 3")
+    _one_of("resize_mode", spec.resize_mode, RESIZE_MODES)
+    _one_of("encoding", spec.encoding, ENCODINGS)
+    _one_of("backend", spec.backend, BACKENDS)
+
+
+def _validate_folder_numbers(spec: DatasetSpec) -> None:
     for field in ("folder_pct_val", "folder_pct_test"):
         if not 0 <= getattr(spec, field) <= 100:
             raise InvalidField(field, f"{field} must be between 0 and 100")
@@ -109,14 +120,6 @@ def validate_spec(name: str, spec: DatasetSpec) -> None:
         raise InvalidField(
             "folder_train_max_per_class", "must be at least 1 and not less than the minimum"
         )
-    for field in ("resize_width", "resize_height"):
-        if not 1 <= getattr(spec, field) <= MAX_SIDE:
-            raise InvalidField(field, f"{field} must be between 1 and {MAX_SIDE}")
-    if spec.resize_channels not in (1, 3):
-        raise InvalidField("resize_channels", "resize_channels must be 1 or 3")
-    _one_of("resize_mode", spec.resize_mode, RESIZE_MODES)
-    _one_of("encoding", spec.encoding, ENCODINGS)
-    _one_of("backend", spec.backend, BACKENDS)
 
 
 def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:

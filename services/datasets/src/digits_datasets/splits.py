@@ -44,24 +44,26 @@ def three_way_split_indices(size: int, pct_b: int, pct_c: int) -> tuple[int, int
         return 0, size
     if pct_c >= 100:
         return 0, 0
-    a = _round(size * pct_a / 100)
-    if pct_a and not a:
-        a = 1
-    b = _round(size * pct_b / 100)
-    if a + b > size:
-        b = size - a
+    a, b = _rounded_sizes(size, pct_a, pct_b, pct_c)
+    return a, a + b
+
+
+def _rounded_sizes(size: int, pct_a: int, pct_b: int, pct_c: int) -> tuple[int, int]:
+    # DIGITS's three_way_split_indices, step by step: round, then move one item into any
+    # part that has a percentage but came out empty.
+    a = max(_round(size * pct_a / 100), 1 if pct_a else 0)
+    b = min(_round(size * pct_b / 100), size - a)
     if pct_b and not b:
         if a > 1:
             a, b = a - 1, 1
         elif a != size:
             b = 1
-    c = size - (a + b)
-    if pct_c and not c:
+    if pct_c and size - (a + b) == 0:
         if b > 1:
-            b, c = b - 1, 1
+            b -= 1
         elif a > 1:
-            a, c = a - 1, 1
-    return a, a + b
+            a -= 1
+    return a, b
 
 
 def plan_splits(

@@ -1,0 +1,57 @@
+"""Composition root: endpoints, the build worker and the models index on one ServiceHost."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from digits_datasets import handlers, worker
+from digits_datasets.dependents import ModelIndex
+from digits_datasets.settings import Settings
+from digits_proto import codec, subjects
+from digits_proto.datasets import DatasetEvent
+from digits_proto.runtime import (
+    EventStore,
+    ServiceHost,
+    consume_tickets,
+    run_service,
+    serve_endpoints,
+)
+
+COMMAND_HANDLERS = {
+    subjects.CMD_DATASETS_CREATE: handlers.create_dataset,
+    subjects.CMD_DATASETS_ABORT: handlers.abort_dataset,
+    subjects.CMD_DATASETS_DELETE: handlers.delete_dataset,
+}
+
+
+async def setup(host: ServiceHost, settings: Settings) -> None:
+    """Follow the models stream, serve the commands, consume build tickets, then mark ready."""
+    store: EventStore[DatasetEvent] = EventStore(
+        host.js, subjects.STREAM_DATASETS, codec.dataset_events
+    )
+    models = ModelIndex()
+    await models.follow(host.js)
+    deps = handlers.Deps(js=host.js, store=store, settings=settings, models=models)
+    await serve_endpoints(
+        host.nc, subjects.SERVICE_DATASETS, codec.dataset_commands,
+        {subject: functools.partial(fn, deps) for subject, fn in COMMAND_HANDLERS.items()},
+    )
+    build_deps = worker.BuildDeps(nc=host.nc, js=host.js, store=store, settings=settings)
+    consuming = asyncio.Event()
+    host.spawn(
+        consume_tickets(
+            host.js, subjects.STREAM_WORK, subjects.WORK_BUILD_DATASET,
+            subjects.CONSUMER_DATASET_BUILDER, functools.partial(worker.build_dataset, build_deps),
+            host.stop, ack_wait=settings.ack_wait, ready=consuming,
+        ),
+        name="dataset-builder",
+    )
+    await consuming.wait()
+    host.mark_ready()
+
+
+async def main(settings: Settings, host: ServiceHost | None = None) -> None:
+    """Run the service until SIGTERM (or `host.stop`); tests pass their own `host`."""
+    host = host or ServiceHost(subjects.SERVICE_DATASETS, settings.nats_url, settings.port)
+    await run_service(host, functools.partial(setup, settings=settings))

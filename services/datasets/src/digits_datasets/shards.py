@@ -1,0 +1,162 @@
+"""Pack a split plan into RecordIO shards, the mean image and labels.txt, chunk by chunk.
+
+The CPU work runs in an executor (worker processes); this side only writes records, in order,
+and checks between chunks whether the build must stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from digits_datasets import recordio
+from digits_datasets.errors import BuildError, BuildStopped
+from digits_datasets.packing import ChunkResult, EncodeSpec, process_chunk
+from digits_datasets.splits import SPLITS, SplitPlan
+from digits_proto.datasets import ImageError
+
+Progress = Callable[[str, int, int], Awaitable[None]]
+
+
+@dataclass
+class SplitFiles:
+    """One packed split on local disk."""
+
+    split: str
+    entries: int
+    rec: Path
+    idx: Path
+    class_counts: list[int]
+    errors: list[ImageError] = field(default_factory=list)
+
+
+@dataclass
+class PackResult:
+    """Every file a build produced, ready for upload."""
+
+    splits: list[SplitFiles]
+    labels_txt: Path
+    mean_npy: Path
+    mean_jpg: Path
+
+
+@dataclass
+class Packer:
+    """Runs `process_chunk` on `executor`, at most `inflight` chunks at a time."""
+
+    executor: Executor
+    spec: EncodeSpec
+    chunk_size: int = 32
+    inflight: int = 4
+
+    async def pack(
+        self,
+        plan: SplitPlan,
+        workdir: Path,
+        should_stop: Callable[[], bool],
+        on_progress: Progress,
+    ) -> PackResult:
+        """Pack every non-empty split; raises BuildStopped as soon as `should_stop()` says so."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        total = sum(plan.counts().values())
+        done = 0
+        splits: list[SplitFiles] = []
+        mean_sum: np.ndarray | None = None
+        for split in SPLITS:
+            items = plan.splits.get(split, [])
+            if not items:
+                continue
+
+            async def progress(n: int, split: str = split) -> None:
+                nonlocal done
+                done += n
+                await on_progress(split, done, total)
+
+            files, pixel_sum = await self._pack_split(
+                split, items, len(plan.labels), workdir, should_stop, progress
+            )
+            splits.append(files)
+            if split == "train":
+                mean_sum = pixel_sum
+        train = next((s for s in splits if s.split == "train"), None)
+        if train is None or train.entries == 0 or mean_sum is None:
+            raise BuildError("No training image could be loaded")
+        labels_txt = workdir / "labels.txt"
+        labels_txt.write_text("".join(f"{label}\n" for label in plan.labels), encoding="utf-8")
+        mean_npy, mean_jpg = await asyncio.to_thread(
+            save_mean, mean_sum / train.entries, workdir
+        )
+        return PackResult(splits=splits, labels_txt=labels_txt, mean_npy=mean_npy, mean_jpg=mean_jpg)
+
+    async def _pack_split(
+        self,
+        split: str,
+        items: list[tuple[str, int]],
+        label_count: int,
+        workdir: Path,
+        should_stop: Callable[[], bool],
+        progress: Callable[[int], Awaitable[None]],
+    ) -> tuple[SplitFiles, np.ndarray | None]:
+        loop = asyncio.get_running_loop()
+        rec, idx = workdir / f"{split}.rec", workdir / f"{split}.idx"
+        writer = await asyncio.to_thread(recordio.open_writer, idx, rec)
+        files = SplitFiles(split=split, entries=0, rec=rec, idx=idx, class_counts=[0] * label_count)
+        pixel_sum: np.ndarray | None = None
+        chunks = deque(
+            items[i : i + self.chunk_size] for i in range(0, len(items), self.chunk_size)
+        )
+        pending: deque[asyncio.Future[ChunkResult]] = deque()
+        seed = SPLITS.index(split) * 1_000_003
+        try:
+            while chunks or pending:
+                while chunks and len(pending) < self.inflight:
+                    work = functools.partial(
+                        process_chunk, chunks.popleft(), self.spec, split == "train", seed
+                    )
+                    seed += 1
+                    pending.append(loop.run_in_executor(self.executor, work))
+                result = await pending.popleft()
+                if should_stop():
+                    raise BuildStopped(split)
+                await asyncio.to_thread(_write, writer, files, result)
+                if result.pixel_sum is not None:
+                    pixel_sum = result.pixel_sum if pixel_sum is None else pixel_sum + result.pixel_sum
+                await progress(len(result.records) + len(result.errors))
+        finally:
+            for future in pending:
+                future.cancel()
+            writer.close()
+        return files, pixel_sum
+
+
+def _write(writer: Any, files: SplitFiles, result: ChunkResult) -> None:
+    for label, data in result.records:
+        recordio.write(writer, files.entries, label, data)
+        files.entries += 1
+        files.class_counts[label] += 1
+    files.errors.extend(
+        ImageError(path=path, reason=reason, split=files.split) for path, _, reason in result.errors
+    )
+
+
+def save_mean(mean: np.ndarray, workdir: Path) -> tuple[Path, Path]:
+    """Write the exact mean (float32 C×H×W, 0–255) as mean.npy, and a viewable mean.jpg."""
+    mean32 = mean.astype(np.float32)
+    npy, jpg = workdir / "mean.npy", workdir / "mean.jpg"
+    with open(npy, "wb") as f:
+        np.save(f, mean32)
+    pixels = np.clip(np.rint(mean32), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels[0]) if pixels.shape[0] == 1 else Image.fromarray(
+        pixels.transpose(1, 2, 0)
+    )
+    image.save(jpg, "JPEG", quality=90)
+    return npy, jpg

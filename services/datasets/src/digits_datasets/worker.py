@@ -1,0 +1,213 @@
+"""The build worker: take a ticket, parse the folder, pack the splits, upload, record the result."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from digits_datasets import domain, upload
+from digits_datasets.errors import BuildError, BuildStopped
+from digits_datasets.folders import scan_folder
+from digits_datasets.packing import EncodeSpec
+from digits_datasets.settings import Settings
+from digits_datasets.shards import Packer
+from digits_datasets.splits import SplitPlan, plan_splits
+from digits_proto import codec, subjects
+from digits_proto.datasets import (
+    BuildDatasetTicket,
+    DatasetAborted,
+    DatasetDeleted,
+    DatasetEvent,
+    DatasetFailed,
+    DatasetFolderParsed,
+    DatasetProgressed,
+    DatasetSpec,
+)
+from digits_proto.runtime import ConcurrencyError, EventStore, Outcome, delete_prefix, heartbeat
+
+log = structlog.get_logger(__name__)
+
+MAX_LISTED = 1000  # warnings/errors carried in one event (NATS caps a message at 1 MB)
+
+
+@dataclass
+class BuildDeps:
+    """What a build needs, passed explicitly."""
+
+    nc: Client
+    js: JetStreamContext
+    store: EventStore[DatasetEvent]
+    settings: Settings
+    worker: str = f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def build_dataset(deps: BuildDeps, msg: Msg) -> Outcome:
+    """Handle one BuildDatasetTicket; every outcome but a crash of NATS itself is an ACK."""
+    try:
+        ticket = codec.dataset_commands.decode(msg.data)
+    except msgspec.DecodeError:
+        log.warning("ticket_undecodable", data=msg.data[:200])
+        return Outcome.TERM
+    if not isinstance(ticket, BuildDatasetTicket):
+        return Outcome.TERM
+    async with heartbeat(msg, every=max(1.0, deps.settings.ack_wait / 4)):
+        await Build(deps, ticket.dataset_id).run()
+    return Outcome.ACK
+
+
+class Build:
+    """One build of one dataset; follows the aggregate so that abort/delete stop it."""
+
+    def __init__(self, deps: BuildDeps, dataset_id: str):
+        self.deps = deps
+        self.dataset_id = dataset_id
+        self.subject = subjects.dataset_events(dataset_id)
+        self.workdir = Path(deps.settings.jobs_dir()) / dataset_id
+        self.state = domain.DatasetState()
+        self.seq = 0
+        self.stop_seen = False
+        self.started = 0.0
+        self.last_progress = 0.0
+
+    async def run(self) -> None:
+        """Build, or skip a dataset that is over; failures become DatasetFailed."""
+        sub = await self.deps.nc.subscribe(self.subject, cb=self._watch)
+        try:
+            await self._refresh()
+            if not await self._append(lambda s: domain.decide_start(s, self.deps.worker)):
+                log.info("build_skipped", dataset_id=self.dataset_id, status=self.state.status)
+                return
+            log.info("build_started", dataset_id=self.dataset_id)
+            try:
+                await self._build()
+            except BuildStopped:
+                log.info("build_stopped", dataset_id=self.dataset_id)
+                await delete_prefix(
+                    self.deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(self.dataset_id)
+                )
+            except BuildError as e:
+                await self._step(DatasetFailed(dataset_id=self.dataset_id, error=str(e)))
+            except Exception as e:  # recorded on the job, never a crash loop
+                log.exception("build_failed", dataset_id=self.dataset_id)
+                error = f"{type(e).__name__}: {e}"
+                await self._step(DatasetFailed(dataset_id=self.dataset_id, error=error))
+        finally:
+            with contextlib.suppress(Exception):  # the connection may be closing
+                await sub.unsubscribe()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def _build(self) -> None:
+        spec = self.state.spec
+        assert spec is not None
+        plan = await self._parse(spec)
+        encode = EncodeSpec(
+            width=spec.resize_width, height=spec.resize_height, channels=spec.resize_channels,
+            resize_mode=spec.resize_mode, encoding=spec.encoding,
+        )
+        workers = max(1, self.deps.settings.build_workers)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            packer = Packer(pool, encode, self.deps.settings.chunk_size, inflight=2 * workers)
+            self.started = time.monotonic()
+            packed = await packer.pack(plan, self.workdir, self._stopped, self._progress)
+        finally:
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        if self._stopped():
+            raise BuildStopped(self.dataset_id)
+        built = await upload.upload_build(self.deps.js, self.dataset_id, plan.labels, encode, packed)
+        if not await self._step(built):
+            raise BuildStopped(self.dataset_id)
+        log.info("build_done", dataset_id=self.dataset_id, entries=[s.entries for s in built.splits])
+
+    async def _parse(self, spec: DatasetSpec) -> SplitPlan:
+        roots = self.deps.settings.roots()
+        try:
+            classes, warnings = await asyncio.to_thread(scan_folder, spec.folder_train, roots)
+        except OSError as e:
+            raise BuildError(f"Cannot read folder {spec.folder_train}: {e.strerror or e}") from e
+        if len(classes) < 2:
+            raise BuildError("folder must contain at least two subdirectories")
+        plan = plan_splits(
+            classes, spec.folder_pct_val, spec.folder_pct_test,
+            spec.folder_train_min_per_class, spec.folder_train_max_per_class,
+        )
+        warnings = [*warnings, *plan.warnings]
+        for warning in warnings[:MAX_LISTED]:
+            log.warning("folder_warning", dataset_id=self.dataset_id, warning=warning)
+        if len(plan.labels) < 2:
+            raise BuildError("Did not find two valid categories")
+        if not plan.splits["train"]:
+            raise BuildError("No images were selected for training (folder_pct_val + "
+                             "folder_pct_test leave nothing)")
+        parsed = DatasetFolderParsed(
+            dataset_id=self.dataset_id, folder=spec.folder_train, labels=plan.labels,
+            split_counts=plan.counts(), warnings=warnings[:MAX_LISTED],
+        )
+        if not await self._step(parsed):
+            raise BuildStopped(self.dataset_id)
+        return plan
+
+    async def _progress(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last_progress < self.deps.settings.progress_interval:
+            return
+        self.last_progress = now
+        elapsed = now - self.started
+        eta = elapsed / done * (total - done) if done else None
+        event = DatasetProgressed(
+            dataset_id=self.dataset_id, phase=phase, done=done, total=total, eta_seconds=eta
+        )
+        await self._step(event)
+
+    def _stopped(self) -> bool:
+        return self.stop_seen or not self.state.building
+
+    async def _watch(self, msg: Msg) -> None:
+        # Core subscription on the aggregate's subject: an abort/delete is seen at once.
+        try:
+            event = codec.dataset_events.decode(msg.data)
+        except msgspec.DecodeError:
+            return
+        if isinstance(event, DatasetAborted | DatasetDeleted):
+            self.stop_seen = True
+
+    async def _refresh(self) -> None:
+        history, self.seq = await self.deps.store.load(self.subject)
+        self.state = domain.fold(history)
+
+    async def _step(self, event: DatasetEvent) -> bool:
+        """Append a build event if the build still runs; False if it no longer does."""
+        return bool(await self._append(lambda s: domain.decide_step(s, event)))
+
+    async def _append(
+        self, decide: Callable[[domain.DatasetState], list[DatasetEvent]]
+    ) -> list[DatasetEvent]:
+        # Append at the sequence we know; a conflict means someone else wrote: reload, re-decide.
+        for _ in range(8):
+            events = decide(self.state)
+            if not events:
+                return []
+            try:
+                self.seq = await self.deps.store.append(self.subject, events, self.seq)
+            except ConcurrencyError:
+                await self._refresh()
+                continue
+            for event in events:
+                self.state = domain.evolve(self.state, event)
+            return events
+        raise ConcurrencyError(self.subject)

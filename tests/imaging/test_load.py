@@ -1,0 +1,160 @@
+"""load_image: DIGITS's mode rules, transparency on white, odd formats, broken files."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digits_imaging import ImageLoadError, load_image
+
+
+def _png(image: Image.Image, **params) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG", **params)
+    return buf.getvalue()
+
+
+def test_rgba_is_composited_on_white() -> None:
+    """A fully transparent pixel becomes white, an opaque one keeps its colour."""
+    rgba = Image.new("RGBA", (4, 2), (255, 0, 0, 0))
+    rgba.putpixel((3, 1), (0, 0, 255, 255))
+    image = load_image(_png(rgba), 3)
+    assert image.mode == "RGB"
+    assert image.getpixel((0, 0)) == (255, 255, 255)
+    assert image.getpixel((3, 1)) == (0, 0, 255)
+
+
+def test_half_transparent_rgba_blends_with_white() -> None:
+    """A half transparent black pixel comes out mid grey."""
+    image = load_image(_png(Image.new("RGBA", (2, 2), (0, 0, 0, 128))), 3)
+    assert all(abs(v - 127) <= 1 for v in image.getpixel((0, 0)))
+
+
+def test_palette_with_transparency_uses_white_for_transparent_entries() -> None:
+    """A P image whose index 0 is transparent shows white there and its colour elsewhere."""
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([0, 0, 0, 0, 200, 0] + [0] * 762)
+    pal.putpixel((1, 1), 1)
+    image = load_image(_png(pal, transparency=0), 3)
+    assert image.getpixel((0, 0)) == (255, 255, 255)
+    assert image.getpixel((1, 1)) == (0, 200, 0)
+
+
+def test_la_becomes_grayscale_on_white() -> None:
+    """LA with a transparent pixel gives a white L pixel when one channel is asked."""
+    la = Image.new("LA", (2, 1), (0, 0))
+    la.putpixel((1, 0), (40, 255))
+    image = load_image(_png(la), 1)
+    assert image.mode == "L"
+    assert list(image.getdata()) == [255, 40]
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    """A CMYK JPEG loads as RGB with the expected colour (pure cyan)."""
+    buf = io.BytesIO()
+    Image.new("CMYK", (8, 8), (255, 0, 0, 0)).save(buf, "JPEG", quality=95)
+    image = load_image(buf.getvalue(), 3)
+    assert image.mode == "RGB"
+    r, g, b = image.getpixel((4, 4))
+    assert r < 30 and g > 225 and b > 225
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path: Path) -> None:
+    """A 16-bit grayscale PNG keeps its gradient, scaled by 1/256."""
+    ramp = (np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    image = load_image(path, 1)
+    assert image.mode == "L"
+    assert np.array_equal(np.asarray(image).ravel(), np.arange(256))
+
+
+def test_sixteen_bit_png_as_color_replicates_the_channel(tmp_path: Path) -> None:
+    """A 16-bit grayscale PNG asked as colour gives three equal channels."""
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((3, 3), 65535, np.uint16)).save(path)
+    assert load_image(path, 3).getpixel((1, 1)) == (255, 255, 255)
+
+
+def test_color_to_grayscale_and_back() -> None:
+    """RGB asked as one channel gives L; L asked as three channels gives equal RGB."""
+    assert load_image(_png(Image.new("RGB", (2, 2), (255, 0, 0))), 1).mode == "L"
+    assert load_image(_png(Image.new("L", (2, 2), 77)), 3).getpixel((0, 0)) == (77, 77, 77)
+
+
+def test_truncated_file_raises_image_load_error(tmp_path: Path) -> None:
+    """A PNG cut in half is refused with ImageLoadError, not a crash or a half image."""
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = _png(Image.fromarray(noise))
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError):
+        load_image(path, 3)
+
+
+def test_truncated_jpeg_raises_image_load_error() -> None:
+    """A JPEG cut short is refused with ImageLoadError."""
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "JPEG")
+    with pytest.raises(ImageLoadError):
+        load_image(buf.getvalue()[:300], 3)
+
+
+def test_text_file_and_missing_file_raise_image_load_error(tmp_path: Path) -> None:
+    """Bytes that are no image, and a path that does not exist, both give ImageLoadError."""
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("not an image at all")
+    with pytest.raises(ImageLoadError):
+        load_image(fake, 3)
+    with pytest.raises(ImageLoadError):
+        load_image(tmp_path / "missing.png", 3)
+
+
+def test_decompression_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image declaring more pixels than the guard allows is refused before decoding."""
+    import digits_imaging._load as load_module
+
+    monkeypatch.setattr(load_module, "MAX_PIXELS", 100)
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_image(_png(Image.new("L", (20, 20))), 1)
+
+
+def test_exif_orientation_is_applied() -> None:
+    """A JPEG tagged 'rotate 90' comes out with width and height swapped."""
+    image = Image.new("RGB", (8, 4), (10, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", exif=exif.tobytes())
+    assert load_image(buf.getvalue(), 3).size == (4, 8)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I;16L", "I"])
+def test_wide_integer_modes_keep_the_high_byte(mode: str) -> None:
+    """16-bit pixels in any byte order (and 32-bit I) load as L with value v // 256."""
+    image = Image.new(mode, (2, 2), 0x1234)
+    loaded = load_image(_tiff(image), 1)
+    assert loaded.mode == "L" and loaded.getpixel((0, 0)) == 0x12
+
+
+def _tiff(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "TIFF")
+    return buf.getvalue()
+
+
+def test_broken_exif_does_not_stop_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If reading EXIF orientation fails, the image still loads as stored."""
+    from PIL import ImageOps
+
+    def broken(image):
+        raise SyntaxError("bad exif")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    assert load_image(_png(Image.new("RGB", (3, 2))), 3).size == (3, 2)
