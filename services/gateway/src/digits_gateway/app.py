@@ -1,0 +1,185 @@
+"""Composition root: the Litestar app, its lifespan (NATS, DuckDB, projection) and the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+import uvicorn
+from litestar import Litestar, MediaType, Request, Response
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from digits_gateway import ui, views
+from digits_gateway.bus import Bus
+from digits_gateway.controllers import api, datasets, events, home, jobs, models, session, system
+from digits_gateway.controllers._common import provide_gateway
+from digits_gateway.deps import Gateway
+from digits_gateway.errors import EXCEPTION_HANDLERS
+from digits_gateway.readiness import Readiness
+from digits_gateway.readmodel.db import ReadModel
+from digits_gateway.readmodel.live import Hub
+from digits_gateway.readmodel.runner import Projection
+from digits_gateway.settings import Settings
+from digits_proto import subjects
+from digits_proto.runtime import Metrics, connect, ensure_streams
+
+log = structlog.get_logger(__name__)
+
+UNGATED = ("/health", "/metrics")
+
+
+def _lifespan(settings: Settings) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        metrics = Metrics("digits_gateway")
+        nc = await connect(settings.nats_url, subjects.SERVICE_GATEWAY)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        db = ReadModel(settings.readmodel_path)
+        hub = Hub()
+        projection = Projection(db, js, hub, metrics, settings.fetch_batch)
+        readiness = Readiness(nc, projection.caught_up, interval=settings.ready_interval)
+        bus = Bus(
+            nc, projection, metrics, settings.command_timeout, settings.read_your_writes_timeout
+        )
+        app.state.gateway = Gateway(
+            settings=settings,
+            nc=nc,
+            js=js,
+            db=db,
+            hub=hub,
+            projection=projection,
+            bus=bus,
+            readiness=readiness,
+            metrics=metrics,
+        )
+        await projection.start()
+        watcher = asyncio.create_task(readiness.run(), name="readiness")
+        try:
+            yield
+        finally:
+            hub.close()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await projection.stop()
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            db.close()
+            log.info("gateway_stopped")
+
+    return lifespan
+
+
+async def _gate(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Until every service answers and the projection runs, only /health (and /metrics) work."""
+    if request.url.path in UNGATED:
+        return None
+    gw: Gateway | None = request.app.state.get("gateway")
+    if gw is not None and gw.readiness.ready:
+        return None
+    waiting = ", ".join(gw.readiness.waiting_for()) if gw is not None else "NATS"
+    return Response(
+        {
+            "error": {
+                "message": f"DIGITS is starting: waiting for {waiting}",
+                "type": "ServiceUnavailable",
+            }
+        },
+        status_code=503,
+        media_type=MediaType.JSON,
+        headers={"Retry-After": "2"},
+    )
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The gateway's ASGI app: DIGITS's routes, /api/v1, SSE, pages and static files."""
+    web = ui.web_dir(settings)
+    handlers: list[Any] = [
+        system.health,
+        system.metrics,
+        session.login,
+        session.logout,
+        home.index_json,
+        home.completed_jobs_json,
+        jobs.job_status,
+        jobs.JobController,
+        datasets.DatasetController,
+        models.ModelController,
+        events.all_events,
+        events.job_events,
+        api.DatasetApi,
+        api.ModelApi,
+        api.JobApi,
+    ]
+    pages = ui.pages()
+    if pages is not None:
+        handlers += pages.page_routes
+    if (web / "static").is_dir():
+        handlers.append(
+            create_static_files_router(
+                path="/static", directories=[web / "static"], include_in_schema=False
+            )
+        )
+    templates = (
+        TemplateConfig(directory=web / "templates", engine=JinjaTemplateEngine)
+        if (web / "templates").is_dir()
+        else None
+    )
+    return Litestar(
+        handlers,
+        lifespan=[_lifespan(settings)],
+        dependencies={"gw": Provide(provide_gateway, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=_gate,
+        request_max_body_size=settings.max_upload_bytes,
+        template_config=templates,
+        openapi_config=OpenAPIConfig(title="DIGITS gateway", version=views.VERSION, path="/schema"),
+        logging_config=None,
+    )
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn, ending SSE streams first: it waits for open connections before the lifespan."""
+
+    def __init__(self, config: uvicorn.Config, app: Litestar):
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        gw: Gateway | None = self.app.state.get("gateway")
+        if gw is not None:
+            gw.hub.close()
+        await super().shutdown(sockets)
+
+
+def server(settings: Settings, app: Litestar | None = None) -> GatewayServer:
+    """A uvicorn server (httptools, 2 s graceful shutdown) for the app."""
+    app = app or create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        loop="none",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        log_config=None,
+        access_log=False,
+    )
+    return GatewayServer(config, app)
+
+
+async def main(settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT; non-zero if the app never started (e.g. no NATS)."""
+    gateway = server(settings)
+    await gateway.serve()
+    return 0 if gateway.started else 1

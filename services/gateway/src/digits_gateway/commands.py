@@ -1,0 +1,149 @@
+"""What a route asks of the system: the same translation for DIGITS routes and `/api/v1`."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from digits_gateway import forms
+from digits_gateway.deps import Gateway
+from digits_gateway.errors import CommandRejected, Denied, JobNotFound
+from digits_gateway.readmodel import queries
+from digits_gateway.readmodel.queries import Job
+from digits_proto import subjects
+from digits_proto.datasets import AbortDataset, DeleteDataset
+from digits_proto.inference import Classified, ClassifyOne
+from digits_proto.models import AbortModel, DeleteModel
+from digits_proto.replies import Accepted
+from digits_proto.runtime import put_bytes
+
+log = structlog.get_logger(__name__)
+
+
+def find_job(gw: Gateway, job_id: str, type: str | None = None) -> Job:
+    """The live job, of the type the route serves; 404 otherwise."""
+    with gw.db.cursor() as cur:
+        job = queries.get_job(cur, job_id)
+    if job is None or (type is not None and job.type != type):
+        raise JobNotFound()
+    return job
+
+
+async def create_dataset(gw: Gateway, values: Mapping[str, Any], user: str) -> Accepted:
+    """Validate the form, send CreateDataset, wait for the read model."""
+    command = forms.dataset_command(values, user)
+    return await gw.bus.send(subjects.CMD_DATASETS_CREATE, command)
+
+
+def usable_dataset(gw: Gateway, dataset_id: str) -> bool:
+    """DIGITS's model form offers datasets that are running or Done."""
+    with gw.db.cursor() as cur:
+        job = queries.get_job(cur, dataset_id)
+    return job is not None and job.type == "dataset" and job.status not in ("Error", "Aborted")
+
+
+async def create_models(gw: Gateway, values: Mapping[str, Any], user: str) -> list[Accepted]:
+    """Validate the form, send one CreateModel per sweep combination, wait for each."""
+    commands = forms.model_commands(values, user, lambda d: usable_dataset(gw, d))
+    return [await gw.bus.send(subjects.CMD_MODELS_CREATE, c) for c in commands]
+
+
+async def abort_job(gw: Gateway, job_id: str, user: str, type: str | None = None) -> Accepted:
+    """Abort a running job (DIGITS checks login only, not ownership)."""
+    job = find_job(gw, job_id, type)
+    if not job.running:
+        raise Denied("Job not aborted")
+    if job.type == "dataset":
+        subject, command = (
+            subjects.CMD_DATASETS_ABORT,
+            AbortDataset(dataset_id=job.id, username=user),
+        )
+    else:
+        subject, command = subjects.CMD_MODELS_ABORT, AbortModel(model_id=job.id, username=user)
+    try:
+        return await gw.bus.send(subject, command)
+    except CommandRejected as e:
+        raise _refused(e, "Job not aborted") from e
+
+
+async def delete_job(gw: Gateway, job_id: str, user: str, type: str | None = None) -> Accepted:
+    """Delete a job its user owns (or nobody owns); a dataset only once no model uses it."""
+    job = find_job(gw, job_id, type)
+    if job.username and job.username != user:
+        raise Denied("You don't have permission to delete job")
+    if job.type == "dataset":
+        with gw.db.cursor() as cur:
+            users = queries.dependents(cur, job.id)
+        if users:
+            names = ", ".join(f"{name} ({mid})" for mid, name in users)
+            raise Denied(
+                f'Cannot delete "{job.name}" because {len(users)} model(s) depend on it: {names}'
+            )
+        subject, command = (
+            subjects.CMD_DATASETS_DELETE,
+            DeleteDataset(dataset_id=job.id, username=user),
+        )
+    else:
+        subject, command = subjects.CMD_MODELS_DELETE, DeleteModel(model_id=job.id, username=user)
+    try:
+        return await gw.bus.send(subject, command)
+    except CommandRejected as e:
+        raise _refused(e, e.message) from e
+
+
+def _refused(e: CommandRejected, message: str) -> Exception:
+    if e.code == 404:
+        return JobNotFound()
+    if e.code in (403, 409):
+        return Denied(message if message else e.message)
+    return e
+
+
+def snapshot_epoch(values: Mapping[str, Any]) -> float | None:
+    """The snapshot to use; absent, empty or ≤ 0 means the latest."""
+    fields = forms.Fields(values)
+    epoch = fields.number("snapshot_epoch")
+    fields.check()
+    return epoch if epoch is not None and epoch > 0 else None
+
+
+def server_image(gw: Gateway, path: str) -> bytes:
+    """DIGITS's `image_path`: allowed only inside DIGITS_DATA_ROOTS, never elsewhere."""
+    roots = [Path(r).resolve() for r in gw.settings.data_roots]
+    target = Path(path).resolve()
+    if not roots:
+        raise forms.FormErrors({"image_path": ["Server paths are disabled; upload image_file"]})
+    if not any(target.is_relative_to(r) for r in roots) or not target.is_file():
+        raise forms.FormErrors({"image_path": [f"Not an image file inside the data roots: {path}"]})
+    if target.stat().st_size > gw.settings.max_upload_bytes:
+        raise forms.FormErrors({"image_path": ["File too large"]})
+    return target.read_bytes()
+
+
+async def classify_one(gw: Gateway, job_id: str, image: bytes, epoch: float | None) -> Classified:
+    """Send ClassifyOne; a big image travels through the Object Store (1 MB message cap)."""
+    model = find_job(gw, job_id, "model")
+    if not image:
+        raise forms.FormErrors({"image_file": ["Provide an image: image_file (upload)"]})
+    command = ClassifyOne(job_id=model.id, image=image, snapshot_epoch=epoch)
+    blob_name = ""
+    if len(image) > gw.settings.inline_image_limit:
+        blob_name = f"classify/{uuid.uuid4().hex}"
+        ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, blob_name, image)
+        command = ClassifyOne(job_id=model.id, image_blob=ref, snapshot_epoch=epoch)
+    try:
+        return await gw.bus.classify(subjects.CMD_INFERENCE_CLASSIFY_ONE, command)
+    except CommandRejected as e:
+        if e.code == 400 and e.field in (None, "image", "image_blob"):
+            e.field = "image_file"
+        raise
+    finally:
+        if blob_name:
+            with contextlib.suppress(Exception):
+                store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
+                await store.delete(blob_name)

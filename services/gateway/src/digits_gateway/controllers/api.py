@@ -1,0 +1,211 @@
+"""`/api/v1`: the native JSON API, over the same commands and read model as DIGITS's routes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post
+
+from digits_gateway import commands, views
+from digits_gateway.controllers._common import require_user
+from digits_gateway.deps import Gateway
+from digits_gateway.errors import CommandRejected, InvalidUsername
+from digits_gateway.forms import FormErrors
+from digits_gateway.params import USERNAME_RE, Params, read_params
+from digits_gateway.readmodel import queries
+from digits_gateway.schemas import (
+    Classification,
+    DatasetCreate,
+    Deleted,
+    DeviceList,
+    JobList,
+    JobRef,
+    JobSummary,
+    MetricPoint,
+    MetricSeries,
+    ModelCreate,
+)
+
+
+def _user(request: Request[Any, Any, Any], body_user: str | None) -> str:
+    if body_user is not None:
+        if not USERNAME_RE.match(body_user):
+            raise InvalidUsername(f'Invalid username - "{body_user}"')
+        return body_user
+    return require_user(request)
+
+
+# DIGITS form names → this API's field names, so a 400 names the field the client sent.
+API_NAMES = {
+    "dataset_name": "name",
+    "model_name": "name",
+    "dataset": "dataset_id",
+    "standard_networks": "network",
+    "group_name": "group",
+    "select_gpus_list": "select_gpus",
+}
+
+
+@contextlib.contextmanager
+def _api_field_names() -> Iterator[None]:
+    try:
+        yield
+    except FormErrors as e:
+        raise FormErrors({API_NAMES.get(k, k): v for k, v in e.errors.items()}) from e
+    except CommandRejected as e:
+        if e.code == 400 and e.field:
+            raise FormErrors({API_NAMES.get(e.field, e.field): [e.message]}) from e
+        raise
+
+
+def _jobs(gw: Gateway, type: str | None) -> JobList:
+    with gw.db.cursor() as cur:
+        jobs = queries.list_jobs(cur, type)
+    return JobList(jobs=[JobSummary(**views.summary(j)) for j in jobs])
+
+
+def _ref(job_id: str, name: str, status: str) -> JobRef:
+    return JobRef(id=job_id, name=name, status=status)
+
+
+class DatasetApi(Controller):
+    """Datasets."""
+
+    path = "/api/v1/datasets"
+    tags = ["datasets"]
+
+    @get("/")
+    async def list_datasets(self, gw: Gateway) -> JobList:
+        """Every dataset."""
+        return _jobs(gw, "dataset")
+
+    @post("/", status_code=202)
+    async def create_dataset(
+        self, request: Request[Any, Any, Any], gw: Gateway, data: DatasetCreate
+    ) -> JobRef:
+        """Create and build a dataset; 202 with its id once the read model shows it."""
+        user = _user(request, data.username)
+        with _api_field_names():
+            accepted = await commands.create_dataset(gw, data.form(), user)
+        return _ref(accepted.id, accepted.name, str(accepted.status))
+
+    @get("/{job_id:str}")
+    async def get_dataset(self, gw: Gateway, job_id: str) -> dict[str, Any]:
+        """One dataset with its build details (the DIGITS JSON keys)."""
+        job = commands.find_job(gw, job_id, "dataset")
+        with gw.db.cursor() as cur:
+            return views.dataset(cur, job)
+
+    @delete("/{job_id:str}", status_code=200)
+    async def delete_dataset(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> Deleted:
+        """Delete a dataset no model uses."""
+        await commands.delete_job(gw, job_id, require_user(request), "dataset")
+        return Deleted(id=job_id)
+
+    @post("/{job_id:str}/abort", status_code=200)
+    async def abort_dataset(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> JobRef:
+        """Stop a build."""
+        accepted = await commands.abort_job(gw, job_id, require_user(request), "dataset")
+        return _ref(job_id, accepted.name, str(accepted.status))
+
+
+class ModelApi(Controller):
+    """Models (training jobs)."""
+
+    path = "/api/v1/models"
+    tags = ["models"]
+
+    @get("/")
+    async def list_models(self, gw: Gateway) -> JobList:
+        """Every model."""
+        return _jobs(gw, "model")
+
+    @post("/", status_code=202)
+    async def create_model(
+        self, request: Request[Any, Any, Any], gw: Gateway, data: ModelCreate
+    ) -> JobRef:
+        """Create a training job; 202 with its id once the read model shows it."""
+        user = _user(request, data.username)
+        with _api_field_names():
+            accepted = (await commands.create_models(gw, data.form(), user))[0]
+        return _ref(accepted.id, accepted.name, str(accepted.status))
+
+    @get("/{job_id:str}")
+    async def get_model(self, gw: Gateway, job_id: str) -> dict[str, Any]:
+        """One model (the DIGITS JSON keys, snapshots included)."""
+        job = commands.find_job(gw, job_id, "model")
+        with gw.db.cursor() as cur:
+            return views.model(cur, job)
+
+    @get("/{job_id:str}/metrics")
+    async def get_metrics(self, gw: Gateway, job_id: str, after_seq: int = 0) -> MetricSeries:
+        """Every metric point after `after_seq` (0: all), in order."""
+        commands.find_job(gw, job_id, "model")
+        with gw.db.cursor() as cur:
+            points = queries.metrics(cur, job_id, after_seq)
+        return MetricSeries(
+            job_id=job_id,
+            points=[
+                MetricPoint(
+                    seq=p.seq, epoch=p.epoch, iteration=p.iteration, phase=p.phase, values=p.values
+                )
+                for p in points
+            ],
+        )
+
+    @post("/{job_id:str}/classify", status_code=200)
+    async def classify(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> Classification:
+        """Multipart `image_file` (+ `snapshot_epoch`): the top-5 predictions."""
+        params: Params = await read_params(request)
+        upload = params.files.get("image_file")
+        image = await upload.read() if upload is not None else b""
+        result = await commands.classify_one(
+            gw, job_id, image, commands.snapshot_epoch(params.values)
+        )
+        return Classification(
+            job_id=result.job_id,
+            snapshot_epoch=result.snapshot_epoch,
+            predictions=result.predictions,
+        )
+
+    @delete("/{job_id:str}", status_code=200)
+    async def delete_model(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> Deleted:
+        """Delete a model and its snapshots."""
+        await commands.delete_job(gw, job_id, require_user(request), "model")
+        return Deleted(id=job_id)
+
+    @post("/{job_id:str}/abort", status_code=200)
+    async def abort_model(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> JobRef:
+        """Stop training."""
+        accepted = await commands.abort_job(gw, job_id, require_user(request), "model")
+        return _ref(job_id, accepted.name, str(accepted.status))
+
+
+class JobApi(Controller):
+    """Every job, and the devices they run on."""
+
+    path = "/api/v1"
+    tags = ["jobs"]
+
+    @get("/jobs")
+    async def list_jobs(self, gw: Gateway) -> JobList:
+        """Datasets and models, oldest first."""
+        return _jobs(gw, None)
+
+    @get("/devices")
+    async def list_devices(self, gw: Gateway) -> DeviceList:
+        """Devices offered by the gpu-brokers and the job holding each."""
+        with gw.db.cursor() as cur:
+            return DeviceList(devices=queries.devices(cur))

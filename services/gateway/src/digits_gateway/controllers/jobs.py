@@ -1,0 +1,52 @@
+"""`/jobs/<id>`: DIGITS's type-agnostic job routes (status, redirect, abort, delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.response import Redirect
+
+from digits_gateway import commands, views
+from digits_gateway.controllers._common import require_user, text
+from digits_gateway.deps import Gateway
+from digits_gateway.params import read_params, strip_json
+from digits_gateway.readmodel import queries
+
+
+@get(["/jobs/{job_id:str}/status", "/datasets/{job_id:str}/status", "/models/{job_id:str}/status"])
+async def job_status(gw: Gateway, job_id: str) -> dict[str, Any]:
+    """`{"status", "type", "name", "error"}`; always 200, `{"error": "Job not found."}` if unknown."""
+    with gw.db.cursor() as cur:
+        return views.status(queries.get_job(cur, strip_json(job_id)))
+
+
+class JobController(Controller):
+    """Routes that accept a dataset or a model id alike."""
+
+    path = "/jobs"
+
+    @get("/{job_id:str}", status_code=302)
+    async def show_job(self, gw: Gateway, job_id: str) -> Redirect:
+        """302 to the dataset or model page."""
+        suffix = ".json" if job_id.endswith(".json") else ""
+        job = commands.find_job(gw, strip_json(job_id))
+        return Redirect(path=f"/{job.type}s/{job.id}{suffix}")
+
+    @delete("/{job_id:str}", status_code=200)
+    async def delete_job(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> Response[str]:
+        """ "Job deleted." (404 unknown, 403 not the owner or models depend on it)."""
+        user = require_user(request, await read_params(request))
+        await commands.delete_job(gw, strip_json(job_id), user)
+        return text("Job deleted.")
+
+    @post("/{job_id:str}/abort", status_code=200)
+    async def abort_job(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> Response[str]:
+        """ "Job aborted." (404 unknown, 403 not running)."""
+        user = require_user(request, await read_params(request))
+        await commands.abort_job(gw, strip_json(job_id), user)
+        return text("Job aborted.")

@@ -1,0 +1,31 @@
+"""The gateway's resources, built by the lifespan and injected into every controller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from digits_gateway.bus import Bus
+from digits_gateway.readiness import Readiness
+from digits_gateway.readmodel.db import ReadModel
+from digits_gateway.readmodel.live import Hub
+from digits_gateway.readmodel.runner import Projection
+from digits_gateway.settings import Settings
+from digits_proto.runtime import Metrics
+
+
+@dataclass
+class Gateway:
+    """NATS, the read model, its projection and live hub, the command bus, readiness."""
+
+    settings: Settings
+    nc: Client
+    js: JetStreamContext
+    db: ReadModel
+    hub: Hub
+    projection: Projection
+    bus: Bus
+    readiness: Readiness
+    metrics: Metrics

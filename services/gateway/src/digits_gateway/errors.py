@@ -1,0 +1,169 @@
+"""Gateway errors and the one place that turns any exception into DIGITS's error bodies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+
+from digits_gateway.forms import FormErrors
+from digits_gateway.params import wants_json
+
+log = structlog.get_logger(__name__)
+
+
+class GatewayError(Exception):
+    """Base of the gateway's own errors; `code` is the HTTP status."""
+
+    code = 500
+    kind = "Error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class JobNotFound(GatewayError):
+    """No such job (or not of the type the route serves)."""
+
+    code = 404
+    kind = "NotFound"
+
+    def __init__(self, message: str = "Job not found"):
+        super().__init__(message)
+
+
+class NotLoggedIn(GatewayError):
+    """The route needs a user (DIGITS's requires_login)."""
+
+    code = 401
+    kind = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("You must log in first (set the username cookie or a username field)")
+
+
+class InvalidUsername(GatewayError):
+    """The username breaks DIGITS's rule."""
+
+    code = 400
+    kind = "BadRequest"
+
+
+class Denied(GatewayError):
+    """Refused: not the owner, not abortable, models depend on it."""
+
+    code = 403
+    kind = "Forbidden"
+
+
+class Unavailable(GatewayError):
+    """A service did not answer, or the read model did not catch up in time."""
+
+    code = 503
+    kind = "ServiceUnavailable"
+
+
+class CommandRejected(GatewayError):
+    """The owning service refused the command (its `Rejected` reply)."""
+
+    KINDS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+
+    def __init__(self, code: int, message: str, field: str | None):
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.kind = self.KINDS.get(code, "Error")
+
+
+def error_response(
+    request: Request[Any, Any, Any], code: int, message: str, kind: str
+) -> Response[Any]:
+    """DIGITS's `{"error": {"message", "type"}}` for JSON clients, the plain message otherwise."""
+    if wants_json(request):
+        return Response(
+            {"error": {"message": message, "type": kind}},
+            status_code=code,
+            media_type=MediaType.JSON,
+        )
+    return Response(message, status_code=code, media_type=MediaType.TEXT)
+
+
+def errors_response(errors: dict[str, list[str]]) -> Response[Any]:
+    """DIGITS's form-validation body: 400 `{"errors": {"<field>": ["message"]}}`."""
+    return Response({"errors": errors}, status_code=400, media_type=MediaType.JSON)
+
+
+def rejected_errors(exc: CommandRejected) -> dict[str, list[str]]:
+    """A service's 400 as form errors, under the field it named."""
+    return {exc.field or "form": [exc.message]}
+
+
+def on_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
+    if isinstance(exc, CommandRejected) and exc.code == 400:
+        return errors_response(rejected_errors(exc))
+    if exc.code == 401:
+        return Response({"error": {"message": exc.message, "type": exc.kind}}, status_code=401)
+    return error_response(request, exc.code, exc.message, exc.kind)
+
+
+def on_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:
+    return errors_response(exc.errors)
+
+
+FIELD_RE = re.compile(r"field `([^`]+)`|at `\$\.([A-Za-z0-9_]+)")
+
+
+def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """A body or parameter that does not fit its schema: the 400 names the field."""
+    errors: dict[str, list[str]] = {}
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        message = str(item.get("message", exc.detail)) if isinstance(item, dict) else str(item)
+        key = item.get("key") if isinstance(item, dict) else None
+        found = FIELD_RE.search(message)
+        if key in (None, "data") and found:
+            key = found.group(1) or found.group(2)
+        errors.setdefault(str(key or "body"), []).append(message)
+    return errors_response(errors or {"body": [exc.detail]})
+
+
+def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == 400 and not isinstance(exc, ValidationException):
+        return errors_response({"body": [exc.detail]})
+    kind = type(exc).__name__.removesuffix("Exception") or "Error"
+    response = error_response(request, exc.status_code, exc.detail, kind)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def on_bad_body(request: Request[Any, Any, Any], exc: SerializationException) -> Response[Any]:
+    """A body that does not even parse."""
+    return errors_response({"body": [str(exc)]})
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Never a traceback to the client: log it, answer a short JSON error."""
+    log.error(
+        "unhandled_error",
+        path=request.url.path,
+        method=request.method,
+        error=f"{type(exc).__name__}: {exc}",
+        exc_info=exc,
+    )
+    return error_response(
+        request, 500, "Internal error; the gateway log has the details", "InternalServerError"
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    GatewayError: on_gateway_error,
+    FormErrors: on_form_errors,
+    ValidationException: on_validation,
+    HTTPException: on_http,
+    SerializationException: on_bad_body,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,1 @@
+"""The gateway's read side: DuckDB views projected from every event stream."""

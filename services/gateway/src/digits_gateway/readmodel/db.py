@@ -1,0 +1,110 @@
+"""The DuckDB file of the read model: open it, create the tables, rebuild on a schema change."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# Bump when a table changes: the file is then deleted and rebuilt from the streams.
+SCHEMA_VERSION = "1"
+
+DDL = """
+create table if not exists meta(key varchar primary key, value varchar);
+create table if not exists tracking(
+  consumer varchar, stream varchar, last_seq bigint, primary key(consumer, stream));
+create table if not exists jobs(
+  id varchar primary key, type varchar, name varchar, status varchar, username varchar,
+  grp varchar, created timestamptz, updated timestamptz, dataset_id varchar, spec varchar,
+  form varchar, progress double, eta_seconds double, epoch double, error varchar,
+  detail varchar, deleted boolean default false, stream varchar, status_seq bigint,
+  progress_seq bigint, deleted_seq bigint, devices varchar, attempt integer);
+create table if not exists status_history(
+  job_id varchar, seq bigint, status varchar, occurred timestamptz, primary key(job_id, seq));
+create table if not exists dataset_details(
+  dataset_id varchar primary key, folder varchar, labels varchar, split_counts varchar,
+  warnings varchar, splits varchar, image_width integer, image_height integer,
+  image_channels integer, encoding varchar, mean varchar, mean_jpg varchar,
+  labels_blob varchar, errors varchar, phase varchar);
+create table if not exists snapshots(
+  job_id varchar, epoch double, seq bigint, symbol varchar, params varchar, state varchar,
+  input_shape varchar, primary key(job_id, epoch));
+create table if not exists metrics(
+  job_id varchar, phase varchar, iteration bigint, name varchar, epoch double, value double,
+  seq bigint, primary key(job_id, phase, iteration, name));
+create table if not exists devices(
+  node_id varchar, device_id varchar, kind varchar, idx integer, name varchar,
+  memory_total bigint, info varchar, primary key(node_id, device_id));
+create table if not exists leases(
+  lease_id varchar primary key, node_id varchar, job_id varchar, device_ids varchar,
+  granted_at timestamptz, ended_at timestamptz, state varchar);
+create table if not exists failures(
+  stream varchar, seq bigint, error varchar, occurred timestamptz, primary key(stream, seq));
+"""
+
+
+class ReadModel:
+    """The one read-write connection to the DuckDB file; every user takes a cursor."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fresh = False
+        self.con = self._open()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path))
+        con.execute("create table if not exists meta(key varchar primary key, value varchar)")
+        row = con.execute("select value from meta where key = 'schema'").fetchone()
+        if row is not None and row[0] != SCHEMA_VERSION:
+            log.warning("readmodel_schema_changed", found=row[0], wanted=SCHEMA_VERSION)
+            con.close()
+            self.path.unlink()
+            Path(f"{self.path}.wal").unlink(missing_ok=True)
+            con = duckdb.connect(str(self.path))
+        con.execute(DDL)
+        con.execute(
+            "insert into meta values ('schema', ?) on conflict do update set value = excluded.value",
+            [SCHEMA_VERSION],
+        )
+        self.fresh = con.execute("select count(*) from tracking").fetchone() == (0,)
+        return con
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor (its own connection to the same database), closed afterwards."""
+        cur = self.con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside one transaction: committed on success, rolled back on error."""
+        with self.cursor() as cur:
+            cur.execute("begin")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("rollback")
+                raise
+            cur.execute("commit")
+
+    def tracking(self, consumer_of: dict[str, str]) -> dict[str, int]:
+        """The last applied sequence per stream (0 when none), for the given consumers."""
+        with self.cursor() as cur:
+            rows = cur.execute("select consumer, stream, last_seq from tracking").fetchall()
+        found = {(c, s): int(q) for c, s, q in rows}
+        return {s: found.get((c, s), 0) for s, c in consumer_of.items()}
+
+    def close(self) -> None:
+        """Checkpoint and close the file."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("checkpoint")
+        self.con.close()

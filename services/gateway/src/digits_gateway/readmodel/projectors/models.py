@@ -1,0 +1,112 @@
+"""Project model-job events into `jobs`, `status_history` and `snapshots`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from digits_gateway.readmodel.live import LiveEvent
+from digits_gateway.readmodel.projectors import _jobs
+from digits_gateway.readmodel.projectors._jobs import dumps
+from digits_proto import subjects
+from digits_proto.models import (
+    ModelAborted,
+    ModelCreated,
+    ModelDeleted,
+    ModelWaiting,
+    SnapshotSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingProgressed,
+    TrainingStarted,
+)
+
+STREAM = subjects.STREAM_MODELS
+
+
+def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> list[LiveEvent]:
+    """Apply a batch of (stream sequence, model event)."""
+    live: list[LiveEvent] = []
+    for seq, event in items:
+        live += apply_one(tx, seq, event)
+    return live
+
+
+def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveEvent]:
+    """Apply one model event."""
+    common = {"stream": STREAM, "seq": seq, "at": event.occurred_at}
+    match event:
+        case ModelCreated():
+            return _jobs.create(
+                tx,
+                **common,
+                job_id=event.model_id,
+                type="model",
+                name=event.name,
+                username=event.username,
+                group=event.group,
+                spec=event.spec,
+                form=event.form,
+                dataset_id=event.dataset_id,
+            )
+        case ModelWaiting():
+            return _jobs.set_status(
+                tx, **common, job_id=event.model_id, status="Waiting", detail=event.reason
+            )
+        case TrainingStarted():
+            tx.execute(
+                "update jobs set devices = ?, attempt = ? where id = ?",
+                [dumps(event.devices), event.attempt, event.model_id],
+            )
+            return _jobs.set_status(tx, **common, job_id=event.model_id, status="Running")
+        case TrainingProgressed():
+            return _jobs.set_progress(
+                tx,
+                **common,
+                job_id=event.model_id,
+                progress=event.progress,
+                eta_seconds=event.eta_seconds,
+                epoch=event.epoch,
+            )
+        case SnapshotSaved():
+            return _snapshot(tx, seq, event)
+        case TrainingCompleted():
+            return _jobs.set_status(tx, **common, job_id=event.model_id, status="Done")
+        case TrainingFailed():
+            return _jobs.set_status(
+                tx, **common, job_id=event.model_id, status="Error", error=event.error
+            )
+        case ModelAborted():
+            return _jobs.set_status(
+                tx, **common, job_id=event.model_id, status="Aborted", detail=event.reason
+            )
+        case ModelDeleted():
+            return _jobs.mark_deleted(
+                tx, stream=STREAM, seq=seq, job_id=event.model_id, at=event.occurred_at
+            )
+    return []
+
+
+def _snapshot(tx: duckdb.DuckDBPyConnection, seq: int, event: SnapshotSaved) -> list[LiveEvent]:
+    found = _jobs.job(tx, event.model_id)
+    if found is None or found[2]:
+        return []
+    tx.execute(
+        """insert into snapshots values (?, ?, ?, ?, ?, ?, ?)
+           on conflict do update set seq = excluded.seq, symbol = excluded.symbol,
+             params = excluded.params, state = excluded.state,
+             input_shape = excluded.input_shape""",
+        [
+            event.model_id,
+            event.epoch,
+            seq,
+            dumps(event.symbol),
+            dumps(event.params),
+            dumps(event.state),
+            dumps(event.input_shape),
+        ],
+    )
+    data = {"job_id": event.model_id, "epoch": event.epoch}
+    return [LiveEvent(stream=STREAM, seq=seq, job_id=event.model_id, kind="snapshot", data=data)]

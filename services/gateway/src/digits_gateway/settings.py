@@ -1,0 +1,45 @@
+"""Gateway settings from `DIGITS_GATEWAY_*` (and the shared `DIGITS_*`) environment variables."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import msgspec
+
+from digits_proto.runtime import env_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the gateway reads from its environment; tests build it directly."""
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: str = "./data"
+    data_roots: list[str] = []  # where `image_path` may point (classify_one on a server path)
+    log_level: str = "info"
+    host: str = "0.0.0.0"
+    port: int = 5000  # DIGITS_PORT: DIGITS's own default
+    web_dir: str = ""  # empty: the repository's web/ found next to the package
+    ready_interval: float = 3.0  # seconds between pings of the backend services
+    command_timeout: float = 10.0  # seconds a service has to answer a command
+    read_your_writes_timeout: float = 5.0  # seconds to wait for the projection, then 503
+    keepalive_seconds: float = 15.0  # SSE comment interval
+    fetch_batch: int = 500  # events per projection transaction
+    inline_image_limit: int = 700_000  # bigger classify uploads travel through the Object Store
+    max_upload_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def readmodel_path(self) -> Path:
+        """The DuckDB file this process alone owns."""
+        return Path(self.data_dir) / "gateway" / "readmodel.duckdb"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Local cache of blobs fetched from the Object Store (mean images)."""
+        return Path(self.data_dir) / "gateway" / "cache"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings from the environment, read once."""
+    return env_settings(Settings, "gateway", aliases={"port": "DIGITS_PORT"})

@@ -1,0 +1,236 @@
+"""DIGITS's JSON shapes (dataset, model, status, home tables) built from read-model records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from digits_gateway.readmodel import queries
+from digits_gateway.readmodel.queries import Cursor, DatasetDetails, Job
+from digits_proto import subjects, utcnow
+
+VERSION = "6.1.1+mxnet"  # DIGITS's API version this gateway speaks, plus the framework
+JOB_TYPES = {"dataset": "Image Classification Dataset", "model": "Image Classification Model"}
+STATUS_CSS = {
+    "Initialized": "warning",
+    "Waiting": "warning",
+    "Running": "info",
+    "Done": "success",
+    "Aborted": "warning",
+    "Error": "danger",
+}
+SPLITS = ("train", "val", "test")
+
+
+def status(job: Job | None) -> dict[str, Any]:
+    """`/jobs/<id>/status`: always answered, `error` set only when the job is unknown."""
+    if job is None:
+        return {"error": "Job not found."}
+    return {"status": job.status, "type": JOB_TYPES[job.type], "name": job.name, "error": None}
+
+
+def _common(cur: Cursor, job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "status": job.status,
+        "type": job.type,
+        "username": job.username,
+        "group": job.group,
+        "creation time": job.created.isoformat(),
+        "submitted": job.created.timestamp(),
+        "status_history": [[s, at.timestamp()] for s, at in queries.status_history(cur, job.id)],
+        "progress": 1.0 if job.status == "Done" else job.progress,
+        "eta_seconds": job.eta_seconds if job.running else None,
+        "error": job.error,
+        "form": job.form,
+        "spec": job.spec,
+    }
+
+
+def dataset(cur: Cursor, job: Job) -> dict[str, Any]:
+    """`/datasets/<id>.json`: DIGITS's keys (image_width/height NOT swapped) plus the details."""
+    details = queries.dataset_details(cur, job.id)
+    spec = job.spec
+    width = details.image_width or spec.get("resize_width")
+    height = details.image_height or spec.get("resize_height")
+    channels = details.image_channels or spec.get("resize_channels")
+    out = _common(cur, job)
+    out.update(
+        {
+            "directory": f"{subjects.BUCKET_DATASETS}/{job.id}",
+            "labels": details.labels,
+            "warnings": details.warnings,
+            "errors": details.errors,
+            "resize_mode": spec.get("resize_mode"),
+            "image dimensions": [height, width, channels],
+            "mean_image": f"/datasets/{job.id}/mean.jpg" if details.mean_jpg else None,
+            "ParseFolderTasks": [_parse_task(job, details)],
+            "CreateDbTasks": [
+                _db_task(job, details, split, width, height, channels)
+                for split in _splits(job, details)
+            ],
+        }
+    )
+    return out
+
+
+def _parse_task(job: Job, details: DatasetDetails) -> dict[str, Any]:
+    counts = details.split_counts
+    parsed = bool(details.labels) and bool(counts)
+    return {
+        "name": "Parse Folder (train/val)",
+        "folder": details.folder or job.spec.get("folder_train"),
+        "label_count": len(details.labels) if parsed else None,
+        "train_count": counts.get("train") if parsed else None,
+        "val_count": counts.get("val", 0) if parsed else None,
+        "test_count": counts.get("test", 0) if parsed else None,
+    }
+
+
+def _splits(job: Job, details: DatasetDetails) -> list[str]:
+    if details.splits:
+        return [s["split"] for s in details.splits]
+    if details.split_counts:
+        return [s for s in SPLITS if details.split_counts.get(s)]
+    spec = job.spec
+    pct = {"val": spec.get("folder_pct_val", 25), "test": spec.get("folder_pct_test", 0)}
+    return ["train", *[s for s in ("val", "test") if pct[s]]]
+
+
+def _db_task(
+    job: Job, details: DatasetDetails, split: str, width: Any, height: Any, channels: Any
+) -> dict[str, Any]:
+    built = next((s for s in details.splits if s.get("split") == split), None)
+    counts = built.get("class_counts", []) if built else []
+    return {
+        "name": f"Create DB ({split})",
+        "split": split,
+        "entries": built.get("entries") if built else None,
+        "error_count": built.get("error_count", 0) if built else None,
+        "image_width": width,
+        "image_height": height,
+        "image_channels": channels,
+        "backend": "recordio",
+        "encoding": details.encoding or job.spec.get("encoding", "png"),
+        "compression": job.spec.get("compression", "none"),
+        "resize_mode": job.spec.get("resize_mode"),
+        "class_counts": counts,
+        "distribution": dict(zip(details.labels, counts, strict=False)),
+    }
+
+
+def model(
+    cur: Cursor, job: Job, datasets: dict[str, Job] | None = None, epochs: list[float] | None = None
+) -> dict[str, Any]:
+    """`/models/<id>.json`: DIGITS's model json_dict, with snapshot epochs and the spec."""
+    spec = job.spec
+    if datasets is not None:
+        ds = datasets.get(job.dataset_id or "")
+    else:
+        ds = queries.get_job(cur, job.dataset_id or "", include_deleted=True)
+    ds_spec = ds.spec if ds is not None else {}
+    built = queries.dataset_details(cur, ds.id) if ds is not None else DatasetDetails()
+    # [H, W, C] as DIGITS reports it: what the build wrote, else what it was asked for.
+    dims = [
+        built.image_height or ds_spec.get("resize_height"),
+        built.image_width or ds_spec.get("resize_width"),
+        built.image_channels or ds_spec.get("resize_channels"),
+    ]
+    if epochs is None:
+        epochs = [s.epoch for s in queries.snapshots(cur, job.id)]
+    out = _common(cur, job)
+    out.update(
+        {
+            "directory": f"{subjects.BUCKET_MODELS}/{job.id}",
+            "job id": job.id,
+            "dataset_id": job.dataset_id,
+            "dataset_name": ds.name if ds is not None else None,
+            "image dimensions": dims,
+            "image resize mode": ds_spec.get("resize_mode"),
+            "mean subtraction": spec.get("use_mean"),
+            "mean file": "mean.npy" if spec.get("use_mean", "image") != "none" else None,
+            "labels file": "labels.txt",
+            "snapshot file": f"snapshot-{epochs[-1]:g}.params" if epochs else "no snapshots",
+            "framework": "mxnet",
+            "network": spec.get("standard_network") if spec.get("method") != "custom" else "custom",
+            "snapshots": epochs,
+            "epoch": job.epoch,
+            "train_epochs": spec.get("train_epochs"),
+            "devices": job.devices,
+            "attempt": job.attempt,
+            "detail": job.detail,
+        }
+    )
+    return out
+
+
+def index(cur: Cursor, jobs_dir: str) -> dict[str, Any]:
+    """`/index.json`: every dataset briefly, every model in full."""
+    jobs = queries.list_jobs(cur)
+    datasets = {j.id: j for j in queries.list_jobs(cur, "dataset")}
+    models = [j for j in jobs if j.type == "model"]
+    epochs = queries.snapshot_epochs(cur, [m.id for m in models])
+    return {
+        "version": VERSION,
+        "jobs_dir": jobs_dir,
+        "datasets": [{"id": d.id, "name": d.name, "status": d.status} for d in datasets.values()],
+        "models": [model(cur, m, datasets, epochs[m.id]) for m in models],
+    }
+
+
+def completed_jobs(cur: Cursor) -> dict[str, Any]:
+    """`/completed_jobs.json`: DIGITS's home tables (running jobs first, then finished ones)."""
+    jobs = queries.list_jobs(cur)
+    summaries = queries.metric_summaries(cur, [j.id for j in jobs if j.type == "model"])
+    now = utcnow()
+    out: dict[str, Any] = {
+        "running": [],
+        "datasets": [],
+        "models": [],
+        "pretrained_models": [],
+        "model_output_fields": [],
+    }
+    fields: set[str] = set()
+    for job in jobs:
+        end = now if job.running else job.updated
+        item: dict[str, Any] = {
+            "id": job.id,
+            "name": job.name,
+            "group": job.group,
+            "status": job.status,
+            "status_css": STATUS_CSS.get(job.status, "default"),
+            "submitted": job.created.timestamp(),
+            "elapsed": max(0.0, (end - job.created).total_seconds()),
+            "progress": 1.0 if job.status == "Done" else job.progress,
+            "eta_seconds": job.eta_seconds if job.running else None,
+            "type": job.type,
+            "username": job.username,
+        }
+        if job.type == "dataset":
+            item["backend"] = "recordio"
+        else:
+            item.update(framework="mxnet", dataset_id=job.dataset_id, **summaries.get(job.id, {}))
+            fields.update(k.rsplit(" ", 1)[0] for k in summaries.get(job.id, {}))
+        bucket = "running" if job.running else ("datasets" if job.type == "dataset" else "models")
+        out[bucket].append(item)
+    out["model_output_fields"] = sorted(fields)
+    return out
+
+
+def summary(job: Job) -> dict[str, Any]:
+    """A job in one line (for `/api/v1` lists and SSE history)."""
+    return {
+        "id": job.id,
+        "type": job.type,
+        "name": job.name,
+        "status": job.status,
+        "username": job.username,
+        "group": job.group,
+        "created": job.created.isoformat(),
+        "updated": job.updated.isoformat(),
+        "dataset_id": job.dataset_id,
+        "progress": 1.0 if job.status == "Done" else job.progress,
+        "eta_seconds": job.eta_seconds if job.running else None,
+        "epoch": job.epoch,
+        "error": job.error,
+    }
