@@ -85,7 +85,7 @@ async def test_dataset_json_has_digits_keys_after_the_build(client, backend: Fak
         ({"resize_width": "1.5"}, "resize_width"),
         ({"folder_train": ""}, "folder_train"),
         ({"dataset_name": ""}, "dataset_name"),
-        ({"folder_pct_val": "80", "folder_pct_test": "30"}, "folder_pct_test"),
+        ({"folder_pct_val": "80", "folder_pct_test": "30"}, "folder_pct_val"),
         ({"resize_channels": "2"}, "resize_channels"),
         ({"resize_mode": "stretch"}, "resize_mode"),
         (

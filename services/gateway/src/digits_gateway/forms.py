@@ -195,7 +195,7 @@ def dataset_command(values: Mapping[str, Any], username: str) -> CreateDataset:
     pct_val = f.integer("folder_pct_val", 25, 0, 100)
     pct_test = f.integer("folder_pct_test", 0, 0, 100)
     if pct_val is not None and pct_test is not None and pct_val + pct_test > 100:
-        f.error("folder_pct_test", "folder_pct_val + folder_pct_test must be at most 100.")
+        f.error("folder_pct_val", "folder_pct_val + folder_pct_test must be at most 100.")
     min_per_class = f.integer("folder_train_min_per_class", 2, 1)
     max_per_class = f.integer("folder_train_max_per_class", None, 1)
     if max_per_class is not None and min_per_class is not None and max_per_class < min_per_class:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-from pathlib import Path
 
-# services/gateway/src/digits_gateway/pages/_assets.py → repository root is parents[5].
-WEB_DIR = Path(os.environ.get("DIGITS_WEB_DIR") or Path(__file__).resolve().parents[5] / "web")
+from digits_gateway.settings import get_settings
+from digits_gateway.ui import web_dir
+
+# The same folder the app serves templates and static files from (DIGITS_GATEWAY_WEB_DIR).
+WEB_DIR = web_dir(get_settings())
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 STATIC_URL = "/static"
