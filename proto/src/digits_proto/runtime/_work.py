@@ -52,28 +52,34 @@ async def consume_tickets(
     sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     if ready is not None:
         ready.set()
-    while not stop.is_set():
-        try:
-            msgs = await sub.fetch(1, timeout=1.0)
-        except (FetchTimeoutError, TimeoutError):
-            continue
-        except Exception as e:  # noqa: BLE001 - NATS reconnecting: keep the loop alive
-            log.warning("ticket_fetch_failed", error=str(e))
-            await asyncio.sleep(1.0)
-            continue
-        for msg in msgs:
+    try:
+        while not stop.is_set():
             try:
-                outcome = await handle(msg)
-            except Exception:
-                log.exception("ticket_failed", subject=msg.subject)
-                outcome = Outcome.RETRY
-            with contextlib.suppress(Exception):
-                if outcome is Outcome.ACK:
-                    await msg.ack()
-                elif outcome is Outcome.RETRY:
-                    await msg.nak(delay=retry_delay)
-                else:
-                    await msg.term()
+                msgs = await sub.fetch(1, timeout=1.0)
+            except (FetchTimeoutError, TimeoutError):
+                continue
+            except Exception as e:  # noqa: BLE001 - NATS reconnecting: keep the loop alive
+                log.warning("ticket_fetch_failed", error=str(e))
+                await asyncio.sleep(1.0)
+                continue
+            for msg in msgs:
+                try:
+                    outcome = await handle(msg)
+                except Exception:
+                    log.exception("ticket_failed", subject=msg.subject)
+                    outcome = Outcome.RETRY
+                with contextlib.suppress(Exception):
+                    if outcome is Outcome.ACK:
+                        await msg.ack()
+                    elif outcome is Outcome.RETRY:
+                        await msg.nak(delay=retry_delay)
+                    else:
+                        await msg.term()
+    finally:
+        # A pull subscription left open keeps a fetch status message that makes drain() wait
+        # out its whole timeout at shutdown.
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 @contextlib.asynccontextmanager

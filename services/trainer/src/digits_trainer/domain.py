@@ -130,7 +130,9 @@ def fold_dataset(events: Iterable[DatasetEvents]) -> DatasetState | None:
     return state
 
 
-def decide_create(command: CreateModel, dataset: DatasetState | None, model_id: str) -> ModelCreated:
+def decide_create(
+    command: CreateModel, dataset: DatasetState | None, model_id: str
+) -> ModelCreated:
     """Accept a new training job, or raise naming the form field at fault."""
     if not command.name.strip():
         raise InvalidField("model_name", "This field is required.")

@@ -11,7 +11,9 @@ POLICIES = ("fixed", "step", "multistep", "exp", "inv", "poly", "sigmoid")
 
 def multistep_values(text: str) -> list[float]:
     """The `lr_multistep_values` CSV ("50,85") as floats; raises ValueError on a bad item."""
-    return [float(part) for part in text.replace("[", "").replace("]", "").split(",") if part.strip()]
+    return [
+        float(part) for part in text.replace("[", "").replace("]", "").split(",") if part.strip()
+    ]
 
 
 def lr_at(progress_pct: float, spec: TrainSpec) -> float:

@@ -66,7 +66,9 @@ def _check_solver(spec: TrainSpec) -> None:
         try:
             multistep_values(spec.lr_multistep_values)
         except ValueError:
-            raise InvalidField("lr_multistep_values", "Must be numbers separated by commas") from None
+            raise InvalidField(
+                "lr_multistep_values", "Must be numbers separated by commas"
+            ) from None
 
 
 def _check_intervals(spec: TrainSpec) -> None:
@@ -86,7 +88,9 @@ def _check_intervals(spec: TrainSpec) -> None:
 
 def check_crop(spec: TrainSpec, dataset: DatasetBuilt) -> None:
     """A crop must fit the dataset's images (Caffe asserts it; we name the field)."""
-    if spec.crop_size is not None and spec.crop_size > min(dataset.image_width, dataset.image_height):
+    if spec.crop_size is not None and spec.crop_size > min(
+        dataset.image_width, dataset.image_height
+    ):
         raise InvalidField(
             "crop_size",
             f"Crop size {spec.crop_size} is larger than the images "

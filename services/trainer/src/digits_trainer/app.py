@@ -1,0 +1,67 @@
+"""Composition root of the trainer: endpoints for create/abort/delete, the ticket worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from functools import partial
+
+from digits_proto import codec, subjects
+from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
+from digits_trainer.handlers import command_handlers
+from digits_trainer.leases import Leases
+from digits_trainer.settings import Settings
+from digits_trainer.store import Store
+from digits_trainer.worker import Worker, train_model
+
+
+async def main(settings: Settings, host: ServiceHost | None = None) -> None:
+    """Run the trainer until SIGTERM (or until `host.stop` is set, as tests do)."""
+    host = host or ServiceHost(subjects.SERVICE_TRAINER, settings.nats_url, settings.port)
+    await run_service(host, partial(setup, settings=settings))
+
+
+async def setup(host: ServiceHost, settings: Settings) -> None:
+    """Serve the commands, start the worker, then report ready."""
+    store = Store.on(host.js)
+    await serve_endpoints(
+        host.nc, subjects.SERVICE_TRAINER, codec.model_commands, command_handlers(store)
+    )
+    holder = f"{settings.node_id}/{os.getpid()}/{uuid.uuid4().hex[:6]}"  # this worker, for leases
+    worker = Worker(
+        nc=host.nc,
+        store=store,
+        leases=Leases(host.nc, holder, settings.lease_timeout),
+        settings=settings,
+    )
+    # Several loops: a job that cannot get devices shows Waiting instead of sitting unseen
+    # behind the running one; the gpu-broker decides which job gets devices.
+    ready = []
+    for n in range(max(1, settings.concurrent_jobs)):
+        consuming = asyncio.Event()
+        ready.append(consuming)
+        loop = consume_tickets(
+            host.js,
+            subjects.STREAM_WORK,
+            subjects.WORK_TRAIN_MODEL,
+            subjects.CONSUMER_TRAINER,
+            partial(train_model, worker),
+            host.stop,
+            ack_wait=settings.ack_wait,
+            retry_delay=settings.retry_delay,
+            ready=consuming,
+        )
+        host.spawn(loop, name=f"train-tickets-{n}")
+    for consuming in ready:
+        await until_either(consuming, host.stop)
+    if not host.stop.is_set():
+        host.mark_ready()
+
+
+async def until_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Wait until one of two events is set (a worker that crashes at start sets `stop`)."""
+    waits = {asyncio.create_task(first.wait()), asyncio.create_task(second.wait())}
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()

@@ -1,0 +1,84 @@
+"""A training child process: `python -m digits_trainer.child config.json`.
+
+It needs no NATS: reports go to stdout as JSON lines (see reports.py), the training log to
+stderr, which the parent writes to the job's log file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import BinaryIO
+
+import structlog
+
+from digits_trainer.config import read_config
+from digits_trainer.reports import DoneReport, ErrorReport, Report, encoder
+
+log = structlog.get_logger("digits_trainer.child")
+
+
+def claim_stdout() -> BinaryIO:
+    """Keep the real stdout for reports and point fd 1 at stderr.
+
+    Anything else that writes to stdout (a library's print, C code) then lands in the log
+    instead of corrupting the report stream.
+    """
+    reports = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    return reports
+
+
+def configure_logging() -> None:
+    """Plain, timestamped lines: this log is the job's "raw output" a user reads."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+def devices_to_contexts(devices: list[str]):
+    """MXNet contexts for the leased devices; the CPU when there are none (or no CUDA build)."""
+    import mxnet as mx
+
+    gpus = [int(d.split(":", 1)[1]) for d in devices if d.startswith("gpu:")]
+    if gpus and mx.context.num_gpus() >= len(gpus):
+        return [mx.gpu(i) for i in gpus]
+    if gpus:
+        log.warning("this MXNet build sees no leased GPU; training on the CPU", devices=devices)
+    return [mx.cpu()]
+
+
+def main(argv: list[str]) -> int:
+    """Train the job in `argv[1]`; exit 0 after a `done` report, 1 after an `error` one."""
+    reports = claim_stdout()
+    configure_logging()
+
+    def emit(report: Report) -> None:
+        reports.write(encoder.encode(report) + b"\n")  # one write per line: never interleaved
+
+    try:
+        config = read_config(argv[1])
+        # MXNet is imported here, after the fd swap, so anything it prints goes to the log.
+        from digits_trainer.data import load_data
+        from digits_trainer.loop import train
+
+        ctx = devices_to_contexts(config.devices)
+        data = load_data(config)
+        log.info("data loaded", train=len(data.train), val=len(data.val) if data.val else 0)
+        train(config, data, ctx, emit)
+    except Exception as e:  # any failure is reported; its traceback goes to the log
+        log.exception("training failed")
+        emit(ErrorReport(message=f"{type(e).__name__}: {e}"))
+        return 1
+    emit(DoneReport())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

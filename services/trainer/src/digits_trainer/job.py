@@ -1,0 +1,255 @@
+"""One training attempt: fetch the data, run the child, relay its reports, stop it on abort."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import shutil
+import time
+from pathlib import Path
+
+import msgspec
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from digits_proto import codec, subjects
+from digits_proto.datasets import DatasetBuilt
+from digits_proto.gpus import LeaseAccepted
+from digits_proto.models import (
+    MetricsRecorded,
+    ModelAborted,
+    ModelDeleted,
+    ModelEvents,
+    SnapshotSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingProgressed,
+    TrainingStarted,
+)
+from digits_proto.runtime import ConcurrencyError
+from digits_trainer import reports
+from digits_trainer.config import ChildConfig, SplitFiles, write_config
+from digits_trainer.domain import ModelState
+from digits_trainer.process import child_devices, child_environment, start_child, terminate
+from digits_trainer.settings import Settings
+from digits_trainer.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+class Ending(enum.Enum):
+    """How an attempt ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    DELETED = "deleted"
+
+
+class JobStopped(Exception):
+    """The job was aborted or deleted while this attempt ran."""
+
+    def __init__(self, ending: Ending):
+        super().__init__(ending.value)
+        self.ending = ending
+
+
+class Attempt:
+    """Run one job on a lease until it completes, fails, or is aborted or deleted."""
+
+    def __init__(self, nc: Client, store: Store, settings: Settings, state: ModelState, seq: int):
+        self.nc = nc
+        self.store = store
+        self.settings = settings
+        self.state = state
+        self.seq = seq  # the last event of the job we know of; our appends expect it
+        self.model_id = state.model_id
+        self.folder = Path(settings.data_dir) / "trainer" / "jobs" / state.model_id
+        self.stopped = asyncio.Event()
+        self.ending = Ending.ABORTED
+        self.done = False
+        self.error = ""
+        self.last_progress = float("-inf")
+
+    async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
+        """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
+        # Subscribe before TrainingStarted: an abort after the state we loaded is either seen
+        # here or makes our next append conflict; none is missed.
+        sub = await self.nc.subscribe(subjects.model_events(self.model_id), cb=self._watch)
+        try:
+            await self.append(
+                TrainingStarted(
+                    model_id=self.model_id,
+                    node_id=self.settings.node_id,
+                    devices=[d.device_id for d in lease.devices],
+                    lease_id=lease.lease_id,
+                    attempt=self.state.attempts + 1,
+                )
+            )
+            try:
+                config = await self.prepare(built, lease)
+            except Exception as e:  # a dataset we cannot read fails the job (logged)
+                log.exception("prepare_failed", model_id=self.model_id)
+                await self.append(TrainingFailed(model_id=self.model_id, error=f"Data: {e}"))
+                return Ending.FAILED
+            return await self.supervise(config, lease)
+        except JobStopped as stop:
+            return stop.ending
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def prepare(self, built: DatasetBuilt, lease: LeaseAccepted) -> Path:
+        """Fetch the dataset blobs into the cache and write the child's config file."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        cache = Path(self.settings.data_dir) / "cache"
+        splits = {s.split: s for s in built.splits if s.entries > 0}
+        if "train" not in splits:
+            raise ValueError(f"dataset {self.state.dataset_id} has no train images")
+
+        async def local(split: str) -> SplitFiles:
+            rec = await self.store.fetch(splits[split].rec, cache)
+            idx = await self.store.fetch(splits[split].idx, cache)
+            return SplitFiles(rec=str(rec), idx=str(idx))
+
+        spec = self.state.spec
+        config = ChildConfig(
+            model_id=self.model_id,
+            dataset_id=self.state.dataset_id,
+            spec=spec,
+            classes=len(built.labels),
+            channels=built.image_channels,
+            height=built.image_height,
+            width=built.image_width,
+            encoding=built.encoding,
+            train=await local("train"),
+            val=await local("val") if "val" in splits else None,
+            mean=str(await self.store.fetch(built.mean, cache))
+            if spec.use_mean != "none"
+            else None,
+            devices=child_devices(lease),
+            snapshot_dir=str(self.folder / "snapshots"),
+        )
+        path = self.folder / "config.json"
+        write_config(config, str(path))
+        return path
+
+    async def supervise(self, config: Path, lease: LeaseAccepted) -> Ending:
+        """Run the child until it ends or the job is stopped; record how it ended."""
+        if self.stopped.is_set():
+            return self.ending
+        child = await start_child(config, self.folder, child_environment(lease))
+        log.info("child_started", model_id=self.model_id, pid=child.pid)
+        assert child.stdout is not None
+        relaying = asyncio.create_task(self.relay(child.stdout))
+        stopping = asyncio.create_task(self.stopped.wait())
+        try:
+            await asyncio.wait({relaying, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done():
+                return self.ending
+            relaying.result()  # raises JobStopped if an append found the job stopped
+            returncode = await child.wait()
+            if self.done and returncode == 0:
+                await self.append(TrainingCompleted(model_id=self.model_id))
+                return Ending.COMPLETED
+            error = self.error or f"Training exited with code {returncode}: {self.last_log_line()}"
+            await self.append(TrainingFailed(model_id=self.model_id, error=error))
+            return Ending.FAILED
+        finally:
+            for task in (relaying, stopping):
+                task.cancel()
+            await terminate(child, self.settings.kill_grace)
+            log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
+
+    async def relay(self, stdout: asyncio.StreamReader) -> None:
+        """Turn each report line of the child into events, in order."""
+        async for line in stdout:
+            try:
+                report = reports.decoder.decode(line)
+            except msgspec.DecodeError:
+                log.warning("child_line_unreadable", model_id=self.model_id, line=line[:200])
+                continue
+            match report:
+                case reports.MetricsReport():
+                    await self.store.record_metrics(
+                        MetricsRecorded(
+                            model_id=self.model_id,
+                            epoch=report.epoch,
+                            iteration=report.iteration,
+                            phase=report.phase,
+                            values=report.values,
+                        )
+                    )
+                case reports.ProgressReport():
+                    await self.on_progress(report)
+                case reports.SnapshotReport():
+                    await self.on_snapshot(report)
+                case reports.DoneReport():
+                    self.done = True
+                case reports.ErrorReport(message=message):
+                    self.error = message
+
+    async def on_progress(self, report: reports.ProgressReport) -> None:
+        """A TrainingProgressed at most every `progress_every` seconds, and at epoch ends."""
+        now = time.monotonic()
+        if not report.epoch_end and now - self.last_progress < self.settings.progress_every:
+            return
+        self.last_progress = now
+        await self.append(
+            TrainingProgressed(
+                model_id=self.model_id,
+                epoch=report.epoch,
+                progress=report.progress,
+                eta_seconds=report.eta_seconds,
+            )
+        )
+
+    async def on_snapshot(self, report: reports.SnapshotReport) -> None:
+        """Upload a snapshot's three files, then say so; the local copies go."""
+        prefix = f"{self.model_id}/snapshot-{report.epoch:g}"
+        symbol = await self.store.put_model_file(f"{prefix}-symbol.json", report.symbol)
+        params = await self.store.put_model_file(f"{prefix}.params", report.params)
+        state = await self.store.put_model_file(f"{prefix}.state", report.state)
+        await self.append(
+            SnapshotSaved(
+                model_id=self.model_id,
+                epoch=report.epoch,
+                symbol=symbol,
+                params=params,
+                state=state,
+                input_shape=report.input_shape,
+            )
+        )
+        shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
+
+    async def append(self, event: ModelEvents) -> None:
+        """Append after the last event we know; if someone else appended, see whether it stopped us."""
+        try:
+            self.seq = await self.store.append(self.model_id, [event], self.seq)
+        except ConcurrencyError:
+            state, seq = await self.store.model(self.model_id)
+            if state is None or state.deleted:
+                raise JobStopped(Ending.DELETED) from None
+            if not state.status.is_running:
+                raise JobStopped(Ending.ABORTED) from None
+            self.seq = await self.store.append(self.model_id, [event], seq)
+
+    async def _watch(self, msg: Msg) -> None:
+        try:
+            event = codec.model_events.decode(msg.data)
+        except msgspec.DecodeError:
+            return
+        if isinstance(event, ModelDeleted | ModelAborted):
+            self.ending = Ending.DELETED if isinstance(event, ModelDeleted) else Ending.ABORTED
+            log.info("job_stopping", model_id=self.model_id, by=type(event).__name__)
+            self.stopped.set()
+
+    def last_log_line(self) -> str:
+        """The child's last log line: where DIGITS also took a failed job's message from."""
+        try:
+            lines = (self.folder / "train.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return next((line for line in reversed(lines) if line.strip()), "")

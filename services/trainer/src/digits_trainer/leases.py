@@ -1,0 +1,90 @@
+"""Devices from the gpu-broker: acquire a lease, renew it every ttl/3, release it at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from digits_proto import codec, subjects
+from digits_proto.gpus import AcquireLease, LeaseAccepted, ReleaseLease, RenewLease
+from digits_proto.models import TrainSpec
+from digits_proto.runtime import request
+
+log = structlog.get_logger(__name__)
+
+UNREACHABLE = (NoRespondersError, NatsTimeout, TimeoutError)
+
+
+class LeaseRefused(Exception):
+    """The broker refused for good (e.g. a device index that does not exist)."""
+
+
+class Leases:
+    """The gpu-broker as one trainer worker sees it."""
+
+    def __init__(self, nc: Client, holder: str, timeout: float = 5.0):
+        self.nc = nc
+        self.holder = holder
+        self.timeout = timeout
+
+    async def acquire(self, job_id: str, spec: TrainSpec) -> LeaseAccepted | None:
+        """Devices for a job, or None when it must wait (all busy, or no broker answers)."""
+        command = AcquireLease(
+            job_id=job_id,
+            holder=self.holder,
+            count=spec.select_gpu_count,
+            device_indexes=list(spec.select_gpus),
+        )
+        try:
+            body, rejected = await request(
+                self.nc, subjects.CMD_GPUS_ACQUIRE, command, timeout=self.timeout
+            )
+        except UNREACHABLE:
+            log.info("gpu_broker_unreachable", job_id=job_id)
+            return None
+        reply = rejected or codec.lease_reply.decode(body)
+        if isinstance(reply, LeaseAccepted):
+            return reply
+        if reply.code == 409:
+            return None
+        raise LeaseRefused(reply.message)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, lease: LeaseAccepted) -> AsyncIterator[None]:
+        """Keep `lease` alive while the body runs, then release it whatever happened."""
+        renewing = asyncio.create_task(self._renew_forever(lease))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            await self.release(lease)
+
+    async def release(self, lease: LeaseAccepted) -> None:
+        """Give the devices back (best effort: an unanswered release expires by TTL)."""
+        command = ReleaseLease(lease_id=lease.lease_id, holder=self.holder)
+        try:
+            await request(self.nc, subjects.CMD_GPUS_RELEASE, command, timeout=self.timeout)
+        except Exception as e:  # noqa: BLE001 - the lease then expires by itself
+            log.warning("lease_release_failed", lease_id=lease.lease_id, error=str(e))
+
+    async def _renew_forever(self, lease: LeaseAccepted) -> None:
+        command = RenewLease(lease_id=lease.lease_id, holder=self.holder)
+        while True:
+            await asyncio.sleep(max(lease.ttl_seconds / 3, 0.1))
+            try:
+                _, rejected = await request(
+                    self.nc, subjects.CMD_GPUS_RENEW, command, timeout=self.timeout
+                )
+            except Exception as e:  # noqa: BLE001 - keep trying until the job ends
+                log.warning("lease_renew_failed", lease_id=lease.lease_id, error=str(e))
+                continue
+            if rejected is not None:
+                log.warning("lease_renew_refused", lease_id=lease.lease_id, reason=rejected.message)

@@ -1,0 +1,41 @@
+"""The trainer's settings, from `DIGITS_*` / `DIGITS_TRAINER_*` environment variables."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+
+import msgspec
+
+from digits_proto.runtime import env_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the trainer service reads at start; tests build it directly."""
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: str = "./data"
+    port: int = 0  # health/metrics HTTP port; 0 = any free port, -1 = none
+    node_id: str = msgspec.field(default_factory=socket.gethostname)
+    log_level: str = "info"
+    concurrent_jobs: int = 4  # tickets handled at once; each job still needs a device lease
+    ack_wait: float = 30.0  # seconds a ticket stays ours without a heartbeat
+    retry_delay: float = 2.0  # seconds before a waiting job's ticket comes back
+    lease_timeout: float = 5.0  # seconds to wait for the gpu-broker's answer
+    kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
+    progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return env_settings(Settings, "trainer")
+
+
+def inherited_environment() -> dict[str, str]:
+    """The environment a training child starts from: ours, minus the bus and DIGITS settings.
+
+    The child talks to nobody; keeping PATH, HOME, CUDA and MXNet variables lets it run.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DIGITS_", "NATS"))}

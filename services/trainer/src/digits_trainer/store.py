@@ -1,0 +1,96 @@
+"""The trainer's view of JetStream: model and dataset aggregates, tickets, metrics, blobs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nats.js import JetStreamContext
+
+from digits_proto import codec, headers, subjects
+from digits_proto.base import BlobRef
+from digits_proto.models import MetricsRecorded, ModelEvents, TrainModelTicket
+from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file
+from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model
+
+# Job ids are `YYYYMMDD-HHMMSS-xxxx`; anything else must never reach a subject (`>` or `.`
+# would turn "this job's events" into a wildcard).
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def valid_job_id(job_id: str) -> bool:
+    """True if `job_id` can name an aggregate subject."""
+    return bool(JOB_ID.match(job_id))
+
+
+@dataclass(frozen=True)
+class Store:
+    """Everything the trainer reads and writes on the bus, in the trainer's terms."""
+
+    js: JetStreamContext
+    models: EventStore[ModelEvents]
+    datasets: EventStore
+
+    @classmethod
+    def on(cls, js: JetStreamContext) -> Store:
+        """The store over one JetStream context."""
+        return cls(
+            js=js,
+            models=EventStore(js, subjects.STREAM_MODELS, codec.model_events),
+            datasets=EventStore(js, subjects.STREAM_DATASETS, codec.dataset_events),
+        )
+
+    async def model(self, model_id: str) -> tuple[ModelState | None, int]:
+        """A model job's state and the sequence of its last event."""
+        events, seq = await self.models.load(subjects.model_events(model_id))
+        return fold_model(events), seq
+
+    async def dataset(self, dataset_id: str) -> DatasetState | None:
+        """A dataset's state (the datasets service owns it; we only read)."""
+        events, _ = await self.datasets.load(subjects.dataset_events(dataset_id))
+        return fold_dataset(events)
+
+    async def append(self, model_id: str, events: Sequence[ModelEvents], seq: int) -> int:
+        """Append to a model job, expecting its last event at `seq`."""
+        return await self.models.append(subjects.model_events(model_id), events, seq)
+
+    async def update(
+        self, model_id: str, decide: Callable[[list[ModelEvents]], Sequence[ModelEvents]]
+    ) -> int:
+        """Load, decide and append to a model job (retried on concurrent appends)."""
+        _, seq = await self.models.update(subjects.model_events(model_id), decide)
+        return seq
+
+    async def submit_ticket(self, model_id: str) -> None:
+        """Queue the job for a trainer worker (deduplicated by the job id)."""
+        await self.js.publish(
+            subjects.WORK_TRAIN_MODEL,
+            codec.encode(TrainModelTicket(model_id=model_id)),
+            headers={headers.MSG_ID: model_id},
+        )
+
+    async def record_metrics(self, event: MetricsRecorded) -> None:
+        """One metric point on the job's metrics subject; a resend of a point is deduplicated."""
+        msg_id = f"{event.model_id}:{event.phase}:{event.iteration}"
+        await self.js.publish(
+            subjects.model_metrics(event.model_id),
+            codec.encode(event),
+            headers={headers.MSG_ID: msg_id},
+        )
+
+    async def fetch(self, ref: BlobRef, cache_dir: Path) -> Path:
+        """A local copy of a blob (cached by digest)."""
+        return await fetch(self.js, ref, cache_dir)
+
+    async def put_model_file(self, name: str, path: str | Path) -> BlobRef:
+        """Upload one of a model's files to the models bucket."""
+        return await put_file(self.js, subjects.BUCKET_MODELS, name, path)
+
+    async def forget_model(self, model_id: str) -> None:
+        """Delete a job's snapshots and its metric series."""
+        await delete_prefix(self.js, subjects.BUCKET_MODELS, f"{model_id}/")
+        await self.js.purge_stream(
+            subjects.STREAM_METRICS, subject=subjects.model_metrics(model_id)
+        )

@@ -1,0 +1,89 @@
+"""The train-model ticket: wait for the dataset and devices, then run one attempt on a lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from digits_proto import codec
+from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
+from digits_proto.runtime import ConcurrencyError, Outcome, heartbeat
+from digits_trainer.domain import WAITING_FOR_DEVICES, Gate, ModelState, dataset_gate, decide_wait
+from digits_trainer.errors import InvalidField
+from digits_trainer.job import Attempt, Ending
+from digits_trainer.leases import LeaseRefused, Leases
+from digits_trainer.settings import Settings
+from digits_trainer.spec import check_crop
+from digits_trainer.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """What the ticket handler needs."""
+
+    nc: Client
+    store: Store
+    leases: Leases
+    settings: Settings
+
+
+async def train_model(worker: Worker, msg: Msg) -> Outcome:
+    """Handle one ticket: ACK when the job has ended (or never will run), RETRY to wait."""
+    ticket = codec.model_commands.decode(msg.data)
+    if not isinstance(ticket, TrainModelTicket):
+        return Outcome.TERM
+    store, model_id = worker.store, ticket.model_id
+    state, seq = await store.model(model_id)
+    if state is None or state.deleted or not state.status.is_running:
+        return Outcome.ACK
+
+    dataset = await store.dataset(state.dataset_id)
+    gate, reason = dataset_gate(dataset, state.dataset_id)
+    if gate is Gate.ABORT:
+        await append_quietly(
+            store, model_id, ModelAborted(model_id=model_id, reason=reason), seq=seq
+        )
+        return Outcome.ACK
+    if gate is Gate.WAIT:
+        return await wait(store, state, seq, reason)
+    assert dataset is not None and dataset.built is not None  # what Gate.READY means
+    try:
+        check_crop(state.spec, dataset.built)
+        lease = await worker.leases.acquire(model_id, state.spec)
+    except (InvalidField, LeaseRefused) as e:
+        await append_quietly(
+            store, model_id, TrainingFailed(model_id=model_id, error=str(e)), seq=seq
+        )
+        return Outcome.ACK
+    if lease is None:
+        return await wait(store, state, seq, WAITING_FOR_DEVICES)
+
+    log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
+    async with worker.leases.hold(lease), heartbeat(msg):
+        attempt = Attempt(worker.nc, store, worker.settings, state, seq)
+        ending = await attempt.run(dataset.built, lease)
+    log.info("training_job_ended", model_id=model_id, ending=ending.value)
+    if ending is Ending.DELETED:
+        await store.forget_model(model_id)  # a snapshot or metric may have landed after the delete
+    return Outcome.ACK
+
+
+async def wait(store: Store, state: ModelState, seq: int, reason: str) -> Outcome:
+    """Say (once) why the job waits, and have the ticket come back later."""
+    await append_quietly(store, state.model_id, *decide_wait(state, reason), seq=seq)
+    return Outcome.RETRY
+
+
+async def append_quietly(store: Store, model_id: str, *events, seq: int) -> None:
+    """Append at `seq`; a conflict means the job changed meanwhile: the next delivery decides."""
+    if not events:
+        return
+    try:
+        await store.append(model_id, list(events), seq)
+    except ConcurrencyError:
+        log.info("ticket_state_changed", model_id=model_id)

@@ -1,0 +1,220 @@
+"""Model and dataset folds, and the decisions on create/abort/delete/wait (no NATS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from digits_proto.base import BlobRef, JobStatus
+from digits_proto.datasets import (
+    DatasetAborted,
+    DatasetBuildStarted,
+    DatasetBuilt,
+    DatasetCreated,
+    DatasetDeleted,
+    DatasetSpec,
+    SplitBlobs,
+)
+from digits_proto.models import (
+    AbortModel,
+    CreateModel,
+    ModelAborted,
+    ModelCreated,
+    ModelDeleted,
+    ModelWaiting,
+    SnapshotSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingProgressed,
+    TrainingStarted,
+    TrainSpec,
+)
+from digits_proto.runtime import DomainError
+from digits_trainer.domain import (
+    Gate,
+    dataset_gate,
+    decide_abort,
+    decide_create,
+    decide_delete,
+    decide_wait,
+    fold_dataset,
+    fold_model,
+)
+from digits_trainer.spec import batch_size, check_spec, weight_decay
+
+REF = BlobRef(bucket="b", name="n")
+
+
+def created(**spec) -> ModelCreated:
+    return ModelCreated(model_id="m", name="lenet", dataset_id="d", spec=TrainSpec(**spec))
+
+
+def built(width: int = 28, height: int = 28) -> DatasetBuilt:
+    split = SplitBlobs(split="train", entries=3, rec=REF, idx=REF)
+    return DatasetBuilt(
+        dataset_id="d",
+        labels=["a", "b"],
+        labels_blob=REF,
+        splits=[split],
+        mean=REF,
+        mean_jpg=REF,
+        image_width=width,
+        image_height=height,
+        image_channels=1,
+    )
+
+
+def dataset(*events) -> object:
+    return fold_dataset([DatasetCreated(dataset_id="d", name="ds", spec=DatasetSpec()), *events])
+
+
+def create(name: str = "my model", **spec) -> CreateModel:
+    return CreateModel(name=name, dataset_id="d", spec=TrainSpec(**spec))
+
+
+def test_model_status_follows_digits_lifecycle() -> None:
+    """Created → Waiting → Running → Done; progress changes nothing; attempts are counted."""
+    history = [created(), ModelWaiting(model_id="m", reason="Waiting for devices")]
+    assert fold_model(history).status is JobStatus.WAITING
+    history += [
+        TrainingStarted(model_id="m"),
+        TrainingProgressed(model_id="m", epoch=1, progress=0.5),
+    ]
+    state = fold_model(history)
+    assert (state.status, state.attempts, state.waiting_reason) == (JobStatus.RUNNING, 1, "")
+    history += [SnapshotSaved(model_id="m", epoch=1, symbol=REF, params=REF)]
+    history += [TrainingCompleted(model_id="m")]
+    state = fold_model(history)
+    assert state.status is JobStatus.DONE and state.snapshots == (1.0,)
+    assert (
+        fold_model([created(), TrainingFailed(model_id="m", error="x")]).status is JobStatus.ERROR
+    )
+    assert fold_model([created(), ModelDeleted(model_id="m")]).deleted
+    assert fold_model([]) is None
+
+
+def test_create_accepts_a_valid_lenet_job_on_a_built_dataset() -> None:
+    """Given a built dataset, CreateModel becomes ModelCreated with the new id."""
+    event = decide_create(create(), dataset(built()), "new-id")
+    assert (event.model_id, event.name, event.dataset_id) == ("new-id", "my model", "d")
+
+
+def test_create_accepts_a_dataset_still_building() -> None:
+    """DIGITS lets a model be created on a dataset that is still running."""
+    assert (
+        decide_create(create(), dataset(DatasetBuildStarted(dataset_id="d")), "x").model_id == "x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ds", "message"),
+    [
+        (None, "Not a valid choice"),
+        (dataset(DatasetAborted(dataset_id="d")), "Not a valid choice"),
+        (dataset(DatasetDeleted(dataset_id="d")), "dataset d was deleted"),
+    ],
+)
+def test_create_rejects_a_dataset_that_cannot_be_trained_on(ds, message: str) -> None:
+    """An unknown, aborted or deleted dataset is refused on the `dataset` field."""
+    with pytest.raises(DomainError) as err:
+        decide_create(create(), ds, "x")
+    assert (err.value.code, err.value.field, err.value.message) == (400, "dataset", message)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"framework": "caffe"}, "framework"),
+        ({"standard_network": "alexnet"}, "standard_networks"),
+        ({"standard_network": "vgg"}, "standard_networks"),
+        ({"method": "custom"}, "method"),
+        ({"solver_type": "FTRL"}, "solver_type"),
+        ({"lr_policy": "cosine"}, "lr_policy"),
+        ({"train_epochs": 0}, "train_epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"lr_policy": "multistep", "lr_multistep_values": "50,x"}, "lr_multistep_values"),
+        ({"lr_step_size": 0.0}, "lr_step_size"),
+        ({"use_mean": "median"}, "use_mean"),
+        ({"crop_size": 0}, "crop_size"),
+        ({"snapshot_interval": -1.0}, "snapshot_interval"),
+        ({"val_interval": -0.5}, "val_interval"),
+        ({"random_seed": -3}, "random_seed"),
+        ({"select_gpu_count": 0}, "select_gpu_count"),
+        ({"batch_accumulation": 2}, "batch_accumulation"),
+    ],
+)
+def test_create_rejects_a_bad_spec_naming_the_form_field(spec: dict, field: str) -> None:
+    """Every unsupported or out-of-range value is a 400 naming DIGITS's form field."""
+    with pytest.raises(DomainError) as err:
+        decide_create(create(**spec), dataset(built()), "x")
+    assert (err.value.code, err.value.field) == (400, field)
+
+
+def test_create_rejects_a_missing_name_and_a_crop_larger_than_the_images() -> None:
+    """The name is required; crop_size must fit a built dataset's images."""
+    with pytest.raises(DomainError) as err:
+        decide_create(create(name="  "), dataset(built()), "x")
+    assert err.value.field == "model_name"
+    with pytest.raises(DomainError) as err:
+        decide_create(create(crop_size=29), dataset(built()), "x")
+    assert err.value.field == "crop_size"
+
+
+def test_spec_defaults_follow_digits() -> None:
+    """LeNet's batch is 64 unless given; weight decay defaults to base_lr / 100."""
+    assert batch_size(TrainSpec()) == 64 and batch_size(TrainSpec(batch_size=8)) == 8
+    assert weight_decay(TrainSpec(learning_rate=0.5)) == 0.005
+    assert weight_decay(TrainSpec(weight_decay=0.0)) == 0.0
+    check_spec(TrainSpec(solver_type="ADAM", lr_policy="multistep"))
+
+
+def test_abort_only_while_the_job_may_still_change() -> None:
+    """A running job is aborted; an ended one is Forbidden; a deleted one is NotFound."""
+    abort = AbortModel(model_id="m")
+    assert isinstance(decide_abort(fold_model([created()]), abort)[0], ModelAborted)
+    with pytest.raises(DomainError) as err:
+        decide_abort(fold_model([created(), TrainingCompleted(model_id="m")]), abort)
+    assert (err.value.code, err.value.message) == (403, "Job not aborted")
+    with pytest.raises(DomainError) as err:
+        decide_abort(fold_model([created(), ModelDeleted(model_id="m")]), abort)
+    assert err.value.code == 404
+
+
+def test_delete_any_known_job_once() -> None:
+    """Delete works in every status but not twice, and not on unknown ids."""
+    done = fold_model([created(), TrainingCompleted(model_id="m")])
+    assert decide_delete(done, "m") == [ModelDeleted(model_id="m", event_id=ANY, occurred_at=ANY)]
+    with pytest.raises(DomainError):
+        decide_delete(fold_model([created(), ModelDeleted(model_id="m")]), "m")
+    with pytest.raises(DomainError):
+        decide_delete(None, "m")
+
+
+def test_dataset_gate_waits_for_done_and_aborts_on_failure() -> None:
+    """Waiting while the dataset builds, ready when built, abort when it failed or vanished."""
+    assert dataset_gate(dataset(DatasetBuildStarted(dataset_id="d")), "d") == (
+        Gate.WAIT,
+        "Waiting for dataset d",
+    )
+    assert dataset_gate(dataset(built()), "d")[0] is Gate.READY
+    assert dataset_gate(dataset(DatasetAborted(dataset_id="d")), "d")[0] is Gate.ABORT
+    assert dataset_gate(dataset(built(), DatasetDeleted(dataset_id="d")), "d")[0] is Gate.ABORT
+    assert dataset_gate(None, "d")[0] is Gate.ABORT
+
+
+def test_waiting_is_said_once_per_reason() -> None:
+    """A redelivered ticket does not repeat the same ModelWaiting, but a new reason is said."""
+    state = fold_model([created()])
+    first = decide_wait(state, "Waiting for dataset d")
+    assert [e.reason for e in first] == ["Waiting for dataset d"]
+    waiting = fold_model([created(), *first])
+    assert decide_wait(waiting, "Waiting for dataset d") == []
+    assert len(decide_wait(waiting, "Waiting for devices")) == 1
+
+
+class _Any:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+
+ANY = _Any()
