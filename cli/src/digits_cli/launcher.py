@@ -88,11 +88,13 @@ class Launcher:
             if not self._wait_ready():
                 return 1
             host = "localhost" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
-            self.echo(f"DIGITS is ready: http://{host}:{self.settings.port}/", flush=True)
+            self.echo(f"DIGITS is ready: http://{host}:{self.settings.port}/  (logs: {self.logs})",
+                      flush=True)
             self._supervise()
             return 0
         finally:
             self.shutdown()
+            self.echo("DIGITS stopped.", flush=True)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopping = True
