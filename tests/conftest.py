@@ -76,3 +76,12 @@ async def js(nc: Client) -> JetStreamContext:
 def _omp_threads() -> None:
     """MXNet on 2 cores: one OMP pool sized to the machine (stack-facts §3)."""
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run browser tests last.
+
+    Playwright's sync API leaves an event loop running in the main thread, after which
+    pytest-asyncio cannot start its own; ordering keeps every async test before them.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
