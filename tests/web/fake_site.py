@@ -37,6 +37,7 @@ from digits_gateway.pages import (
     model_page,
     page_routes,
 )
+from tests.web import fake_cluster
 
 DS_DONE = "20261127-101500-a1b2"
 DS_RUNNING = "20261127-103000-c3d4"
@@ -166,6 +167,7 @@ def job_events(job_id: str) -> ServerSentEvent:
             "status_history": MODELS[MODEL]["status_history"],
             "metrics": HISTORY_METRICS, "snapshots": [1.0, 2.0]})]
         steps += [("metric", m) for m in LIVE_METRICS]
+        steps += [("gpu", fake_cluster.GPU_EVENT)]
         steps += [("snapshot", {"job_id": MODEL, "epoch": 3.0}),
                   ("progress", {"job_id": MODEL, "progress": 0.6, "eta_seconds": 80,
                                 "epoch": 3.0})]
@@ -207,7 +209,8 @@ def _listing() -> dict[str, Any]:
             {"id": DS_RUNNING, "name": "cifar-small <b>bold?</b>", "status": "Running",
              "type": "dataset", "submitted": base - 1800, "progress": 0.42},
             {"id": MODEL, "name": "lenet-mnist", "status": "Running", "type": "model",
-             "submitted": base, "progress": 0.4},
+             "submitted": base, "progress": 0.4,
+             "loss_sparkline": [2.3, 1.6, 1.1, 0.8, 0.62, 0.5, 0.45, 0.41, 0.37, 0.36]},
         ],
         "datasets": [
             {"id": DS_DONE, "name": "mnist-28", "status": "Done", "type": "dataset",
@@ -307,7 +310,7 @@ def build_app() -> Litestar:
         route_handlers=[
             *page_routes, all_events, job_events, index_json, completed_jobs, show_dataset,
             show_model, mean_image, delete_dataset, abort_model, classify_result, dataset_errors,
-            model_errors, login_error,
+            model_errors, login_error, *fake_cluster.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),

@@ -27,6 +27,7 @@ PAGES = {
     "model-new": "/test/model-errors",
     "model": f"/models/{MODEL}",
     "classify": "/test/classify",
+    "cluster": "/cluster",
 }
 
 
@@ -64,6 +65,12 @@ def settle(page: Page, name: str) -> None:
         expect(page.locator("#job-status")).to_have_attribute("data-status", "Done")
     elif name == "model-new":
         expect(page.locator("#dataset option")).to_have_count(3)
+    if name == "home":
+        expect(page.locator("#devices")).to_be_visible()
+    elif name == "model":
+        expect(page.locator("#hardware")).to_contain_text("76 °C")
+    elif name == "cluster":
+        expect(page.locator(".queue-table tbody tr")).to_have_count(3)
 
 
 def test_home_lists_jobs_and_applies_live_events(page: Page, site: str,
@@ -292,4 +299,27 @@ def test_screenshots(page: Page, site: str, screenshots, scheme: str,
             settle(page, name)
             page.evaluate("document.activeElement && document.activeElement.blur()")
             page.screenshot(path=screenshots / f"{name}-{scheme}-{label}.png", full_page=True)
+    assert unexpected(console_errors, 400) == []
+
+
+def test_devices_on_home_cluster_page_and_model_hardware_panel(
+    page: Page, site: str, console_errors: list[str]
+) -> None:
+    """Home says how many GPUs are free; /cluster shows holders and the queue; the model page
+    shows the GPU it holds, updated by a live `gpu` event."""
+    log_in(page, site)
+    page.goto(site + "/")
+    expect(page.locator("#devices")).to_have_text("1 of 2 GPUs available · 3 jobs waiting")
+    page.goto(site + "/cluster")
+    expect(page.locator("#cluster-summary")).to_have_text("1 of 2 GPUs available")
+    rows = page.locator(".queue-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("alexnet-big")
+    expect(page.get_by_role("link", name="lenet-mnist")).to_be_visible()
+    expect(page.locator(".node").nth(1)).to_contain_text("gone")
+    page.goto(site + f"/models/{MODEL}")
+    panel = page.locator("#hardware")
+    expect(panel).to_contain_text("NVIDIA H100 80GB HBM3")
+    expect(panel).to_contain_text("76 °C")  # the live event (74 °C before it)
+    expect(panel).to_contain_text("48211")
     assert unexpected(console_errors, 400) == []

@@ -1,5 +1,6 @@
 // Home: datasets and models tables, loaded from /completed_jobs.json and kept live by /events.
 import { connectLive } from "./live.js";
+import { sparkline } from "./sparkline.js";
 import { RUNNING, badge, el, setBadge, timeEl, toDate } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +29,8 @@ function progressCell(entry) {
   } else {
     cell.replaceChildren(el("span", {}, data.status === "Done" ? "100 %" : "—"));
   }
+  const line = entry.kind === "models" ? sparkline(data.loss_sparkline) : null;
+  if (line) cell.append(line);
 }
 
 function buildRow(kind, data) {

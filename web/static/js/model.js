@@ -206,6 +206,9 @@ connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
     schedule();
   },
   progress: setProgress,
+  gpu(e) {
+    dispatchEvent(new CustomEvent("digits:gpu", { detail: e }));  // hardware.js
+  },
   snapshot(e) {
     addSnapshot(e.epoch);
   },

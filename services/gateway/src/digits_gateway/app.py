@@ -20,13 +20,20 @@ from litestar.template import TemplateConfig
 from digits_gateway import ui, views
 from digits_gateway.bus import Bus
 from digits_gateway.controllers import api, datasets, events, home, jobs, models, session, system
+from digits_gateway.controllers import cluster as cluster_routes
+from digits_gateway.controllers import inference as inference_routes
 from digits_gateway.controllers._common import provide_gateway
+from digits_gateway.controllers.explore import explore, record_image
+from digits_gateway.controllers.lr_preview import visualize_lr
+from digits_gateway.controllers.networks import customize, visualize_network
+from digits_gateway.controllers.resize_example import resize_example
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import EXCEPTION_HANDLERS
 from digits_gateway.readiness import Readiness
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
 from digits_gateway.readmodel.runner import Projection
+from digits_gateway.readmodel.telemetry import TelemetryRelay
 from digits_gateway.settings import Settings
 from digits_proto import subjects
 from digits_proto.runtime import Metrics, connect, ensure_streams
@@ -47,6 +54,7 @@ def _lifespan(settings: Settings) -> Any:
         hub = Hub()
         projection = Projection(db, js, hub, metrics, settings.fetch_batch)
         readiness = Readiness(nc, projection.caught_up, interval=settings.ready_interval)
+        telemetry = TelemetryRelay(nc, hub, db)
         bus = Bus(
             nc, projection, metrics, settings.command_timeout, settings.read_your_writes_timeout
         )
@@ -60,13 +68,16 @@ def _lifespan(settings: Settings) -> Any:
             bus=bus,
             readiness=readiness,
             metrics=metrics,
+            telemetry=telemetry,
         )
         await projection.start()
+        await telemetry.start()
         watcher = asyncio.create_task(readiness.run(), name="readiness")
         try:
             yield
         finally:
             hub.close()
+            await telemetry.stop()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -114,8 +125,20 @@ def create_app(settings: Settings) -> Litestar:
         jobs.JobController,
         datasets.DatasetController,
         models.ModelController,
+        inference_routes.download,
+        inference_routes.classify_many,
+        inference_routes.classify_many_run,
+        visualize_lr,
+        customize,
+        visualize_network,
+        resize_example,
+        explore,
+        record_image,
         events.all_events,
         events.job_events,
+        cluster_routes.cluster_json,
+        cluster_routes.queue_json,
+        cluster_routes.job_hardware,
         api.DatasetApi,
         api.ModelApi,
         api.JobApi,
@@ -123,6 +146,7 @@ def create_app(settings: Settings) -> Litestar:
     pages = ui.pages()
     if pages is not None:
         handlers += pages.page_routes
+        handlers.append(cluster_routes.cluster_page)
     if (web / "static").is_dir():
         handlers.append(
             create_static_files_router(

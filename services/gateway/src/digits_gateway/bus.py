@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import structlog
 from nats.aio.client import Client
@@ -66,6 +68,13 @@ class Bus:
         if not await self.projection.wait_for(reply.stream, reply.seq, self.ryw_timeout):
             log.warning("read_model_lagging", stream=reply.stream, seq=reply.seq)
             raise Unavailable("Accepted, but the read model has not caught up yet; retry the read")
+        return reply
+
+    async def ask(self, subject: str, command: msgspec.Struct, decoder: Any) -> Any:
+        """Send a query-like command; its decoded reply (no event, nothing to wait for)."""
+        reply = decoder.decode(await self._request(subject, command))
+        if isinstance(reply, Rejected):
+            raise self._refusal(reply)
         return reply
 
     async def classify(self, subject: str, command: msgspec.Struct) -> Classified:

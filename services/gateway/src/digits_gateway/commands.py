@@ -16,11 +16,12 @@ from digits_gateway.errors import CommandRejected, Denied, JobNotFound
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
 from digits_proto import subjects
+from digits_proto.base import BlobRef
 from digits_proto.datasets import AbortDataset, DeleteDataset
 from digits_proto.inference import Classified, ClassifyOne
 from digits_proto.models import AbortModel, DeleteModel
 from digits_proto.replies import Accepted
-from digits_proto.runtime import put_bytes
+from digits_proto.runtime import put_bytes, put_reader
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +35,34 @@ def find_job(gw: Gateway, job_id: str, type: str | None = None) -> Job:
     return job
 
 
-async def create_dataset(gw: Gateway, values: Mapping[str, Any], user: str) -> Accepted:
-    """Validate the form, send CreateDataset, wait for the read model."""
-    command = forms.dataset_command(values, user)
-    return await gw.bus.send(subjects.CMD_DATASETS_CREATE, command)
+async def create_dataset(
+    gw: Gateway, values: Mapping[str, Any], user: str, files: Mapping[str, Any] | None = None
+) -> Accepted:
+    """Validate the form, send CreateDataset, wait for the read model.
+
+    Uploaded lists and archives (already spooled to disk by the form parser) go to the uploads
+    bucket first, streamed in chunks; the command carries their references.
+    """
+    if clone := str(values.get("clone") or "").strip():
+        # DIGITS's clone=<id>: the saved form replayed; fields sent with it override it.
+        saved = find_job(gw, clone, "dataset").form
+        values = {**saved, **{k: v for k, v in values.items() if k != "clone"}}
+    blobs: dict[str, BlobRef] = {}
+    try:
+        for field in forms.DATASET_FILES:
+            upload = (files or {}).get(field)
+            if upload is not None and upload.filename:
+                name = f"datasets/{uuid.uuid4().hex}/{field}"
+                await upload.seek(0)
+                blobs[field] = await put_reader(gw.js, subjects.BUCKET_UPLOADS, name, upload.file)
+        command = forms.dataset_command(values, user, blobs)
+        return await gw.bus.send(subjects.CMD_DATASETS_CREATE, command)
+    except Exception:
+        with contextlib.suppress(Exception):  # refused: the uploads are of no use
+            store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
+            for ref in blobs.values():
+                await store.delete(ref.name)
+        raise
 
 
 def usable_dataset(gw: Gateway, dataset_id: str) -> bool:
@@ -125,17 +150,23 @@ def server_image(gw: Gateway, path: str) -> bytes:
     return target.read_bytes()
 
 
-async def classify_one(gw: Gateway, job_id: str, image: bytes, epoch: float | None) -> Classified:
+async def classify_one(
+    gw: Gateway, job_id: str, image: bytes, epoch: float | None, visualize: bool = False
+) -> Classified:
     """Send ClassifyOne; a big image travels through the Object Store (1 MB message cap)."""
     model = find_job(gw, job_id, "model")
     if not image:
         raise forms.FormErrors({"image_file": ["Provide an image: image_file (upload)"]})
-    command = ClassifyOne(job_id=model.id, image=image, snapshot_epoch=epoch)
+    command = ClassifyOne(
+        job_id=model.id, image=image, snapshot_epoch=epoch, show_visualizations=visualize
+    )
     blob_name = ""
     if len(image) > gw.settings.inline_image_limit:
         blob_name = f"classify/{uuid.uuid4().hex}"
         ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, blob_name, image)
-        command = ClassifyOne(job_id=model.id, image_blob=ref, snapshot_epoch=epoch)
+        command = ClassifyOne(
+            job_id=model.id, image_blob=ref, snapshot_epoch=epoch, show_visualizations=visualize
+        )
     try:
         return await gw.bus.classify(subjects.CMD_INFERENCE_CLASSIFY_ONE, command)
     except CommandRejected as e:

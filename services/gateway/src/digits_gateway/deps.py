@@ -12,6 +12,7 @@ from digits_gateway.readiness import Readiness
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
 from digits_gateway.readmodel.runner import Projection
+from digits_gateway.readmodel.telemetry import TelemetryRelay
 from digits_gateway.settings import Settings
 from digits_proto.runtime import Metrics
 
@@ -29,3 +30,4 @@ class Gateway:
     bus: Bus
     readiness: Readiness
     metrics: Metrics
+    telemetry: TelemetryRelay | None = None  # live device samples (`gpu` SSE events)

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from digits_proto.base import BlobRef
 from digits_proto.datasets import CreateDataset, DatasetSpec
 from digits_proto.models import CreateModel, TrainSpec
 
@@ -118,7 +119,8 @@ class Fields:
             return default
         if isinstance(value, bool):
             return value
-        text = str(value).strip().lower()
+        # A checkbox after a hidden "0" of the same name sends "0,1" when ticked: last wins.
+        text = str(value).rsplit(",", 1)[-1].strip().lower()
         if text in TRUE or text in FALSE:
             return text in TRUE
         self.error(name, "Not a valid boolean value.")
@@ -186,11 +188,75 @@ def submitted(values: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def dataset_command(values: Mapping[str, Any], username: str) -> CreateDataset:
+def _extra_folders(f: Fields) -> dict[str, Any]:
+    """DIGITS's separate validation/test folders (`has_val_folder`, `folder_val`, min/max)."""
+    out: dict[str, Any] = {}
+    for split in ("val", "test"):
+        has = f.boolean(f"has_{split}_folder", False)
+        low = f.integer(f"folder_{split}_min_per_class", 2, 1)
+        top = f.integer(f"folder_{split}_max_per_class", None, 1)
+        if top is not None and low is not None and top < low:
+            f.error(f"folder_{split}_max_per_class", f"Must be at least folder_{split}_min_per_class.")
+        out.update({
+            f"has_{split}_folder": has,
+            f"folder_{split}": f.text(f"folder_{split}", required=has) if has else "",
+            f"folder_{split}_min_per_class": low or 2,
+            f"folder_{split}_max_per_class": top,
+        })
+    return out
+
+
+# Dataset form fields that carry a file; the gateway puts each in the uploads bucket first.
+DATASET_FILES = (
+    "textfile_train_images", "textfile_val_images", "textfile_test_images",
+    "textfile_labels_file", "upload_archive",
+)
+
+
+def _textfile_fields(f: Fields, method: str, blobs: Mapping[str, BlobRef]) -> dict[str, Any]:
+    """DIGITS §1.3's textfile fields (lists uploaded as `blobs`, or server paths)."""
+    if method != "textfile":
+        return {}
+    local = f.boolean("textfile_use_local_files", False)
+    use = {"train": True, "val": f.boolean("textfile_use_val", True),
+           "test": f.boolean("textfile_use_test", False)}
+    out: dict[str, Any] = {
+        "textfile_use_local_files": local, "textfile_use_val": use["val"],
+        "textfile_use_test": use["test"],
+        "textfile_shuffle": f.choice("textfile_shuffle", ("0", "1"), "1") == "1",
+    }
+    for split, wanted in use.items():
+        out[f"textfile_{split}_folder"] = f.text(f"textfile_{split}_folder")
+        if local:
+            out[f"textfile_local_{split}_images"] = f.text(
+                f"textfile_local_{split}_images", required=wanted
+            )
+        elif wanted and f"textfile_{split}_images" not in blobs:
+            f.error(f"textfile_{split}_images", "This field is required.")
+    if local:
+        out["textfile_local_labels_file"] = f.text("textfile_local_labels_file", required=True)
+    elif "textfile_labels_file" not in blobs:
+        f.error("textfile_labels_file", "This field is required.")
+    for name in ("textfile_train_images", "textfile_val_images", "textfile_test_images",
+                 "textfile_labels_file"):
+        if not local and name in blobs:
+            out[name] = blobs[name]
+    return out
+
+
+def dataset_command(
+    values: Mapping[str, Any], username: str, blobs: Mapping[str, BlobRef] | None = None
+) -> CreateDataset:
     """CreateDataset from DIGITS's image-classification dataset form (§1)."""
     f = Fields(values)
+    blobs = blobs or {}
     name = f.text("dataset_name", required=True)
-    method = f.choice("method", ("folder",), "folder")
+    method = f.choice("method", ("folder", "textfile", "upload"), "folder")
+    sources = _textfile_fields(f, method, blobs)
+    if method == "upload":
+        if "upload_archive" not in blobs:
+            f.error("upload_archive", "This field is required.")
+        sources["upload_archive"] = blobs.get("upload_archive")
     folder = f.text("folder_train", required=method == "folder")
     pct_val = f.integer("folder_pct_val", 25, 0, 100)
     pct_test = f.integer("folder_pct_test", 0, 0, 100)
@@ -200,6 +266,7 @@ def dataset_command(values: Mapping[str, Any], username: str) -> CreateDataset:
     max_per_class = f.integer("folder_train_max_per_class", None, 1)
     if max_per_class is not None and min_per_class is not None and max_per_class < min_per_class:
         f.error("folder_train_max_per_class", "Must be at least folder_train_min_per_class.")
+    extra = _extra_folders(f)
     # DIGITS's LMDB/HDF5 (and TFRecords) all become RecordIO, MXNet's own format.
     f.choice("backend", ("lmdb", "hdf5", "tfrecords", "recordio"), "lmdb")
     channels = f.integer("resize_channels", 3)
@@ -212,6 +279,8 @@ def dataset_command(values: Mapping[str, Any], username: str) -> CreateDataset:
         folder_pct_test=pct_test if pct_test is not None else 0,
         folder_train_min_per_class=min_per_class or 2,
         folder_train_max_per_class=max_per_class,
+        **extra,
+        **sources,
         resize_width=f.integer("resize_width", 256, 1, 8192) or 256,
         resize_height=f.integer("resize_height", 256, 1, 8192) or 256,
         resize_channels=channels or 3,
@@ -237,9 +306,12 @@ def model_commands(
     if dataset and not dataset_ok(dataset):
         f.error("dataset", "Not a valid choice.")
     name = f.text("model_name", required=True)
-    method = f.choice("method", ("standard", "custom"), "standard")
+    method = f.choice("method", ("standard", "previous", "custom"), "standard")
     network = f.text("standard_networks", "alexnet")
     custom = f.text("custom_network", required=method == "custom")
+    previous = f.text("previous_networks", required=method == "previous")
+    # DIGITS's `<job_id>-snapshot` field: the epoch to start from (0 = that job's latest).
+    previous_snapshot = f.number(f"{previous}-snapshot", None, 0.0) if previous else None
     f.choice("framework", FRAMEWORKS, "mxnet")
     rates = f.numbers("learning_rate", [0.01], 0.0)
     batch_sizes: list[Any] = f.numbers("batch_size", [None], 1, integer=True)
@@ -256,7 +328,7 @@ def model_commands(
     base = dict(
         method=method,
         standard_network=network,
-        custom_network=custom,
+        custom_network=custom if method == "custom" else "",
         framework="mxnet",
         train_epochs=f.integer("train_epochs", 30, 1),
         snapshot_interval=f.number("snapshot_interval", 1.0, 0.0),
@@ -281,7 +353,23 @@ def model_commands(
         use_mean=f.choice("use_mean", ("none", "image", "pixel"), "image"),
         crop_size=f.integer("crop_size", None, 1),
         shuffle=f.boolean("shuffle", True),
+        previous_network=previous if method == "previous" else "",
+        previous_snapshot=previous_snapshot if method == "previous" else None,
+        aug_flip=f.choice("aug_flip", ("none", "fliplr", "flipud", "fliplrud"), "none"),
+        aug_quad_rot=f.choice("aug_quad_rot", ("none", "rot90", "rot180", "rotall"), "none"),
+        aug_rot=f.number("aug_rot", 0.0, 0.0, 180.0),
+        aug_scale=f.number("aug_scale", 0.0, 0.0, 1.0),
+        aug_noise=f.number("aug_noise", 0.0, 0.0, 1.0),
+        aug_contrast=f.number("aug_contrast", 0.0, 0.0, 5.0),
+        aug_whitening=f.boolean("aug_whitening", False),
+        aug_hsv_use=f.boolean("aug_hsv_use", False),
+        aug_hsv_h=f.number("aug_hsv_h", 0.02, 0.0, 0.5),
+        aug_hsv_s=f.number("aug_hsv_s", 0.04, 0.0, 0.5),
+        aug_hsv_v=f.number("aug_hsv_v", 0.06, 0.0, 0.5),
+        early_stopping_patience=f.integer("early_stopping_patience", 0, 0),
+        snapshot_keep=f.integer("snapshot_keep", 0, 0),
         select_gpu_count=f.integer("select_gpu_count", 1, 1),
+        priority=f.integer("priority", 0, -100, 100),
         select_gpus=gpus,
     )
     group = f.text("group_name")

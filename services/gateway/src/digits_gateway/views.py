@@ -64,7 +64,7 @@ def dataset(cur: Cursor, job: Job) -> dict[str, Any]:
             "resize_mode": spec.get("resize_mode"),
             "image dimensions": [height, width, channels],
             "mean_image": f"/datasets/{job.id}/mean.jpg" if details.mean_jpg else None,
-            "ParseFolderTasks": [_parse_task(job, details)],
+            "ParseFolderTasks": _parse_tasks(job, details),
             "CreateDbTasks": [
                 _db_task(job, details, split, width, height, channels)
                 for split in _splits(job, details)
@@ -87,6 +87,26 @@ def _parse_task(job: Job, details: DatasetDetails) -> dict[str, Any]:
     }
 
 
+def _parse_tasks(job: Job, details: DatasetDetails) -> list[dict[str, Any]]:
+    """One task per source folder, as DIGITS: separate val/test folders get their own."""
+    tasks = [_parse_task(job, details)]
+    for split in ("val", "test"):
+        folder = job.spec.get(f"folder_{split}") if job.spec.get(f"has_{split}_folder") else None
+        if not folder:
+            continue
+        tasks[0][f"{split}_count"] = 0 if tasks[0]["label_count"] is not None else None
+        count = details.split_counts.get(split) if tasks[0]["label_count"] is not None else None
+        tasks.append({
+            "name": f"Parse Folder ({split})",
+            "folder": folder,
+            "label_count": tasks[0]["label_count"],
+            "train_count": 0 if count is not None else None,
+            "val_count": count if split == "val" else (0 if count is not None else None),
+            "test_count": count if split == "test" else (0 if count is not None else None),
+        })
+    return tasks
+
+
 def _splits(job: Job, details: DatasetDetails) -> list[str]:
     if details.splits:
         return [s["split"] for s in details.splits]
@@ -102,6 +122,7 @@ def _db_task(
 ) -> dict[str, Any]:
     built = next((s for s in details.splits if s.get("split") == split), None)
     counts = built.get("class_counts", []) if built else []
+    failed = built.get("class_error_counts", []) if built else []
     return {
         "name": f"Create DB ({split})",
         "split": split,
@@ -116,6 +137,8 @@ def _db_task(
         "resize_mode": job.spec.get("resize_mode"),
         "class_counts": counts,
         "distribution": dict(zip(details.labels, counts, strict=False)),
+        "class_error_counts": failed,
+        "error_distribution": dict(zip(details.labels, failed, strict=False)),
     }
 
 
@@ -182,6 +205,7 @@ def completed_jobs(cur: Cursor) -> dict[str, Any]:
     """`/completed_jobs.json`: DIGITS's home tables (running jobs first, then finished ones)."""
     jobs = queries.list_jobs(cur)
     summaries = queries.metric_summaries(cur, [j.id for j in jobs if j.type == "model"])
+    sparklines = queries.loss_sparklines(cur, [j.id for j in jobs if j.type == "model"])
     now = utcnow()
     out: dict[str, Any] = {
         "running": [],
@@ -210,6 +234,7 @@ def completed_jobs(cur: Cursor) -> dict[str, Any]:
             item["backend"] = "recordio"
         else:
             item.update(framework="mxnet", dataset_id=job.dataset_id, **summaries.get(job.id, {}))
+            item["loss_sparkline"] = sparklines.get(job.id, [])
             fields.update(k.rsplit(" ", 1)[0] for k in summaries.get(job.id, {}))
         bucket = "running" if job.running else ("datasets" if job.type == "dataset" else "models")
         out[bucket].append(item)

@@ -35,7 +35,7 @@ class DatasetController(Controller):
             return ui.login_redirect(request, NEW_FORM)
         user = require_user(request, params)
         try:
-            accepted = await commands.create_dataset(gw, params.values, user)
+            accepted = await commands.create_dataset(gw, params.values, user, params.files)
         except (FormErrors, CommandRejected) as e:
             if pages is None or (isinstance(e, CommandRejected) and e.code != 400):
                 raise

@@ -24,8 +24,8 @@ from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.live import LiveEvent, Subscription
 from digits_proto import subjects
 
-JOB_KINDS = ("status", "progress", "metric", "snapshot", "deleted")
-HOME_KINDS = ("status", "progress", "snapshot", "deleted")
+JOB_KINDS = ("status", "progress", "metric", "snapshot", "deleted", "gpu")
+HOME_KINDS = ("status", "progress", "snapshot", "deleted", "gpu")
 HOME_STREAMS = (subjects.STREAM_DATASETS, subjects.STREAM_MODELS)
 RETRY_MS = 2000
 
@@ -84,6 +84,9 @@ async def _stream(
                 continue
             if event is None:  # shutdown, or this client fell too far behind
                 return
+            if event.kind == "gpu":  # telemetry: not persisted, so no cursor position
+                yield ServerSentEventMessage(event="gpu", data=msgspec.json.encode(event.data).decode())
+                continue
             if event.stream not in cursor or event.seq <= cursor[event.stream]:
                 continue
             cursor[event.stream] = event.seq

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.response import Redirect
 
-from digits_gateway import commands, ui, views
+from digits_gateway import commands, inference, ui, views
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, rejected_errors
@@ -66,16 +66,24 @@ class ModelController(Controller):
             raise FormErrors({"job_id": ["This field is required."]})
         image = await _image(gw, params)
         result = await commands.classify_one(
-            gw, job_id, image, commands.snapshot_epoch(params.values)
+            gw,
+            job_id,
+            image,
+            commands.snapshot_epoch(params.values),
+            visualize=bool(params.get("show_visualizations")),
         )
         predictions = [[label, pct] for label, pct in result.predictions]
+        visuals = await inference.visualizations(gw, result)
+        extra = inference.visualizations_json(visuals) if visuals is not None else {}
         pages = None if wants_json(request) else ui.pages()
         if pages is None:
-            return Response({"predictions": predictions, "snapshot_epoch": result.snapshot_epoch})
+            return Response(
+                {"predictions": predictions, "snapshot_epoch": result.snapshot_epoch, **extra}
+            )
         with gw.db.cursor() as cur:
             data = views.model(cur, commands.find_job(gw, job_id, "model"))
         return pages.classify_one_page(  # type: ignore[no-any-return]
-            data, predictions, _data_url(image), username(request, params)
+            data, predictions, _data_url(image), username(request, params), extra or None
         )
 
     @get("/{job_id:str}")

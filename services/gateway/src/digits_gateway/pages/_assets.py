@@ -34,9 +34,13 @@ def import_map() -> dict[str, dict[str, str]]:
     redirects, so each module loads once and always in the current version.
     """
     version = asset_version()
-    imports = {"uplot": f"{STATIC_URL}/vendor/uPlot.esm.js?v={version}"}
-    js_dir = STATIC_DIR / "js"
-    for path in sorted(js_dir.glob("*.js")) if js_dir.is_dir() else []:
-        url = f"{STATIC_URL}/js/{path.name}"
-        imports[url] = f"{url}?v={version}"
+    imports = {
+        "uplot": f"{STATIC_URL}/vendor/uPlot.esm.js?v={version}",
+        "dagre": f"{STATIC_URL}/vendor/dagre.esm.js?v={version}",
+    }
+    for folder in ("js", "lib"):
+        js_dir = STATIC_DIR / folder
+        for path in sorted(js_dir.glob("*.js")) if js_dir.is_dir() else []:
+            url = f"{STATIC_URL}/{folder}/{path.name}"
+            imports[url] = f"{url}?v={version}"
     return {"imports": imports}

@@ -190,7 +190,8 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
         })
     view["dbs"] = [
         {"name": db.get("name") or "DB", "entries": _count(db.get("entries")),
-         "failed": _count(db.get("error_count") or db.get("failed"))}
+         "failed": _count(db.get("error_count") or db.get("failed")),
+         "split": str(db.get("split") or "")}
         for db in dbs
     ]
     counts = _list(first.get("class_counts"))
@@ -198,8 +199,10 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
     mean = job.get("mean_image")
     view["mean_image"] = mean if isinstance(mean, str) and mean.startswith("/") else ""
     view["warnings"] = [str(w) for w in _list(job.get("warnings")) if w]
+    failed = _list(first.get("class_error_counts"))
     view["labels"] = [
-        {"name": name, "count": _count(counts[i]) if i < len(counts) else None}
+        {"name": name, "count": _count(counts[i]) if i < len(counts) else None,
+         "failed": _count(failed[i]) if i < len(failed) else None}
         for i, name in enumerate(labels)
     ]
     top = max((c["count"] or 0 for c in view["labels"]), default=0)

@@ -43,6 +43,9 @@ create table if not exists devices(
 create table if not exists leases(
   lease_id varchar primary key, node_id varchar, job_id varchar, device_ids varchar,
   granted_at timestamptz, ended_at timestamptz, state varchar);
+create table if not exists queue(
+  job_id varchar primary key, position integer, priority integer, username varchar,
+  count integer, device_indexes varchar, node_id varchar, reason varchar, since bigint);
 create table if not exists failures(
   stream varchar, seq bigint, error varchar, occurred timestamptz, primary key(stream, seq));
 """

@@ -9,7 +9,13 @@ import duckdb
 
 from digits_gateway.readmodel.live import LiveEvent
 from digits_gateway.readmodel.projectors._jobs import dumps
-from digits_proto.gpus import DevicesDiscovered, LeaseExpired, LeaseGranted, LeaseReleased
+from digits_proto.gpus import (
+    DevicesDiscovered,
+    LeaseExpired,
+    LeaseGranted,
+    LeaseReleased,
+    QueueChanged,
+)
 
 
 def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> list[LiveEvent]:
@@ -49,4 +55,22 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
                     "update leases set state = ?, ended_at = ? where lease_id = ?",
                     [state, event.occurred_at, event.lease_id],
                 )
+            case QueueChanged():
+                # Each one is the whole queue: the last applied wins.
+                tx.execute("delete from queue")
+                for e in event.entries:
+                    tx.execute(
+                        "insert or replace into queue values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            e.job_id,
+                            e.position,
+                            e.priority,
+                            e.user,
+                            e.count,
+                            dumps(e.device_indexes),
+                            e.node_id,
+                            e.reason,
+                            e.since,
+                        ],
+                    )
     return []

@@ -20,6 +20,7 @@ from digits_gateway.readmodel.queries._records import (
     Snapshot,
 )
 from digits_gateway.readmodel.queries._replay import changes_since, metric_events_since
+from digits_gateway.readmodel.queries._sparklines import loss_sparklines
 
 __all__ = [
     "Cursor",
@@ -33,6 +34,7 @@ __all__ = [
     "devices",
     "get_job",
     "list_jobs",
+    "loss_sparklines",
     "metric_events_since",
     "metric_summaries",
     "metrics",

@@ -1,0 +1,185 @@
+"""Inference routes beyond classify one: model download (the inference service packs the archive
+into the Object Store; the gateway streams it to a temporary file) and classify many / top-N."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, route
+from litestar.background_tasks import BackgroundTask
+from litestar.response import File, Redirect
+
+from digits_gateway import commands, forms, many, ui, views
+from digits_gateway.deps import Gateway
+from digits_gateway.errors import CommandRejected, JobNotFound, Unavailable
+from digits_gateway.forms import FormErrors
+from digits_gateway.params import read_params, strip_json, username, wants_json
+from digits_gateway.readmodel import queries
+from digits_proto import codec, subjects
+from digits_proto.base import BlobRef
+from digits_proto.inference import ClassifyMany, ClassifyManyQueued, ExportModel
+from digits_proto.replies import Rejected
+from digits_proto.runtime import request as bus_request
+
+EXTENSIONS = ("tar", "tar.gz", "tgz", "tar.bz2", "zip")
+EXPORT_TIMEOUT = 120.0  # ONNX conversion and compression of a large net take seconds
+TRUE = ("1", "true", "on", "yes")
+RUNS = "/models/images/classification/classify_many"
+RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-z]{4}")
+
+
+@route("/models/{job_id:str}/{action:str}", http_method=["GET", "POST"], status_code=200)
+async def download(request: Request[Any, Any, Any], gw: Gateway, job_id: str, action: str) -> File:
+    """The snapshot's deployment archive (`epoch`/`snapshot_epoch`; `onnx=1` adds model.onnx)."""
+    if action == "download":
+        fmt = "tar.gz"
+    elif action.startswith("download."):
+        fmt = action.removeprefix("download.")
+    else:
+        raise JobNotFound("Not found")
+    if fmt not in EXTENSIONS:
+        raise FormErrors({"archive_format": [f"Unknown archive type: {fmt}"]})
+    params = await read_params(request)
+    epoch_text = params.get("epoch") or params.get("snapshot_epoch") or ""
+    epoch = commands.snapshot_epoch({"snapshot_epoch": epoch_text})
+    model = commands.find_job(gw, job_id, "model")
+    command = ExportModel(
+        job_id=model.id,
+        snapshot_epoch=epoch,
+        archive_format=fmt,
+        onnx=(params.get("onnx") or "").lower() in TRUE,
+    )
+    try:
+        body, rejected = await bus_request(
+            gw.nc, subjects.CMD_INFERENCE_EXPORT, command, timeout=EXPORT_TIMEOUT
+        )
+    except TimeoutError as e:
+        raise Unavailable("The inference service did not answer; retry") from e
+    reply = rejected or codec.export_reply.decode(body)
+    if isinstance(reply, Rejected):
+        raise CommandRejected(reply.code, reply.message, reply.field)
+    path = await _fetch_to_temp(gw, reply.archive.bucket, reply.archive.name)
+    return File(
+        path=path,
+        filename=reply.filename,
+        media_type="application/zip" if fmt == "zip" else "application/x-tar",
+        background=BackgroundTask(_remove, path),
+    )
+
+
+async def _fetch_to_temp(gw: Gateway, bucket: str, name: str) -> Path:
+    """Stream the blob into a temporary file (never whole in memory), then delete the blob."""
+    store = await gw.js.object_store(bucket)
+    fd, tmp = tempfile.mkstemp(prefix="digits-download-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            await store.get(name, writeinto=out)
+    except BaseException:
+        _remove(Path(tmp))
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            await store.delete(name)
+    return Path(tmp)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+@route(
+    [
+        "/models/images/classification/classify_many",
+        "/models/images/classification/classify_many.json",
+        "/models/images/classification/top_n",
+        "/models/images/classification/top_n.json",
+    ],
+    http_method=["POST"],
+    status_code=200,
+)
+async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Response[Any]:
+    """DIGITS's classify_many / top_n: `{"classifications": {path: [[label, pct]...]}}` plus
+    accuracy, confusion matrix and per-class accuracy (JSON and page), or top-N mosaics."""
+    params = await read_params(request)
+    top_n_route = "/top_n" in request.url.path
+    job_id = params.get("job_id") or ""
+    if not job_id:
+        raise FormErrors({"job_id": ["This field is required."]})
+    fields = forms.Fields(params.values)
+    limit = fields.integer("num_test_images")
+    top_n = fields.integer("top_n", default=9, minimum=1, maximum=128) if top_n_route else 0
+    fields.check()
+    upload = params.files.get("image_list")
+    if upload is None:
+        raise FormErrors({"image_list": ["Upload a list of images (one 'path [label]' a line)"]})
+    text = await upload.read()
+    if not text.strip():
+        raise FormErrors({"image_list": ["The image list is empty"]})
+    model = commands.find_job(gw, job_id, "model")
+    as_json = wants_json(request)
+    lines = sum(1 for line in text.splitlines() if line.strip())
+    command = ClassifyMany(
+        job_id=model.id,
+        image_list=BlobRef(bucket="", name=""),
+        image_folder=params.get("image_folder") or "",
+        num_test_images=limit if limit and limit > 0 else None,
+        snapshot_epoch=commands.snapshot_epoch(params.values),
+        top_n=top_n or 0,
+        # Pages always follow a job; DIGITS scripts on .json get small lists answered at once.
+        background=not as_json or min(lines, limit or lines) > many.SYNC_LINES,
+    )
+    outcome = await many.submit(gw, command, text)
+    if isinstance(outcome, ClassifyManyQueued):
+        url = f"{RUNS}/{outcome.run_id}"
+        if not as_json:
+            return Redirect(path=url, status_code=303)
+        return Response(
+            {
+                "run_id": outcome.run_id,
+                "status": "Waiting",
+                "total": outcome.total,
+                "status_url": f"{url}.json",
+            },
+            status_code=202,
+        )
+    body = many.result_json(outcome)
+    return Response(body)
+
+
+@get(f"{RUNS}/{{run_id:str}}")
+async def classify_many_run(
+    request: Request[Any, Any, Any], gw: Gateway, run_id: str
+) -> Response[Any]:
+    """A classify-many job: its status (JSON), the progress page, or the result when done."""
+    run_id = strip_json(run_id)
+    if not RUN_ID.fullmatch(run_id):
+        raise JobNotFound()
+    state = await many.status(gw, run_id)
+    if state is None:
+        raise JobNotFound()
+    done = state.status == "Done"
+    as_json = wants_json(request)
+    pages = None if as_json else ui.pages()
+    if pages is None:
+        body = msgspec.to_builtins(state) | {"result": None}
+        if done:
+            body["result"] = many.result_json(await many.result(gw, state))
+        return Response(body)
+    with gw.db.cursor() as cur:
+        job = queries.get_job(cur, state.job_id)
+        data = views.model(cur, job) if job is not None else {"id": state.job_id}
+    user = username(request)
+    if not done:
+        return pages.classify_many_progress_page(  # type: ignore[no-any-return]
+            data, msgspec.to_builtins(state), user
+        )
+    body = many.result_json(await many.result(gw, state))
+    render = pages.top_n_page if state.top_n else pages.classify_many_page
+    return render(data, body, user)  # type: ignore[no-any-return]

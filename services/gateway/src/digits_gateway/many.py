@@ -1,0 +1,124 @@
+"""Classify many through the inference service: list, status and result travel as blobs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+from typing import Any, TypeVar
+
+import msgspec
+from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
+
+from digits_gateway.deps import Gateway
+from digits_gateway.errors import CommandRejected, Unavailable
+from digits_proto import codec, subjects
+from digits_proto.inference import (
+    ClassifyMany,
+    ClassifyManyQueued,
+    ManyResult,
+    ManyStatus,
+    many_status_name,
+)
+from digits_proto.replies import Rejected
+from digits_proto.runtime import put_bytes
+from digits_proto.runtime import request as bus_request
+
+TIMEOUT = 120.0  # synchronous lists are small (SYNC_LINES)
+QUEUE_TIMEOUT = 30.0  # validating and queueing reads the list once
+SYNC_LINES = 2000  # longer lists run as a job even on the .json route (DIGITS scripts: small)
+T = TypeVar("T")
+
+
+async def submit(
+    gw: Gateway, command: ClassifyMany, text: bytes
+) -> ManyResult | ClassifyManyQueued:
+    """Upload the list and ask inference: the result now, or (`background`) the queued job."""
+    name = f"lists/{uuid.uuid4().hex}.txt"
+    ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, name, text)
+    store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
+    try:
+        body, rejected = await bus_request(
+            gw.nc,
+            subjects.CMD_INFERENCE_CLASSIFY_MANY,
+            msgspec.structs.replace(command, image_list=ref),
+            timeout=QUEUE_TIMEOUT if command.background else TIMEOUT,
+        )
+    except TimeoutError as e:
+        await _delete(store, name)
+        raise Unavailable("The inference service did not answer in time; retry") from e
+    reply = rejected or codec.classify_many_reply.decode(body)
+    if isinstance(reply, Rejected):
+        await _delete(store, name)
+        raise CommandRejected(reply.code, reply.message, reply.field)
+    if isinstance(reply, ClassifyManyQueued):
+        return reply  # the job owns the list now; inference deletes it when done
+    try:
+        return await _read(store, reply.result.name, ManyResult)
+    finally:
+        await _delete(store, reply.result.name)
+
+
+async def status(gw: Gateway, run_id: str) -> ManyStatus | None:
+    """A job's status, or None when there is no such job."""
+    store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
+    try:
+        return await _read(store, many_status_name(run_id), ManyStatus)
+    except (ObjectNotFoundError, ObjectDeletedError):
+        return None
+
+
+async def result(gw: Gateway, state: ManyStatus) -> ManyResult:
+    """The result of a finished job (kept: the page may be reloaded)."""
+    if state.result is None:
+        raise Unavailable("The job has no result")
+    store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
+    try:
+        return await _read(store, state.result.name, ManyResult)
+    except (ObjectNotFoundError, ObjectDeletedError) as e:
+        raise Unavailable("The result of this job is gone") from e
+
+
+async def _read(store: Any, name: str, type_: type[T]) -> T:
+    buffer = io.BytesIO()
+    await store.get(name, writeinto=buffer)
+    return msgspec.json.decode(buffer.getvalue(), type=type_)
+
+
+async def _delete(store: Any, name: str) -> None:
+    with contextlib.suppress(Exception):
+        await store.delete(name)
+
+
+def result_json(result: ManyResult) -> dict[str, Any]:
+    """DIGITS's `classifications` plus what DIGITS only showed in HTML, and the bad lines."""
+    body: dict[str, Any] = {
+        "job_id": result.job_id,
+        "snapshot_epoch": result.snapshot_epoch,
+        "classifications": {
+            r.path: [[label, pct] for label, pct in r.predictions] for r in result.results
+        },
+        "labels": result.labels,
+        "results": [
+            {
+                "path": r.path,
+                "ground_truth": result.labels[r.label] if r.label is not None else None,
+                "top1": result.labels[r.top1] if r.top1 < len(result.labels) else None,
+                "predictions": [[label, pct] for label, pct in r.predictions],
+            }
+            for r in result.results
+        ],
+        "errors": msgspec.to_builtins(result.errors),
+    }
+    if result.top1_accuracy is not None:
+        body |= {
+            "top1_accuracy": result.top1_accuracy,
+            "top5_accuracy": result.top5_accuracy,
+            "confusion_matrix": result.confusion,
+            "per_class_accuracy": dict(
+                zip(result.labels, result.per_class_accuracy or [], strict=False)
+            ),
+        }
+    if result.top_n:
+        body["top_n"] = msgspec.to_builtins(result.top_n)
+    return body

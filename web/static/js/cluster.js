@@ -1,0 +1,69 @@
+// Cluster page: nodes, devices and their holders, the queue; live telemetry from /events.
+import { connectLive } from "./live.js";
+import { el } from "./util.js";
+import { deviceWord, sampleBlock } from "./devices.js";
+
+const $ = (id) => document.getElementById(id);
+const samples = new Map();  // "node/device" → sample container
+
+function queueTable(queue) {
+  if (!queue.length) return el("p", { class: "muted" }, "No job is waiting.");
+  const head = el("tr", {}, ...["#", "Job", "Owner", "Priority", "Asks for", "Waiting for"]
+    .map((h) => el("th", { scope: "col" }, h)));
+  const rows = queue.map((q) => el("tr", { dataset: { jobId: q.job_id } },
+    el("td", { class: "num" }, q.position ? String(q.position) : "–"),
+    el("td", {}, el("a", { href: `/models/${encodeURIComponent(q.job_id)}` }, q.name || q.job_id)),
+    el("td", {}, q.username || "—"),
+    el("td", { class: "num" }, String(q.priority ?? 0)),
+    el("td", {}, q.device_indexes?.length ? `device ${q.device_indexes.join(", ")}` : `${q.count} device${q.count === 1 ? "" : "s"}`),
+    el("td", {}, q.waiting_for || ""),
+  ));
+  return el("table", { class: "jobs queue-table" }, el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+function nodeCard(node, index) {
+  const id = `node-${index}`;
+  const devices = node.devices.map((d) => {
+    const body = el("div", { class: "hw-sample" }, sampleBlock(d.sample));
+    samples.set(`${node.node_id}/${d.device_id}`, body);
+    const holder = d.holder
+      ? el("p", { class: "holder" }, "Held by ", el("a", { href: `/models/${encodeURIComponent(d.holder.job_id)}` }, d.holder.name || d.holder.job_id))
+      : el("p", { class: "holder" }, el("span", { class: "free" }, "Free"));
+    return el("li", { class: "device-card" },
+      el("h3", {}, d.name || d.device_id, " ", el("span", { class: "muted" }, d.device_id)),
+      holder, body);
+  });
+  return el("section", { class: "card node", "aria-labelledby": id },
+    el("h2", { id }, "Node ", el("code", {}, node.node_id),
+      node.alive ? null : el("span", { class: "badge status-aborted" }, " gone")),
+    el("ul", { class: "device-grid" }, ...devices));
+}
+
+function render(c) {
+  $("cluster-summary").textContent = `${c.available} of ${c.total} ${deviceWord(c.kind, c.total)} available`;
+  $("queue-count").textContent = `(${c.queue.length})`;
+  $("queue").replaceChildren(queueTable(c.queue));
+  samples.clear();
+  const nodes = c.nodes.map(nodeCard);
+  $("nodes").replaceChildren(...(nodes.length ? nodes : [el("p", { class: "muted" }, "No gpu-broker has announced devices yet.")]));
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/api/v1/cluster");
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    render(await response.json());
+    $("load-error").hidden = true;
+  } catch (e) {
+    $("load-error").textContent = `Could not load the cluster: ${e.message}`;
+    $("load-error").hidden = false;
+  }
+}
+
+refresh();
+setInterval(refresh, 3000);  // leases and the queue change rarely; telemetry comes live below
+connectLive("/events", {
+  gpu(e) {
+    for (const s of e.devices || []) samples.get(`${s.node_id}/${s.device_id}`)?.replaceChildren(sampleBlock(s));
+  },
+});
