@@ -70,7 +70,9 @@ def test_create_records_the_trimmed_name_and_spec() -> None:
     ("name", "changes", "field"),
     [
         ("", {}, "dataset_name"),
-        ("n", {"method": "textfile"}, "method"),
+        ("n", {"method": "s3"}, "method"),
+        ("n", {"method": "textfile"}, "textfile_train_images"),
+        ("n", {"method": "upload"}, "upload_archive"),
         ("n", {"folder_pct_val": 101}, "folder_pct_val"),
         ("n", {"folder_pct_test": -1}, "folder_pct_test"),
         ("n", {"folder_pct_val": 60, "folder_pct_test": 50}, "folder_pct_val"),
@@ -82,7 +84,12 @@ def test_create_records_the_trimmed_name_and_spec() -> None:
         ("n", {"resize_channels": 2}, "resize_channels"),
         ("n", {"resize_mode": "stretch"}, "resize_mode"),
         ("n", {"encoding": "webp"}, "encoding"),
-        ("n", {"backend": "lmdb"}, "backend"),
+        ("n", {"backend": "leveldb"}, "backend"),
+        ("n", {"has_val_folder": True}, "folder_val"),
+        ("n", {"has_test_folder": True, "folder_test": " "}, "folder_test"),
+        ("n", {"folder_val_min_per_class": 0}, "folder_val_min_per_class"),
+        ("n", {"folder_test_max_per_class": 1, "folder_test_min_per_class": 2},
+         "folder_test_max_per_class"),
     ],
 )
 def test_create_refuses_bad_fields_naming_them(name: str, changes: dict, field: str) -> None:
@@ -158,3 +165,22 @@ def test_build_steps_are_recorded_only_while_running() -> None:
     assert domain.decide_step(given(CREATED, STARTED), progress) == [progress]
     assert domain.decide_step(given(CREATED, STARTED, DatasetAborted(dataset_id=ID)), BUILT) == []
     assert domain.decide_step(given(CREATED), BUILT) == []
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "hdf5", "recordio"])
+def test_digits_backends_are_accepted_and_recorded_as_recordio(backend: str) -> None:
+    """Old scripts' lmdb/hdf5 are aliases: the recorded spec says recordio."""
+    import msgspec
+
+    spec = msgspec.structs.replace(SPEC, backend=backend)
+    then = domain.decide_create(ID, CreateDataset(name="n", spec=spec))
+    assert then[0].spec.backend == "recordio"
+
+
+def test_unused_extra_folders_are_cleared() -> None:
+    """A val/test folder path sent without its has_*_folder box is not kept."""
+    import msgspec
+
+    spec = msgspec.structs.replace(SPEC, folder_val="/x", has_test_folder=True, folder_test="/y")
+    recorded = domain.decide_create(ID, CreateDataset(name="n", spec=spec))[0].spec
+    assert (recorded.folder_val, recorded.folder_test) == ("", "/y")

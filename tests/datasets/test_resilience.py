@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digits_datasets import worker
+from digits_datasets import parse
 from digits_datasets.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetCreated, DatasetFailed, DatasetSpec, DeleteDataset
@@ -32,7 +32,7 @@ async def test_unexpected_error_fails_the_job_and_acks_the_ticket(
     def boom(folder, roots):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(worker, "scan_folder", boom)
+    monkeypatch.setattr(parse, "scan_folder", boom)
     accepted, _ = await create(nc, make_folder(images / "x", {"a_cat": 3, "b": 3}))
     assert accepted is not None
     failed = (await wait_terminal(js, accepted.id))[-1]
@@ -49,7 +49,7 @@ async def test_folder_removed_after_create_fails_with_a_readable_error(
     def vanished(folder, roots):
         raise FileNotFoundError(2, "No such file or directory", folder)
 
-    monkeypatch.setattr(worker, "scan_folder", vanished)
+    monkeypatch.setattr(parse, "scan_folder", vanished)
     folder = make_folder(images / "gone", {"a_cat": 3, "b": 3})
     accepted, _ = await create(nc, folder)
     assert accepted is not None

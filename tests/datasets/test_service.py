@@ -161,7 +161,7 @@ async def test_invalid_creates_are_rejected_with_400_naming_the_field(
         (images / "missing", {}, "folder_train", "does not exist"),
         (one, {}, "folder_train", "at least two subdirectories"),
         (good, {"folder_pct_val": 60, "folder_pct_test": 50}, "folder_pct_val", "exceed"),
-        (good, {"method": "textfile"}, "method", "not supported"),
+        (good, {"method": "s3"}, "method", "must be one of"),
         (good, {"resize_width": 0}, "resize_width", "between"),
     ]
     for folder, spec, field, words in cases:

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 
 import httpx
+import pytest
 
+from digits_gateway.forms import FormErrors, model_commands
 from digits_proto import codec, subjects
 from digits_proto.gpus import (
     Device,
@@ -139,3 +141,15 @@ async def test_telemetry_reaches_the_home_stream_and_the_holding_jobs_stream(
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+
+
+def test_the_priority_form_field_reaches_the_train_spec() -> None:
+    """`priority` maps onto TrainSpec (default 0); out of range names the field."""
+    base = {"dataset": "ds", "model_name": "net"}
+    [command] = model_commands({**base, "priority": "7"}, "alice", lambda _id: True)
+    assert command.spec.priority == 7
+    [command] = model_commands(base, "alice", lambda _id: True)
+    assert command.spec.priority == 0
+    with pytest.raises(FormErrors) as refused:
+        model_commands({**base, "priority": "1000"}, "alice", lambda _id: True)
+    assert "priority" in refused.value.errors

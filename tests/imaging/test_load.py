@@ -158,3 +158,23 @@ def test_broken_exif_does_not_stop_loading(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(ImageOps, "exif_transpose", broken)
     assert load_image(_png(Image.new("RGB", (3, 2))), 3).size == (3, 2)
+
+
+def test_jpeg_draft_decodes_at_reduced_scale_but_never_below_the_asked_size() -> None:
+    """A large JPEG with min_size is decoded smaller, each side still at least the asked size."""
+    buf = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (10, 200, 30)).save(buf, "JPEG")
+    full = load_image(buf.getvalue(), 3)
+    small = load_image(buf.getvalue(), 3, min_size=(256, 100))
+    assert full.size == (1600, 1200)
+    assert small.size == (400, 300)  # 1/4 scale: the smaller side stays >= 256
+    assert small.mode == "RGB" and small.getpixel((5, 5))[1] > 180
+    gray = load_image(buf.getvalue(), 1, min_size=(32, 32))
+    assert gray.mode == "L" and gray.size == (200, 150)  # 1/8 is the smallest DCT scale
+
+
+def test_min_size_leaves_png_untouched() -> None:
+    """Only JPEG has a reduced-scale decoder; other formats decode at full size."""
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480)).save(buf, "PNG")
+    assert load_image(buf.getvalue(), 3, min_size=(32, 32)).size == (640, 480)

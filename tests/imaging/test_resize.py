@@ -8,7 +8,7 @@ from PIL import Image
 
 from digits_imaging import RESIZE_MODES, resize_image
 
-SIZES = [(10, 20), (20, 10), (33, 7), (16, 16), (1, 50)]
+SIZES = [(10, 20), (20, 10), (33, 7), (16, 16), (1, 50), (1, 1), (10_000, 40), (40, 10_000)]
 TARGETS = [(16, 16), (7, 30), (40, 9)]
 
 

@@ -6,10 +6,29 @@ from typing import Any
 
 import msgspec
 
-from digits_proto.datasets import DatasetCommands, DatasetEvents
+from digits_proto.datasets import (
+    DatasetCommands,
+    DatasetEvents,
+    DatasetRecord,
+    ExploredPage,
+    ResizedExample,
+)
 from digits_proto.gpus import GpuCommands, GpuEvents, LeaseAccepted, TelemetrySampled
-from digits_proto.inference import Classified, InferenceCommands
-from digits_proto.models import MetricEvents, ModelCommands, ModelEvents
+from digits_proto.inference import (
+    Classified,
+    ClassifiedMany,
+    ClassifyManyQueued,
+    ClassifyManyTicket,
+    Exported,
+    InferenceCommands,
+)
+from digits_proto.models import (
+    MetricEvents,
+    ModelCommands,
+    ModelEvents,
+    NetworkGraph,
+    NetworkSource,
+)
 from digits_proto.replies import Accepted, Rejected
 
 encoder = msgspec.json.Encoder()
@@ -29,6 +48,14 @@ command_reply = msgspec.json.Decoder(Accepted | Rejected)
 # Acquire and renew answer LeaseAccepted, release answers Accepted (stream/seq of LeaseReleased).
 lease_reply = msgspec.json.Decoder(LeaseAccepted | Accepted | Rejected)
 classify_reply = msgspec.json.Decoder(Classified | Rejected)
+resize_example_reply = msgspec.json.Decoder(ResizedExample | Rejected)
+explore_reply = msgspec.json.Decoder(ExploredPage | Rejected)
+record_reply = msgspec.json.Decoder(DatasetRecord | Rejected)
+export_reply = msgspec.json.Decoder(Exported | Rejected)
+classify_many_reply = msgspec.json.Decoder(ClassifiedMany | ClassifyManyQueued | Rejected)
+classify_many_ticket = msgspec.json.Decoder(ClassifyManyTicket)
+network_source_reply = msgspec.json.Decoder(NetworkSource | Rejected)
+network_graph_reply = msgspec.json.Decoder(NetworkGraph | Rejected)
 
 
 def encode(message: Any) -> bytes:

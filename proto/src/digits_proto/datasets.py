@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from digits_proto.base import BlobRef, Command, Event
+from digits_proto.base import BlobRef, Command, Event, Reply
 
 
 class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -16,6 +16,36 @@ class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
     folder_pct_test: int = 0
     folder_train_min_per_class: int = 2
     folder_train_max_per_class: int | None = None
+    # A separate val/test folder (DIGITS §1.2): parsed against the train labels; its split's
+    # percentage of the train folder is then 0.
+    has_val_folder: bool = False
+    folder_val: str = ""
+    folder_val_min_per_class: int = 2
+    folder_val_max_per_class: int | None = None
+    has_test_folder: bool = False
+    folder_test: str = ""
+    folder_test_min_per_class: int = 2
+    folder_test_max_per_class: int | None = None
+    # method "textfile" (DIGITS §1.3): lists of "path label" lines and a labels file, uploaded
+    # (blobs in the uploads bucket) or server paths (`textfile_local_*`, when use_local_files).
+    textfile_use_local_files: bool = False
+    textfile_train_images: BlobRef | None = None
+    textfile_local_train_images: str = ""
+    textfile_train_folder: str = ""
+    textfile_use_val: bool = True
+    textfile_val_images: BlobRef | None = None
+    textfile_local_val_images: str = ""
+    textfile_val_folder: str = ""
+    textfile_use_test: bool = False
+    textfile_test_images: BlobRef | None = None
+    textfile_local_test_images: str = ""
+    textfile_test_folder: str = ""
+    textfile_shuffle: bool = True
+    textfile_labels_file: BlobRef | None = None
+    textfile_local_labels_file: str = ""
+    # method "upload": a zip or tar(.gz) of class folders (a blob in the uploads bucket), then
+    # split like a folder with the folder_pct_* and folder_train_* fields.
+    upload_archive: BlobRef | None = None
     resize_width: int = 256
     resize_height: int = 256
     resize_channels: int = 3
@@ -55,6 +85,65 @@ class BuildDatasetTicket(Command, frozen=True, kw_only=True, tag="datasets.Build
     dataset_id: str
 
 
+class ResizeExample(Command, frozen=True, kw_only=True, tag="datasets.ResizeExample"):
+    """Resize and encode one image as a dataset build would (the form's "See example")."""
+
+    image: bytes  # the sample image's file bytes (small: the message stays under 700 kB)
+    width: int = 256
+    height: int = 256
+    channels: int = 3
+    resize_mode: str = "squash"
+    encoding: str = "png"
+
+
+class ResizedExample(Reply, frozen=True, kw_only=True, tag="datasets.ResizedExample"):
+    """The resized example: bytes to show, and the size of the record a build would store."""
+
+    image: bytes
+    media_type: str  # of `image`: image/png or image/jpeg
+    width: int
+    height: int
+    encoded_size: int  # bytes of one stored record (png / jpg q90 / raw)
+    scaled_for_display: bool = False  # `image` is a smaller JPEG: the real one is too big
+
+
+class ExploreDataset(Command, frozen=True, kw_only=True, tag="datasets.ExploreDataset"):
+    """One page of a built split's records, optionally of one label (DIGITS's explore)."""
+
+    dataset_id: str
+    db: str = "train"
+    page: int = 0
+    size: int = 25
+    label: int | None = None
+
+
+class ExploredPage(Reply, frozen=True, kw_only=True, tag="datasets.ExploredPage"):
+    """Record indices and labels of one page; `total` records match the filter."""
+
+    labels: list[str]
+    total: int
+    page: int
+    size: int
+    indices: list[int] = []
+    record_labels: list[int] = []
+
+
+class GetDatasetRecord(Command, frozen=True, kw_only=True, tag="datasets.GetDatasetRecord"):
+    """One record's image, to show it (explore)."""
+
+    dataset_id: str
+    db: str = "train"
+    index: int = 0
+
+
+class DatasetRecord(Reply, frozen=True, kw_only=True, tag="datasets.DatasetRecord"):
+    """A record's image as a browser shows it (raw pixels come back as PNG)."""
+
+    image: bytes
+    media_type: str
+    label: int
+
+
 class SplitBlobs(msgspec.Struct, frozen=True, kw_only=True):
     """One split (train/val/test) packed as RecordIO."""
 
@@ -64,6 +153,7 @@ class SplitBlobs(msgspec.Struct, frozen=True, kw_only=True):
     idx: BlobRef
     class_counts: list[int] = []
     error_count: int = 0
+    class_error_counts: list[int] = []  # files of each label that failed to load
 
 
 class ImageError(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +162,7 @@ class ImageError(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     reason: str
     split: str = ""
+    label: str = ""  # the class the file belonged to
 
 
 class DatasetEvent(Event, frozen=True, kw_only=True):
@@ -107,6 +198,7 @@ class DatasetFolderParsed(
     labels: list[str]
     split_counts: dict[str, int]
     warnings: list[str] = []
+    folders: dict[str, str] = {}  # split -> the folder it was parsed from (when several)
 
 
 class DatasetProgressed(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetProgressed"):
@@ -157,4 +249,12 @@ DatasetEvents = (
     | DatasetAborted
     | DatasetDeleted
 )
-DatasetCommands = CreateDataset | AbortDataset | DeleteDataset | BuildDatasetTicket
+DatasetCommands = (
+    CreateDataset
+    | AbortDataset
+    | DeleteDataset
+    | BuildDatasetTicket
+    | ResizeExample
+    | ExploreDataset
+    | GetDatasetRecord
+)

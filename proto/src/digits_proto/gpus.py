@@ -27,6 +27,13 @@ class AcquireLease(Command, frozen=True, kw_only=True, tag="gpus.AcquireLease"):
     holder: str
     count: int = 1
     device_indexes: list[int] = []
+    # Queue order: higher priority first, then submission order (beyond DIGITS).
+    priority: int = 0
+    # The job's owner, for the per-user cap on concurrent jobs.
+    user: str = ""
+    # When the job was submitted (epoch seconds): FIFO order within a priority; 0 = when it
+    # first asked.
+    submitted: float = 0.0
 
 
 class RenewLease(Command, frozen=True, kw_only=True, tag="gpus.RenewLease"):
@@ -107,5 +114,27 @@ class TelemetrySampled(GpuEvent, frozen=True, kw_only=True, tag="gpus.TelemetryS
     samples: list[DeviceSample]
 
 
-GpuEvents = DevicesDiscovered | LeaseGranted | LeaseReleased | LeaseExpired
+class QueueEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A job waiting for devices; `position` is 1 for the next one served."""
+
+    job_id: str
+    holder: str = ""
+    user: str = ""
+    priority: int = 0
+    count: int = 1
+    device_indexes: list[int] = []
+    node_id: str = ""  # the node whose broker it last asked
+    since: int = 0  # the queue bucket's revision when it first asked (ties, or no `submitted`)
+    submitted: float = 0.0  # when the job was submitted (epoch seconds)
+    position: int = 0
+    reason: str = ""  # why it waits now, e.g. "devices busy", "user cap"
+
+
+class QueueChanged(GpuEvent, frozen=True, kw_only=True, tag="gpus.QueueChanged"):
+    """The whole device queue as it stands now, in the order it will be served."""
+
+    entries: list[QueueEntry] = []
+
+
+GpuEvents = DevicesDiscovered | LeaseGranted | LeaseReleased | LeaseExpired | QueueChanged
 GpuCommands = AcquireLease | RenewLease | ReleaseLease

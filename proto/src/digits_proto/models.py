@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from digits_proto.base import BlobRef, Command, Event
+from digits_proto.base import BlobRef, Command, Event, Reply
 
 
 class TrainSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +41,27 @@ class TrainSpec(msgspec.Struct, frozen=True, kw_only=True):
     shuffle: bool = True
     select_gpu_count: int = 1
     select_gpus: list[int] = []
+    priority: int = 0  # device queue order: higher first, FIFO within one (beyond DIGITS)
+    # method "previous": fine-tune from another job's snapshot (DIGITS's `previous_networks` and
+    # `<job>-snapshot`); epoch 0 or None = that job's latest snapshot.
+    previous_network: str = ""
+    previous_snapshot: float | None = None
+    # Augmentations (DIGITS §2.1 defaults: all off), applied to training batches only.
+    aug_flip: str = "none"  # none, fliplr, flipud, fliplrud
+    aug_quad_rot: str = "none"  # none, rot90, rot180, rotall
+    aug_rot: float = 0.0  # ± degrees
+    aug_scale: float = 0.0  # stddev of the scale factor
+    aug_noise: float = 0.0  # stddev of Gaussian noise on a [0, 1] scale
+    aug_contrast: float = 0.0  # factor in [1 - c, 1 + c]
+    aug_whitening: bool = False  # per-image standardization
+    aug_hsv_use: bool = False
+    aug_hsv_h: float = 0.02
+    aug_hsv_s: float = 0.04
+    aug_hsv_v: float = 0.06
+    # Beyond DIGITS: stop after this many validations without a lower val loss (0 = never);
+    # keep only the last N snapshots plus the best (0 = keep all; SnapshotDeleted says which go).
+    early_stopping_patience: int = 0
+    snapshot_keep: int = 0
 
 
 class CreateModel(Command, frozen=True, kw_only=True, tag="models.CreateModel"):
@@ -66,6 +87,47 @@ class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
 
     model_id: str
     username: str = ""
+
+
+class CustomizeNetwork(Command, frozen=True, kw_only=True, tag="models.CustomizeNetwork"):
+    """Ask for a network's editable Gluon source: a standard name, or a previous job's id."""
+
+    network: str
+    snapshot_epoch: float | None = None
+
+
+class NetworkSource(Reply, frozen=True, kw_only=True, tag="models.NetworkSource"):
+    """Reply to CustomizeNetwork: Gluon source defining `build_network(classes, input_shape)`."""
+
+    network: str
+    snapshot: float | None = None
+
+
+class VisualizeNetwork(Command, frozen=True, kw_only=True, tag="models.VisualizeNetwork"):
+    """Build a custom network in a sandbox and describe its graph (for the browser to draw)."""
+
+    custom_network: str
+    dataset_id: str = ""
+    input_shape: list[int] = []  # [C, H, W]; else the dataset's, else [3, 32, 32]
+    classes: int = 0  # else the dataset's label count, else 10
+
+
+class GraphNode(msgspec.Struct, frozen=True, kw_only=True):
+    """One operator of a network graph, with its output shape and parameter count."""
+
+    id: int
+    name: str
+    op: str
+    shape: list[int] = []
+    params: int = 0
+
+
+class NetworkGraph(Reply, frozen=True, kw_only=True, tag="models.NetworkGraph"):
+    """Reply to VisualizeNetwork: nodes, edges [from_id, to_id] and the total parameter count."""
+
+    nodes: list[GraphNode]
+    edges: list[list[int]]
+    total_params: int
 
 
 class TrainModelTicket(Command, frozen=True, kw_only=True, tag="models.TrainModelTicket"):
@@ -125,6 +187,12 @@ class SnapshotSaved(ModelEvent, frozen=True, kw_only=True, tag="models.SnapshotS
     input_shape: list[int] = []
 
 
+class SnapshotDeleted(ModelEvent, frozen=True, kw_only=True, tag="models.SnapshotDeleted"):
+    """A snapshot's blobs were deleted by retention (`snapshot_keep`): no longer offered."""
+
+    epoch: float
+
+
 class TrainingCompleted(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingCompleted"):
     """Training finished every epoch."""
 
@@ -160,10 +228,18 @@ ModelEvents = (
     | TrainingStarted
     | TrainingProgressed
     | SnapshotSaved
+    | SnapshotDeleted
     | TrainingCompleted
     | TrainingFailed
     | ModelAborted
     | ModelDeleted
 )
 MetricEvents = MetricsRecorded
-ModelCommands = CreateModel | AbortModel | DeleteModel | TrainModelTicket
+ModelCommands = (
+    CreateModel
+    | AbortModel
+    | DeleteModel
+    | TrainModelTicket
+    | CustomizeNetwork
+    | VisualizeNetwork
+)

@@ -51,11 +51,21 @@ def telemetry(node_id: str) -> str:
 
 TELEMETRY_ALL = "digits.telemetry.>"
 
+# The device queue as the brokers see it (QueueChanged snapshots). Node ids never start with "_".
+GPU_QUEUE_EVENTS = "digits.evt.gpus._queue"
+
+
+def gpus_node_command(node_id: str, verb: str) -> str:
+    """A lease command for one node's broker (`verb`: acquire, renew, release)."""
+    return f"digits.cmd.gpus.{node_id}.{verb}"
+
 # --- work queues (tickets for long work; durable pull consumers, explicit ack) ---
 WORK_BUILD_DATASET = "digits.work.datasets.build"
 WORK_TRAIN_MODEL = "digits.work.models.train"
 CONSUMER_DATASET_BUILDER = "datasets-builder"
 CONSUMER_TRAINER = "trainer-worker"
+WORK_CLASSIFY_MANY = "digits.work.inference.classify_many"
+CONSUMER_CLASSIFIER = "inference-classifier"
 
 
 def readmodel_consumer(stream: str) -> str:
@@ -68,10 +78,17 @@ QUEUE_GROUP = "q"
 CMD_DATASETS_CREATE = "digits.cmd.datasets.create"
 CMD_DATASETS_ABORT = "digits.cmd.datasets.abort"
 CMD_DATASETS_DELETE = "digits.cmd.datasets.delete"
+CMD_DATASETS_RESIZE_EXAMPLE = "digits.cmd.datasets.resize_example"
+CMD_DATASETS_EXPLORE = "digits.cmd.datasets.explore"
+CMD_DATASETS_RECORD = "digits.cmd.datasets.record"
 CMD_MODELS_CREATE = "digits.cmd.models.create"
 CMD_MODELS_ABORT = "digits.cmd.models.abort"
 CMD_MODELS_DELETE = "digits.cmd.models.delete"
+CMD_MODELS_CUSTOMIZE = "digits.cmd.models.customize"
+CMD_MODELS_VISUALIZE = "digits.cmd.models.visualize"
 CMD_INFERENCE_CLASSIFY_ONE = "digits.cmd.inference.classify_one"
+CMD_INFERENCE_EXPORT = "digits.cmd.inference.export"
+CMD_INFERENCE_CLASSIFY_MANY = "digits.cmd.inference.classify_many"
 CMD_GPUS_ACQUIRE = "digits.cmd.gpus.acquire"
 CMD_GPUS_RENEW = "digits.cmd.gpus.renew"
 CMD_GPUS_RELEASE = "digits.cmd.gpus.release"
@@ -92,6 +109,8 @@ def micro_ping(service: str) -> str:
 
 # --- KV and Object Store buckets ---
 KV_LEASES = "digits-leases"
+# Waiting acquire requests (`job.<job_id>`) and live nodes (`node.<node_id>`), each with a TTL.
+KV_QUEUE = "digits-queue"
 BUCKET_DATASETS = "digits-datasets"
 BUCKET_MODELS = "digits-models"
 BUCKET_UPLOADS = "digits-uploads"

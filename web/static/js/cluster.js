@@ -11,12 +11,12 @@ function queueTable(queue) {
   const head = el("tr", {}, ...["#", "Job", "Owner", "Priority", "Asks for", "Waiting for"]
     .map((h) => el("th", { scope: "col" }, h)));
   const rows = queue.map((q) => el("tr", { dataset: { jobId: q.job_id } },
-    el("td", { class: "num" }, q.position ? String(q.position) : "–"),
-    el("td", {}, el("a", { href: `/models/${encodeURIComponent(q.job_id)}` }, q.name || q.job_id)),
-    el("td", {}, q.username || "—"),
-    el("td", { class: "num" }, String(q.priority ?? 0)),
-    el("td", {}, q.device_indexes?.length ? `device ${q.device_indexes.join(", ")}` : `${q.count} device${q.count === 1 ? "" : "s"}`),
-    el("td", {}, q.waiting_for || ""),
+    el("td", { class: "num", "data-label": "#" }, q.position ? String(q.position) : "–"),
+    el("td", { "data-label": "Job" }, el("a", { href: `/models/${encodeURIComponent(q.job_id)}` }, q.name || q.job_id)),
+    el("td", { "data-label": "Owner" }, q.username || "—"),
+    el("td", { class: "num", "data-label": "Priority" }, String(q.priority ?? 0)),
+    el("td", { "data-label": "Asks for" }, q.device_indexes?.length ? `device ${q.device_indexes.join(", ")}` : `${q.count} device${q.count === 1 ? "" : "s"}`),
+    el("td", { "data-label": "Waiting for" }, q.waiting_for || ""),
   ));
   return el("table", { class: "jobs queue-table" }, el("thead", {}, head), el("tbody", {}, ...rows));
 }
@@ -35,7 +35,7 @@ function nodeCard(node, index) {
   });
   return el("section", { class: "card node", "aria-labelledby": id },
     el("h2", { id }, "Node ", el("code", {}, node.node_id),
-      node.alive ? null : el("span", { class: "badge status-aborted" }, " gone")),
+      node.alive ? null : el("span", { class: "badge status-aborted" }, "gone")),
     el("ul", { class: "device-grid" }, ...devices));
 }
 

@@ -1,6 +1,13 @@
 """Shared service plumbing (nats-py + structlog): never imports a service, MXNet, Litestar or DuckDB."""
 
-from digits_proto.runtime._blobs import clear_cache, delete_prefix, fetch, put_bytes, put_file
+from digits_proto.runtime._blobs import (
+    clear_cache,
+    delete_prefix,
+    fetch,
+    put_bytes,
+    put_file,
+    put_reader,
+)
 from digits_proto.runtime._bus import LEASE_TTL_SECONDS, connect, ensure_streams, stream_configs
 from digits_proto.runtime._http import Metrics, serve_health
 from digits_proto.runtime._logging import configure_logging
@@ -39,6 +46,7 @@ __all__ = [
     "heartbeat",
     "put_bytes",
     "put_file",
+    "put_reader",
     "request",
     "run_service",
     "serve_endpoints",

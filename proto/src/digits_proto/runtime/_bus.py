@@ -83,3 +83,4 @@ async def ensure_streams(js: JetStreamContext) -> None:
     # allow_msg_ttl on KV buckets), so the broker's TTL setting alone decides expiry, and
     # delete markers (one per device key) stay.
     await js.create_key_value(KeyValueConfig(bucket=subjects.KV_LEASES, history=1))
+    await js.create_key_value(KeyValueConfig(bucket=subjects.KV_QUEUE, history=1))

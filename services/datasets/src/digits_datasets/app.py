@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from pathlib import Path
 
 from digits_datasets import handlers, worker
 from digits_datasets.dependents import ModelIndex
+from digits_datasets.explore import Explorer
 from digits_datasets.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetEvent
@@ -22,6 +24,9 @@ COMMAND_HANDLERS = {
     subjects.CMD_DATASETS_CREATE: handlers.create_dataset,
     subjects.CMD_DATASETS_ABORT: handlers.abort_dataset,
     subjects.CMD_DATASETS_DELETE: handlers.delete_dataset,
+    subjects.CMD_DATASETS_RESIZE_EXAMPLE: handlers.resize_example,
+    subjects.CMD_DATASETS_EXPLORE: handlers.explore_dataset,
+    subjects.CMD_DATASETS_RECORD: handlers.get_record,
 }
 
 
@@ -32,7 +37,10 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
     )
     models = ModelIndex()
     await models.follow(host.js)
-    deps = handlers.Deps(js=host.js, store=store, settings=settings, models=models)
+    explorer = Explorer(host.js, store, Path(settings.data_dir) / "datasets" / "cache")
+    deps = handlers.Deps(
+        js=host.js, store=store, settings=settings, models=models, explorer=explorer
+    )
     await serve_endpoints(
         host.nc, subjects.SERVICE_DATASETS, codec.dataset_commands,
         {subject: functools.partial(fn, deps) for subject, fn in COMMAND_HANDLERS.items()},

@@ -27,9 +27,11 @@ from digits_proto.datasets import (
     DatasetSpec,
 )
 
-METHODS = ("folder",)
+METHODS = ("folder", "textfile", "upload")
 ENCODINGS = ("png", "jpg", "none")
 BACKENDS = ("recordio",)
+# Old scripts send DIGITS's backends; both are stored as RecordIO (the JSON says recordio).
+BACKEND_ALIASES = {"lmdb": "recordio", "hdf5": "recordio"}
 MAX_SIDE = 8192
 
 
@@ -42,6 +44,7 @@ class DatasetState(msgspec.Struct, frozen=True, kw_only=True):
     deleted: bool = False
     spec: DatasetSpec | None = None
     labels: list[str] = []
+    built: DatasetBuilt | None = None  # the blobs, once Done
 
     @property
     def exists(self) -> bool:
@@ -68,7 +71,9 @@ def evolve(state: DatasetState, event: DatasetEvent) -> DatasetState:
         case DatasetFolderParsed():
             return replace(state, labels=list(event.labels))
         case DatasetBuilt():
-            return replace(state, status=JobStatus.DONE, labels=list(event.labels))
+            return replace(
+                state, status=JobStatus.DONE, labels=list(event.labels), built=event
+            )
         case DatasetFailed():
             return replace(state, status=JobStatus.ERROR)
         case DatasetAborted():
@@ -90,11 +95,12 @@ def validate_spec(name: str, spec: DatasetSpec) -> None:
     """Refuse a spec whose fields are out of range (pure checks; folder checks need I/O)."""
     if not name.strip():
         raise InvalidField("dataset_name", "Dataset name is required")
-    if spec.method not in METHODS:
-        raise InvalidField(
-            "method", f"method {spec.method!r} is not supported yet (only 'folder')"
-        )
+    _one_of("method", spec.method, METHODS)
     _validate_folder_numbers(spec)
+    if spec.method == "textfile":
+        _validate_textfile(spec)
+    if spec.method == "upload" and spec.upload_archive is None:
+        raise InvalidField("upload_archive", "upload_archive is required (a zip or tar file)")
     for field in ("resize_width", "resize_height"):
         if not 1 <= getattr(spec, field) <= MAX_SIDE:
             raise InvalidField(field, f"{field} must be between 1 and {MAX_SIDE}")
@@ -102,7 +108,34 @@ def validate_spec(name: str, spec: DatasetSpec) -> None:
         raise InvalidField("resize_channels", "resize_channels must be 1 or 3")
     _one_of("resize_mode", spec.resize_mode, RESIZE_MODES)
     _one_of("encoding", spec.encoding, ENCODINGS)
-    _one_of("backend", spec.backend, BACKENDS)
+    _one_of("backend", BACKEND_ALIASES.get(spec.backend, spec.backend), BACKENDS)
+
+
+def normalized(spec: DatasetSpec) -> DatasetSpec:
+    """The spec as it is built: backend aliases resolved, unused extra folders cleared."""
+    return msgspec.structs.replace(
+        spec,
+        backend=BACKEND_ALIASES.get(spec.backend, spec.backend),
+        folder_val=spec.folder_val if spec.has_val_folder else "",
+        folder_test=spec.folder_test if spec.has_test_folder else "",
+    )
+
+
+def _validate_textfile(spec: DatasetSpec) -> None:
+    # DIGITS §1.3: each list in use (and the labels file) is required, uploaded or local.
+    wanted = ["train"]
+    wanted += ["val"] if spec.textfile_use_val else []
+    wanted += ["test"] if spec.textfile_use_test else []
+    local = spec.textfile_use_local_files
+    for split in wanted:
+        if local and not getattr(spec, f"textfile_local_{split}_images").strip():
+            raise InvalidField(f"textfile_local_{split}_images", "a server path is required")
+        if not local and getattr(spec, f"textfile_{split}_images") is None:
+            raise InvalidField(f"textfile_{split}_images", "an uploaded file is required")
+    if local and not spec.textfile_local_labels_file.strip():
+        raise InvalidField("textfile_local_labels_file", "a server path is required")
+    if not local and spec.textfile_labels_file is None:
+        raise InvalidField("textfile_labels_file", "an uploaded labels file is required")
 
 
 def _validate_folder_numbers(spec: DatasetSpec) -> None:
@@ -113,13 +146,19 @@ def _validate_folder_numbers(spec: DatasetSpec) -> None:
         raise InvalidField(
             "folder_pct_val", "folder_pct_val + folder_pct_test must not exceed 100"
         )
-    if spec.folder_train_min_per_class < 1:
-        raise InvalidField("folder_train_min_per_class", "must be at least 1")
-    top = spec.folder_train_max_per_class
-    if top is not None and top < max(1, spec.folder_train_min_per_class):
-        raise InvalidField(
-            "folder_train_max_per_class", "must be at least 1 and not less than the minimum"
-        )
+    for split in ("train", "val", "test"):
+        low = getattr(spec, f"folder_{split}_min_per_class")
+        top = getattr(spec, f"folder_{split}_max_per_class")
+        if low < 1:
+            raise InvalidField(f"folder_{split}_min_per_class", "must be at least 1")
+        if top is not None and top < low:
+            raise InvalidField(
+                f"folder_{split}_max_per_class",
+                "must be at least 1 and not less than the minimum",
+            )
+    for split in ("val", "test"):
+        if getattr(spec, f"has_{split}_folder") and not getattr(spec, f"folder_{split}").strip():
+            raise InvalidField(f"folder_{split}", f"folder_{split} is required")
 
 
 def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -133,7 +172,7 @@ def decide_create(dataset_id: str, command: CreateDataset) -> list[DatasetEvent]
     return [
         DatasetCreated(
             dataset_id=dataset_id, name=command.name.strip(), username=command.username,
-            group=command.group, spec=command.spec, form=dict(command.form),
+            group=command.group, spec=normalized(command.spec), form=dict(command.form),
         )
     ]
 

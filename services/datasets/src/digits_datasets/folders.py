@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 
 from digits_datasets.errors import InvalidField
@@ -33,8 +34,10 @@ def class_dirs(folder: str) -> list[str]:
     return sorted(names)
 
 
-def check_folder(folder: str, roots: Sequence[str], field: str = "folder_train") -> str:
-    """Refuse a folder that is missing, outside the data roots or has under two classes.
+def check_folder(
+    folder: str, roots: Sequence[str], field: str = "folder_train", min_classes: int = 2
+) -> str:
+    """Refuse a folder that is missing, outside the data roots or has under `min_classes` classes.
 
     Returns its real path (what the build will read).
     """
@@ -52,9 +55,23 @@ def check_folder(folder: str, roots: Sequence[str], field: str = "folder_train")
         subdirs = class_dirs(folder)
     except OSError as e:
         raise InvalidField(field, f"cannot read {folder}: {e.strerror}") from e
-    if len(subdirs) < 2:
+    if len(subdirs) < min_classes:
         raise InvalidField(field, "folder must contain at least two subdirectories")
     return os.path.realpath(folder)
+
+
+def check_path(path: str, roots: Sequence[str], field: str, directory: bool = False) -> str:
+    """Refuse a server file (or folder) that is not absolute, outside the roots or missing."""
+    kind = "directory" if directory else "file"
+    if not os.path.isabs(path):
+        raise InvalidField(field, f"{field} must be an absolute path: {path}")
+    if not inside_roots(path, roots):
+        raise InvalidField(
+            field, f"{path} is outside the allowed data folders ({os.pathsep.join(roots)})"
+        )
+    if not (os.path.isdir(path) if directory else os.path.isfile(path)):
+        raise InvalidField(field, f"{path} does not exist or is not a {kind}")
+    return os.path.realpath(path)
 
 
 def list_images(class_folder: str, roots: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -79,8 +96,20 @@ def list_images(class_folder: str, roots: Sequence[str]) -> tuple[list[str], lis
             if not inside_roots(path, roots):
                 warnings.append(f"{path}: links outside the data folders, skipped")
                 continue
+            if _special(path):
+                warnings.append(f"{path}: not a regular file, skipped")
+                continue
             files.append(path)
     return files, warnings
+
+
+def _special(path: str) -> bool:
+    # A FIFO or device named like an image would block or never end when read; a dangling
+    # link is kept (the build reports it as a file that cannot be read).
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def scan_folder(folder: str, roots: Sequence[str]) -> tuple[list[tuple[str, list[str]]], list[str]]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import msgspec
 import structlog
 from nats.js import JetStreamContext
 
-from digits_datasets import domain, upload
+from digits_datasets import domain, example, upload
 from digits_datasets.dependents import ModelIndex
-from digits_datasets.folders import check_folder
+from digits_datasets.explore import Explorer
+from digits_datasets.folders import check_folder, check_path
 from digits_datasets.settings import Settings
 from digits_proto import JobStatus, codec, headers, new_job_id, subjects
 from digits_proto.datasets import (
@@ -18,12 +21,28 @@ from digits_proto.datasets import (
     BuildDatasetTicket,
     CreateDataset,
     DatasetEvent,
+    DatasetRecord,
+    DatasetSpec,
     DeleteDataset,
+    ExploreDataset,
+    ExploredPage,
+    GetDatasetRecord,
+    ResizedExample,
+    ResizeExample,
 )
 from digits_proto.replies import Accepted
 from digits_proto.runtime import EventStore, delete_prefix
 
 log = structlog.get_logger(__name__)
+
+UPLOAD_FIELDS = (
+    "textfile_train_images", "textfile_val_images", "textfile_test_images",
+    "textfile_labels_file", "upload_archive",
+)
+TEXTFILE_LOCAL = (
+    "textfile_local_train_images", "textfile_local_val_images", "textfile_local_test_images",
+    "textfile_local_labels_file",
+)
 
 
 @dataclass
@@ -34,13 +53,35 @@ class Deps:
     store: EventStore[DatasetEvent]
     settings: Settings
     models: ModelIndex
+    explorer: Explorer | None = None
+
+
+def checked_sources(spec: DatasetSpec, roots: list[str]) -> DatasetSpec:
+    """The spec with every server path checked (inside the roots, existing) and made real."""
+    changes: dict[str, str] = {}
+    if spec.method == "folder":
+        changes["folder_train"] = check_folder(spec.folder_train, roots)
+        for split in ("val", "test"):
+            if folder := getattr(spec, f"folder_{split}"):
+                changes[f"folder_{split}"] = check_folder(
+                    folder, roots, f"folder_{split}", min_classes=1
+                )
+    elif spec.method == "textfile":
+        for split in ("train", "val", "test"):
+            if folder := getattr(spec, f"textfile_{split}_folder").strip():
+                name = f"textfile_{split}_folder"
+                changes[name] = check_path(folder, roots, name, directory=True)
+        if spec.textfile_use_local_files:
+            for name in TEXTFILE_LOCAL:
+                if path := getattr(spec, name).strip():
+                    changes[name] = check_path(path, roots, name)
+    return msgspec.structs.replace(spec, **changes)
 
 
 async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
     """Validate what only this service knows (the folder), record the dataset, queue its build."""
     domain.validate_spec(command.name, command.spec)
-    real = check_folder(command.spec.folder_train, deps.settings.roots())
-    spec = msgspec.structs.replace(command.spec, folder_train=real)
+    spec = checked_sources(domain.normalized(command.spec), deps.settings.roots())
     command = msgspec.structs.replace(command, spec=spec)
     dataset_id = new_job_id()
     events = domain.decide_create(dataset_id, command)
@@ -50,7 +91,7 @@ async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
         codec.encode(BuildDatasetTicket(dataset_id=dataset_id)),
         headers={headers.MSG_ID: dataset_id},
     )
-    log.info("dataset_created", dataset_id=dataset_id, folder=real)
+    log.info("dataset_created", dataset_id=dataset_id, method=spec.method)
     return Accepted(
         id=dataset_id, name=events[0].name, status=JobStatus.INITIALIZED,
         stream=subjects.STREAM_DATASETS, seq=seq,
@@ -90,8 +131,39 @@ async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
     removed = await delete_prefix(
         deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id)
     )
+    removed += await _delete_uploads(deps.js, state.spec)
     log.info("dataset_deleted", dataset_id=dataset_id, blobs=removed)
     return Accepted(
         id=dataset_id, name=state.name, status=state.status or JobStatus.DONE,
         stream=subjects.STREAM_DATASETS, seq=seq,
     )
+
+
+async def _delete_uploads(js: JetStreamContext, spec: DatasetSpec | None) -> int:
+    """The uploaded lists/archive of a deleted dataset (each belongs to one dataset)."""
+    refs = [getattr(spec, name, None) for name in UPLOAD_FIELDS] if spec else []
+    count = 0
+    store = await js.object_store(subjects.BUCKET_UPLOADS)
+    for ref in refs:
+        if ref is not None:
+            with contextlib.suppress(Exception):  # already gone
+                await store.delete(ref.name)
+                count += 1
+    return count
+
+
+async def resize_example(deps: Deps, command: ResizeExample) -> ResizedExample:
+    """Resize the form's sample image off the event loop (Pillow holds the GIL little)."""
+    return await asyncio.to_thread(example.resize_example, command)
+
+
+async def explore_dataset(deps: Deps, query: ExploreDataset) -> ExploredPage:
+    """A page of a built split's records (DIGITS's explore)."""
+    assert deps.explorer is not None
+    return await deps.explorer.page(query)
+
+
+async def get_record(deps: Deps, query: GetDatasetRecord) -> DatasetRecord:
+    """One record's image, for the explore page."""
+    assert deps.explorer is not None
+    return await deps.explorer.record(query)

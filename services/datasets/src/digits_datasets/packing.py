@@ -55,7 +55,7 @@ def process_chunk(
     total = np.zeros((spec.channels, spec.height, spec.width), np.float64) if want_sum else None
     for path, label in items:
         try:
-            image = load_image(path, spec.channels)
+            image = load_image(path, spec.channels, min_size=(spec.width, spec.height))
             image = resize_image(image, spec.width, spec.height, spec.resize_mode, rng=rng)
             data = encode(image, spec.encoding)
         except Exception as e:  # noqa: BLE001 - any failure on one file only skips that file

@@ -20,10 +20,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 0
     log_level: str = "info"
     # Processes that decode/resize/encode images (spawned, so NATS heartbeats keep flowing).
-    build_workers: int = min(4, os.cpu_count() or 1)
+    build_workers: int = os.cpu_count() or 1
     chunk_size: int = 32
     progress_interval: float = 0.5
     ack_wait: float = 30.0
+    # Uploaded archives (method "upload"): refused when they expand past this or hold more.
+    upload_max_bytes: int = 20 * 1024**3
+    upload_max_members: int = 2_000_000
 
     def roots(self) -> list[str]:
         """The data roots, as absolute real paths."""

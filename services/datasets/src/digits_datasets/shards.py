@@ -37,6 +37,8 @@ class SplitFiles:
     idx: Path
     class_counts: list[int]
     errors: list[ImageError] = field(default_factory=list)
+    class_errors: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,7 +84,7 @@ class Packer:
                 await on_progress(split, done, total)
 
             files, pixel_sum = await self._pack_split(
-                split, items, len(plan.labels), workdir, should_stop, progress
+                split, items, plan.labels, workdir, should_stop, progress
             )
             splits.append(files)
             if split == "train":
@@ -101,7 +103,7 @@ class Packer:
         self,
         split: str,
         items: list[tuple[str, int]],
-        label_count: int,
+        labels: list[str],
         workdir: Path,
         should_stop: Callable[[], bool],
         progress: Callable[[int], Awaitable[None]],
@@ -109,7 +111,10 @@ class Packer:
         loop = asyncio.get_running_loop()
         rec, idx = workdir / f"{split}.rec", workdir / f"{split}.idx"
         writer = await asyncio.to_thread(recordio.open_writer, idx, rec)
-        files = SplitFiles(split=split, entries=0, rec=rec, idx=idx, class_counts=[0] * label_count)
+        files = SplitFiles(
+            split=split, entries=0, rec=rec, idx=idx, class_counts=[0] * len(labels),
+            class_errors=[0] * len(labels), labels=labels,
+        )
         pixel_sum: np.ndarray | None = None
         chunks = deque(
             items[i : i + self.chunk_size] for i in range(0, len(items), self.chunk_size)
@@ -143,9 +148,11 @@ def _write(writer: Any, files: SplitFiles, result: ChunkResult) -> None:
         recordio.write(writer, files.entries, label, data)
         files.entries += 1
         files.class_counts[label] += 1
-    files.errors.extend(
-        ImageError(path=path, reason=reason, split=files.split) for path, _, reason in result.errors
-    )
+    for path, label, reason in result.errors:
+        files.class_errors[label] += 1
+        files.errors.append(
+            ImageError(path=path, reason=reason, split=files.split, label=files.labels[label])
+        )
 
 
 def save_mean(mean: np.ndarray, workdir: Path) -> tuple[Path, Path]:

@@ -106,3 +106,42 @@ def plan_splits(
     for items in splits.values():
         rng.shuffle(items)
     return SplitPlan(labels=labels, splits=splits, warnings=warnings)
+
+
+def add_folder_split(
+    plan: SplitPlan,
+    split: str,
+    classes: Sequence[tuple[str, Sequence[str]]],
+    min_per_class: int = 2,
+    max_per_class: int | None = None,
+    seed: int = SEED,
+) -> SplitPlan:
+    """`plan` with `split` taken whole from a separate folder, parsed against the train labels.
+
+    As DIGITS: class folders missing from the train labels are skipped, and each class is
+    truncated to `max_per_class` and dropped under `min_per_class`, with a warning.
+    """
+    rng = random.Random(seed + SPLITS.index(split))
+    index = {name: i for i, name in enumerate(plan.labels)}
+    items: list[tuple[str, int]] = []
+    warnings = list(plan.warnings)
+    for name, files in sorted(classes, key=lambda c: c[0]):
+        if name not in index:
+            warnings.append(f"{split} folder: category {name!r} is not a train label, skipped")
+            continue
+        chosen = sorted(files)
+        if max_per_class is not None and len(chosen) > max_per_class:
+            warnings.append(
+                f"{split} folder: category {name!r}: {len(chosen)} images, "
+                f"kept the first {max_per_class}"
+            )
+            chosen = chosen[:max_per_class]
+        if not chosen or len(chosen) < min_per_class:
+            warnings.append(
+                f"{split} folder: category {name!r}: not enough images for this category "
+                f"({len(chosen)}), skipped"
+            )
+            continue
+        items.extend((path, index[name]) for path in chosen)
+    rng.shuffle(items)
+    return SplitPlan(labels=plan.labels, splits={**plan.splits, split: items}, warnings=warnings)

@@ -22,11 +22,11 @@ from nats.js import JetStreamContext
 
 from digits_datasets import domain, upload
 from digits_datasets.errors import BuildError, BuildStopped
-from digits_datasets.folders import scan_folder
 from digits_datasets.packing import EncodeSpec
 from digits_datasets.settings import Settings
 from digits_datasets.shards import Packer
-from digits_datasets.splits import SplitPlan, plan_splits
+from digits_datasets.sources import parse_sources
+from digits_datasets.splits import SplitPlan
 from digits_proto import codec, subjects
 from digits_proto.datasets import (
     BuildDatasetTicket,
@@ -135,30 +135,16 @@ class Build:
         log.info("build_done", dataset_id=self.dataset_id, entries=[s.entries for s in built.splits])
 
     async def _parse(self, spec: DatasetSpec) -> SplitPlan:
-        roots = self.deps.settings.roots()
-        try:
-            classes, warnings = await asyncio.to_thread(scan_folder, spec.folder_train, roots)
-        except OSError as e:
-            raise BuildError(f"Cannot read folder {spec.folder_train}: {e.strerror or e}") from e
-        if len(classes) < 2:
-            raise BuildError("folder must contain at least two subdirectories")
-        plan = plan_splits(
-            classes, spec.folder_pct_val, spec.folder_pct_test,
-            spec.folder_train_min_per_class, spec.folder_train_max_per_class,
-        )
-        warnings = [*warnings, *plan.warnings]
+        parsed = await parse_sources(spec, self.deps.js, self.deps.settings, self.workdir)
+        plan, warnings = parsed.plan, parsed.warnings
         for warning in warnings[:MAX_LISTED]:
             log.warning("folder_warning", dataset_id=self.dataset_id, warning=warning)
-        if len(plan.labels) < 2:
-            raise BuildError("Did not find two valid categories")
-        if not plan.splits["train"]:
-            raise BuildError("No images were selected for training (folder_pct_val + "
-                             "folder_pct_test leave nothing)")
-        parsed = DatasetFolderParsed(
-            dataset_id=self.dataset_id, folder=spec.folder_train, labels=plan.labels,
+        event = DatasetFolderParsed(
+            dataset_id=self.dataset_id, folder=_source_name(spec), labels=plan.labels,
             split_counts=plan.counts(), warnings=warnings[:MAX_LISTED],
+            folders=parsed.folders if len(parsed.folders) > 1 else {},
         )
-        if not await self._step(parsed):
+        if not await self._step(event):
             raise BuildStopped(self.dataset_id)
         return plan
 
@@ -211,3 +197,14 @@ class Build:
                 self.state = domain.evolve(self.state, event)
             return events
         raise ConcurrencyError(self.subject)
+
+
+def _source_name(spec: DatasetSpec) -> str:
+    """What the parse read, for the dataset page."""
+    if spec.method == "textfile":
+        if spec.textfile_use_local_files:
+            return spec.textfile_local_train_images
+        return spec.textfile_train_images.name if spec.textfile_train_images else ""
+    if spec.method == "upload":
+        return spec.upload_archive.name if spec.upload_archive else ""
+    return spec.folder_train

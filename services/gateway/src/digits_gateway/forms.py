@@ -374,6 +374,8 @@ def model_commands(
     )
     group = f.text("group_name")
     f.check()
+    if not group and len(rates) * len(batch_sizes) > 1:
+        group = name  # a sweep's jobs stay together on the home page
     commands = []
     for rate, batch in itertools.product(rates, batch_sizes):
         suffix = f" learning_rate:{rate}" if len(rates) > 1 else ""

@@ -79,9 +79,9 @@ DATASET_LABELS = {
     "textfile_local_val_images": "Validation list (server path)",
     "textfile_local_test_images": "Test list (server path)",
     "textfile_local_labels_file": "Labels file (server path)",
-    "textfile_train_folder": "Training images folder",
-    "textfile_val_folder": "Validation images folder",
-    "textfile_test_folder": "Test images folder",
+    "textfile_train_folder": "Folder for relative paths (training)",
+    "textfile_val_folder": "Folder for relative paths (validation)",
+    "textfile_test_folder": "Folder for relative paths (test)",
 }
 MODEL_LABELS = {
     "dataset": "Dataset", "model_name": "Model name", "standard_networks": "Standard networks",
@@ -98,6 +98,7 @@ MODEL_LABELS = {
     "aug_quad_rot": "Quadrilateral rotation", "aug_rot": "Rotation", "aug_scale": "Rescale",
     "aug_noise": "Noise", "aug_contrast": "Contrast", "aug_hsv_h": "Hue",
     "aug_hsv_s": "Saturation", "aug_hsv_v": "Value", "select_gpu_count": "GPUs",
+    "priority": "Priority",
     "early_stopping_patience": "Early stopping", "snapshot_keep": "Snapshots kept",
     "previous_networks": "Previous networks", "custom_network": "Custom network",
 }
@@ -112,7 +113,7 @@ MODEL_DEFAULTS = {
     "lr_sigmoid_step": "50", "lr_sigmoid_gamma": "0.1", "aug_flip": "none",
     "aug_quad_rot": "none", "aug_rot": "0", "aug_scale": "0", "aug_noise": "0",
     "aug_contrast": "0", "aug_whitening": "0", "aug_hsv_use": "0", "aug_hsv_h": "0.02",
-    "aug_hsv_s": "0.04", "aug_hsv_v": "0.06", "select_gpu_count": "1",
+    "aug_hsv_s": "0.04", "aug_hsv_v": "0.06", "select_gpu_count": "1", "priority": "0",
     "early_stopping_patience": "0", "snapshot_keep": "0", "previous_networks": "",
     "custom_network": "",
 }

@@ -102,6 +102,4 @@ class TelemetryRelay:
                 if not devices:
                     continue
             data = {"node_id": sampled.node_id, "devices": devices}
-            sub.offer(
-                LiveEvent(stream="", seq=0, job_id=sub.job_id or "", kind=KIND, data=data)
-            )
+            sub.offer(LiveEvent(stream="", seq=0, job_id=sub.job_id or "", kind=KIND, data=data))

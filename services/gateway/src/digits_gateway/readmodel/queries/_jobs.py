@@ -190,16 +190,16 @@ def dependents(cur: Cursor, dataset_id: str) -> list[tuple[str, str]]:
 def devices(cur: Cursor) -> list[dict[str, Any]]:
     """Every device the brokers offer, with the job holding it (if any)."""
     rows = cur.execute("select node_id, info from devices order by node_id, kind, idx").fetchall()
-    held: dict[str, str] = {}
-    for job_id, ids in cur.execute(
-        "select job_id, device_ids from leases where state = 'active'"
+    held: dict[tuple[str, str], str] = {}  # device ids repeat across nodes
+    for node_id, job_id, ids in cur.execute(
+        "select node_id, job_id, device_ids from leases where state = 'active'"
     ).fetchall():
         for device_id in json_column(ids, []):
-            held[device_id] = job_id
+            held[(node_id, device_id)] = job_id
     out = []
     for node_id, info in rows:
         device = json_column(info, {})
         device["node_id"] = node_id
-        device["job_id"] = held.get(device.get("device_id", ""))
+        device["job_id"] = held.get((node_id, device.get("device_id", "")))
         out.append(device)
     return out
