@@ -35,3 +35,33 @@ def export_net(
     prefix = folder / "net"
     net.export(str(prefix), epoch=0)
     return folder / "net-symbol.json", folder / "net-0000.params"
+
+
+class TinyConvNet(gluon.HybridBlock):
+    """A LeNet-shaped net (mean, scale, conv, pool, conv, dense, dense) for visualization tests."""
+
+    def __init__(self, classes: int, shape: tuple[int, int, int], **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.mean = self.params.get_constant("mean", mx.nd.full((1, *shape), 100.0))
+            self.conv0 = gluon.nn.Conv2D(4, kernel_size=3)
+            self.pool0 = gluon.nn.MaxPool2D(pool_size=2, strides=2)
+            self.conv1 = gluon.nn.Conv2D(6, kernel_size=3, activation="relu")
+            self.dense0 = gluon.nn.Dense(8, activation="relu")
+            self.dense1 = gluon.nn.Dense(classes)
+
+    def hybrid_forward(self, F, x, mean):
+        x = F.broadcast_sub(x, mean) * 0.0125
+        return self.dense1(self.dense0(self.conv1(self.pool0(self.conv0(x)))))
+
+
+def export_convnet(folder: Path, classes: int, shape: tuple[int, int, int]) -> tuple[Path, Path]:
+    """Export a randomly initialised `TinyConvNet`; returns its symbol and params files."""
+    mx.random.seed(7)
+    net = TinyConvNet(classes, shape)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    net(mx.nd.zeros((1, *shape)))
+    folder.mkdir(parents=True, exist_ok=True)
+    net.export(str(folder / "conv"), epoch=0)
+    return folder / "conv-symbol.json", folder / "conv-0000.params"

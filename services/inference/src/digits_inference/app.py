@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from pathlib import Path
 
-from digits_inference import handlers
+from digits_inference import handlers, jobs
 from digits_inference.predictor import Predictor
 from digits_inference.registry import Registry
 from digits_inference.settings import Settings
 from digits_proto import codec, subjects
-from digits_proto.runtime import ServiceHost, run_service, serve_endpoints
+from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
 
 
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
@@ -32,10 +33,31 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
         metrics=host.metrics,
         cache_dir=Path(settings.cache_dir),
         max_image_bytes=settings.max_image_bytes,
+        data_roots=tuple(settings.data_roots),
+        max_list_bytes=settings.max_list_bytes,
+        batch_size=settings.batch_size,
     )
     endpoints = {
         subjects.CMD_INFERENCE_CLASSIFY_ONE: functools.partial(handlers.classify_one, deps),
+        subjects.CMD_INFERENCE_EXPORT: functools.partial(handlers.export_model, deps),
+        subjects.CMD_INFERENCE_CLASSIFY_MANY: functools.partial(jobs.classify_many, deps),
     }
     await serve_endpoints(host.nc, subjects.SERVICE_INFERENCE, codec.inference_commands, endpoints)
+    consuming = asyncio.Event()
+    host.spawn(
+        consume_tickets(
+            host.js,
+            subjects.STREAM_WORK,
+            subjects.WORK_CLASSIFY_MANY,
+            subjects.CONSUMER_CLASSIFIER,
+            functools.partial(jobs.run_ticket, deps),
+            host.stop,
+            ack_wait=settings.ack_wait,
+            max_deliver=3,
+            ready=consuming,
+        ),
+        name="classifier",
+    )
+    await consuming.wait()
     await host.nc.flush()  # the server knows our subscriptions before anyone is told we are ready
     host.mark_ready()

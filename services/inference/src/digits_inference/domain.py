@@ -11,6 +11,14 @@ from digits_proto.base import BlobRef
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetDeleted
 from digits_proto.models import ModelCreated, ModelDeleted, SnapshotSaved
 
+# Events that set a model's status (COMMON's mapping), by type name: inference needs no more.
+STATUS_OF = {
+    "ModelWaiting": "Waiting",
+    "TrainingStarted": "Running",
+    "TrainingCompleted": "Done",
+    "TrainingFailed": "Error",
+    "ModelAborted": "Aborted",
+}
 EPOCH_TOLERANCE = 1e-6  # epochs are floats on the wire ("2", "2.5"); compare them loosely
 
 
@@ -30,6 +38,11 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
     deleted: bool = False
     dataset_id: str = ""
     crop_size: int | None = None
+    name: str = ""
+    username: str = ""
+    created_at: str = ""
+    use_mean: str = "image"
+    status: str = "Initialized"
     snapshots: tuple[Snapshot, ...] = ()  # sorted by epoch, one per epoch (the latest save wins)
 
 
@@ -43,6 +56,8 @@ class DatasetView(msgspec.Struct, frozen=True, kw_only=True):
     channels: int = 0
     resize_mode: str = "squash"
     labels: tuple[str, ...] | None = None  # None until the dataset is built
+    mean: BlobRef | None = None  # float32 C×H×W .npy of the train split
+    mean_jpg: BlobRef | None = None
 
 
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,7 +80,14 @@ def evolve_model(state: ModelView, event: object) -> ModelView:
     match event:
         case ModelCreated():
             return msgspec.structs.replace(
-                state, exists=True, dataset_id=event.dataset_id, crop_size=event.spec.crop_size
+                state,
+                exists=True,
+                dataset_id=event.dataset_id,
+                crop_size=event.spec.crop_size,
+                name=event.name,
+                username=event.username,
+                created_at=event.occurred_at.isoformat(),
+                use_mean=event.spec.use_mean,
             )
         case SnapshotSaved():
             snap = Snapshot(
@@ -79,6 +101,8 @@ def evolve_model(state: ModelView, event: object) -> ModelView:
             return msgspec.structs.replace(state, snapshots=ordered)
         case ModelDeleted():
             return msgspec.structs.replace(state, deleted=True)
+        case _ if type(event).__name__ in STATUS_OF:
+            return msgspec.structs.replace(state, status=STATUS_OF[type(event).__name__])
         case _:
             return state
 
@@ -100,6 +124,8 @@ def evolve_dataset(state: DatasetView, event: object) -> DatasetView:
             return msgspec.structs.replace(
                 state,
                 labels=tuple(event.labels),
+                mean=event.mean,
+                mean_jpg=event.mean_jpg,
                 width=event.image_width,
                 height=event.image_height,
                 channels=event.image_channels,

@@ -81,3 +81,43 @@ class BadTopK(InferenceError):
 
     def __init__(self, top_k: int):
         super().__init__(f"top_k must be at least 1, got {top_k}", field="top_k")
+
+
+class BadArchiveFormat(InferenceError):
+    """The download extension is not one DIGITS offered."""
+
+    def __init__(self, archive_format: str, allowed: list[str]):
+        super().__init__(
+            f"Unknown archive format {archive_format!r}; use one of {', '.join(allowed)}",
+            field="archive_format",
+        )
+
+
+class OnnxUnavailable(InferenceError):
+    """MXNet's ONNX exporter could not convert this network."""
+
+    code = 500
+
+    def __init__(self, why: str):
+        super().__init__(f"ONNX export failed: {why}", field="onnx")
+
+
+class BadList(InferenceError):
+    """The image list is missing, too large or not in the uploads bucket."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="image_list")
+
+
+class EmptyList(InferenceError):
+    """The image list names no image."""
+
+    def __init__(self) -> None:
+        super().__init__("The image list names no image", field="image_list")
+
+
+class BadTopN(InferenceError):
+    """`top_n` must not be negative."""
+
+    def __init__(self, top_n: int):
+        super().__init__(f"top_n must be at least 1, got {top_n}", field="top_n")

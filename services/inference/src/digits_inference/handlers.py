@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import re
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import structlog
 from mxnet.base import MXNetError
@@ -14,13 +19,25 @@ from nats.js import JetStreamContext
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
 from digits_imaging import ImageLoadError
-from digits_inference import errors
-from digits_inference.domain import DatasetView, Plan, choose_snapshot, plan_classification
+from digits_inference import deploy, errors
+from digits_inference.domain import (
+    DatasetView,
+    ModelView,
+    Plan,
+    choose_snapshot,
+    plan_classification,
+)
 from digits_inference.predictor import Predictor, top_k
 from digits_inference.registry import Registry
 from digits_proto import subjects
-from digits_proto.inference import Classified, ClassifyOne
-from digits_proto.runtime import Metrics, fetch
+from digits_proto.inference import (
+    Classified,
+    ClassifyOne,
+    Exported,
+    ExportModel,
+    Visualizations,
+)
+from digits_proto.runtime import Metrics, fetch, put_bytes, put_file
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +55,9 @@ class Deps:
     metrics: Metrics
     cache_dir: Path
     max_image_bytes: int
+    data_roots: tuple[str, ...] = ()
+    max_list_bytes: int = 16 * 1024 * 1024
+    batch_size: int = 64
 
 
 async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
@@ -61,10 +81,84 @@ async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
     deps.metrics.inc("classifications")
     predictions = top_k(probs[0], plan.labels, cmd.top_k)
     log.info("classified", job_id=plan.job_id, epoch=plan.epoch, top=predictions[:1])
-    return Classified(job_id=plan.job_id, snapshot_epoch=plan.epoch, predictions=predictions)
+    if not cmd.show_visualizations:
+        return Classified(job_id=plan.job_id, snapshot_epoch=plan.epoch, predictions=predictions)
+    visuals = await _explain(deps, plan, batch)
+    # Tiles of a real network exceed the 1 MB message cap: the reply carries a blob reference.
+    ref = await put_bytes(
+        deps.js,
+        subjects.BUCKET_UPLOADS,
+        f"visualizations/{uuid.uuid4().hex}",
+        msgspec.json.encode(visuals),
+    )
+    return Classified(
+        job_id=plan.job_id,
+        snapshot_epoch=plan.epoch,
+        predictions=predictions,
+        visualizations=ref,
+        total_parameters=visuals.total_parameters,
+    )
+
+
+async def export_model(deps: Deps, cmd: ExportModel) -> Exported:
+    """Pack the snapshot into an archive in the uploads bucket (built in a temporary folder)."""
+    fmt = deploy.check_format(cmd.archive_format)
+    model, dataset, plan = await _views(deps, cmd.job_id, cmd.snapshot_epoch)
+    names = deploy.member_names(plan.epoch)
+    with tempfile.TemporaryDirectory(prefix="digits-export-") as tmp:
+        folder = Path(tmp)
+        try:
+            members = {
+                names["symbol"]: await fetch(deps.js, plan.symbol, deps.cache_dir),
+                names["params"]: await fetch(deps.js, plan.params, deps.cache_dir),
+            }
+        except (ObjectNotFoundError, ObjectDeletedError) as e:
+            raise errors.SnapshotUnusable(plan.job_id, plan.epoch, "its files are missing") from e
+        for key in ("mean", "mean_jpg"):
+            ref = getattr(dataset, key)
+            # The network holds its mean itself: the files are for reference, not required.
+            with contextlib.suppress(ObjectNotFoundError, ObjectDeletedError):
+                if ref is not None:
+                    members[names[key]] = await fetch(deps.js, ref, deps.cache_dir)
+        if cmd.onnx:
+            target = folder / names["onnx"]
+            try:
+                await deps.predictor.run(
+                    deploy.export_onnx,
+                    members[names["symbol"]],
+                    members[names["params"]],
+                    plan.input_shape,
+                    target,
+                )
+            except Exception as e:  # the exporter raises many kinds; the user gets one line
+                log.exception("onnx_export_failed", job_id=plan.job_id)
+                raise errors.OnnxUnavailable(str(e).splitlines()[0][:200] if str(e) else "") from e
+            members[names["onnx"]] = target
+        else:
+            names.pop("onnx")
+        present = {k: v for k, v in names.items() if v in members or k in ("labels", "script")}
+        info = deploy.info_json(plan, model, present)
+        written = deploy.labels_and_info(folder, plan, info)
+        members |= {"labels.txt": written["labels"], "info.json": written["info"]}
+        members["classify.py"] = written["script"]
+        filename = deploy.archive_name(plan.job_id, plan.epoch, fmt)
+        archive = await asyncio.to_thread(
+            deploy.write_archive, folder / "archive", fmt, members
+        )
+        ref = await put_file(
+            deps.js, subjects.BUCKET_UPLOADS, f"exports/{uuid.uuid4().hex}/{filename}", archive
+        )
+    log.info("exported", job_id=plan.job_id, epoch=plan.epoch, size=ref.size, onnx=cmd.onnx)
+    return Exported(job_id=plan.job_id, snapshot_epoch=plan.epoch, filename=filename, archive=ref)
 
 
 async def _plan(deps: Deps, job_id: str, epoch: float | None) -> Plan:
+    return (await _views(deps, job_id, epoch))[2]
+
+
+async def _views(
+    deps: Deps, job_id: str, epoch: float | None
+) -> tuple[ModelView, DatasetView, Plan]:
     if not JOB_ID.fullmatch(job_id):
         raise errors.JobNotFound(job_id)
     model = await deps.registry.model(job_id)
@@ -74,7 +168,7 @@ async def _plan(deps: Deps, job_id: str, epoch: float | None) -> Plan:
         if JOB_ID.fullmatch(model.dataset_id)
         else DatasetView()
     )
-    return plan_classification(job_id, model, dataset, epoch)
+    return model, dataset, plan_classification(job_id, model, dataset, epoch)
 
 
 async def _image_bytes(deps: Deps, cmd: ClassifyOne) -> bytes:
@@ -114,6 +208,18 @@ async def _forward(deps: Deps, plan: Plan, batch: np.ndarray) -> np.ndarray:
         return await deps.predictor.probabilities(key, symbol, params, batch)
     except MXNetError as e:
         log.exception("snapshot_unusable", job_id=plan.job_id, epoch=plan.epoch)
+        raise errors.SnapshotUnusable(plan.job_id, plan.epoch, _mxnet_reason(e)) from e
+
+
+async def _explain(deps: Deps, plan: Plan, batch: np.ndarray) -> Visualizations:
+    """The layer visualizations of one image (the snapshot's blobs come from the disk cache)."""
+    symbol = await fetch(deps.js, plan.symbol, deps.cache_dir)
+    params = await fetch(deps.js, plan.params, deps.cache_dir)
+    key = (plan.job_id, plan.epoch, plan.params.digest or plan.params.name)
+    try:
+        return await deps.predictor.explain(key, symbol, params, batch, plan.labels)
+    except MXNetError as e:
+        log.exception("visualization_failed", job_id=plan.job_id, epoch=plan.epoch)
         raise errors.SnapshotUnusable(plan.job_id, plan.epoch, _mxnet_reason(e)) from e
 
 

@@ -15,6 +15,8 @@ import numpy as np
 from mxnet import gluon
 
 from digits_imaging import load_image, resize_image
+from digits_inference.visualize import Explainer
+from digits_proto.inference import Visualizations
 
 
 def to_chw(pixels: np.ndarray) -> np.ndarray:
@@ -131,6 +133,31 @@ class Predictor:
     ) -> np.ndarray:
         """Softmax over the network's logits, one row per sample of `batch`."""
         return await self.run(self._forward, key, symbol_file, params_file, batch)
+
+    async def explain(
+        self,
+        key: Hashable,
+        symbol_file: Path,
+        params_file: Path,
+        batch: np.ndarray,
+        labels: tuple[str, ...],
+    ) -> Visualizations:
+        """Every layer's activation and weights, and Grad-CAM of the top class, for one image."""
+
+        def work() -> Visualizations:
+            shape = tuple(batch.shape[1:])
+            explainer = self.cache.get(
+                ("explain", key), lambda: Explainer(symbol_file, params_file, shape)
+            )
+            return explainer.explain(batch, labels)
+
+        return await self.run(work)
+
+    def forward_here(
+        self, key: Hashable, symbol_file: Path, params_file: Path, batch: np.ndarray
+    ) -> np.ndarray:
+        """Softmax rows for `batch`, on the calling thread: only for work already `run` here."""
+        return self._forward(key, symbol_file, params_file, batch)
 
     def _forward(
         self, key: Hashable, symbol_file: Path, params_file: Path, batch: np.ndarray

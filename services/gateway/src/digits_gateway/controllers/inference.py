@@ -135,10 +135,7 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
         # Pages always follow a job; DIGITS scripts on .json get small lists answered at once.
         background=not as_json or min(lines, limit or lines) > many.SYNC_LINES,
     )
-    import time as _t, structlog as _s
-    _t0 = _t.perf_counter()
     outcome = await many.submit(gw, command, text)
-    _s.get_logger("x").warning("TIMING submit", s=_t.perf_counter() - _t0)
     if isinstance(outcome, ClassifyManyQueued):
         url = f"{RUNS}/{outcome.run_id}"
         if not as_json:
@@ -152,9 +149,7 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
             },
             status_code=202,
         )
-    _t0 = _t.perf_counter()
     body = many.result_json(outcome)
-    _s.get_logger("x").warning("TIMING json", s=_t.perf_counter() - _t0)
     return Response(body)
 
 

@@ -1,0 +1,213 @@
+"""Classify many: parse a `path [label]` list, classify in batches, summarise against the truth."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digits_imaging import ImageLoadError
+from digits_inference import tiles
+from digits_inference.predictor import preprocess, top_k
+from digits_inference.visualize import data_url
+from digits_proto.inference import ImageResult, LineError, TopImages
+
+LINE = re.compile(r"(.*\S)\s+(-?\d+)$")  # DIGITS's regex, also accepting a negative label
+MAX_LINES = 100_000  # a list longer than this is cut (results stay a few MB)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One list line: where its image is (None if refused) and its valid ground truth."""
+
+    line: int
+    path: str
+    resolved: Path | None
+    label: int | None
+    error: str = ""
+
+
+def parse_list(
+    text: str,
+    image_folder: str,
+    roots: Sequence[str],
+    n_labels: int,
+    limit: int | None = None,
+) -> list[Entry]:
+    """Lines → entries; paths outside the data roots are refused per line, labels outside
+    0..n_labels-1 are ignored (as DIGITS does), blank lines and `#` comments skipped."""
+    # Strings and os.path: this runs once per line of lists of up to 100 000 lines.
+    root_paths = [os.path.join(os.path.realpath(r), "") for r in roots]
+    cap = min(limit, MAX_LINES) if limit and limit > 0 else MAX_LINES
+    entries: list[Entry] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if len(entries) >= cap:
+            break
+        label: int | None = None
+        match = LINE.match(line)
+        path = line
+        if match:
+            path, value = match.group(1), int(match.group(2))
+            label = value if 0 <= value < n_labels else None
+        candidate = os.path.join(image_folder, path) if image_folder else path
+        resolved = os.path.realpath(candidate)  # symlinks and `..` resolved before the check
+        error = ""
+        if not root_paths:
+            error = "Server paths are disabled (no data roots are configured)"
+        elif not any(resolved.startswith(r) for r in root_paths):
+            error = "Outside the data roots"
+        entries.append(Entry(number, candidate, None if error else Path(resolved), label, error))
+    return entries
+
+
+@dataclass
+class Tally:
+    """Running results: per-image rows, errors, and per-class top-N heaps (bounded)."""
+
+    labels: tuple[str, ...]
+    top_n: int = 0
+    results: list[ImageResult] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    hits1: int = 0
+    hits5: int = 0
+    truths: int = 0
+    confusion: np.ndarray | None = None
+    heaps: list[list[tuple[float, int, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        self.confusion = np.zeros((n, n), dtype=np.int64)
+        self.heaps = [[] for _ in range(n)] if self.top_n > 0 else []
+
+    def add(self, entry: Entry, probs: np.ndarray) -> None:
+        """Record one classified image."""
+        n = len(self.labels)
+        preds = top_k(probs, self.labels, 5)
+        order = [int(i) for i in np.argsort(-probs[:n], kind="stable")]
+        top1 = order[0]
+        self.results.append(
+            ImageResult(path=entry.path, label=entry.label, predictions=preds, top1=top1)
+        )
+        if entry.label is not None:
+            self.truths += 1
+            self.hits1 += int(top1 == entry.label)
+            self.hits5 += int(entry.label in order[:5])
+            self.confusion[entry.label, top1] += 1
+        for c, heap in enumerate(self.heaps):
+            item = (float(probs[c]), -len(self.results), entry.path)
+            if len(heap) < self.top_n:
+                heapq.heappush(heap, item)
+            elif item > heap[0]:
+                heapq.heapreplace(heap, item)
+
+    def fail(self, entry: Entry, error: str) -> None:
+        """Record a line that could not be classified."""
+        self.errors.append(LineError(line=entry.line, path=entry.path, error=error))
+
+    def summary(self) -> dict[str, object]:
+        """Accuracy, confusion and per-class accuracy (only when ground truth was given)."""
+        if not self.truths:
+            return {}
+        rows = self.confusion.sum(axis=1)
+        per_class = [
+            round(100.0 * float(self.confusion[i, i]) / float(r), 2) if r else None
+            for i, r in enumerate(rows)
+        ]
+        return {
+            "top1_accuracy": round(100.0 * self.hits1 / self.truths, 2),
+            "top5_accuracy": round(100.0 * self.hits5 / self.truths, 2),
+            "confusion": self.confusion.tolist(),
+            "per_class_accuracy": per_class,
+        }
+
+
+def read_image(entry: Entry, max_bytes: int) -> bytes:
+    """The file's bytes, refused (ValueError) when missing, not a file or too large."""
+    path = entry.resolved
+    if path is None:
+        raise ValueError(entry.error)
+    if not path.is_file():
+        raise ValueError("File not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"File too large: {size} bytes (the limit is {max_bytes})")
+    return path.read_bytes()
+
+
+def batches(
+    entries: Sequence[Entry],
+    tally: Tally,
+    how: dict[str, object],
+    max_bytes: int,
+    batch_size: int,
+) -> Iterator[tuple[list[Entry], np.ndarray]]:
+    """Preprocessed batches of the readable entries (errors recorded on the way)."""
+    chunk: list[Entry] = []
+    arrays: list[np.ndarray] = []
+    for entry in entries:
+        try:
+            arrays.append(preprocess(read_image(entry, max_bytes), **how)[0])  # type: ignore[arg-type]
+            chunk.append(entry)
+        except (ValueError, OSError, ImageLoadError) as e:
+            tally.fail(entry, str(e) if not isinstance(e, ImageLoadError) else f"Not an image: {e}")
+        if len(chunk) >= batch_size:
+            yield chunk, np.stack(arrays)
+            chunk, arrays = [], []
+    if chunk:
+        yield chunk, np.stack(arrays)
+
+
+def top_n_mosaics(tally: Tally, how: dict[str, object], max_bytes: int) -> list[TopImages]:
+    """For each class, its best-scoring images as one tiled picture (best first)."""
+    out = []
+    for c, heap in enumerate(tally.heaps):
+        ranked = sorted(heap, reverse=True)
+        pictures = []
+        for _, _, path in ranked:
+            entry = Entry(0, path, Path(path), None)
+            try:
+                pictures.append(preprocess(read_image(entry, max_bytes), **how)[0])  # type: ignore[arg-type]
+            except (ValueError, OSError, ImageLoadError):
+                continue
+        mosaic = data_url(tiles.image_grid_png(pictures)) if pictures else ""
+        out.append(
+            TopImages(
+                label=tally.labels[c],
+                paths=[p for _, _, p in ranked],
+                scores=[round(100.0 * s, 2) for s, _, _ in ranked],
+                mosaic=mosaic,
+            )
+        )
+    return out
+
+
+def run(
+    entries: Sequence[Entry],
+    tally: Tally,
+    how: dict[str, object],
+    forward: Callable[[np.ndarray], np.ndarray],
+    max_bytes: int,
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> Tally:
+    """Classify every entry in batches (only one batch of pixels in memory at a time)."""
+    for entry in entries:
+        if entry.resolved is None:
+            tally.fail(entry, entry.error)
+    readable = [e for e in entries if e.resolved is not None]
+    done = 0
+    for chunk, batch in batches(readable, tally, how, max_bytes, batch_size):
+        for entry, probs in zip(chunk, forward(batch), strict=True):
+            tally.add(entry, probs)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(readable))
+    return tally
