@@ -126,7 +126,15 @@ def test_create_rejects_a_dataset_that_cannot_be_trained_on(ds, message: str) ->
         ({"framework": "caffe"}, "framework"),
         ({"standard_network": "alexnet"}, "standard_networks"),
         ({"standard_network": "vgg"}, "standard_networks"),
-        ({"method": "custom"}, "method"),
+        ({"method": "custom"}, "custom_network"),
+        ({"method": "pretrained"}, "method"),
+        ({"method": "previous"}, "previous_networks"),
+        ({"aug_flip": "diagonal"}, "aug_flip"),
+        ({"aug_quad_rot": "rot45"}, "aug_quad_rot"),
+        ({"aug_rot": 200.0}, "aug_rot"),
+        ({"aug_noise": -0.1}, "aug_noise"),
+        ({"aug_hsv_h": 0.6}, "aug_hsv_h"),
+        ({"early_stopping_patience": -1}, "early_stopping_patience"),
         ({"solver_type": "FTRL"}, "solver_type"),
         ({"lr_policy": "cosine"}, "lr_policy"),
         ({"train_epochs": 0}, "train_epochs"),
@@ -140,7 +148,7 @@ def test_create_rejects_a_dataset_that_cannot_be_trained_on(ds, message: str) ->
         ({"val_interval": -0.5}, "val_interval"),
         ({"random_seed": -3}, "random_seed"),
         ({"select_gpu_count": 0}, "select_gpu_count"),
-        ({"batch_accumulation": 2}, "batch_accumulation"),
+        ({"batch_accumulation": 0}, "batch_accumulation"),
     ],
 )
 def test_create_rejects_a_bad_spec_naming_the_form_field(spec: dict, field: str) -> None:
@@ -218,3 +226,25 @@ class _Any:
 
 
 ANY = _Any()
+
+
+def test_a_gpu_lease_puts_pip_installed_cuda_libraries_on_the_childs_library_path(
+    tmp_path, monkeypatch
+):
+    """nvidia/<lib>/lib folders on sys.path go first on LD_LIBRARY_PATH, only for GPU leases."""
+    from digits_proto.gpus import Device, LeaseAccepted
+    from digits_trainer.process import child_environment
+
+    (tmp_path / "nvidia" / "cudnn" / "lib").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")
+    monkeypatch.setenv("DIGITS_SECRET", "x")
+
+    def lease(kind: str) -> LeaseAccepted:
+        device = Device(device_id=f"n/{kind}0", kind=kind, index=0)
+        return LeaseAccepted(lease_id="l", node_id="n", devices=[device], threads=2, ttl_seconds=30)
+
+    gpu = child_environment(lease("gpu"))
+    assert gpu["LD_LIBRARY_PATH"] == f"{tmp_path}/nvidia/cudnn/lib:/opt/lib"
+    assert gpu["CUDA_VISIBLE_DEVICES"] == "0" and "DIGITS_SECRET" not in gpu
+    assert child_environment(lease("cpu"))["LD_LIBRARY_PATH"] == "/opt/lib"

@@ -85,10 +85,16 @@ class FakeBroker:
 
 
 @contextlib.asynccontextmanager
-async def trainer(nats_url: str, data_dir: Path) -> AsyncIterator[ServiceHost]:
-    """The trainer service running in this process until the block ends."""
+async def trainer(nats_url: str, data_dir: Path, warm: bool = False) -> AsyncIterator[ServiceHost]:
+    """The trainer service running in this process until the block ends (`warm`: with a
+    sandbox child ready for custom networks)."""
     settings = Settings(
-        nats_url=nats_url, data_dir=str(data_dir), port=-1, retry_delay=0.2, progress_every=0.5
+        nats_url=nats_url,
+        data_dir=str(data_dir),
+        port=-1,
+        retry_delay=0.2,
+        progress_every=0.5,
+        sandbox_warm=warm,
     )
     host = ServiceHost(subjects.SERVICE_TRAINER, nats_url, http_port=-1)
     task = asyncio.create_task(app.main(settings, host))

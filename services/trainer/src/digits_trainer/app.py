@@ -11,6 +11,7 @@ from digits_proto import codec, subjects
 from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
 from digits_trainer.handlers import command_handlers
 from digits_trainer.leases import Leases
+from digits_trainer.sandbox import Sandbox
 from digits_trainer.settings import Settings
 from digits_trainer.store import Store
 from digits_trainer.worker import Worker, train_model
@@ -25,14 +26,16 @@ async def main(settings: Settings, host: ServiceHost | None = None) -> None:
 async def setup(host: ServiceHost, settings: Settings) -> None:
     """Serve the commands, start the worker, then report ready."""
     store = Store.on(host.js)
+    sandbox = Sandbox(settings.sandbox_wall_seconds, settings.sandbox_cpu_seconds)
+    host.spawn(keep_warm(sandbox, host.stop, settings.sandbox_warm), name="sandbox")
     await serve_endpoints(
-        host.nc, subjects.SERVICE_TRAINER, codec.model_commands, command_handlers(store)
+        host.nc, subjects.SERVICE_TRAINER, codec.model_commands, command_handlers(store, sandbox)
     )
     holder = f"{settings.node_id}/{os.getpid()}/{uuid.uuid4().hex[:6]}"  # this worker, for leases
     worker = Worker(
         nc=host.nc,
         store=store,
-        leases=Leases(host.nc, holder, settings.lease_timeout),
+        leases=Leases(host.nc, holder, settings.lease_timeout, settings.node_id),
         settings=settings,
     )
     # Several loops: a job that cannot get devices shows Waiting instead of sitting unseen
@@ -57,6 +60,17 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         await until_either(consuming, host.stop)
     if not host.stop.is_set():
         host.mark_ready()
+
+
+async def keep_warm(sandbox: Sandbox, stop: asyncio.Event, now: bool) -> None:
+    """Start the sandbox's warm child now (the first custom network check is then quick too);
+    stop it with the service."""
+    try:
+        if now:
+            await sandbox.warm()
+        await stop.wait()
+    finally:
+        await sandbox.close()
 
 
 async def until_either(first: asyncio.Event, second: asyncio.Event) -> None:

@@ -1,16 +1,20 @@
 """Snapshots: the exported network (symbol + params) and a `.state` tar for resuming.
 
 The `.state` file is an uncompressed tar of two members: `trainer.states` (MXNet's
-`Trainer.save_states`: optimizer state such as momentum) and `checkpoint.json` (the sidecar
-below: config, epoch, iteration, seed and the latest metrics).
+`Trainer.save_states`: optimizer state such as momentum, and its update counts) and
+`checkpoint.json` (the sidecar below: spec, position, RNG states, early-stopping state and the
+latest metrics). Together with the params file that is everything a resume needs.
 """
 
 from __future__ import annotations
 
+import random
 import tarfile
 from pathlib import Path
 
 import msgspec
+import mxnet as mx
+import numpy as np
 from mxnet import gluon
 
 from digits_proto.models import TrainSpec
@@ -21,9 +25,9 @@ SIDECAR_MEMBER = "checkpoint.json"
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
-    """What a snapshot says about the training that produced it."""
+    """What a snapshot says about the training that produced it, and where it stood."""
 
-    version: int = 1
+    version: int = 2
     model_id: str
     dataset_id: str
     spec: TrainSpec
@@ -33,10 +37,67 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     seed: int
     input_shape: list[int]
     metrics: dict[str, float] = {}
+    # MXNet has no RNG state getter: at each snapshot it is reseeded with `mx_seed`, so a
+    # resumed run draws what the uninterrupted one did. The batch order and augmentations
+    # derive from (seed, epoch, batch) and need nothing here.
+    mx_seed: int = 0
+    python_random: list = []
+    numpy_random: list = []
+    best_val_loss: float | None = None
+    bad_validations: int = 0
+    kept: list[tuple[float, float | None]] = []  # snapshots still kept: (epoch, val loss)
+
+
+def retain(
+    kept: list[tuple[float, float | None]], keep: int
+) -> tuple[list[tuple[float, float | None]], list[float]]:
+    """Snapshot retention: the last `keep` snapshots plus the one with the lowest validation
+    loss stay (0 = all stay); returns (kept, dropped epochs)."""
+    if keep <= 0 or len(kept) <= keep:
+        return kept, []
+    scored = [(loss, i) for i, (_, loss) in enumerate(kept) if loss is not None]
+    best = {min(scored)[1]} if scored else set()
+    stay = set(range(len(kept) - keep, len(kept))) | best
+    return [k for i, k in enumerate(kept) if i in stay], [
+        epoch for i, (epoch, _) in enumerate(kept) if i not in stay
+    ]
+
+
+def position_seed(seed: int, iteration: int) -> int:
+    """The MXNet seed used from `iteration` on (the same in a resumed and an unbroken run)."""
+    return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] % (2**31))
+
+
+def capture_rng(seed: int, iteration: int) -> dict:
+    """Reseed MXNet for what follows and record every RNG's state for the sidecar."""
+    mx_seed = position_seed(seed, iteration)
+    mx.random.seed(mx_seed)
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = random.getstate()
+    return {
+        "mx_seed": mx_seed,
+        "python_random": [state[0], list(state[1]), state[2]],
+        "numpy_random": [kind, keys.tolist(), pos, has_gauss, cached],
+    }
+
+
+def restore_rng(checkpoint: Checkpoint) -> None:
+    """Put every RNG back where the checkpoint left it."""
+    mx.random.seed(checkpoint.mx_seed)
+    if checkpoint.python_random:
+        version, internal, gauss = checkpoint.python_random
+        random.setstate((version, tuple(internal), gauss))
+    if checkpoint.numpy_random:
+        kind, keys, pos, has_gauss, cached = checkpoint.numpy_random
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
 def save_snapshot(
-    net: gluon.HybridBlock, trainer: gluon.Trainer, folder: str | Path, checkpoint: Checkpoint
+    net: gluon.HybridBlock,
+    trainer: gluon.Trainer,
+    folder: str | Path,
+    checkpoint: Checkpoint,
+    dropped: list[float] | None = None,
 ) -> SnapshotReport:
     """Write one snapshot's three files under `folder/<epoch>/` and describe them."""
     out = Path(folder) / f"{checkpoint.epoch:g}"
@@ -54,6 +115,7 @@ def save_snapshot(
         params=str(out / "net-0000.params"),
         state=str(state),
         input_shape=checkpoint.input_shape,
+        dropped=dropped or [],
     )
 
 
@@ -64,3 +126,12 @@ def read_checkpoint(state_file: str | Path) -> tuple[Checkpoint, bytes]:
         states = tar.extractfile(STATES_MEMBER)
         assert sidecar is not None and states is not None
         return msgspec.json.decode(sidecar.read(), type=Checkpoint), states.read()
+
+
+def load_optimizer_state(trainer: gluon.Trainer, states: bytes, folder: str | Path) -> None:
+    """Give a fresh Trainer the saved optimizer state (momentum, update counts)."""
+    path = Path(folder) / "resume.states"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(states)
+    trainer.load_states(str(path))
+    path.unlink()

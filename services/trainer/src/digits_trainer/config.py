@@ -14,6 +14,13 @@ class SplitFiles(msgspec.Struct, frozen=True, kw_only=True):
     idx: str
 
 
+class ResumeFiles(msgspec.Struct, frozen=True, kw_only=True):
+    """The last snapshot of an earlier attempt: weights and the `.state` tar."""
+
+    params: str
+    state: str
+
+
 class ChildConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Everything `digits_trainer.child` needs to train one job, written as JSON."""
 
@@ -31,6 +38,9 @@ class ChildConfig(msgspec.Struct, frozen=True, kw_only=True):
     devices: list[str] = []  # "cpu" or "gpu:<index>", from the lease
     snapshot_dir: str = "snapshots"
     log_every: int = 0  # batches between log lines; 0 = about 8 per epoch (DIGITS's display)
+    network: str = ""  # Gluon source defining build_network(classes, input_shape)
+    resume: ResumeFiles | None = None  # continue an earlier attempt from its last snapshot
+    pretrained: str | None = None  # params file to fine-tune from (method "previous")
 
 
 def write_config(config: ChildConfig, path: str) -> None:

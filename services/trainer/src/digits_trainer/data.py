@@ -111,6 +111,34 @@ def batches(
         yield images.astype(np.float32), split.labels[chosen].astype(np.float32)
 
 
+def train_batches(
+    split: Split,
+    batch_size: int,
+    crop: int | None,
+    seed: int,
+    epoch: int,
+    shuffle: bool = True,
+    skip: int = 0,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.random.Generator]]:
+    """One training epoch's batches, each with its own generator for crops and augmentations.
+
+    The order depends only on (seed, epoch) and each batch's randomness on (seed, epoch, batch
+    number), so a resumed run can start at batch `skip` and draw exactly what an unbroken one
+    would have.
+    """
+    count = len(split)
+    order = np.random.default_rng([seed, epoch]).permutation(count) if shuffle else np.arange(count)
+    for number, start in enumerate(range(0, count, batch_size)):
+        if number < skip:
+            continue
+        rng = np.random.default_rng([seed, epoch, number])
+        chosen = order[start : start + batch_size]
+        images = split.images[chosen]
+        if crop is not None:
+            images = random_crop(images, crop, rng)
+        yield images.astype(np.float32), split.labels[chosen].astype(np.float32), rng
+
+
 def random_crop(images: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random size×size window of each image (DIGITS's crop in training)."""
     _, _, height, width = images.shape

@@ -25,6 +25,7 @@ from digits_proto.models import (
     ModelDeleted,
     ModelEvents,
     ModelWaiting,
+    SnapshotDeleted,
     SnapshotSaved,
     TrainingCompleted,
     TrainingFailed,
@@ -49,6 +50,14 @@ class ModelState(msgspec.Struct, frozen=True, kw_only=True):
     waiting_reason: str = ""
     attempts: int = 0
     snapshots: tuple[float, ...] = ()
+    snapshot_events: tuple[SnapshotSaved, ...] = ()
+    username: str = ""  # the owner: the gpu-broker caps concurrent jobs per user
+    submitted: float = 0.0  # epoch seconds of ModelCreated: the device queue's FIFO order
+
+    @property
+    def last_snapshot(self) -> SnapshotSaved | None:
+        """The newest snapshot: where a resumed attempt continues from."""
+        return self.snapshot_events[-1] if self.snapshot_events else None
 
 
 class DatasetState(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,13 +69,34 @@ class DatasetState(msgspec.Struct, frozen=True, kw_only=True):
     deleted: bool = False
     built: DatasetBuilt | None = None
     error: str = ""
+    shape: tuple[int, int, int] = (3, 256, 256)  # C, H, W the dataset resizes to
+
+    def input_shape(self, spec: TrainSpec) -> tuple[int, tuple[int, int, int]]:
+        """(classes, [C, H, W] after the crop) a job's network gets (2 classes until built)."""
+        channels, height, width = self.shape
+        classes = 2
+        if self.built is not None:
+            b = self.built
+            channels, height, width, classes = (
+                b.image_channels,
+                b.image_height,
+                b.image_width,
+                len(b.labels),
+            )
+        crop = spec.crop_size
+        return classes, (channels, crop or height, crop or width)
 
 
 def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | None:
     """The model job after one more event."""
     if isinstance(event, ModelCreated):
         return ModelState(
-            model_id=event.model_id, name=event.name, dataset_id=event.dataset_id, spec=event.spec
+            model_id=event.model_id,
+            name=event.name,
+            dataset_id=event.dataset_id,
+            spec=event.spec,
+            username=event.username,
+            submitted=event.occurred_at.timestamp(),
         )
     if state is None:
         return None
@@ -78,8 +108,8 @@ def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | N
             return replace(
                 state, status=JobStatus.RUNNING, waiting_reason="", attempts=state.attempts + 1
             )
-        case SnapshotSaved(epoch=epoch):
-            return replace(state, snapshots=(*state.snapshots, epoch))
+        case SnapshotSaved() | SnapshotDeleted():
+            return evolve_snapshots(state, event)
         case TrainingCompleted():
             return replace(state, status=JobStatus.DONE)
         case TrainingFailed():
@@ -90,6 +120,16 @@ def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | N
             return replace(state, deleted=True)
         case _:
             return state  # progress events don't change what the trainer decides on
+
+
+def evolve_snapshots(state: ModelState, event: SnapshotSaved | SnapshotDeleted) -> ModelState:
+    """The snapshots a job offers: saved ones, less those retention deleted."""
+    kept = tuple(s for s in state.snapshot_events if s.epoch != event.epoch)
+    if isinstance(event, SnapshotSaved):
+        kept = (*kept, event)
+    return msgspec.structs.replace(
+        state, snapshots=tuple(s.epoch for s in kept), snapshot_events=kept
+    )
 
 
 def fold_model(events: Iterable[ModelEvents]) -> ModelState | None:
@@ -103,7 +143,9 @@ def fold_model(events: Iterable[ModelEvents]) -> ModelState | None:
 def evolve_dataset(state: DatasetState | None, event: DatasetEvents) -> DatasetState | None:
     """The dataset after one more event."""
     if isinstance(event, DatasetCreated):
-        return DatasetState(dataset_id=event.dataset_id, name=event.name)
+        size = event.spec
+        shape = (size.resize_channels, size.resize_height, size.resize_width)
+        return DatasetState(dataset_id=event.dataset_id, name=event.name, shape=shape)
     if state is None:
         return None
     replace = msgspec.structs.replace
@@ -154,6 +196,15 @@ def decide_create(
     )
 
 
+def resume_point(state: ModelState) -> SnapshotSaved | None:
+    """The snapshot a new attempt continues from: the last one with a resume state, if an
+    earlier attempt started (a ticket redelivered after its trainer died)."""
+    snapshot = state.last_snapshot
+    if state.attempts == 0 or snapshot is None or snapshot.state is None:
+        return None
+    return snapshot
+
+
 def decide_abort(state: ModelState | None, command: AbortModel) -> list[ModelAborted]:
     """Abort a job that may still change; DIGITS forbids aborting one that has ended."""
     if state is None or state.deleted:
@@ -194,3 +245,15 @@ def decide_wait(state: ModelState, reason: str) -> list[ModelWaiting]:
     if state.status is JobStatus.WAITING and state.waiting_reason == reason:
         return []
     return [ModelWaiting(model_id=state.model_id, reason=reason)]
+
+
+def pick_snapshot(previous: ModelState | None, epoch: float | None) -> SnapshotSaved:
+    """A previous job's snapshot at `epoch` (None or 0: its latest); ValueError if none."""
+    if previous is None or previous.deleted or previous.last_snapshot is None:
+        raise ValueError("the previous network has no snapshot")
+    if not epoch or epoch == previous.last_snapshot.epoch:
+        return previous.last_snapshot
+    found = [s for s in previous.snapshot_events if s.epoch == epoch]
+    if not found:
+        raise ValueError(f"the previous network has no snapshot at epoch {epoch:g}")
+    return found[-1]

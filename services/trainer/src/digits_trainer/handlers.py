@@ -5,9 +5,21 @@ from __future__ import annotations
 from functools import partial
 from typing import TypeVar
 
+import msgspec
+
 from digits_proto import new_job_id, subjects
 from digits_proto.base import JobStatus
-from digits_proto.models import AbortModel, CreateModel, DeleteModel, ModelEvents
+from digits_proto.models import (
+    AbortModel,
+    CreateModel,
+    CustomizeNetwork,
+    DeleteModel,
+    ModelEvents,
+    NetworkGraph,
+    NetworkSource,
+    TrainSpec,
+    VisualizeNetwork,
+)
 from digits_proto.replies import Accepted
 from digits_proto.runtime import DomainError
 from digits_trainer.domain import (
@@ -16,21 +28,36 @@ from digits_trainer.domain import (
     decide_create,
     decide_delete,
     fold_model,
+    pick_snapshot,
 )
 from digits_trainer.errors import InvalidField, ModelNotFound
+from digits_trainer.networks import STANDARD
+from digits_trainer.networks import source as standard_source
+from digits_trainer.sandbox import Sandbox
 from digits_trainer.store import Store, valid_job_id
 
 T = TypeVar("T")
 
 
-async def create_model(store: Store, command: object) -> Accepted:
-    """Accept a training job on an existing dataset, then queue its ticket."""
+async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accepted:
+    """Accept a training job on an existing dataset, then queue its ticket.
+
+    A custom network is first built and run on one batch in the sandbox; a previous network
+    must have the snapshot asked for, and its network becomes this job's.
+    """
     command = expect(command, CreateModel)
     if not valid_job_id(command.dataset_id):
         raise InvalidField("dataset", "Not a valid choice")
     dataset = await store.dataset(command.dataset_id)
     model_id = new_job_id()
+    spec = command.spec
+    if spec.method == "previous":
+        spec = await previous_spec(store, spec)
+        command = msgspec.structs.replace(command, spec=spec)
     created = decide_create(command, dataset, model_id)
+    if spec.method == "custom" and dataset is not None:
+        classes, shape = dataset.input_shape(spec)
+        await sandbox.check(spec.custom_network, classes, list(shape))
     seq = await store.append(model_id, [created], 0)
     await store.submit_ticket(model_id)
     return Accepted(
@@ -76,6 +103,66 @@ async def delete_model(store: Store, command: object) -> Accepted:
     )
 
 
+async def previous_spec(store: Store, spec: TrainSpec) -> TrainSpec:
+    """The spec with the previous job's network in it (its standard name or custom source)."""
+    job_id = spec.previous_network
+    previous, _ = await store.model(job_id) if valid_job_id(job_id) else (None, 0)
+    try:
+        pick_snapshot(previous, spec.previous_snapshot)
+    except ValueError as e:
+        raise InvalidField("previous_networks", f"{e}") from None
+    assert previous is not None
+    code = previous.spec.custom_network if previous.spec.custom_network.strip() else ""
+    return msgspec.structs.replace(
+        spec, standard_network=previous.spec.standard_network, custom_network=code
+    )
+
+
+async def customize(store: Store, command: object) -> NetworkSource:
+    """A network's editable Gluon source: a standard name, or a previous job's network and
+    snapshot (DIGITS's "Customize" button)."""
+    command = expect(command, CustomizeNetwork)
+    name = command.network
+    if name in STANDARD:
+        return NetworkSource(network=standard_source(name))
+    previous, _ = await store.model(name) if valid_job_id(name) else (None, 0)
+    if previous is None or previous.deleted:
+        raise InvalidField("network", f"Unknown network {name!r}")
+    spec = previous.spec
+    code = (
+        spec.custom_network
+        if spec.custom_network.strip()
+        else standard_source(spec.standard_network)
+    )
+    snapshot = None
+    if previous.last_snapshot is not None:
+        try:
+            snapshot = pick_snapshot(previous, command.snapshot_epoch).epoch
+        except ValueError as e:
+            raise InvalidField("snapshot_epoch", f"{e}") from None
+    return NetworkSource(network=code, snapshot=snapshot)
+
+
+async def visualize(store: Store, sandbox: Sandbox, command: object) -> NetworkGraph:
+    """Build network source in the sandbox and describe its graph for the browser to draw."""
+    command = expect(command, VisualizeNetwork)
+    if not command.custom_network.strip():
+        raise InvalidField("custom_network", "This field is required.")
+    classes, shape = command.classes or 10, command.input_shape or [3, 32, 32]
+    if command.dataset_id:
+        dataset = (
+            await store.dataset(command.dataset_id) if valid_job_id(command.dataset_id) else None
+        )
+        if dataset is None or dataset.deleted:
+            raise InvalidField("dataset_id", "Not a valid choice")
+        known, dims = dataset.input_shape(TrainSpec())
+        classes = command.classes or (known if dataset.built is not None else classes)
+        shape = command.input_shape or list(dims)
+    if len(shape) != 3 or min(shape) < 1 or max(shape) > 4096 or classes < 1:
+        raise InvalidField("input_shape", "Must be [channels, height, width] and classes ≥ 1")
+    return await sandbox.check(command.custom_network, classes, list(shape))
+
+
 def expect(command: object, kind: type[T]) -> T:
     """The command, if it is the kind this endpoint serves."""
     if not isinstance(command, kind):
@@ -83,10 +170,12 @@ def expect(command: object, kind: type[T]) -> T:
     return command
 
 
-def command_handlers(store: Store):
+def command_handlers(store: Store, sandbox: Sandbox):
     """The endpoint table: subject → handler."""
     return {
-        subjects.CMD_MODELS_CREATE: partial(create_model, store),
+        subjects.CMD_MODELS_CREATE: partial(create_model, store, sandbox),
+        subjects.CMD_MODELS_CUSTOMIZE: partial(customize, store),
+        subjects.CMD_MODELS_VISUALIZE: partial(visualize, store, sandbox),
         subjects.CMD_MODELS_ABORT: partial(abort_model, store),
         subjects.CMD_MODELS_DELETE: partial(delete_model, store),
     }

@@ -22,6 +22,7 @@ from digits_proto.models import (
     ModelAborted,
     ModelDeleted,
     ModelEvents,
+    SnapshotDeleted,
     SnapshotSaved,
     TrainingCompleted,
     TrainingFailed,
@@ -30,8 +31,8 @@ from digits_proto.models import (
 )
 from digits_proto.runtime import ConcurrencyError
 from digits_trainer import reports
-from digits_trainer.config import ChildConfig, SplitFiles, write_config
-from digits_trainer.domain import ModelState
+from digits_trainer.config import ChildConfig, ResumeFiles, SplitFiles, write_config
+from digits_trainer.domain import ModelState, pick_snapshot, resume_point
 from digits_trainer.process import child_devices, child_environment, start_child, terminate
 from digits_trainer.settings import Settings
 from digits_trainer.store import Store
@@ -72,6 +73,8 @@ class Attempt:
         self.done = False
         self.error = ""
         self.last_progress = float("-inf")
+        self.resume = resume_point(state)
+        self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
@@ -86,6 +89,7 @@ class Attempt:
                     devices=[d.device_id for d in lease.devices],
                     lease_id=lease.lease_id,
                     attempt=self.state.attempts + 1,
+                    resume_epoch=self.resume.epoch if self.resume else 0.0,
                 )
             )
             try:
@@ -115,6 +119,15 @@ class Attempt:
             return SplitFiles(rec=str(rec), idx=str(idx))
 
         spec = self.state.spec
+        resume = None
+        if self.resume is not None and self.resume.state is not None:
+            resume = ResumeFiles(
+                params=str(await self.store.fetch(self.resume.params, cache)),
+                state=str(await self.store.fetch(self.resume.state, cache)),
+            )
+            log.info("resuming", model_id=self.model_id, epoch=self.resume.epoch)
+        if self.state.attempts > 0:  # an earlier attempt's points stay; none is sent twice
+            self.recorded = await self.store.recorded_iterations(self.model_id)
         config = ChildConfig(
             model_id=self.model_id,
             dataset_id=self.state.dataset_id,
@@ -131,6 +144,9 @@ class Attempt:
             else None,
             devices=child_devices(lease),
             snapshot_dir=str(self.folder / "snapshots"),
+            network=spec.custom_network if spec.method != "standard" else "",
+            resume=resume,
+            pretrained=await self.pretrained(cache) if resume is None else None,
         )
         path = self.folder / "config.json"
         write_config(config, str(path))
@@ -172,7 +188,9 @@ class Attempt:
                 log.warning("child_line_unreadable", model_id=self.model_id, line=line[:200])
                 continue
             match report:
-                case reports.MetricsReport():
+                case reports.MetricsReport() if report.iteration > self.recorded.get(
+                    report.phase, 0
+                ):
                     await self.store.record_metrics(
                         MetricsRecorded(
                             model_id=self.model_id,
@@ -190,6 +208,15 @@ class Attempt:
                     self.done = True
                 case reports.ErrorReport(message=message):
                     self.error = message
+
+    async def pretrained(self, cache: Path) -> str | None:
+        """The params file of the previous job's snapshot to fine-tune from (method previous)."""
+        spec = self.state.spec
+        if spec.method != "previous":
+            return None
+        previous, _ = await self.store.model(spec.previous_network)
+        snapshot = pick_snapshot(previous, spec.previous_snapshot)
+        return str(await self.store.fetch(snapshot.params, cache))
 
     async def on_progress(self, report: reports.ProgressReport) -> None:
         """A TrainingProgressed at most every `progress_every` seconds, and at epoch ends."""
@@ -223,6 +250,12 @@ class Attempt:
             )
         )
         shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
+        for epoch in report.dropped:  # retention: say so first, then free the blobs
+            await self.append(SnapshotDeleted(model_id=self.model_id, epoch=epoch))
+            old = f"{self.model_id}/snapshot-{epoch:g}"
+            await self.store.delete_model_files(
+                [f"{old}-symbol.json", f"{old}.params", f"{old}.state"]
+            )
 
     async def append(self, event: ModelEvents) -> None:
         """Append after the last event we know; if someone else appended, see whether it stopped us."""

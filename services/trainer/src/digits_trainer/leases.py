@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from nats.aio.client import Client
@@ -13,12 +15,19 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from digits_proto import codec, subjects
 from digits_proto.gpus import AcquireLease, LeaseAccepted, ReleaseLease, RenewLease
-from digits_proto.models import TrainSpec
+from digits_proto.replies import Rejected
 from digits_proto.runtime import request
+from digits_trainer.domain import ModelState
 
 log = structlog.get_logger(__name__)
 
 UNREACHABLE = (NoRespondersError, NatsTimeout, TimeoutError)
+NODE_ID = re.compile(r"[A-Za-z0-9_-]+")
+SHARED = {
+    "acquire": subjects.CMD_GPUS_ACQUIRE,
+    "renew": subjects.CMD_GPUS_RENEW,
+    "release": subjects.CMD_GPUS_RELEASE,
+}
 
 
 class LeaseRefused(Exception):
@@ -28,23 +37,26 @@ class LeaseRefused(Exception):
 class Leases:
     """The gpu-broker as one trainer worker sees it."""
 
-    def __init__(self, nc: Client, holder: str, timeout: float = 5.0):
+    def __init__(self, nc: Client, holder: str, timeout: float = 5.0, node_id: str = ""):
         self.nc = nc
         self.holder = holder
         self.timeout = timeout
+        # Jobs run where their devices are: ask this node's broker (the shared subject if none).
+        self.node_id = node_id if NODE_ID.fullmatch(node_id) else ""
 
-    async def acquire(self, job_id: str, spec: TrainSpec) -> LeaseAccepted | None:
-        """Devices for a job, or None when it must wait (all busy, or no broker answers)."""
+    async def acquire(self, job_id: str, job: ModelState) -> LeaseAccepted | None:
+        """Devices for a job, or None when it must wait (its turn, or no broker answers)."""
         command = AcquireLease(
             job_id=job_id,
             holder=self.holder,
-            count=spec.select_gpu_count,
-            device_indexes=list(spec.select_gpus),
+            count=job.spec.select_gpu_count,
+            device_indexes=list(job.spec.select_gpus),
+            priority=job.spec.priority,
+            user=job.username,
+            submitted=job.submitted,
         )
         try:
-            body, rejected = await request(
-                self.nc, subjects.CMD_GPUS_ACQUIRE, command, timeout=self.timeout
-            )
+            body, rejected = await self._send(self.node_id, "acquire", command)
         except UNREACHABLE:
             log.info("gpu_broker_unreachable", job_id=job_id)
             return None
@@ -71,7 +83,7 @@ class Leases:
         """Give the devices back (best effort: an unanswered release expires by TTL)."""
         command = ReleaseLease(lease_id=lease.lease_id, holder=self.holder)
         try:
-            await request(self.nc, subjects.CMD_GPUS_RELEASE, command, timeout=self.timeout)
+            await self._send(lease.node_id, "release", command)
         except Exception as e:  # noqa: BLE001 - the lease then expires by itself
             log.warning("lease_release_failed", lease_id=lease.lease_id, error=str(e))
 
@@ -80,11 +92,17 @@ class Leases:
         while True:
             await asyncio.sleep(max(lease.ttl_seconds / 3, 0.1))
             try:
-                _, rejected = await request(
-                    self.nc, subjects.CMD_GPUS_RENEW, command, timeout=self.timeout
-                )
+                _, rejected = await self._send(lease.node_id, "renew", command)
             except Exception as e:  # noqa: BLE001 - keep trying until the job ends
                 log.warning("lease_renew_failed", lease_id=lease.lease_id, error=str(e))
                 continue
             if rejected is not None:
                 log.warning("lease_renew_refused", lease_id=lease.lease_id, reason=rejected.message)
+
+    async def _send(self, node_id: str, verb: str, command: Any) -> tuple[bytes, Rejected | None]:
+        """To `node_id`'s broker, or the shared subject when it has none of its own."""
+        if node_id and NODE_ID.fullmatch(node_id):
+            with contextlib.suppress(NoRespondersError):
+                subject = subjects.gpus_node_command(node_id, verb)
+                return await request(self.nc, subject, command, timeout=self.timeout)
+        return await request(self.nc, SHARED[verb], command, timeout=self.timeout)

@@ -15,13 +15,24 @@ from mxnet import autograd, gluon
 
 from digits_proto.models import TrainSpec
 from digits_trainer import spec as specs
-from digits_trainer.checkpoints import Checkpoint, save_snapshot
+from digits_trainer.augment import augment, augmenting
+from digits_trainer.checkpoints import (
+    Checkpoint,
+    capture_rng,
+    load_optimizer_state,
+    read_checkpoint,
+    restore_rng,
+    retain,
+    save_snapshot,
+)
 from digits_trainer.config import ChildConfig
-from digits_trainer.data import Data, Split, batches
+from digits_trainer.data import Data, Split, batches, train_batches
 from digits_trainer.lr import lr_at
-from digits_trainer.nets import build_network, initializer, mean_for
+from digits_trainer.nets import build_model, initializer, load_matching, mean_for
+from digits_trainer.networks import source as standard_source
 from digits_trainer.reports import MetricsReport, ProgressReport, Report
 from digits_trainer.solver import make_optimizer
+from digits_trainer.tracking import EarlyStopping, Window
 
 log = structlog.get_logger(__name__)
 
@@ -78,97 +89,192 @@ def seed_everything(seed: int | None) -> int:
     return seed
 
 
-def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) -> None:
-    """Train one job from scratch, reporting metrics, progress and snapshots through `emit`."""
-    spec = config.spec
-    seed = seed_everything(spec.random_seed)
-    rng = np.random.default_rng(seed)
-    plan = plan_for(spec, len(data.train), config.log_every)
-    crop = spec.crop_size
-    input_shape = [config.channels, crop or config.height, crop or config.width]
+def prepare(config: ChildConfig, data: Data, ctx: list[mx.Context]):
+    """Seed, build and initialize the network and optimizer; resume or fine-tune if asked.
 
+    Returns (net, trainer, seed, checkpoint or None).
+    """
+    spec = config.spec
+    resumed = read_checkpoint(config.resume.state) if config.resume else None
+    seed = seed_everything(resumed[0].seed if resumed else spec.random_seed)
+    crop = spec.crop_size
+    shape = (config.channels, crop or config.height, crop or config.width)
     mean = mean_for(spec.use_mean, data.mean, crop)
-    net = build_network(spec.standard_network, config.classes, mean)
+    code = config.network or standard_source(spec.standard_network)
+    net = build_model(code, config.classes, shape, mean, spec.aug_whitening)
     net.initialize(initializer(), ctx=ctx)
+    if config.resume or config.pretrained:
+        # Finish deferred shapes before loading weights, imperatively: a hybridized call on
+        # this dummy batch would make every later training step several times slower.
+        net(mx.nd.zeros((1, *shape), ctx=ctx[0]))
     net.hybridize()
     trainer = gluon.Trainer(net.collect_params(), make_optimizer(spec))
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    log.info("training", seed=seed, ctx=str(ctx), **plan._asdict())
+    if resumed is not None and config.resume is not None:
+        checkpoint, states = resumed
+        fresh = load_matching(net, config.resume.params, ctx)
+        if fresh:
+            raise ValueError(f"the snapshot to resume from lacks {fresh[:3]}")
+        load_optimizer_state(trainer, states, config.snapshot_dir)
+        restore_rng(checkpoint)
+        log.info("resuming from epoch %g (iteration %d)", checkpoint.epoch, checkpoint.iteration)
+        return net, trainer, seed, checkpoint
+    if config.pretrained:
+        fresh = load_matching(net, config.pretrained, ctx)
+        log.info("fine-tuning from %s; freshly initialized: %s", config.pretrained, fresh)
+    return net, trainer, seed, None
 
-    iteration, latest = 0, {}  # latest: the newest value of each series, for the sidecar
-    window = Window()
-    started = last_progress = time.monotonic()
-    for epoch in range(spec.train_epochs):
-        for batch, (x, y) in enumerate(
-            batches(data.train, plan.batch_size, crop, rng, spec.shuffle), start=1
-        ):
-            lr = lr_at(100.0 * iteration / plan.max_iter, spec)
-            trainer.set_learning_rate(lr)
-            xs = gluon.utils.split_and_load(x, ctx, even_split=False)
-            ys = gluon.utils.split_and_load(y, ctx, even_split=False)
-            with autograd.record():
-                outputs = [net(xi) for xi in xs]
-                losses = [loss_fn(out, yi) for out, yi in zip(outputs, ys, strict=True)]
-            autograd.backward(losses)
-            trainer.step(len(y))
-            iteration += 1
-            window.add(losses, outputs, ys)
-            at = round(iteration / plan.per_epoch, 6)  # the epoch as a float, DIGITS's x axis
+
+def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) -> None:
+    """Train one job (from scratch or from a checkpoint), reporting through `emit`."""
+    run = Run(config, data, ctx, emit)
+    spec, plan = config.spec, run.plan
+    augmented = augmenting(spec)
+    start = run.iteration
+    if run.stopper.stopped():  # resumed after its early stop's final snapshot: nothing to do
+        return
+    for epoch in range(start // plan.per_epoch, spec.train_epochs):
+        skip = max(0, start - epoch * plan.per_epoch)
+        epoch_batches = train_batches(
+            data.train, plan.batch_size, spec.crop_size, run.seed, epoch, spec.shuffle, skip
+        )
+        for batch, (x, y, rng) in enumerate(epoch_batches, start=skip + 1):
             epoch_end = batch == plan.per_epoch
+            run.step(augment(x, spec, rng) if augmented else x, y, epoch_end)
+            run.report(epoch, batch, epoch_end)
+            last = run.iteration == plan.max_iter
+            stop = run.validate(last)
+            if last or stop or (plan.snapshot_every and run.iteration % plan.snapshot_every == 0):
+                run.snapshot()
+            if stop:
+                log.info("training done early at epoch %g", run.at)
+                return
+    log.info("training done: %d iterations in %.1f s", run.iteration, run.elapsed())
 
-            if iteration % plan.log_every == 0 or epoch_end:
-                loss, accuracy, speed = window.flush()  # a CPU-GPU sync point, so not every batch
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"loss is {loss} at epoch {at:g}: learning rate too high?"
-                    )
-                values = {"loss": loss, "learning_rate": lr}
-                emit(MetricsReport(phase="train", epoch=at, iteration=iteration, values=values))
-                latest.update(values)
-                log.info(
-                    "epoch %d batch %d: loss %.4f, acc %.3f, %.1f img/s",
-                    epoch + 1,
-                    batch,
-                    loss,
-                    accuracy,
-                    speed,
-                )
 
-            now = time.monotonic()
-            if now - last_progress >= PROGRESS_EVERY or epoch_end:
-                done = iteration / plan.max_iter
-                eta = (now - started) * (1 - done) / done
-                emit(ProgressReport(epoch=at, progress=done, eta_seconds=eta, epoch_end=epoch_end))
-                last_progress = now
+class Run:
+    """One training run's state: network, optimizer, position, windows; one method per duty."""
 
-            last = iteration == plan.max_iter
-            if (
-                data.val is not None
-                and plan.val_every
-                and (iteration % plan.val_every == 0 or last)
-            ):
-                val = validate(net, data.val, plan.batch_size, crop, ctx, loss_fn)
-                emit(MetricsReport(phase="val", epoch=at, iteration=iteration, values=val))
-                latest.update({f"val_{name}": value for name, value in val.items()})
-                log.info(
-                    "epoch %g validation: loss %.4f, acc %.3f", at, val["loss"], val["accuracy"]
-                )
+    def __init__(self, config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit):
+        self.config, self.data, self.ctx, self.emit = config, data, ctx, emit
+        spec = config.spec
+        self.net, self.trainer, self.seed, resumed = prepare(config, data, ctx)
+        self.plan = plan_for(spec, len(data.train), config.log_every)
+        crop = spec.crop_size
+        self.input_shape = [config.channels, crop or config.height, crop or config.width]
+        self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        self.accumulate = spec.batch_accumulation or 1
+        if self.accumulate > 1:  # gradients add up over `accumulate` batches, then one step
+            for param in self.net.collect_params().values():
+                if param.grad_req != "null":
+                    param.grad_req = "add"
+        self.start = self.iteration = resumed.iteration if resumed else 0
+        self.latest = dict(resumed.metrics) if resumed else {}  # newest value of each series
+        self.stopper = EarlyStopping(
+            spec.early_stopping_patience,
+            resumed.best_val_loss if resumed else None,
+            resumed.bad_validations if resumed else 0,
+        )
+        self.pending, self.lr, self.at = 0, spec.learning_rate, 0.0
+        self.kept = list(resumed.kept) if resumed else []  # retained snapshots, val loss
+        self.window = Window()
+        self.started = self.last_progress = time.monotonic()
+        log.info(
+            "training",
+            seed=self.seed,
+            ctx=str(ctx),
+            accumulate=self.accumulate,
+            **self.plan._asdict(),
+        )
 
-            if last or (plan.snapshot_every and iteration % plan.snapshot_every == 0):
-                checkpoint = Checkpoint(
-                    model_id=config.model_id,
-                    dataset_id=config.dataset_id,
-                    spec=spec,
-                    epoch=at,
-                    iteration=iteration,
-                    max_iteration=plan.max_iter,
-                    seed=seed,
-                    input_shape=input_shape,
-                    metrics=dict(latest),
-                )
-                emit(save_snapshot(net, trainer, config.snapshot_dir, checkpoint))
-                log.info("epoch %g snapshot saved", at)
-    log.info("training done: %d iterations in %.1f s", iteration, time.monotonic() - started)
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def step(self, x: np.ndarray, y: np.ndarray, epoch_end: bool) -> None:
+        """Forward, backward, and (every `accumulate` batches or at epoch end) one update."""
+        self.lr = lr_at(100.0 * self.iteration / self.plan.max_iter, self.config.spec)
+        xs = gluon.utils.split_and_load(x, self.ctx, even_split=False)
+        ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)
+        with autograd.record():
+            outputs = [self.net(xi) for xi in xs]
+            losses = [self.loss_fn(out, yi) for out, yi in zip(outputs, ys, strict=True)]
+        autograd.backward(losses)
+        self.iteration += 1
+        self.pending += len(y)
+        if self.iteration % self.accumulate == 0 or epoch_end:
+            self.trainer.set_learning_rate(self.lr)
+            self.trainer.step(self.pending)
+            self.pending = 0
+            if self.accumulate > 1:
+                self.net.collect_params().zero_grad()
+        self.window.add(losses, outputs, ys)
+        self.at = round(self.iteration / self.plan.per_epoch, 6)  # DIGITS's x axis
+
+    def report(self, epoch: int, batch: int, epoch_end: bool) -> None:
+        """A train metric point every `log_every` batches; progress about once a second."""
+        at, iteration = self.at, self.iteration
+        if iteration % self.plan.log_every == 0 or epoch_end:
+            loss, accuracy, speed = self.window.flush()  # a device sync point: not every batch
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"loss is {loss} at epoch {at:g}: learning rate too high?")
+            values = {"loss": loss, "learning_rate": self.lr}
+            self.emit(MetricsReport(phase="train", epoch=at, iteration=iteration, values=values))
+            self.latest.update(values)
+            log.info(
+                "epoch %d batch %d: loss %.4f, acc %.3f, %.1f img/s",
+                epoch + 1,
+                batch,
+                loss,
+                accuracy,
+                speed,
+            )
+        now = time.monotonic()
+        if now - self.last_progress >= PROGRESS_EVERY or epoch_end:
+            left = self.plan.max_iter - iteration
+            eta = (now - self.started) * left / max(iteration - self.start, 1)
+            done = iteration / self.plan.max_iter
+            self.emit(ProgressReport(epoch=at, progress=done, eta_seconds=eta, epoch_end=epoch_end))
+            self.last_progress = now
+
+    def validate(self, last: bool) -> bool:
+        """Validate when due; True if early stopping says to stop."""
+        plan = self.plan
+        if self.data.val is None or not plan.val_every:
+            return False
+        if not (self.iteration % plan.val_every == 0 or last):
+            return False
+        crop = self.config.spec.crop_size
+        val = validate(self.net, self.data.val, plan.batch_size, crop, self.ctx, self.loss_fn)
+        self.emit(MetricsReport(phase="val", epoch=self.at, iteration=self.iteration, values=val))
+        self.latest.update({f"val_{name}": value for name, value in val.items()})
+        log.info("epoch %g validation: loss %.4f, acc %.3f", self.at, val["loss"], val["accuracy"])
+        if self.stopper.update(val["loss"]):
+            log.info("early stopping: %d validations without a lower loss", self.stopper.bad)
+            return True
+        return False
+
+    def snapshot(self) -> None:
+        """Export the network and save everything a resume needs; apply retention."""
+        self.kept, dropped = retain(
+            [*self.kept, (self.at, self.latest.get("val_loss"))], self.config.spec.snapshot_keep
+        )
+        checkpoint = Checkpoint(
+            model_id=self.config.model_id,
+            dataset_id=self.config.dataset_id,
+            spec=self.config.spec,
+            epoch=self.at,
+            iteration=self.iteration,
+            max_iteration=self.plan.max_iter,
+            seed=self.seed,
+            input_shape=self.input_shape,
+            metrics=dict(self.latest),
+            best_val_loss=self.stopper.best,
+            bad_validations=self.stopper.bad,
+            kept=self.kept,
+            **capture_rng(self.seed, self.iteration),
+        )
+        folder = self.config.snapshot_dir
+        self.emit(save_snapshot(self.net, self.trainer, folder, checkpoint, dropped))
+        log.info("epoch %g snapshot saved", self.at)
 
 
 def validate(
@@ -188,33 +294,3 @@ def validate(
         window.add([loss_fn(out, yi) for out, yi in zip(outputs, ys, strict=True)], outputs, ys)
     loss, accuracy, _ = window.flush()
     return {"loss": loss, "accuracy": accuracy}
-
-
-class Window:
-    """Loss and accuracy summed over some batches, kept on the devices until `flush`."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Start an empty window now."""
-        self.loss_sums: list[mx.nd.NDArray] = []
-        self.correct: list[mx.nd.NDArray] = []
-        self.count = 0
-        self.started = time.monotonic()
-
-    def add(self, losses: list, outputs: list, labels: list) -> None:
-        """Queue one batch's sums (asynchronous: nothing waits for the device here)."""
-        for loss, out, y in zip(losses, outputs, labels, strict=True):
-            self.loss_sums.append(loss.sum())
-            self.correct.append((out.argmax(axis=1) == y).sum())
-            self.count += len(y)
-
-    def flush(self) -> tuple[float, float, float]:
-        """Mean loss, accuracy and images per second since the last flush; then start anew."""
-        count = max(self.count, 1)
-        loss = sum(float(v.asscalar()) for v in self.loss_sums) / count
-        accuracy = sum(float(v.asscalar()) for v in self.correct) / count
-        speed = self.count / max(time.monotonic() - self.started, 1e-9)
-        self.reset()
-        return loss, accuracy, speed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -17,11 +18,27 @@ def child_devices(lease: LeaseAccepted) -> list[str]:
     return [f"gpu:{i}" for i in range(len(gpus))] or ["cpu"]
 
 
+def cuda_library_dirs() -> list[str]:
+    """The CUDA 11 runtime libraries PyPI's `nvidia-*-cu11` wheels install (`nvidia/<lib>/lib`
+    in site-packages), which `mxnet-cu117` needs on its library path; none without them."""
+    found = []
+    for entry in sys.path:
+        found += sorted(str(p) for p in Path(entry).glob("nvidia/*/lib") if p.is_dir())
+    return found
+
+
 def child_environment(lease: LeaseAccepted) -> dict[str, str]:
-    """A clean environment: no bus settings, OMP threads and visible GPUs from the lease."""
+    """A clean environment: no bus settings, OMP threads and visible GPUs from the lease; with
+    GPUs, the pip-installed CUDA libraries on LD_LIBRARY_PATH."""
     gpus = [str(d.index) for d in lease.devices if d.kind == "gpu"]
+    env = inherited_environment()
+    libraries = cuda_library_dirs() if gpus else []
+    if libraries:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            [*libraries, *filter(None, [env.get("LD_LIBRARY_PATH", "")])]
+        )
     return {
-        **inherited_environment(),
+        **env,
         "OMP_NUM_THREADS": str(max(1, lease.threads)),
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # NVML's numbering, which the broker uses
         "CUDA_VISIBLE_DEVICES": ",".join(gpus),

@@ -35,6 +35,7 @@ class SnapshotReport(Report, frozen=True, kw_only=True, tag="snapshot"):
     params: str
     state: str
     input_shape: list[int]
+    dropped: list[float] = []  # earlier snapshots retention (`snapshot_keep`) lets go
 
 
 class DoneReport(Report, frozen=True, kw_only=True, tag="done"):

@@ -25,6 +25,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lease_timeout: float = 5.0  # seconds to wait for the gpu-broker's answer
     kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
     progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
+    sandbox_wall_seconds: float = 60.0  # building a custom network: wall-time limit
+    sandbox_cpu_seconds: int = 30  # ... and CPU-time limit (RLIMIT_CPU), MXNet's import excluded
+    sandbox_warm: bool = True  # one sandbox child waits with MXNet imported, from the start
 
 
 @functools.cache

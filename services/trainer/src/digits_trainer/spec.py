@@ -10,9 +10,13 @@ from digits_trainer.lr import POLICIES, multistep_values
 FRAMEWORKS = ("mxnet",)
 SOLVERS = ("SGD", "NESTEROV", "ADAGRAD", "RMSPROP", "ADADELTA", "ADAM")
 MEAN_MODES = ("none", "image", "pixel")
-# Standard networks this slice implements, with the batch size their DIGITS prototxt sets.
-NETWORK_BATCH_SIZE = {"lenet": 64}
-LATER_NETWORKS = ("alexnet", "googlenet")
+METHODS = ("standard", "custom", "previous")
+# Standard networks with the batch size their DIGITS prototxt sets (ResNet-18: ours).
+NETWORK_BATCH_SIZE = {"lenet": 64, "alexnet": 100, "googlenet": 32, "resnet18": 64}
+# The smallest square input each network's pooling stack accepts (measured; see tests).
+MIN_INPUT = {"alexnet": 55, "googlenet": 47}
+FLIPS = ("none", "fliplr", "flipud", "fliplrud")
+QUAD_ROTATIONS = ("none", "rot90", "rot180", "rotall")
 
 
 def batch_size(spec: TrainSpec) -> int:
@@ -29,14 +33,15 @@ def check_spec(spec: TrainSpec) -> None:
     """Raise `InvalidField` naming the first DIGITS form field this trainer cannot honour."""
     if spec.framework not in FRAMEWORKS:
         raise InvalidField("framework", f"Framework {spec.framework!r} is not available")
-    if spec.method != "standard":
-        raise InvalidField("method", f"Network method {spec.method!r} is not available yet")
-    if spec.standard_network in LATER_NETWORKS:
-        raise InvalidField(
-            "standard_networks", f"Network {spec.standard_network!r} is not available yet"
-        )
-    if spec.standard_network not in NETWORK_BATCH_SIZE:
+    if spec.method not in METHODS:
+        raise InvalidField("method", "Not a valid choice")
+    if spec.method == "standard" and spec.standard_network not in NETWORK_BATCH_SIZE:
         raise InvalidField("standard_networks", "Not a valid choice")
+    if spec.method == "custom" and not spec.custom_network.strip():
+        raise InvalidField("custom_network", "This field is required.")
+    if spec.method == "previous" and not spec.previous_network:
+        raise InvalidField("previous_networks", "This field is required.")
+    _check_augmentation(spec)
     _check_solver(spec)
     _check_intervals(spec)
     if spec.use_mean not in MEAN_MODES:
@@ -76,8 +81,12 @@ def _check_intervals(spec: TrainSpec) -> None:
         raise InvalidField("train_epochs", "Number must be at least 1.")
     if spec.batch_size is not None and spec.batch_size < 1:
         raise InvalidField("batch_size", "Number must be at least 1.")
-    if spec.batch_accumulation not in (None, 1):
-        raise InvalidField("batch_accumulation", "Batch accumulation is not available yet")
+    if spec.batch_accumulation is not None and spec.batch_accumulation < 1:
+        raise InvalidField("batch_accumulation", "Number must be at least 1.")
+    if spec.early_stopping_patience < 0:
+        raise InvalidField("early_stopping_patience", "Number must be at least 0.")
+    if spec.snapshot_keep < 0:
+        raise InvalidField("snapshot_keep", "Number must be at least 0.")
     if spec.snapshot_interval < 0:
         raise InvalidField("snapshot_interval", "Number must be at least 0.")
     if spec.val_interval < 0:
@@ -86,8 +95,45 @@ def _check_intervals(spec: TrainSpec) -> None:
         raise InvalidField("random_seed", "Number must be at least 0.")
 
 
+def _check_augmentation(spec: TrainSpec) -> None:
+    if spec.aug_flip not in FLIPS:
+        raise InvalidField("aug_flip", "Not a valid choice")
+    if spec.aug_quad_rot not in QUAD_ROTATIONS:
+        raise InvalidField("aug_quad_rot", "Not a valid choice")
+    for field, value, top in (
+        ("aug_rot", spec.aug_rot, 180),
+        ("aug_scale", spec.aug_scale, 1),
+        ("aug_noise", spec.aug_noise, 1),
+        ("aug_contrast", spec.aug_contrast, 5),
+        ("aug_hsv_h", spec.aug_hsv_h, 0.5),
+        ("aug_hsv_s", spec.aug_hsv_s, 0.5),
+        ("aug_hsv_v", spec.aug_hsv_v, 0.5),
+    ):
+        if not 0 <= value <= top:
+            raise InvalidField(field, f"Number must be between 0 and {top}.")
+
+
+def input_shape(spec: TrainSpec, dataset: DatasetBuilt) -> tuple[int, int, int]:
+    """[C, H, W] the network receives: the dataset's images after the crop."""
+    crop = spec.crop_size
+    return (
+        dataset.image_channels,
+        crop or dataset.image_height,
+        crop or dataset.image_width,
+    )
+
+
 def check_crop(spec: TrainSpec, dataset: DatasetBuilt) -> None:
-    """A crop must fit the dataset's images (Caffe asserts it; we name the field)."""
+    """A crop must fit the dataset's images (Caffe asserts it; we name the field); a standard
+    network must accept the resulting input size."""
+    smallest = MIN_INPUT.get(spec.standard_network, 1) if spec.method == "standard" else 1
+    _, height, width = input_shape(spec, dataset)
+    if min(height, width) < smallest:
+        raise InvalidField(
+            "standard_networks",
+            f"{spec.standard_network} needs inputs of at least {smallest}x{smallest}; "
+            f"this job's are {width}x{height} (resize the dataset or pick another network)",
+        )
     if spec.crop_size is not None and spec.crop_size > min(
         dataset.image_width, dataset.image_height
     ):

@@ -32,6 +32,7 @@ class Store:
     js: JetStreamContext
     models: EventStore[ModelEvents]
     datasets: EventStore
+    metrics: EventStore
 
     @classmethod
     def on(cls, js: JetStreamContext) -> Store:
@@ -40,6 +41,7 @@ class Store:
             js=js,
             models=EventStore(js, subjects.STREAM_MODELS, codec.model_events),
             datasets=EventStore(js, subjects.STREAM_DATASETS, codec.dataset_events),
+            metrics=EventStore(js, subjects.STREAM_METRICS, codec.metric_events),
         )
 
     async def model(self, model_id: str) -> tuple[ModelState | None, int]:
@@ -80,6 +82,14 @@ class Store:
             headers={headers.MSG_ID: msg_id},
         )
 
+    async def recorded_iterations(self, model_id: str) -> dict[str, int]:
+        """The last iteration recorded per phase: a resumed attempt must not repeat points."""
+        points, _ = await self.metrics.load(subjects.model_metrics(model_id))
+        last: dict[str, int] = {}
+        for point in points:
+            last[point.phase] = max(last.get(point.phase, 0), point.iteration)
+        return last
+
     async def fetch(self, ref: BlobRef, cache_dir: Path) -> Path:
         """A local copy of a blob (cached by digest)."""
         return await fetch(self.js, ref, cache_dir)
@@ -87,6 +97,15 @@ class Store:
     async def put_model_file(self, name: str, path: str | Path) -> BlobRef:
         """Upload one of a model's files to the models bucket."""
         return await put_file(self.js, subjects.BUCKET_MODELS, name, path)
+
+    async def delete_model_files(self, names: Sequence[str]) -> None:
+        """Delete some of a model's files (retention), ignoring those already gone."""
+        bucket = await self.js.object_store(subjects.BUCKET_MODELS)
+        for name in names:
+            try:
+                await bucket.delete(name)
+            except Exception:  # noqa: BLE001 - already deleted (a resumed attempt's retry)
+                continue
 
     async def forget_model(self, model_id: str) -> None:
         """Delete a job's snapshots and its metric series."""

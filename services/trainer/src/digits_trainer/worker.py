@@ -54,7 +54,7 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome:
     assert dataset is not None and dataset.built is not None  # what Gate.READY means
     try:
         check_crop(state.spec, dataset.built)
-        lease = await worker.leases.acquire(model_id, state.spec)
+        lease = await worker.leases.acquire(model_id, state)
     except (InvalidField, LeaseRefused) as e:
         await append_quietly(
             store, model_id, TrainingFailed(model_id=model_id, error=str(e)), seq=seq
@@ -64,7 +64,8 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome:
         return await wait(store, state, seq, WAITING_FOR_DEVICES)
 
     log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
-    async with worker.leases.hold(lease), heartbeat(msg):
+    # Heartbeats well inside ack_wait: a ticket only comes back when its trainer is gone.
+    async with worker.leases.hold(lease), heartbeat(msg, every=worker.settings.ack_wait / 3):
         attempt = Attempt(worker.nc, store, worker.settings, state, seq)
         ending = await attempt.run(dataset.built, lease)
     log.info("training_job_ended", model_id=model_id, ending=ending.value)

@@ -1,0 +1,225 @@
+"""Check network source in a throwaway child: build it, run one dummy batch, describe its graph.
+
+`Sandbox.check()` (the service side) starts `python -m digits_trainer.sandbox` with a CPU-time
+limit (RLIMIT_CPU, set by the child on itself), a wall-time limit, an environment without the
+service's settings (no DIGITS_*/NATS* variables) and a scratch working folder that is removed
+afterwards. This isolates mistakes, not malice. Any error becomes a 400 on `custom_network`
+whose message shows the failing line of the source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+import traceback
+from typing import NamedTuple
+
+import msgspec
+
+from digits_proto.models import NetworkGraph
+from digits_trainer.errors import InvalidField
+from digits_trainer.settings import inherited_environment
+
+FIELD = "custom_network"
+FILENAME = "custom_network"  # nets.CUSTOM_FILENAME, kept import-free of MXNet here
+
+
+class Probe(msgspec.Struct, frozen=True, kw_only=True):
+    """What the sandbox child is asked to check."""
+
+    code: str
+    classes: int
+    input_shape: list[int]
+    cpu_seconds: int = 20
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+    """What it answers: the graph, or the error with its line."""
+
+    graph: NetworkGraph | None = None
+    error: str = ""
+
+
+class Spare(NamedTuple):
+    """A sandbox child that has imported MXNet and waits for its one probe on stdin."""
+
+    process: asyncio.subprocess.Process
+    scratch: tempfile.TemporaryDirectory
+
+
+class Sandbox:
+    """Starts sandbox children, keeping one warm (MXNet imported) so a check answers quickly."""
+
+    def __init__(self, wall_seconds: float = 60.0, cpu_seconds: int = 20) -> None:
+        self.wall_seconds = wall_seconds
+        self.cpu_seconds = cpu_seconds
+        self.spare: Spare | None = None
+        self.closed = False
+
+    async def _start(self) -> Spare:
+        scratch = tempfile.TemporaryDirectory(prefix="digits-sandbox-")
+        env = {**inherited_environment(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "digits_trainer.sandbox",
+            cwd=scratch.name,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return Spare(process, scratch)
+
+    async def warm(self) -> None:
+        """Have a child import MXNet before the first check arrives."""
+        if self.spare is None and not self.closed:
+            self.spare = await self._start()
+
+    async def check(self, code: str, classes: int, input_shape: list[int]) -> NetworkGraph:
+        """The graph if `code` builds and runs one batch; else InvalidField(custom_network)."""
+        spare, self.spare = self.spare or await self._start(), None
+        probe = Probe(
+            code=code, classes=classes, input_shape=input_shape, cpu_seconds=self.cpu_seconds
+        )
+        child = spare.process
+        try:
+            out, _ = await asyncio.wait_for(
+                child.communicate(msgspec.json.encode(probe)), self.wall_seconds
+            )
+        except TimeoutError:
+            raise InvalidField(
+                FIELD, f"Building the network took longer than {self.wall_seconds:g} s"
+            ) from None
+        finally:
+            await _end(spare)
+            # The next check finds MXNet already imported.
+            if self.spare is None and not self.closed:
+                self.spare = await self._start()
+        try:
+            verdict = msgspec.json.decode(out.strip().splitlines()[-1], type=Verdict)
+        except (msgspec.DecodeError, IndexError):
+            limit = child.returncode in (-signal.SIGKILL, -signal.SIGXCPU)
+            cause = f" (over {self.cpu_seconds} s of CPU time?)" if limit else ""
+            raise InvalidField(
+                FIELD, f"Building the network stopped with exit code {child.returncode}{cause}"
+            ) from None
+        if verdict.graph is None:
+            raise InvalidField(FIELD, verdict.error or "The network could not be built")
+        return verdict.graph
+
+    async def close(self) -> None:
+        """Stop the warm child (and start no other)."""
+        self.closed = True
+        if self.spare is not None:
+            await _end(self.spare)
+            self.spare = None
+
+
+async def _end(spare: Spare) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        spare.process.kill()
+    await spare.process.wait()
+    spare.scratch.cleanup()
+
+
+def describe_error(error: BaseException, code: str) -> str:
+    """The error with the line of the user's source where it happened."""
+    lines = code.splitlines()
+    lineno = None
+    if isinstance(error, SyntaxError) and error.filename == FILENAME:
+        lineno = error.lineno
+    else:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == FILENAME]
+        lineno = frames[-1].lineno if frames else None
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    message = f"{type(error).__name__}: {message}"[:500]
+    if lineno and 0 < lineno <= len(lines):
+        return f"line {lineno}: {lines[lineno - 1].strip()} → {message}"
+    return message
+
+
+def graph_of(net, input_shape: list[int]) -> NetworkGraph:
+    """Nodes (operators and the input), edges, output shapes and parameter counts."""
+    import mxnet as mx
+    import numpy as np
+
+    from digits_proto.models import GraphNode
+
+    symbol = net(mx.sym.var("data"))
+    internals = symbol.get_internals()
+    arg_shapes, out_shapes, aux_shapes = internals.infer_shape(data=(1, *input_shape))
+    sizes = dict(zip(internals.list_arguments(), arg_shapes, strict=True))
+    sizes.update(zip(internals.list_auxiliary_states(), aux_shapes, strict=True))
+    outputs = dict(zip(internals.list_outputs(), out_shapes, strict=True))
+    graph = json.loads(symbol.tojson())["nodes"]
+    nodes, edges, total = [], [], 0
+    for i, node in enumerate(graph):
+        if node["op"] == "null" and node["name"] != "data":
+            continue
+        shape = (
+            [1, *input_shape] if node["name"] == "data" else outputs.get(node["name"] + "_output")
+        )
+        params = 0
+        for j, *_ in node.get("inputs", []):
+            source = graph[j]
+            if source["op"] == "null" and source["name"] != "data":
+                if source["name"] in internals.list_arguments():
+                    params += int(np.prod(sizes[source["name"]]))
+            else:
+                edges.append([j, i])
+        total += params
+        op = "Input" if node["name"] == "data" else node["op"]
+        nodes.append(
+            GraphNode(id=i, name=node["name"], op=op, shape=list(shape or []), params=params)
+        )
+    return NetworkGraph(nodes=nodes, edges=edges, total_params=total)
+
+
+def probe(request: Probe) -> NetworkGraph:
+    """Build, initialize and run the network on one dummy batch; check its output shape."""
+    import mxnet as mx
+
+    from digits_trainer.nets import Model, initializer, load_builder
+
+    shape = tuple(request.input_shape)
+    net = Model(load_builder(request.code, FILENAME), request.classes, shape, None)
+    net.initialize(initializer())
+    net.hybridize()
+    out = net(mx.nd.zeros((2, *shape)))
+    if out.shape != (2, request.classes):
+        raise ValueError(
+            f"build_network's output is {out.shape} for a batch of 2; expected "
+            f"(2, {request.classes}) logits"
+        )
+    return graph_of(net, list(shape))
+
+
+def main() -> int:
+    """Import MXNet, then answer one Probe from stdin with one Verdict line on stdout."""
+    answer = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # anything the user's code prints stays off the verdict line
+    import mxnet  # noqa: F401 - warm: paid before the request arrives
+
+    import digits_trainer.nets  # noqa: F401
+
+    request = msgspec.json.decode(sys.stdin.buffer.read(), type=Probe)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = int(usage.ru_utime + usage.ru_stime) + request.cpu_seconds  # the import is not theirs
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
+    try:
+        verdict = Verdict(graph=probe(request))
+    except BaseException as e:  # noqa: BLE001 - every mistake in user code is the answer
+        verdict = Verdict(error=describe_error(e, request.code))
+    answer.write(msgspec.json.encode(verdict) + b"\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
