@@ -242,3 +242,22 @@ async def test_wait_for_returns_false_when_the_projection_lags(js, tmp_path, sec
     assert await projection.wait_for("NOT_PROJECTED", 99, seconds)
     await projection.stop()
     db.close()
+
+
+async def test_a_snapshot_deleted_by_retention_is_no_longer_listed(js, nc, tmp_path) -> None:
+    """SnapshotDeleted removes that epoch from the snapshots view and tells live pages."""
+    from digits_proto.models import SnapshotDeleted
+
+    backend = FakeBackend(nc, js)
+    _, model_id = await history(backend)
+    await backend.snapshot(model_id, 2.0)
+    subject = subjects.model_events(model_id)
+    _, last = await backend.models.load(subject)
+    await backend.models.append(subject, [SnapshotDeleted(model_id=model_id, epoch=1.0)], last)
+    hub = Hub()
+    db, projection = await project(js, tmp_path / "rm.duckdb", hub)
+    await caught_up(js, projection)
+    await projection.stop()
+    with db.cursor() as cur:
+        assert cur.execute("select epoch from snapshots").fetchall() == [(2.0,)]
+    db.close()

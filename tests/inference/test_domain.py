@@ -171,3 +171,13 @@ def test_plan_refuses_a_network_input_the_images_cannot_give() -> None:
         with pytest.raises(errors.ShapeMismatch) as info:
             plan_classification("m", model(snapshot(1, shape=shape)), dataset(), None)
         assert info.value.code == 409
+
+
+def test_a_snapshot_deleted_by_retention_cannot_be_chosen() -> None:
+    """After SnapshotDeleted the epoch is gone from the choices; the others stay."""
+    from digits_proto.models import SnapshotDeleted
+
+    state = ModelView()
+    for event in (snapshot(1.0), snapshot(2.0), SnapshotDeleted(model_id="m", epoch=1.0)):
+        state = evolve_model(state, event)
+    assert [s.epoch for s in state.snapshots] == [2.0]

@@ -132,18 +132,28 @@ function addSnapshot(epoch) {
   const key = fmtEpoch(num(epoch));
   const epochs = snapshotEpochs();
   if (key === "—" || epochs.includes(key)) return;
-  epochs.push(key);
+  showSnapshots([...epochs, key]);
+}
+
+function removeSnapshot(epoch) {
+  // Retention (snapshot_keep) deleted it: it can no longer be chosen.
+  const key = fmtEpoch(num(epoch));
+  showSnapshots(snapshotEpochs().filter((e) => e !== key));
+}
+
+function showSnapshots(epochs) {
   epochs.sort((a, b) => Number(b) - Number(a));
   const select = $("snapshot_epoch");
   const chosen = select.value;
-  const keepChoice = chosen && chosen !== epochs[1];  // the user picked an older one on purpose
+  const keepChoice = chosen && epochs.includes(chosen) && chosen !== epochs[1];  // an older one picked on purpose
   $("snapshot-list").replaceChildren(...epochs.map((e) => el("li", { dataset: { epoch: e } }, `Epoch #${e}`)));
   select.replaceChildren(...epochs.map((e) => el("option", { value: e }, `Epoch #${e}`)));
-  select.value = keepChoice ? chosen : epochs[0];
-  select.disabled = false;
-  $("classify-button").disabled = false;
-  $("classify-hint").hidden = true;
-  $("snapshots-empty").hidden = true;
+  select.value = keepChoice ? chosen : (epochs[0] ?? "");
+  const none = epochs.length === 0;
+  select.disabled = none;
+  $("classify-button").disabled = none;
+  $("classify-hint").hidden = !none;
+  $("snapshots-empty").hidden = !none;
 }
 
 function setProgress(e) {
@@ -210,7 +220,8 @@ connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
     dispatchEvent(new CustomEvent("digits:gpu", { detail: e }));  // hardware.js
   },
   snapshot(e) {
-    addSnapshot(e.epoch);
+    if (e.deleted) removeSnapshot(e.epoch);
+    else addSnapshot(e.epoch);
   },
   status(e) {
     if (job.setStatus(e.status)) job.refresh().then(showDatasetName);

@@ -9,7 +9,7 @@ import msgspec
 from digits_inference import errors
 from digits_proto.base import BlobRef
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetDeleted
-from digits_proto.models import ModelCreated, ModelDeleted, SnapshotSaved
+from digits_proto.models import ModelCreated, ModelDeleted, SnapshotDeleted, SnapshotSaved
 
 # Events that set a model's status (COMMON's mapping), by type name: inference needs no more.
 STATUS_OF = {
@@ -99,6 +99,9 @@ def evolve_model(state: ModelView, event: object) -> ModelView:
             kept = [s for s in state.snapshots if not _same_epoch(s.epoch, event.epoch)]
             ordered = tuple(sorted([*kept, snap], key=lambda s: s.epoch))
             return msgspec.structs.replace(state, snapshots=ordered)
+        case SnapshotDeleted():
+            kept = tuple(s for s in state.snapshots if not _same_epoch(s.epoch, event.epoch))
+            return msgspec.structs.replace(state, snapshots=kept)
         case ModelDeleted():
             return msgspec.structs.replace(state, deleted=True)
         case _ if type(event).__name__ in STATUS_OF:

@@ -16,6 +16,7 @@ from digits_proto.models import (
     ModelCreated,
     ModelDeleted,
     ModelWaiting,
+    SnapshotDeleted,
     SnapshotSaved,
     TrainingCompleted,
     TrainingFailed,
@@ -72,6 +73,8 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
             )
         case SnapshotSaved():
             return _snapshot(tx, seq, event)
+        case SnapshotDeleted():
+            return _snapshot_deleted(tx, seq, event)
         case TrainingCompleted():
             return _jobs.set_status(tx, **common, job_id=event.model_id, status="Done")
         case TrainingFailed():
@@ -109,4 +112,15 @@ def _snapshot(tx: duckdb.DuckDBPyConnection, seq: int, event: SnapshotSaved) -> 
         ],
     )
     data = {"job_id": event.model_id, "epoch": event.epoch}
+    return [LiveEvent(stream=STREAM, seq=seq, job_id=event.model_id, kind="snapshot", data=data)]
+
+
+def _snapshot_deleted(
+    tx: duckdb.DuckDBPyConnection, seq: int, event: SnapshotDeleted
+) -> list[LiveEvent]:
+    """Retention dropped a snapshot: it is no longer offered for download or inference."""
+    tx.execute(
+        "delete from snapshots where job_id = ? and epoch = ?", [event.model_id, event.epoch]
+    )
+    data = {"job_id": event.model_id, "epoch": event.epoch, "deleted": True}
     return [LiveEvent(stream=STREAM, seq=seq, job_id=event.model_id, kind="snapshot", data=data)]
