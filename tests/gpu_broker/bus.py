@@ -14,11 +14,26 @@ from digits_proto.runtime import EventStore, request
 
 
 async def acquire(
-    nc: Client, job_id: str, holder: str = "h", count: int = 1, indexes: list[int] | None = None
+    nc: Client,
+    job_id: str,
+    holder: str = "h",
+    count: int = 1,
+    indexes: list[int] | None = None,
+    priority: int = 0,
+    user: str = "",
+    node: str = "",
 ) -> LeaseAccepted | Rejected:
-    """Send AcquireLease; the reply or the refusal."""
-    cmd = AcquireLease(job_id=job_id, holder=holder, count=count, device_indexes=indexes or [])
-    return await _send(nc, subjects.CMD_GPUS_ACQUIRE, cmd)
+    """Send AcquireLease (to one node's broker when `node` is given); the reply or the refusal."""
+    cmd = AcquireLease(
+        job_id=job_id,
+        holder=holder,
+        count=count,
+        device_indexes=indexes or [],
+        priority=priority,
+        user=user,
+    )
+    subject = subjects.gpus_node_command(node, "acquire") if node else subjects.CMD_GPUS_ACQUIRE
+    return await _send(nc, subject, cmd)
 
 
 async def renew(nc: Client, lease_id: str, holder: str = "h") -> LeaseAccepted | Rejected:
@@ -44,3 +59,11 @@ async def node_events(js, node_id: str = "n1") -> list[Any]:
         subjects.gpu_events(node_id)
     )
     return events
+
+
+async def last_queue(js) -> list[Any]:
+    """The entries of the last QueueChanged ([] when none was published)."""
+    events, _ = await EventStore(js, subjects.STREAM_GPUS, codec.gpu_events).load(
+        subjects.GPU_QUEUE_EVENTS
+    )
+    return list(events[-1].entries) if events else []

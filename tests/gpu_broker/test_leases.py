@@ -43,14 +43,17 @@ async def test_acquire_renew_release_round_trip(start_broker, nc) -> None:
 
 
 async def test_explicit_indexes_are_all_or_nothing(start_broker, nc) -> None:
-    """A request naming a busy index gets nothing, and the free one it named stays free."""
+    """A request naming a busy index gets nothing and keeps the free one it named for itself."""
     await start_broker(FakeNvml(count=2))
     one = await acquire(nc, "a", indexes=[1])
     assert isinstance(one, LeaseAccepted) and [d.index for d in one.devices] == [1]
     both = await acquire(nc, "b", indexes=[0, 1])
     assert isinstance(both, Rejected) and both.code == 409 and both.message == "devices busy"
     zero = await acquire(nc, "c", indexes=[0])
-    assert isinstance(zero, LeaseAccepted) and [d.device_id for d in zero.devices] == ["gpu0"]
+    assert isinstance(zero, Rejected) and zero.message == "waiting: behind b"
+    assert isinstance(await release(nc, one.lease_id), Accepted)
+    both = await acquire(nc, "b", indexes=[0, 1])
+    assert isinstance(both, LeaseAccepted) and [d.index for d in both.devices] == [0, 1]
 
 
 async def test_impossible_requests_are_400_naming_the_digits_field(start_broker, nc) -> None:

@@ -248,3 +248,18 @@ def test_a_gpu_lease_puts_pip_installed_cuda_libraries_on_the_childs_library_pat
     assert gpu["LD_LIBRARY_PATH"] == f"{tmp_path}/nvidia/cudnn/lib:/opt/lib"
     assert gpu["CUDA_VISIBLE_DEVICES"] == "0" and "DIGITS_SECRET" not in gpu
     assert child_environment(lease("cpu"))["LD_LIBRARY_PATH"] == "/opt/lib"
+
+
+def test_the_child_keeps_host_copies_off_openmp_unless_the_environment_says_otherwise(
+    monkeypatch,
+):
+    """MXNET_CPU_PARALLEL_SIZE is raised so the main thread never starts an OpenMP team."""
+    from digits_proto.gpus import Device, LeaseAccepted
+    from digits_trainer.process import child_environment
+
+    cpu = Device(device_id="n/cpu0", kind="cpu", index=0)
+    lease = LeaseAccepted(lease_id="l", node_id="n", devices=[cpu], threads=2, ttl_seconds=30)
+    monkeypatch.delenv("MXNET_CPU_PARALLEL_SIZE", raising=False)
+    assert child_environment(lease)["MXNET_CPU_PARALLEL_SIZE"] == str(2**31 - 1)
+    monkeypatch.setenv("MXNET_CPU_PARALLEL_SIZE", "1000")
+    assert child_environment(lease)["MXNET_CPU_PARALLEL_SIZE"] == "1000"

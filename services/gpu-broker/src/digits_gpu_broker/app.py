@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import functools
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
-from digits_gpu_broker import domain, expiry, handlers
+from digits_gpu_broker import domain, expiry, handlers, queueing
 from digits_gpu_broker.handlers import Broker
 from digits_gpu_broker.leases import LeaseBook
 from digits_gpu_broker.nvml import Nvml, open_nvml
 from digits_gpu_broker.settings import Settings
 from digits_gpu_broker.telemetry import available_cpus, publish_telemetry
+from digits_gpu_broker.waitlist import Waitlist
 from digits_proto import codec, subjects
 from digits_proto.gpus import DevicesDiscovered
 from digits_proto.runtime import EventStore, ServiceHost, run_service, serve_endpoints
@@ -31,6 +32,16 @@ ENDPOINTS = {
     subjects.CMD_GPUS_RENEW: handlers.renew_lease,
     subjects.CMD_GPUS_RELEASE: handlers.release_lease,
 }
+
+
+def node_endpoints(node_id: str) -> dict[str, Any]:
+    """The same commands on this node's own subjects."""
+    verbs = {
+        "acquire": handlers.acquire_lease,
+        "renew": handlers.renew_lease,
+        "release": handlers.release_lease,
+    }
+    return {subjects.gpus_node_command(node_id, verb): fn for verb, fn in verbs.items()}
 
 
 async def main(settings: Settings, nvml: Nvml | _Auto | None = AUTO) -> None:
@@ -59,26 +70,43 @@ async def setup(host: ServiceHost, settings: Settings, nvml: Nvml | None) -> Non
         devices = domain.cpu_devices(settings.cpu_slots, cpu_count)
     kv = await host.js.key_value(subjects.KV_LEASES)
     book = LeaseBook(kv, settings.node_id, [d.device_id for d in devices], settings.lease_ttl)
+    waitlist = Waitlist(
+        await host.js.key_value(subjects.KV_QUEUE),
+        settings.queue_ttl,
+        expiry.node_ttl(settings.lease_ttl),
+    )
+    await waitlist.start()
     broker = Broker(
         node_id=settings.node_id,
         devices=devices,
         book=book,
         events=EventStore(host.js, subjects.STREAM_GPUS, codec.gpu_events),
         cpu_count=cpu_count,
+        waitlist=waitlist,
+        user_cap=settings.max_jobs_per_user,
         metrics=host.metrics,
     )
     discovered = DevicesDiscovered(node_id=settings.node_id, devices=devices)
     await broker.events.append(broker.subject, [discovered], None)
     await expiry.seed(broker)
-    await serve_endpoints(
-        host.nc,
-        subjects.SERVICE_GPU_BROKER,
-        codec.gpu_commands,
-        {subject: functools.partial(fn, broker) for subject, fn in ENDPOINTS.items()},
-    )
-    host.spawn(expiry.sweep_forever(broker, expiry.sweep_interval(book.ttl)), "lease-sweep")
+    await waitlist.announce_node(settings.node_id, devices)
+    await queueing.watch_jobs(host.nc, broker)
+    # The shared subjects serve clients that take any node's devices; the node's own subjects
+    # serve its trainers (a job runs where its devices are) and renew/release its leases.
+    for table in (ENDPOINTS, node_endpoints(settings.node_id)):
+        await serve_endpoints(
+            host.nc,
+            subjects.SERVICE_GPU_BROKER,
+            codec.gpu_commands,
+            {subject: functools.partial(fn, broker) for subject, fn in table.items()},
+        )
+    host.spawn(waitlist.follow(host.stop), "queue-watch")
+    interval = expiry.sweep_interval(book.ttl)
+    host.spawn(expiry.sweep_forever(broker, interval, host.stop), "lease-sweep")
     host.spawn(
-        publish_telemetry(host.nc, settings.node_id, devices, nvml, settings.telemetry_interval),
+        publish_telemetry(
+            host.nc, settings.node_id, devices, nvml, settings.telemetry_interval, host.stop
+        ),
         "telemetry",
     )
     log.info(

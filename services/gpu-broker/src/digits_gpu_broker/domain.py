@@ -24,6 +24,7 @@ class LeaseRecord(msgspec.Struct, frozen=True, kw_only=True):
     holder: str
     node_id: str
     devices: list[str]
+    user: str = ""  # the job's owner, for the per-user cap
 
 
 class Holding(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
-from digits_gpu_broker import domain
+from digits_gpu_broker import domain, orphans, queueing
 from digits_gpu_broker.handlers import Broker
 from digits_proto.gpus import LeaseExpired
 
 log = structlog.get_logger(__name__)
+
+
+def node_ttl(ttl: float) -> float:
+    """How long a node counts as alive after its broker last swept."""
+    return max(3.0, ttl)
 
 
 def sweep_interval(ttl: float) -> float:
@@ -47,14 +53,20 @@ async def sweep_once(broker: Broker) -> list[str]:
         log.info("lease_gone", lease_id=record.lease_id, job_id=record.job_id)
     broker.tracked.update(domain.complete_leases(snapshot))
     broker.metrics.set("devices_leased", float(len(snapshot)))
+    await broker.waitlist.announce_node(broker.node_id, broker.devices)
+    await orphans.sweep_dead_nodes(broker)
+    # Waiting jobs whose holder stopped asking have expired: the published queue follows.
+    await queueing.publish(broker)
     return [r.lease_id for r in gone]
 
 
-async def sweep_forever(broker: Broker, interval: float) -> None:
-    """Run `sweep_once` every `interval` seconds."""
-    while True:
+async def sweep_forever(broker: Broker, interval: float, stop: asyncio.Event | None = None) -> None:
+    """Run `sweep_once` every `interval` seconds until `stop` is set."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             await sweep_once(broker)
         except Exception:  # e.g. NATS restarting: try again next round
             log.exception("sweep_failed", node_id=broker.node_id)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass, field
@@ -9,10 +10,12 @@ from typing import Any
 
 import structlog
 
-from digits_gpu_broker import domain
+from digits_gpu_broker import domain, order, queueing
 from digits_gpu_broker.domain import LeaseRecord
 from digits_gpu_broker.errors import DevicesBusy, GpuBrokerError, LeaseNotFound, WrongCommand
 from digits_gpu_broker.leases import LeaseBook
+from digits_gpu_broker.order import Waiting
+from digits_gpu_broker.waitlist import Waitlist
 from digits_proto import subjects
 from digits_proto.gpus import (
     AcquireLease,
@@ -42,9 +45,13 @@ class Broker:
     book: LeaseBook
     events: EventStore[GpuEvent]
     cpu_count: int
+    waitlist: Waitlist
+    user_cap: int = 0  # concurrent jobs per user (0 = no cap)
     metrics: Metrics = field(default_factory=lambda: Metrics("gpu_broker"))
     # Leases seen complete; the expiry sweep watches them (a cache, never a reason to grant).
     tracked: dict[str, LeaseRecord] = field(default_factory=dict)
+    # One queue publication at a time, so two changes never race to the same snapshot.
+    publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def subject(self) -> str:
@@ -64,33 +71,40 @@ class Broker:
 
 
 async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
-    """Grant all the devices asked for, or none (409 when busy); a retry gets the same lease."""
+    """Grant all the devices asked for, or none: 409 while the job waits its turn in the queue.
+
+    Every ask (re)joins the shared queue; a job is granted only when no earlier job this node
+    could serve is still waiting (priority first, then submission order). A retry gets its lease.
+    """
     if not isinstance(cmd, AcquireLease):
         raise WrongCommand(f"expected AcquireLease, got {type(cmd).__name__}")
     for name, value in (("job_id", cmd.job_id), ("holder", cmd.holder)):
         if not value:
             raise GpuBrokerError(f"{name} is required", field=name)
     count, indexes = domain.cpu_fallback(broker.devices, cmd.count, cmd.device_indexes)
-    domain.validate_request(broker.devices, count, indexes)
-    for _ in range(CLAIM_ATTEMPTS):
-        snapshot = await broker.book.snapshot()
-        existing = domain.find_job_lease(snapshot, cmd.job_id, cmd.holder)
-        if existing is not None:
-            return broker.accepted(existing)
-        chosen = domain.choose_devices(broker.devices, set(snapshot), count, indexes)
-        record = LeaseRecord(
-            lease_id=uuid.uuid4().hex,
+    here = order.can_ever_run(broker.devices, count, indexes)
+    if not here and not await _elsewhere(broker, cmd):
+        domain.validate_request(broker.devices, count, indexes)  # raises the 400
+    existing = domain.find_job_lease(await broker.book.snapshot(), cmd.job_id, cmd.holder)
+    if existing is not None:
+        return broker.accepted(existing)
+    asked = await broker.waitlist.ask(
+        Waiting(
             job_id=cmd.job_id,
             holder=cmd.holder,
+            user=cmd.user,
+            priority=cmd.priority,
+            count=cmd.count,
+            device_indexes=list(cmd.device_indexes),
             node_id=broker.node_id,
-            devices=[d.device_id for d in chosen],
+            submitted=cmd.submitted,
         )
-        if await broker.book.claim(record):
-            break
-        broker.metrics.inc("claims_lost")
-    else:
-        broker.metrics.inc("acquire_busy")
-        raise DevicesBusy()
+    )
+    if not here:
+        await queueing.publish(broker)
+        raise DevicesBusy("waiting: the devices are on another node")
+    record = await _claim_in_turn(broker, cmd, asked)
+    await broker.waitlist.withdraw(cmd.job_id)
     granted = LeaseGranted(
         event_id=domain.granted_event_id(record.lease_id),
         node_id=broker.node_id,
@@ -112,7 +126,49 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
     log.info(
         "lease_granted", lease_id=record.lease_id, job_id=record.job_id, devices=record.devices
     )
+    await queueing.publish(broker)
     return broker.accepted(record)
+
+
+async def _claim_in_turn(broker: Broker, cmd: AcquireLease, asked: Waiting) -> LeaseRecord:
+    """Claim the devices the queue gives this job now; DevicesBusy while it must wait."""
+    for _ in range(CLAIM_ATTEMPTS):
+        snapshot = await broker.book.snapshot()
+        existing = domain.find_job_lease(snapshot, cmd.job_id, cmd.holder)
+        if existing is not None:
+            return existing
+        queue = [w for w in broker.waitlist.entries() if w.job_id != cmd.job_id]
+        running = await queueing.running(broker)
+        chosen, reason = order.admit(
+            [*queue, asked], cmd.job_id, broker.devices, set(snapshot), running, broker.user_cap
+        )
+        if chosen is None:
+            broker.metrics.inc("acquire_busy")
+            await queueing.publish(broker)
+            raise DevicesBusy("devices busy" if reason == "devices busy" else f"waiting: {reason}")
+        record = LeaseRecord(
+            lease_id=uuid.uuid4().hex,
+            job_id=cmd.job_id,
+            holder=cmd.holder,
+            node_id=broker.node_id,
+            devices=[d.device_id for d in chosen],
+            user=cmd.user,
+        )
+        if await broker.book.claim(record):
+            return record
+        broker.metrics.inc("claims_lost")
+    broker.metrics.inc("acquire_busy")
+    raise DevicesBusy()
+
+
+async def _elsewhere(broker: Broker, cmd: AcquireLease) -> bool:
+    """Whether another live node could serve a request this node never can."""
+    nodes = broker.waitlist.nodes()
+    return any(
+        order.can_ever_run(devices, cmd.count, cmd.device_indexes)
+        for node_id, devices in nodes.items()
+        if node_id != broker.node_id
+    )
 
 
 async def renew_lease(broker: Broker, cmd: Any) -> LeaseAccepted:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 import structlog
-from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
 from digits_gpu_broker.domain import Holding, LeaseRecord, Snapshot
@@ -94,3 +94,17 @@ class LeaseBook:
         for device_id, revision in revisions.items():
             with contextlib.suppress(APIError):
                 await self.kv.delete(self.key(device_id), last=revision)
+
+
+async def all_leases(kv: KeyValue) -> list[LeaseRecord]:
+    """Every lease on every node right now (for the per-user cap), one record per device key."""
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return []
+    out = []
+    for key in keys:
+        with contextlib.suppress(KeyNotFoundError, msgspec.DecodeError):
+            entry = await kv.get(key)
+            out.append(_record.decode(entry.value or b""))
+    return out

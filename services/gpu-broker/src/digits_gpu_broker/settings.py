@@ -13,7 +13,7 @@ from digits_proto.runtime import LEASE_TTL_SECONDS, env_settings
 
 def default_node_id() -> str:
     """The hostname, reduced to characters that are safe in a subject token and a KV key."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname()).strip("-") or "node"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname()).strip("-_") or "node"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,6 +29,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # False forces CPU slots even where NVML finds GPUs.
     use_nvml: bool = True
     lease_ttl: float = LEASE_TTL_SECONDS
+    # A waiting job's place in the queue lasts this long after its holder last asked.
+    queue_ttl: float = LEASE_TTL_SECONDS
+    # Jobs one user may run at once across all nodes (0 = no cap; beyond DIGITS).
+    max_jobs_per_user: int = 0
     telemetry_interval: float = 1.0
 
 

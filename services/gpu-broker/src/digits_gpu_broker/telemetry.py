@@ -93,11 +93,13 @@ async def publish_telemetry(
     devices: Sequence[Device],
     nvml: Nvml | None,
     interval: float,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Sample every device and core-publish a TelemetrySampled, forever."""
+    """Sample every device and core-publish a TelemetrySampled until `stop` is set."""
     probe = CpuProbe()
     subject = subjects.telemetry(node_id)
-    while True:
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             if nvml is not None:
                 samples = await asyncio.to_thread(gpu_samples, nvml, devices)
@@ -107,4 +109,5 @@ async def publish_telemetry(
             await nc.publish(subject, codec.encode(message))
         except Exception:  # telemetry is best effort; leases must keep working
             log.exception("telemetry_failed", node_id=node_id)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
