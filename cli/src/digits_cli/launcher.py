@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -108,6 +110,8 @@ class Launcher:
             DIGITS_PORT=str(self.settings.port),
             PYTHONUNBUFFERED="1",
         )
+        # The trainer asks its own node's broker: both must agree on the node id.
+        env.setdefault("DIGITS_NODE_ID", re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()))
         env[f"DIGITS_{child.name.upper().replace('-', '_')}_PORT"] = str(child.port)
         return env
 
