@@ -1,13 +1,13 @@
 """Training speed: the trainer's real child process against a bare MXNet Gluon loop (the anchor).
 
 Both train LeNet (conv20-5, pool, conv50-5, pool, fc500 relu, fc10) on the same real MNIST
-digits, SGD momentum 0.9, batch 64, with the same OMP threads, each in a fresh interpreter,
+digits, SGD momentum 0.9, batch 64 (`--batch`), with the same OMP threads, each in a fresh interpreter,
 alternately. The candidate is `python -m digits_trainer.child config.json` started by the
 trainer's own `start_child`, with the config and environment built as `job.Attempt` builds
 them, over a .rec/.idx packed with the datasets service's own writer. The anchor preloads the
 digits as one normalized NDArray and runs the shortest hybridized Gluon loop.
 
-    .venv/bin/python bench/train_throughput.py [--epochs 2] [--images 10000] [--rounds 3]
+    .venv/bin/python bench/train_throughput.py [--epochs 2] [--images 10000] [--batch 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -39,12 +39,14 @@ from digits_trainer import reports
 from digits_trainer.config import ChildConfig, SplitFiles, write_config
 from digits_trainer.process import child_devices, child_environment, start_child
 
-BATCH = 64  # lenet.prototxt's batch size, the trainer's default for "lenet"
 LOG_POLL = 0.01  # seconds between reads of the child's log (to timestamp its "training" line)
 
 # The anchor: the shortest hybridized Gluon loop over data preloaded as one NDArray. It reads
 # argv: images.npz, mean.npy, epochs, batch, out_dir; prints one JSON line of monotonic times
 # (CLOCK_MONOTONIC is system-wide on Linux, so the parent can compare them with its own).
+# The NDArray is filled in slices of < 200,000 elements (MXNET_CPU_PARALLEL_SIZE's default): one
+# `mx.nd.array(x)` of more runs its copy as an OpenMP loop on the main thread, and the second
+# OpenMP thread team that leaves behind makes every later LeNet step ~30% slower on 2 cores.
 ANCHOR = """
 import json, sys, time
 import numpy as np
@@ -54,7 +56,10 @@ from mxnet.gluon import nn
 
 npz, mean_path, epochs, batch, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 data = np.load(npz)
-x = mx.nd.array((data["images"].astype(np.float32) - np.load(mean_path)) * 0.0125)
+norm = (data["images"].astype(np.float32) - np.load(mean_path)) * 0.0125
+x, rows = mx.nd.empty(norm.shape), 100_000 // norm[0].size
+for i in range(0, len(norm), rows):
+    x[i:i + rows] = norm[i:i + rows]
 y = mx.nd.array(data["labels"].astype(np.float32))
 net = nn.HybridSequential()
 net.add(nn.Conv2D(20, 5), nn.MaxPool2D(2, 2), nn.Conv2D(50, 5), nn.MaxPool2D(2, 2),
@@ -117,10 +122,12 @@ def lease(threads: int) -> LeaseAccepted:
     )
 
 
-def child_config(data: Path, job: Path, epochs: int) -> Path:
+def child_config(data: Path, job: Path, epochs: int, batch: int) -> Path:
     """The child's config as `Attempt.prepare` writes it: spec defaults, no val split, one
     snapshot at the end."""
-    spec = TrainSpec(train_epochs=epochs, snapshot_interval=float(epochs), random_seed=1)
+    spec = TrainSpec(
+        train_epochs=epochs, snapshot_interval=float(epochs), random_seed=1, batch_size=batch
+    )
     config = ChildConfig(
         model_id="bench",
         dataset_id="mnist",
@@ -157,10 +164,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_trainer(data: Path, work: Path, epochs: int, threads: int) -> dict:
+async def run_trainer(data: Path, work: Path, epochs: int, batch: int, threads: int) -> dict:
     """One child run; times: spawn → "training" line → last train metrics → snapshot → exit."""
     job = Path(tempfile.mkdtemp(dir=work, prefix="job-"))
-    config = child_config(data, job, epochs)
+    config = child_config(data, job, epochs, batch)
     marks: dict[str, float] = {}
     cpu0, spawn = children_cpu(), time.monotonic()
     child = await start_child(config, job, child_environment(lease(threads)))
@@ -195,10 +202,10 @@ async def run_trainer(data: Path, work: Path, epochs: int, threads: int) -> dict
     }
 
 
-async def run_anchor(data: Path, work: Path, epochs: int, threads: int) -> dict:
+async def run_anchor(data: Path, work: Path, epochs: int, batch: int, threads: int) -> dict:
     """One bare Gluon loop in a fresh interpreter, with the child's environment."""
     out = Path(tempfile.mkdtemp(dir=work, prefix="anchor-"))
-    argv = [str(data / "images.npz"), str(data / "mean.npy"), str(epochs), str(BATCH), str(out)]
+    argv = [str(data / "images.npz"), str(data / "mean.npy"), str(epochs), str(batch), str(out)]
     cpu0, spawn = children_cpu(), time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -258,7 +265,7 @@ async def main(args: argparse.Namespace) -> None:
         rec_mb = (data / "train.rec").stat().st_size / 1e6
         print(
             f"MNIST: {len(labels)} digits packed as PNG RecordIO ({rec_mb:.1f} MB) in "
-            f"{time.monotonic() - t0:.1f} s. LeNet, {epochs} epochs, batch {BATCH}, "
+            f"{time.monotonic() - t0:.1f} s. LeNet, {epochs} epochs, batch {args.batch}, "
             f"OMP_NUM_THREADS={args.threads}, {args.rounds} rounds of trainer then bare."
         )
         warm = await asyncio.create_subprocess_exec(sys.executable, "-c", "import mxnet")
@@ -266,9 +273,10 @@ async def main(args: argparse.Namespace) -> None:
 
         print(HEADER)
         for i in range(1, args.rounds + 1):
-            for name, run in (("trainer", run_trainer), ("bare", run_anchor)):
-                runs[name].append(await run(data, work, epochs, args.threads))
-                print(line(f"round {i}", name, runs[name][-1], trained), flush=True)
+            runs["trainer"].append(await run_trainer(data, work, epochs, args.batch, args.threads))
+            print(line(f"round {i}", "trainer", runs["trainer"][-1], trained), flush=True)
+            runs["bare"].append(await run_anchor(data, work, epochs, args.batch, args.threads))
+            print(line(f"round {i}", "bare", runs["bare"][-1], trained), flush=True)
 
     trainer, bare = medians(runs["trainer"]), medians(runs["bare"])
     print(line("median", "trainer", trainer, trained))
@@ -289,6 +297,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--images", type=int, default=10_000, help="MNIST training digits, 64-50000 (default 10000)"
     )
+    parser.add_argument(
+        "--batch", type=int, default=64, help="batch size (default 64: lenet.prototxt's)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="trainer/bare pairs (default 3)")
     parser.add_argument(
         "--threads",
@@ -299,8 +310,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 64 <= args.images <= 50_000:
         parser.error("--images must be between 64 and 50000")
-    if args.epochs < 1 or args.rounds < 1 or args.threads < 1:
-        parser.error("--epochs, --rounds and --threads must be at least 1")
+    if min(args.epochs, args.batch, args.rounds, args.threads) < 1:
+        parser.error("--epochs, --batch, --rounds and --threads must be at least 1")
     return args
 
 
