@@ -82,6 +82,12 @@ async def test_completed_jobs_carries_a_train_loss_sparkline(client, backend) ->
         await backend.metric(model_id, iteration, loss=10.0 / iteration)
     await backend.metric(model_id, 51, phase="val", loss=99.0, accuracy=0.5)
 
+    async def all_points_projected() -> bool:
+        points = (await client.get(f"/api/v1/models/{model_id}/metrics")).json()["points"]
+        return len(points) == 51
+
+    await until(all_points_projected)
+
     async def sparkline() -> list[float] | None:
         table = (await client.get("/completed_jobs.json")).json()
         item = next(m for part in ("running", "models") for m in table[part] if m["id"] == model_id)
