@@ -32,6 +32,7 @@ def trainer_pids(data_dir: Path) -> list[int]:
     return found
 
 
+@pytest.mark.timeout(900)  # ack_wait redelivery plus a restart, on a possibly busy machine
 def test_a_killed_trainer_is_replaced_and_the_job_resumes_to_done(digits_system: System) -> None:
     """SIGKILL the trainer service after the first snapshot: attempt 2 resumes and ends Done."""
     folder = digits_system.root / "toy-resume"
