@@ -13,9 +13,10 @@ from pathlib import Path
 
 import nats
 import pytest
-from digits_proto.runtime import ensure_streams
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+
+from digits_proto.runtime import ensure_streams
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
 

@@ -11,7 +11,11 @@ from digits_proto.runtime import Metrics, serve_health
 
 async def main() -> None:
     """Serve /health on DIGITS_<NAME>_PORT; exit 3 on the first run when CRASH_MARKER is set."""
-    port = int(next(v for k, v in os.environ.items() if k.startswith("DIGITS_FAKE") and k.endswith("_PORT")))
+    port = int(
+        next(
+            v for k, v in os.environ.items() if k.startswith("DIGITS_FAKE") and k.endswith("_PORT")
+        )
+    )
     marker = os.environ.get("CRASH_MARKER")
     if marker and not Path(marker).exists():
         Path(marker).write_text("crashed once")

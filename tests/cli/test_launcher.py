@@ -31,7 +31,8 @@ async def test_launcher_starts_nats_restarts_a_crashed_service_and_stops_everyth
     lines: list[str] = []
     settings = Settings(data_dir=str(tmp_path / "data"), port=0, ready_timeout=30)
     launcher = Launcher(
-        settings, echo=lambda *a, **_: lines.append(" ".join(map(str, a))),
+        settings,
+        echo=lambda *a, **_: lines.append(" ".join(map(str, a))),
         modules={"fake-a": "tests.cli.fake_service", "fake-b": "tests.cli.fake_service"},
     )
     runner = threading.Thread(target=launcher.run, daemon=True)

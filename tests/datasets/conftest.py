@@ -54,8 +54,13 @@ def overrides() -> dict[str, object]:
 def settings(nats_url: str, tmp_path: Path, images: Path, overrides: dict[str, object]) -> Settings:
     """Settings of the in-process service: data root `images`, no health port, small chunks."""
     fields: dict[str, object] = {
-        "nats_url": nats_url, "data_dir": str(tmp_path / "data"), "data_roots": [str(images)],
-        "port": -1, "build_workers": 1, "chunk_size": 8, "progress_interval": 0.0,
+        "nats_url": nats_url,
+        "data_dir": str(tmp_path / "data"),
+        "data_roots": [str(images)],
+        "port": -1,
+        "build_workers": 1,
+        "chunk_size": 8,
+        "progress_interval": 0.0,
     }
     return Settings(**{**fields, **overrides})
 

@@ -34,4 +34,3 @@ async def test_fetch_leaves_no_consumer_behind(js, tmp_path: Path) -> None:
     await fetch(js, ref, tmp_path)
     info = await js.stream_info(f"OBJ_{subjects.BUCKET_DATASETS}")
     assert info.state.consumer_count == 0
-

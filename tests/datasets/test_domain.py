@@ -27,8 +27,15 @@ CREATED = DatasetCreated(dataset_id=ID, name="mnist", spec=SPEC)
 STARTED = DatasetBuildStarted(dataset_id=ID, worker="w")
 REF = BlobRef(bucket="b", name="n")
 BUILT = DatasetBuilt(
-    dataset_id=ID, labels=["a", "b"], labels_blob=REF, splits=[], mean=REF, mean_jpg=REF,
-    image_width=8, image_height=8, image_channels=1,
+    dataset_id=ID,
+    labels=["a", "b"],
+    labels_blob=REF,
+    splits=[],
+    mean=REF,
+    mean_jpg=REF,
+    image_width=8,
+    image_height=8,
+    image_channels=1,
 )
 
 
@@ -41,8 +48,10 @@ def given(*events) -> domain.DatasetState:
     [
         ([CREATED], JobStatus.INITIALIZED),
         ([CREATED, STARTED], JobStatus.RUNNING),
-        ([CREATED, STARTED, DatasetProgressed(dataset_id=ID, phase="train", done=1, total=2)],
-         JobStatus.RUNNING),
+        (
+            [CREATED, STARTED, DatasetProgressed(dataset_id=ID, phase="train", done=1, total=2)],
+            JobStatus.RUNNING,
+        ),
         ([CREATED, STARTED, BUILT], JobStatus.DONE),
         ([CREATED, STARTED, DatasetFailed(dataset_id=ID, error="e")], JobStatus.ERROR),
         ([CREATED, DatasetAborted(dataset_id=ID)], JobStatus.ABORTED),
@@ -77,8 +86,11 @@ def test_create_records_the_trimmed_name_and_spec() -> None:
         ("n", {"folder_pct_test": -1}, "folder_pct_test"),
         ("n", {"folder_pct_val": 60, "folder_pct_test": 50}, "folder_pct_val"),
         ("n", {"folder_train_min_per_class": 0}, "folder_train_min_per_class"),
-        ("n", {"folder_train_max_per_class": 1, "folder_train_min_per_class": 3},
-         "folder_train_max_per_class"),
+        (
+            "n",
+            {"folder_train_max_per_class": 1, "folder_train_min_per_class": 3},
+            "folder_train_max_per_class",
+        ),
         ("n", {"resize_width": 0}, "resize_width"),
         ("n", {"resize_height": 9000}, "resize_height"),
         ("n", {"resize_channels": 2}, "resize_channels"),
@@ -88,8 +100,11 @@ def test_create_records_the_trimmed_name_and_spec() -> None:
         ("n", {"has_val_folder": True}, "folder_val"),
         ("n", {"has_test_folder": True, "folder_test": " "}, "folder_test"),
         ("n", {"folder_val_min_per_class": 0}, "folder_val_min_per_class"),
-        ("n", {"folder_test_max_per_class": 1, "folder_test_min_per_class": 2},
-         "folder_test_max_per_class"),
+        (
+            "n",
+            {"folder_test_max_per_class": 1, "folder_test_min_per_class": 2},
+            "folder_test_max_per_class",
+        ),
     ],
 )
 def test_create_refuses_bad_fields_naming_them(name: str, changes: dict, field: str) -> None:
@@ -109,8 +124,9 @@ def test_abort_while_queued_or_running(history) -> None:
     assert [(type(e), e.dataset_id) for e in then] == [(DatasetAborted, ID)]
 
 
-@pytest.mark.parametrize("last", [BUILT, DatasetFailed(dataset_id=ID, error="e"),
-                                  DatasetAborted(dataset_id=ID)])
+@pytest.mark.parametrize(
+    "last", [BUILT, DatasetFailed(dataset_id=ID, error="e"), DatasetAborted(dataset_id=ID)]
+)
 def test_abort_of_a_finished_build_is_forbidden(last) -> None:
     """given a finished build, when abort, then 403 'Job not aborted'."""
     with pytest.raises(Forbidden, match="Job not aborted"):

@@ -31,9 +31,16 @@ async def test_build_with_separate_val_and_test_folders(
     val = make_folder(images / "val", {"a_cat": 3, "b": 2})
     test = make_folder(images / "test", {"b": 4, "c": 2})
     accepted, rejected = await create(
-        nc, train, folder_pct_val=25, folder_pct_test=10, has_val_folder=True,
-        folder_val=str(val), folder_val_max_per_class=2, has_test_folder=True,
-        folder_test=str(test), folder_test_min_per_class=1,
+        nc,
+        train,
+        folder_pct_val=25,
+        folder_pct_test=10,
+        has_val_folder=True,
+        folder_val=str(val),
+        folder_val_max_per_class=2,
+        has_test_folder=True,
+        folder_test=str(test),
+        folder_test_min_per_class=1,
     )
     assert rejected is None and accepted is not None
     events = await wait_terminal(js, accepted.id)

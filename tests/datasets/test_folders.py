@@ -74,7 +74,10 @@ def test_check_folder_accepts_a_folder_inside_the_roots(tmp_path: Path) -> None:
         (lambda t: "/etc", "outside"),
         (lambda t: str(t / "missing"), "does not exist"),
         (lambda t: str(_touch(t / "file.txt")), "does not exist"),
-        (lambda t: str((t / "one" / "only").mkdir(parents=True) or t / "one"), "two subdirectories"),
+        (
+            lambda t: str((t / "one" / "only").mkdir(parents=True) or t / "one"),
+            "two subdirectories",
+        ),
     ],
 )
 def test_check_folder_refusals_name_folder_train(tmp_path: Path, make, message: str) -> None:

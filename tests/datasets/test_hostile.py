@@ -90,7 +90,9 @@ async def test_hostile_files_are_listed_with_reasons_and_the_rest_is_built(
     assert isinstance(built, DatasetBuilt), built
     parsed = next(e for e in events if isinstance(e, DatasetFolderParsed))
     assert built.labels == ["a_cat", "b"]  # the empty class is dropped ...
-    assert any("empty_class" in w and "no images" in w for w in parsed.warnings)  # ... with a warning
+    assert any(
+        "empty_class" in w and "no images" in w for w in parsed.warnings
+    )  # ... with a warning
     assert any("pipe.jpg" in w and "not a regular file" in w for w in parsed.warnings)
 
     reasons = {Path(e.path).name: e.reason for e in built.errors}

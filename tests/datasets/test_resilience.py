@@ -70,10 +70,13 @@ async def test_model_index_is_rebuilt_from_the_stream_after_a_restart(
     )
     await models.append(
         subjects.model_events("m-9"),
-        [ModelCreated(model_id="m-9", name="m", dataset_id="d-1", spec=TrainSpec())], 0,
+        [ModelCreated(model_id="m-9", name="m", dataset_id="d-1", spec=TrainSpec())],
+        0,
     )
     async with running(settings):
-        _, rejected = await request(nc, subjects.CMD_DATASETS_DELETE, DeleteDataset(dataset_id="d-1"))
+        _, rejected = await request(
+            nc, subjects.CMD_DATASETS_DELETE, DeleteDataset(dataset_id="d-1")
+        )
     assert rejected is not None and rejected.code == 403 and "m-9" in rejected.message
 
 
@@ -83,12 +86,17 @@ def test_python_m_digits_datasets_serves_health_and_stops_on_sigterm(
     """`python -m digits_datasets` answers /health 200 once ready and exits 0 on SIGTERM."""
     port = free_port()
     env = {
-        **os.environ, "DIGITS_NATS_URL": nats_url, "DIGITS_DATA_DIR": str(tmp_path),
-        "DIGITS_DATA_ROOTS": str(tmp_path), "DIGITS_DATASETS_PORT": str(port),
+        **os.environ,
+        "DIGITS_NATS_URL": nats_url,
+        "DIGITS_DATA_DIR": str(tmp_path),
+        "DIGITS_DATA_ROOTS": str(tmp_path),
+        "DIGITS_DATASETS_PORT": str(port),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "digits_datasets"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "digits_datasets"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30

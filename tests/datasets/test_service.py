@@ -133,8 +133,15 @@ async def test_grayscale_raw_build_stores_plain_pixels(
     """Encoding 'none' with one channel stores H×W uint8 bytes; val/test splits get their share."""
     folder = make_folder(images / "gray", {"a_cat": 6, "b": 6})
     accepted, _ = await create(
-        nc, folder, resize_channels=1, resize_width=12, resize_height=10, encoding="none",
-        resize_mode="fill", folder_pct_val=20, folder_pct_test=20,
+        nc,
+        folder,
+        resize_channels=1,
+        resize_width=12,
+        resize_height=10,
+        encoding="none",
+        resize_mode="fill",
+        folder_pct_val=20,
+        folder_pct_test=20,
     )
     assert accepted is not None
     built = (await wait_terminal(js, accepted.id))[-1]
@@ -226,7 +233,9 @@ async def test_abort_before_the_build_starts_and_of_unknown_dataset(
     folder = make_folder(images / "queued", {"a_cat": 3, "b": 3})
     accepted, _ = await create(nc, folder)
     assert accepted is not None
-    _, rejected = await request(nc, subjects.CMD_DATASETS_ABORT, AbortDataset(dataset_id=accepted.id))
+    _, rejected = await request(
+        nc, subjects.CMD_DATASETS_ABORT, AbortDataset(dataset_id=accepted.id)
+    )
     assert rejected is None
     events = await wait_terminal(js, accepted.id)
     assert not any(isinstance(e, DatasetBuilt) for e in events)
@@ -247,7 +256,9 @@ async def test_delete_is_refused_while_a_model_uses_the_dataset(
     models = EventStore(js, subjects.STREAM_MODELS, codec.model_events)
     subject = subjects.model_events("m-1")
     seq = await models.append(
-        subject, [ModelCreated(model_id="m-1", name="m", dataset_id=accepted.id, spec=TrainSpec())], 0
+        subject,
+        [ModelCreated(model_id="m-1", name="m", dataset_id=accepted.id, spec=TrainSpec())],
+        0,
     )
     delete = DeleteDataset(dataset_id=accepted.id)
     _, rejected = await request(nc, subjects.CMD_DATASETS_DELETE, delete)

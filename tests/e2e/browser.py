@@ -11,8 +11,14 @@ from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
@@ -59,7 +65,11 @@ def shot(page: Page, name: str) -> None:
 def console_errors(page: Page) -> list[str]:
     """Collect the page's console errors and uncaught exceptions into a list the test checks."""
     found: list[str] = []
-    page.on("console", lambda msg: found.append(f"{msg.text} [{msg.location.get('url')}]")
-            if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            found.append(f"{msg.text} [{msg.location.get('url')}]") if msg.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda exc: found.append(str(exc)))
     return found

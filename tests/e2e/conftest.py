@@ -59,7 +59,9 @@ def digits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     log = base / "launcher.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digits_cli", "run"], env=env, stdout=out,
+            [sys.executable, "-m", "digits_cli", "run"],
+            env=env,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"

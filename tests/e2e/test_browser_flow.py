@@ -23,7 +23,8 @@ def _live_page_kept(page: Page, loaded_at: int) -> None:
 
 
 def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_browser(
-        page: Page, digits_system: System) -> None:
+    page: Page, digits_system: System
+) -> None:
     """Login → dataset built live → LeNet trains with live charts → top-5 puts "bright" first."""
     folder = digits_system.root / "browser-intensity"
     write_intensity_classes(folder)
@@ -104,12 +105,12 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     home_model = home.locator(f'#models-rows tr[data-job-id="{model_id}"]')
     expect(home_model).to_contain_text("lenet-browser")
     expect(home_model.locator(".badge")).to_have_text(
-        re.compile(r"(Initialized|Waiting|Running)$"))  # still training, so Done comes live
+        re.compile(r"(Initialized|Waiting|Running)$")
+    )  # still training, so Done comes live
     page.bring_to_front()
     expect(page.locator("#kn-train-loss")).not_to_have_text("—", timeout=TRAINING_S * 1000)
     shot(page, "07-model-training")
-    expect(page.locator("#job-status")).to_have_text(re.compile(r"Done"),
-                                                     timeout=TRAINING_S * 1000)
+    expect(page.locator("#job-status")).to_have_text(re.compile(r"Done"), timeout=TRAINING_S * 1000)
     _live_page_kept(page, loaded_at)
 
     trace = page.evaluate("window.__trace")
@@ -120,7 +121,9 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     expect(page.locator("#kn-epoch")).to_have_text("4 of 4")
     expect(page.locator("#kn-best-acc")).to_have_text(re.compile(r"^\d+\.\d\d % \(epoch [\d.]+\)$"))
     expect(page.locator("#chart-empty")).to_be_hidden()
-    height = page.locator("#combined-chart canvas").evaluate("c => c.getBoundingClientRect().height")
+    height = page.locator("#combined-chart canvas").evaluate(
+        "c => c.getBoundingClientRect().height"
+    )
     assert height > 200
     expect(page.locator("#snapshot-list li").first).to_have_text("Epoch #4")
     expect(page.locator("#snapshot_epoch")).to_have_value("4")

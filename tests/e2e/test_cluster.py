@@ -8,8 +8,13 @@ from tests.e2e.conftest import System, wait_until, write_intensity_classes
 from tests.e2e.test_digits_routes import _status, _wait_done
 
 MODEL = {
-    "method": "standard", "standard_networks": "lenet", "batch_size": "16",
-    "learning_rate": "0.01", "solver_type": "SGD", "lr_policy": "fixed", "random_seed": "1",
+    "method": "standard",
+    "standard_networks": "lenet",
+    "batch_size": "16",
+    "learning_rate": "0.01",
+    "solver_type": "SGD",
+    "lr_policy": "fixed",
+    "random_seed": "1",
 }
 
 
@@ -22,8 +27,14 @@ def test_a_second_job_queues_for_the_slot_and_the_cluster_shows_it(digits_system
         client.post("/login", data={"username": "queuer"})
         dataset = client.post(
             "/datasets/images/classification.json",
-            data={"folder_train": str(folder), "folder_pct_val": "20", "resize_width": "28",
-                  "resize_height": "28", "resize_channels": "1", "dataset_name": "queue"},
+            data={
+                "folder_train": str(folder),
+                "folder_pct_val": "20",
+                "resize_width": "28",
+                "resize_height": "28",
+                "resize_channels": "1",
+                "dataset_name": "queue",
+            },
         ).json()
         # Both are submitted while the dataset builds: they wait for it, then for the slot.
         first = client.post(
@@ -55,7 +66,8 @@ def test_a_second_job_queues_for_the_slot_and_the_cluster_shows_it(digits_system
         assert sample["memory_total"] > 0
         assert client.post(f"/models/{second}/abort").status_code == 200
         wait_until(
-            lambda: not client.get("/api/v1/queue").json()["queue"], timeout=15,
+            lambda: not client.get("/api/v1/queue").json()["queue"],
+            timeout=15,
             what="the aborted job to leave the queue",
         )
         _wait_done(client, "models", first, timeout=300)

@@ -17,7 +17,8 @@ def _status(client: httpx.Client, kind: str, job_id: str) -> str:
 def _wait_done(client: httpx.Client, kind: str, job_id: str, timeout: float) -> None:
     final = wait_until(
         lambda: (s := _status(client, kind, job_id)) in ("Done", "Error", "Aborted") and s,
-        timeout=timeout, what=f"{kind} {job_id} to finish",
+        timeout=timeout,
+        what=f"{kind} {job_id} to finish",
     )
     detail = client.get(f"/{kind}/{job_id}.json").text
     assert final == "Done", detail
@@ -34,9 +35,15 @@ def test_dataset_model_and_classify_one_through_digits_routes(digits_system: Sys
         created = client.post(
             "/datasets/images/classification.json",
             data={
-                "method": "folder", "folder_train": str(folder), "folder_pct_val": "20",
-                "folder_pct_test": "0", "resize_width": "28", "resize_height": "28",
-                "resize_channels": "1", "resize_mode": "squash", "dataset_name": "intensity",
+                "method": "folder",
+                "folder_train": str(folder),
+                "folder_pct_val": "20",
+                "folder_pct_test": "0",
+                "resize_width": "28",
+                "resize_height": "28",
+                "resize_channels": "1",
+                "resize_mode": "squash",
+                "dataset_name": "intensity",
                 "backend": "lmdb",
             },
         )
@@ -52,16 +59,27 @@ def test_dataset_model_and_classify_one_through_digits_routes(digits_system: Sys
         parse = info["ParseFolderTasks"][0]
         assert parse["label_count"] == 3 and parse["train_count"] + parse["val_count"] == 90
         train_db = next(t for t in info["CreateDbTasks"] if "train" in t["name"].lower())
-        assert (train_db["image_width"], train_db["image_height"], train_db["image_channels"]) == (28, 28, 1)
+        assert (train_db["image_width"], train_db["image_height"], train_db["image_channels"]) == (
+            28,
+            28,
+            1,
+        )
         assert train_db["backend"] == "recordio"
 
         model = client.post(
             "/models/images/classification.json",
             data={
-                "dataset": dataset["id"], "method": "standard", "standard_networks": "lenet",
-                "framework": "caffe", "train_epochs": "4", "batch_size": "16",
-                "learning_rate": "0.01", "solver_type": "SGD", "lr_policy": "fixed",
-                "model_name": "lenet-intensity", "random_seed": "1",
+                "dataset": dataset["id"],
+                "method": "standard",
+                "standard_networks": "lenet",
+                "framework": "caffe",
+                "train_epochs": "4",
+                "batch_size": "16",
+                "learning_rate": "0.01",
+                "solver_type": "SGD",
+                "lr_policy": "fixed",
+                "model_name": "lenet-intensity",
+                "random_seed": "1",
             },
         )
         assert model.status_code == 200, model.text
@@ -75,7 +93,8 @@ def test_dataset_model_and_classify_one_through_digits_routes(digits_system: Sys
         with open(image, "rb") as f:
             result = client.post(
                 "/models/images/classification/classify_one.json",
-                data={"job_id": model_id}, files={"image_file": ("bright.png", f, "image/png")},
+                data={"job_id": model_id},
+                files={"image_file": ("bright.png", f, "image/png")},
             )
         assert result.status_code == 200, result.text
         predictions = result.json()["predictions"]
@@ -101,8 +120,10 @@ def test_invalid_input_answers_400_naming_the_field(digits_system: System) -> No
         cases = [
             ({"folder_train": "/etc"}, "folder_train"),
             ({"folder_train": str(digits_system.root / "missing")}, "folder_train"),
-            ({"folder_train": str(valid), "folder_pct_val": "80",
-              "folder_pct_test": "30"}, "folder_pct_val"),
+            (
+                {"folder_train": str(valid), "folder_pct_val": "80", "folder_pct_test": "30"},
+                "folder_pct_val",
+            ),
             ({"folder_train": str(valid), "resize_width": "wide"}, "resize_width"),
         ]
         for fields, field in cases:
@@ -111,8 +132,14 @@ def test_invalid_input_answers_400_naming_the_field(digits_system: System) -> No
             assert field in r.json()["errors"], r.text
         r = client.post(
             "/models/images/classification.json",
-            data={"dataset": "20000101-000000-dead", "model_name": "m", "standard_networks": "lenet"},
+            data={
+                "dataset": "20000101-000000-dead",
+                "model_name": "m",
+                "standard_networks": "lenet",
+            },
         )
         assert r.status_code == 400 and "dataset" in r.json()["errors"]
-        assert client.get("/datasets/20000101-000000-dead/status").json() == {"error": "Job not found."}
+        assert client.get("/datasets/20000101-000000-dead/status").json() == {
+            "error": "Job not found."
+        }
         assert client.delete("/models/20000101-000000-dead").status_code == 404

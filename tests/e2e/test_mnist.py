@@ -54,26 +54,41 @@ def test_lenet_on_real_mnist_reaches_90_percent_on_held_out_digits(digits_system
         dataset = client.post(
             "/datasets/images/classification.json",
             data={
-                "folder_train": str(folder), "folder_pct_val": "10", "resize_width": "28",
-                "resize_height": "28", "resize_channels": "1", "dataset_name": "mnist",
+                "folder_train": str(folder),
+                "folder_pct_val": "10",
+                "resize_width": "28",
+                "resize_height": "28",
+                "resize_channels": "1",
+                "dataset_name": "mnist",
             },
         ).json()
         wait_until(
             lambda: client.get(f"/datasets/{dataset['id']}/status").json()["status"] == "Done",
-            timeout=180, what="the MNIST dataset",
+            timeout=180,
+            what="the MNIST dataset",
         )
         model = client.post(
             "/models/images/classification.json",
             data={
-                "dataset": dataset["id"], "standard_networks": "lenet", "train_epochs": "3",
-                "batch_size": "64", "solver_type": "ADAM", "learning_rate": "0.001",
-                "lr_policy": "fixed", "random_seed": "3", "model_name": "lenet-mnist",
+                "dataset": dataset["id"],
+                "standard_networks": "lenet",
+                "train_epochs": "3",
+                "batch_size": "64",
+                "solver_type": "ADAM",
+                "learning_rate": "0.001",
+                "lr_policy": "fixed",
+                "random_seed": "3",
+                "model_name": "lenet-mnist",
             },
         ).json()
         status = wait_until(
-            lambda: (s := client.get(f"/models/{model['id']}/status").json()["status"])
-            in ("Done", "Error", "Aborted") and s,
-            timeout=600, what="LeNet on MNIST",
+            lambda: (
+                (s := client.get(f"/models/{model['id']}/status").json()["status"])
+                in ("Done", "Error", "Aborted")
+                and s
+            ),
+            timeout=600,
+            what="LeNet on MNIST",
         )
         assert status == "Done", client.get(f"/models/{model['id']}.json").text
 
@@ -82,7 +97,8 @@ def test_lenet_on_real_mnist_reaches_90_percent_on_held_out_digits(digits_system
             png = _png(image)
             r = client.post(
                 "/models/images/classification/classify_one.json",
-                data={"job_id": model["id"]}, files={"image_file": ("digit.png", png, "image/png")},
+                data={"job_id": model["id"]},
+                files={"image_file": ("digit.png", png, "image/png")},
             )
             assert r.status_code == 200, r.text
             correct += r.json()["predictions"][0][0] == str(label)

@@ -46,21 +46,32 @@ def test_a_killed_trainer_is_replaced_and_the_job_resumes_to_done(digits_system:
         dataset = client.post(
             "/datasets/images/classification.json",
             data={
-                "folder_train": str(folder), "folder_pct_val": "20", "resize_width": "28",
-                "resize_height": "28", "resize_channels": "1", "dataset_name": "toy-resume",
+                "folder_train": str(folder),
+                "folder_pct_val": "20",
+                "resize_width": "28",
+                "resize_height": "28",
+                "resize_channels": "1",
+                "dataset_name": "toy-resume",
             },
         ).json()
         wait_until(
             lambda: client.get(f"/datasets/{dataset['id']}/status").json()["status"] == "Done",
-            timeout=180, what="the toy dataset",
+            timeout=180,
+            what="the toy dataset",
         )
         model = client.post(
             "/models/images/classification.json",
             data={
-                "dataset": dataset["id"], "standard_networks": "lenet", "train_epochs": "300",
-                "snapshot_interval": "10", "val_interval": "10",
-                "solver_type": "SGD", "learning_rate": "0.01",
-                "lr_policy": "fixed", "random_seed": "3", "model_name": "resume",
+                "dataset": dataset["id"],
+                "standard_networks": "lenet",
+                "train_epochs": "300",
+                "snapshot_interval": "10",
+                "val_interval": "10",
+                "solver_type": "SGD",
+                "learning_rate": "0.01",
+                "lr_policy": "fixed",
+                "random_seed": "3",
+                "model_name": "resume",
             },
         ).json()
         job = f"/models/{model['id']}.json"
@@ -73,9 +84,13 @@ def test_a_killed_trainer_is_replaced_and_the_job_resumes_to_done(digits_system:
             os.kill(pid, signal.SIGKILL)
         killed_at = time.monotonic()
         status = wait_until(
-            lambda: (s := client.get(f"/models/{model['id']}/status").json()["status"])
-            in ("Done", "Error", "Aborted") and s,
-            timeout=400, what="the resumed job",
+            lambda: (
+                (s := client.get(f"/models/{model['id']}/status").json()["status"])
+                in ("Done", "Error", "Aborted")
+                and s
+            ),
+            timeout=400,
+            what="the resumed job",
         )
         body = client.get(job).json()
         assert status == "Done", body

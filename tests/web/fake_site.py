@@ -51,67 +51,148 @@ NOW = time.time()  # sample timestamps are recent, so relative times read natura
 
 DATASETS: dict[str, dict[str, Any]] = {
     DS_DONE: {
-        "id": DS_DONE, "name": "mnist-28", "status": "Done", "username": "alice",
-        "directory": "/data/jobs/" + DS_DONE, "resize_mode": "squash",
-        "ParseFolderTasks": [{"name": "Parse Folder (train/val)", "folder": "/data/mnist/train",
-                              "label_count": 10, "train_count": 3750, "val_count": 1250,
-                              "test_count": 0}],
+        "id": DS_DONE,
+        "name": "mnist-28",
+        "status": "Done",
+        "username": "alice",
+        "directory": "/data/jobs/" + DS_DONE,
+        "resize_mode": "squash",
+        "ParseFolderTasks": [
+            {
+                "name": "Parse Folder (train/val)",
+                "folder": "/data/mnist/train",
+                "label_count": 10,
+                "train_count": 3750,
+                "val_count": 1250,
+                "test_count": 0,
+            }
+        ],
         "CreateDbTasks": [
-            {"name": "train", "entries": 3750, "image_width": 28, "image_height": 28,
-             "image_channels": 1, "backend": "recordio", "encoding": "png",
-             "compression": "none", "class_counts": [380, 420, 375, 371, 360, 340, 377, 390,
-                                                      366, 371]},
-            {"name": "val", "entries": 1250, "image_width": 28, "image_height": 28,
-             "image_channels": 1, "backend": "recordio", "encoding": "png"},
+            {
+                "name": "train",
+                "entries": 3750,
+                "image_width": 28,
+                "image_height": 28,
+                "image_channels": 1,
+                "backend": "recordio",
+                "encoding": "png",
+                "compression": "none",
+                "class_counts": [380, 420, 375, 371, 360, 340, 377, 390, 366, 371],
+            },
+            {
+                "name": "val",
+                "entries": 1250,
+                "image_width": 28,
+                "image_height": 28,
+                "image_channels": 1,
+                "backend": "recordio",
+                "encoding": "png",
+            },
         ],
         "labels": [str(i) for i in range(10)],
-        "status_history": [["Initialized", NOW - 2700], ["Running", NOW - 2698.5],
-                           ["Done", NOW - 2670]],
-        "errors": [{"path": "train/3/bad.png", "reason": "cannot identify image file",
-                    "split": "train"}],
+        "status_history": [
+            ["Initialized", NOW - 2700],
+            ["Running", NOW - 2698.5],
+            ["Done", NOW - 2670],
+        ],
+        "errors": [
+            {"path": "train/3/bad.png", "reason": "cannot identify image file", "split": "train"}
+        ],
         "warnings": ["class 7 has fewer images than the others"],
         "mean_image": f"/datasets/{DS_DONE}/mean.jpg",
     },
     DS_BUILDING: {
-        "id": DS_BUILDING, "name": "cifar10-32", "status": "Running", "username": "bob",
-        "progress": 0.42, "eta": 75, "resize_mode": "half_crop",
-        "ParseFolderTasks": [{"name": "Parse Folder", "label_count": 10, "train_count": 37500,
-                              "val_count": 12500, "test_count": 10000}],
-        "labels": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck"],
+        "id": DS_BUILDING,
+        "name": "cifar10-32",
+        "status": "Running",
+        "username": "bob",
+        "progress": 0.42,
+        "eta": 75,
+        "resize_mode": "half_crop",
+        "ParseFolderTasks": [
+            {
+                "name": "Parse Folder",
+                "label_count": 10,
+                "train_count": 37500,
+                "val_count": 12500,
+                "test_count": 10000,
+            }
+        ],
+        "labels": [
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ],
         "status_history": [["Initialized", NOW - 64], ["Running", NOW - 62]],
     },
     DS_RUNNING: {
-        "id": DS_RUNNING, "name": "cifar-small <b>bold?</b>", "status": "Running",
-        "progress": 0.42, "eta": 75,
-        "status_history": [{"status": "Initialized", "timestamp": "2026-11-27T10:30:00Z"},
-                           {"status": "Running", "timestamp": "2026-11-27T10:30:02Z"}],
+        "id": DS_RUNNING,
+        "name": "cifar-small <b>bold?</b>",
+        "status": "Running",
+        "progress": 0.42,
+        "eta": 75,
+        "status_history": [
+            {"status": "Initialized", "timestamp": "2026-11-27T10:30:00Z"},
+            {"status": "Running", "timestamp": "2026-11-27T10:30:02Z"},
+        ],
     },
 }
 
 MODELS: dict[str, dict[str, Any]] = {
     MODEL: {
-        "id": MODEL, "name": "lenet-mnist", "status": "Running", "dataset_id": DS_DONE,
-        "job id": MODEL, "creation time": NOW - 600, "username": "alice",
-        "image dimensions": [28, 28, 1], "framework": "mxnet", "snapshots": [1, 2],
-        "train_epochs": 5, "image resize mode": "squash", "mean subtraction": "image",
+        "id": MODEL,
+        "name": "lenet-mnist",
+        "status": "Running",
+        "dataset_id": DS_DONE,
+        "job id": MODEL,
+        "creation time": NOW - 600,
+        "username": "alice",
+        "image dimensions": [28, 28, 1],
+        "framework": "mxnet",
+        "snapshots": [1, 2],
+        "train_epochs": 5,
+        "image resize mode": "squash",
+        "mean subtraction": "image",
         "network": "lenet",
-        "progress": 0.4, "eta": 120,
-        "status_history": [["Initialized", NOW - 600], ["Waiting", NOW - 599],
-                           ["Running", NOW - 597]],
+        "progress": 0.4,
+        "eta": 120,
+        "status_history": [
+            ["Initialized", NOW - 600],
+            ["Waiting", NOW - 599],
+            ["Running", NOW - 597],
+        ],
     },
 }
 
 
 def _train(epoch: float, it: int) -> dict[str, Any]:
-    return {"job_id": MODEL, "epoch": round(epoch, 2), "iteration": it, "phase": "train",
-            "values": {"loss": round(2.3 * 0.35 ** epoch + 0.05, 4),
-                       "learning_rate": 0.01 if epoch < 2.5 else 0.001}}
+    return {
+        "job_id": MODEL,
+        "epoch": round(epoch, 2),
+        "iteration": it,
+        "phase": "train",
+        "values": {
+            "loss": round(2.3 * 0.35**epoch + 0.05, 4),
+            "learning_rate": 0.01 if epoch < 2.5 else 0.001,
+        },
+    }
 
 
 def _val(epoch: int, loss: float, acc: float) -> dict[str, Any]:
-    return {"job_id": MODEL, "epoch": float(epoch), "iteration": epoch * 100, "phase": "val",
-            "values": {"loss": loss, "accuracy": acc}}
+    return {
+        "job_id": MODEL,
+        "epoch": float(epoch),
+        "iteration": epoch * 100,
+        "phase": "val",
+        "values": {"loss": loss, "accuracy": acc},
+    }
 
 
 HISTORY_METRICS = [_train(i / 10, i * 10) for i in range(1, 21)]
@@ -135,8 +216,14 @@ async def _events(steps: list[tuple[str, dict[str, Any]]]) -> AsyncIterator[Serv
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
     """The gateway's one-line job summary (views.summary) for the home history."""
     created = datetime.fromtimestamp(job["submitted"], tz=UTC).isoformat()
-    return {"id": job["id"], "type": job["type"], "name": job["name"], "status": job["status"],
-            "created": created, "progress": job.get("progress", 0.0)}
+    return {
+        "id": job["id"],
+        "type": job["type"],
+        "name": job["name"],
+        "status": job["status"],
+        "created": created,
+        "progress": job.get("progress", 0.0),
+    }
 
 
 @get("/events", sync_to_thread=False)
@@ -144,56 +231,104 @@ def all_events() -> ServerSentEvent:
     """Home stream: the job list, then a dataset finishes, a model progresses, a model
     appears and one is deleted."""
     listed = _listing()
-    jobs = [_summary(j) for part in ("running", "datasets", "models") for j in listed[part]
-            if j["id"] != DS_STALE]
-    return ServerSentEvent(_events([
-        ("history", {"jobs": jobs}),
-        ("progress", {"job_id": DS_RUNNING, "progress": 0.6, "eta_seconds": 40}),
-        ("status", {"job_id": DS_RUNNING, "type": "dataset", "name": "cifar-small <b>bold?</b>",
-                    "status": "Done"}),
-        ("progress", {"job_id": MODEL, "progress": 0.55, "eta_seconds": 90}),
-        ("status", {"job_id": NEW_MODEL, "type": "model", "name": "fresh-model",
-                    "status": "Initialized"}),
-        ("deleted", {"job_id": DS_GONE}),
-    ]))
+    jobs = [
+        _summary(j)
+        for part in ("running", "datasets", "models")
+        for j in listed[part]
+        if j["id"] != DS_STALE
+    ]
+    return ServerSentEvent(
+        _events(
+            [
+                ("history", {"jobs": jobs}),
+                ("progress", {"job_id": DS_RUNNING, "progress": 0.6, "eta_seconds": 40}),
+                (
+                    "status",
+                    {
+                        "job_id": DS_RUNNING,
+                        "type": "dataset",
+                        "name": "cifar-small <b>bold?</b>",
+                        "status": "Done",
+                    },
+                ),
+                ("progress", {"job_id": MODEL, "progress": 0.55, "eta_seconds": 90}),
+                (
+                    "status",
+                    {
+                        "job_id": NEW_MODEL,
+                        "type": "model",
+                        "name": "fresh-model",
+                        "status": "Initialized",
+                    },
+                ),
+                ("deleted", {"job_id": DS_GONE}),
+            ]
+        )
+    )
 
 
 @get("/jobs/{job_id:str}/events", sync_to_thread=False)
 def job_events(job_id: str) -> ServerSentEvent:
     """Job stream: history first, then live metrics (model) or a status change (dataset)."""
     if job_id == MODEL:
-        steps: list[tuple[str, dict[str, Any]]] = [("history", {
-            "status": "Running", "progress": 0.4, "eta_seconds": 120, "epoch": 2.0,
-            "status_history": MODELS[MODEL]["status_history"],
-            "metrics": HISTORY_METRICS, "snapshots": [1.0, 2.0]})]
+        steps: list[tuple[str, dict[str, Any]]] = [
+            (
+                "history",
+                {
+                    "status": "Running",
+                    "progress": 0.4,
+                    "eta_seconds": 120,
+                    "epoch": 2.0,
+                    "status_history": MODELS[MODEL]["status_history"],
+                    "metrics": HISTORY_METRICS,
+                    "snapshots": [1.0, 2.0],
+                },
+            )
+        ]
         steps += [("metric", m) for m in LIVE_METRICS]
         steps += [("gpu", fake_cluster.GPU_EVENT)]
-        steps += [("snapshot", {"job_id": MODEL, "epoch": 3.0}),
-                  ("progress", {"job_id": MODEL, "progress": 0.6, "eta_seconds": 80,
-                                "epoch": 3.0})]
+        steps += [
+            ("snapshot", {"job_id": MODEL, "epoch": 3.0}),
+            ("progress", {"job_id": MODEL, "progress": 0.6, "eta_seconds": 80, "epoch": 3.0}),
+        ]
     elif job_id == DS_BUILDING:
-        steps = [("history", {"status": "Running", "progress": 0.42, "eta_seconds": 75}),
-                 ("progress", {"job_id": DS_BUILDING, "progress": 0.63, "eta_seconds": 41})]
+        steps = [
+            ("history", {"status": "Running", "progress": 0.42, "eta_seconds": 75}),
+            ("progress", {"job_id": DS_BUILDING, "progress": 0.63, "eta_seconds": 41}),
+        ]
     elif job_id == DS_RUNNING:
-        steps = [("history", {"status": "Running", "progress": 0.42, "eta_seconds": 75,
-                              "status_history": [["Initialized", NOW - 60], ["Running", NOW - 58]]}),
-                 ("progress", {"job_id": DS_RUNNING, "progress": 0.9, "eta_seconds": 8}),
-                 ("status", {"job_id": DS_RUNNING, "type": "dataset", "name": "x",
-                             "status": "Done"})]
+        steps = [
+            (
+                "history",
+                {
+                    "status": "Running",
+                    "progress": 0.42,
+                    "eta_seconds": 75,
+                    "status_history": [["Initialized", NOW - 60], ["Running", NOW - 58]],
+                },
+            ),
+            ("progress", {"job_id": DS_RUNNING, "progress": 0.9, "eta_seconds": 8}),
+            ("status", {"job_id": DS_RUNNING, "type": "dataset", "name": "x", "status": "Done"}),
+        ]
     else:
-        steps = [("history", {"status": DATASETS.get(job_id, {}).get("status", "Done"),
-                              "progress": 1.0})]
+        steps = [
+            ("history", {"status": DATASETS.get(job_id, {}).get("status", "Done"), "progress": 1.0})
+        ]
     return ServerSentEvent(_events(steps))
 
 
 @get("/index.json", sync_to_thread=False)
 def index_json() -> dict[str, Any]:
     """DIGITS /index.json: datasets [{id, name, status}] and models."""
-    return {"version": "reborn", "datasets": [
-        {"id": DS_DONE, "name": "mnist-28", "status": "Done"},
-        {"id": DS_RUNNING, "name": "cifar-small", "status": "Running"},
-        {"id": "20261125-000000-dead", "name": "broken", "status": "Error"},
-    ], "models": [{"id": MODEL, "name": "lenet-mnist", "status": "Running"}]}
+    return {
+        "version": "reborn",
+        "datasets": [
+            {"id": DS_DONE, "name": "mnist-28", "status": "Done"},
+            {"id": DS_RUNNING, "name": "cifar-small", "status": "Running"},
+            {"id": "20261125-000000-dead", "name": "broken", "status": "Error"},
+        ],
+        "models": [{"id": MODEL, "name": "lenet-mnist", "status": "Running"}],
+    }
 
 
 @get("/completed_jobs.json", sync_to_thread=False)
@@ -206,19 +341,47 @@ def _listing() -> dict[str, Any]:
     base = NOW - 600
     return {
         "running": [
-            {"id": DS_RUNNING, "name": "cifar-small <b>bold?</b>", "status": "Running",
-             "type": "dataset", "submitted": base - 1800, "progress": 0.42},
-            {"id": MODEL, "name": "lenet-mnist", "status": "Running", "type": "model",
-             "submitted": base, "progress": 0.4,
-             "loss_sparkline": [2.3, 1.6, 1.1, 0.8, 0.62, 0.5, 0.45, 0.41, 0.37, 0.36]},
+            {
+                "id": DS_RUNNING,
+                "name": "cifar-small <b>bold?</b>",
+                "status": "Running",
+                "type": "dataset",
+                "submitted": base - 1800,
+                "progress": 0.42,
+            },
+            {
+                "id": MODEL,
+                "name": "lenet-mnist",
+                "status": "Running",
+                "type": "model",
+                "submitted": base,
+                "progress": 0.4,
+                "loss_sparkline": [2.3, 1.6, 1.1, 0.8, 0.62, 0.5, 0.45, 0.41, 0.37, 0.36],
+            },
         ],
         "datasets": [
-            {"id": DS_DONE, "name": "mnist-28", "status": "Done", "type": "dataset",
-             "submitted": base - 2700, "progress": 1.0},
-            {"id": DS_GONE, "name": "old-one", "status": "Aborted", "type": "dataset",
-             "submitted": base - 90000},
-            {"id": DS_STALE, "name": "stale", "status": "Done", "type": "dataset",
-             "submitted": base - 190000},
+            {
+                "id": DS_DONE,
+                "name": "mnist-28",
+                "status": "Done",
+                "type": "dataset",
+                "submitted": base - 2700,
+                "progress": 1.0,
+            },
+            {
+                "id": DS_GONE,
+                "name": "old-one",
+                "status": "Aborted",
+                "type": "dataset",
+                "submitted": base - 90000,
+            },
+            {
+                "id": DS_STALE,
+                "name": "stale",
+                "status": "Done",
+                "type": "dataset",
+                "submitted": base - 190000,
+            },
         ],
         "models": [],
     }
@@ -229,8 +392,9 @@ def show_dataset(request: Request, job_id: str) -> Template | Response[dict[str,
     """HTML dataset page through the render function; `<id>.json` gives the DIGITS JSON."""
     if job_id.endswith(".json"):
         job = DATASETS.get(job_id.removesuffix(".json"))
-        return Response(job or {"error": {"message": "Job not found."}},
-                        status_code=200 if job else 404)
+        return Response(
+            job or {"error": {"message": "Job not found."}}, status_code=200 if job else 404
+        )
     return dataset_page(copy.deepcopy(DATASETS.get(job_id, {"id": job_id})), current_user(request))
 
 
@@ -282,11 +446,19 @@ def classify_result(request: Request) -> Template:
 def dataset_errors(request: Request) -> Template:
     """New-dataset form re-rendered after a refused POST."""
     return dataset_new_page(
-        {"dataset_name": "mine", "folder_train": "/etc", "folder_pct_val": 120,
-         "resize_channels": "1", "resize_mode": "crop"},
-        {"folder_train": ["Folder is outside the data roots"],
-         "folder_pct_val": ["Must be between 0 and 100"]},
-        current_user(request))
+        {
+            "dataset_name": "mine",
+            "folder_train": "/etc",
+            "folder_pct_val": 120,
+            "resize_channels": "1",
+            "resize_mode": "crop",
+        },
+        {
+            "folder_train": ["Folder is outside the data roots"],
+            "folder_pct_val": ["Must be between 0 and 100"],
+        },
+        current_user(request),
+    )
 
 
 @get("/test/model-errors", sync_to_thread=False)
@@ -295,7 +467,9 @@ def model_errors(request: Request) -> Template:
     return model_new_page(
         {"dataset": DS_DONE, "model_name": "", "learning_rate": "-1", "solver_type": "ADAM"},
         {"model_name": ["This field is required."], "learning_rate": ["Must be positive"]},
-        [{"id": DS_DONE, "name": "mnist-28", "status": "Done"}], current_user(request))
+        [{"id": DS_DONE, "name": "mnist-28", "status": "Done"}],
+        current_user(request),
+    )
 
 
 @get("/test/login-error", sync_to_thread=False)
@@ -308,9 +482,21 @@ def build_app() -> Litestar:
     """The stand-in gateway app, configured like the real one (templates, /static)."""
     return Litestar(
         route_handlers=[
-            *page_routes, all_events, job_events, index_json, completed_jobs, show_dataset,
-            show_model, mean_image, delete_dataset, abort_model, classify_result, dataset_errors,
-            model_errors, login_error, *fake_cluster.ROUTES,
+            *page_routes,
+            all_events,
+            job_events,
+            index_json,
+            completed_jobs,
+            show_dataset,
+            show_model,
+            mean_image,
+            delete_dataset,
+            abort_model,
+            classify_result,
+            dataset_errors,
+            model_errors,
+            login_error,
+            *fake_cluster.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),

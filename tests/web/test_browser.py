@@ -35,8 +35,12 @@ PAGES = {
 def console_errors(page: Page) -> list[str]:
     """Console errors and uncaught exceptions of the page, collected for the test to check."""
     found: list[str] = []
-    page.on("console", lambda msg: found.append(f"{msg.text} [{msg.location.get('url')}]")
-            if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            found.append(f"{msg.text} [{msg.location.get('url')}]") if msg.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda exc: found.append(str(exc)))
     return found
 
@@ -73,8 +77,9 @@ def settle(page: Page, name: str) -> None:
         expect(page.locator(".queue-table tbody tr")).to_have_count(3)
 
 
-def test_home_lists_jobs_and_applies_live_events(page: Page, site: str,
-                                                 console_errors: list[str]) -> None:
+def test_home_lists_jobs_and_applies_live_events(
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """Home lists datasets and models, then follows status, progress, new and deleted jobs."""
     page.goto(site + "/")
     datasets, models = page.locator("#datasets-rows"), page.locator("#models-rows")
@@ -96,7 +101,8 @@ def test_home_lists_jobs_and_applies_live_events(page: Page, site: str,
 
 
 def test_model_page_draws_charts_from_history_and_live_metrics(
-        page: Page, site: str, console_errors: list[str]) -> None:
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """The model page draws both uPlot charts and updates key numbers and snapshots live."""
     page.goto(site + f"/models/{MODEL}")
     expect(page.locator("#combined-chart canvas")).to_have_count(1)
@@ -113,7 +119,9 @@ def test_model_page_draws_charts_from_history_and_live_metrics(
     expect(page.locator("#job-progress-text")).to_have_text("60 %")
     expect(page.locator("#live-state")).to_be_visible()
     expect(page.locator("a[data-dataset-name]").first).to_have_text("mnist-28")
-    height = page.locator("#combined-chart canvas").evaluate("c => c.getBoundingClientRect().height")
+    height = page.locator("#combined-chart canvas").evaluate(
+        "c => c.getBoundingClientRect().height"
+    )
     assert height > 200
     assert console_errors == []
 
@@ -137,7 +145,8 @@ def test_model_chart_follows_the_theme(page: Page, site: str, console_errors: li
 
 
 def test_dataset_page_shows_info_counts_classes_and_errors(
-        page: Page, site: str, console_errors: list[str]) -> None:
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """A built dataset shows image info, split counts, classes with counts and image errors."""
     page.goto(site + f"/datasets/{DS_DONE}")
     expect(page.locator("h1")).to_have_text("mnist-28")
@@ -148,7 +157,9 @@ def test_dataset_page_shows_info_counts_classes_and_errors(
     expect(facts).to_contain_text("recordio")
     expect(facts).to_contain_text("1250 (25 %)")
     expect(page.locator(".class-list li")).to_have_count(10)
-    expect(page.locator(".errors .error-list")).to_contain_text("train/3/bad.png (train): cannot identify image file")
+    expect(page.locator(".errors .error-list")).to_contain_text(
+        "train/3/bad.png (train): cannot identify image file"
+    )
     expect(page.locator("#abort-form")).to_be_hidden()
     expect(page.locator("#status-history tr")).to_have_count(3)
     expect(page.get_by_role("link", name="New model from this dataset")).to_be_visible()
@@ -159,8 +170,9 @@ def test_dataset_page_shows_info_counts_classes_and_errors(
     assert console_errors == []
 
 
-def test_running_dataset_becomes_done_live(page: Page, site: str,
-                                           console_errors: list[str]) -> None:
+def test_running_dataset_becomes_done_live(
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """A building dataset shows progress and ETA, then turns Done from its event stream."""
     page.goto(site + f"/datasets/{DS_RUNNING}")
     expect(page.locator("#job-status")).to_have_attribute("data-status", "Done")
@@ -172,7 +184,8 @@ def test_running_dataset_becomes_done_live(page: Page, site: str,
 
 
 def test_delete_asks_in_a_dialog_and_shows_the_refusal(
-        page: Page, site: str, console_errors: list[str]) -> None:
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """Delete opens a dialog focused on Cancel; a 403 refusal is shown as text."""
     page.goto(site + f"/datasets/{DS_DONE}")
     page.get_by_role("button", name="Delete job").click()
@@ -184,12 +197,14 @@ def test_delete_asks_in_a_dialog_and_shows_the_refusal(
     page.get_by_role("button", name="Delete job").click()
     dialog.get_by_role("button", name="Delete job").click()
     expect(page.locator("#action-message")).to_have_text(
-        "Could not delete: Cannot delete dataset because 1 model(s) depend on it: lenet-mnist")
+        "Could not delete: Cannot delete dataset because 1 model(s) depend on it: lenet-mnist"
+    )
     assert unexpected(console_errors, 403) == []
 
 
 def test_dataset_form_shows_errors_next_to_fields_and_keeps_values(
-        page: Page, site: str, console_errors: list[str]) -> None:
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """A refused new-dataset form shows each error at its field, linked, with values kept."""
     log_in(page, site)
     page.goto(site + "/test/dataset-errors")
@@ -212,7 +227,8 @@ def test_dataset_form_shows_errors_next_to_fields_and_keeps_values(
 
 
 def test_model_form_lists_usable_datasets_and_shows_errors(
-        page: Page, site: str, console_errors: list[str]) -> None:
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """The new-model form offers Done and running datasets from /index.json and shows errors."""
     log_in(page, site)
     page.goto(site + "/test/model-errors")
@@ -228,7 +244,8 @@ def test_model_form_lists_usable_datasets_and_shows_errors(
 
 
 def test_new_model_page_preselects_dataset_from_query(
-        page: Page, site: str, console_errors: list[str]) -> None:
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """GET /models/images/classification/new?dataset=<id> preselects that dataset."""
     log_in(page, site)
     page.goto(site + f"/models/images/classification/new?dataset={DS_RUNNING}")
@@ -238,8 +255,9 @@ def test_new_model_page_preselects_dataset_from_query(
     assert console_errors == []
 
 
-def test_keyboard_reaches_skip_link_and_job_buttons(page: Page, site: str,
-                                                    console_errors: list[str]) -> None:
+def test_keyboard_reaches_skip_link_and_job_buttons(
+    page: Page, site: str, console_errors: list[str]
+) -> None:
     """Tab reaches the skip link first, then the Abort and Delete buttons; Enter opens the dialog."""
     page.goto(site + f"/models/{MODEL}")
     settle(page, "model")
@@ -274,8 +292,9 @@ def test_keyboard_reaches_form_submit(page: Page, site: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_no_horizontal_scroll_at_390px(page: Page, site: str, name: str,
-                                       console_errors: list[str]) -> None:
+def test_no_horizontal_scroll_at_390px(
+    page: Page, site: str, name: str, console_errors: list[str]
+) -> None:
     """No page scrolls sideways on a 390 px wide phone."""
     log_in(page, site)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -287,8 +306,9 @@ def test_no_horizontal_scroll_at_390px(page: Page, site: str, name: str,
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_screenshots(page: Page, site: str, screenshots, scheme: str,
-                     console_errors: list[str]) -> None:
+def test_screenshots(
+    page: Page, site: str, screenshots, scheme: str, console_errors: list[str]
+) -> None:
     """Every page renders in light and dark, desktop and phone (screenshots to look at)."""
     log_in(page, site)
     page.emulate_media(color_scheme=scheme)

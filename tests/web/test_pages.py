@@ -58,8 +58,14 @@ def test_history_view_reads_pairs_and_dicts() -> None:
 
 def test_views_survive_missing_and_malformed_keys() -> None:
     """A job dict with nothing useful still gives a complete view model."""
-    bad = {"ParseFolderTasks": "x", "CreateDbTasks": [None], "labels": 3, "snapshots": ["a", [2]],
-           "image dimensions": [28, "x"], "errors": [None, "boom", {"reason": "r"}]}
+    bad = {
+        "ParseFolderTasks": "x",
+        "CreateDbTasks": [None],
+        "labels": 3,
+        "snapshots": ["a", [2]],
+        "image dimensions": [28, "x"],
+        "errors": [None, "boom", {"reason": "r"}],
+    }
     view = dataset_view(bad)
     assert view["name"] == "Unnamed job"
     assert view["status"]["text"] == "Unknown"
@@ -72,8 +78,9 @@ def test_views_survive_missing_and_malformed_keys() -> None:
 
 def test_predictions_view_clamps_and_skips_junk() -> None:
     """Predictions keep at most 5 rows, clamp percentages to 0..100 and drop bad rows."""
-    rows = predictions_view([["a", 120], ["b", "x"], ["c"], ["d", 1.234], ["e", -3], ["f", 1],
-                             ["g", 1], ["h", 1]])
+    rows = predictions_view(
+        [["a", 120], ["b", "x"], ["c"], ["d", 1.234], ["e", -3], ["f", 1], ["g", 1], ["h", 1]]
+    )
     assert [(r["label"], r["pct"]) for r in rows] == [("a", 100.0), ("d", 1.234), ("e", 0.0)]
     assert rows[1]["text"] == "1.23 %"
 
@@ -138,9 +145,11 @@ def test_refused_form_is_a_400_with_errors_linked_to_fields(client: TestClient) 
     response = client.get("/test/dataset-errors")
     assert response.status_code == 400
     assert '<a href="#folder_train">Training images: Folder is outside the data roots</a>' in (
-        response.text)
+        response.text
+    )
     assert 'aria-describedby="folder_train-help folder_train-error" aria-invalid="true"' in (
-        response.text)
+        response.text
+    )
 
 
 def test_job_names_are_escaped(client: TestClient) -> None:

@@ -90,8 +90,10 @@ class Launcher:
             if not self._wait_ready():
                 return 1
             host = "localhost" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
-            self.echo(f"DIGITS is ready: http://{host}:{self.settings.port}/  (logs: {self.logs})",
-                      flush=True)
+            self.echo(
+                f"DIGITS is ready: http://{host}:{self.settings.port}/  (logs: {self.logs})",
+                flush=True,
+            )
             self._supervise()
             return 0
         finally:

@@ -52,8 +52,6 @@ class Exported(Reply, frozen=True, kw_only=True, tag="inference.Exported"):
     archive: BlobRef
 
 
-
-
 class ArrayStats(msgspec.Struct, frozen=True, kw_only=True):
     """Statistics and a picture of one activation or weight array (classify one's visualizations).
 

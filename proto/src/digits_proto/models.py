@@ -236,10 +236,5 @@ ModelEvents = (
 )
 MetricEvents = MetricsRecorded
 ModelCommands = (
-    CreateModel
-    | AbortModel
-    | DeleteModel
-    | TrainModelTicket
-    | CustomizeNetwork
-    | VisualizeNetwork
+    CreateModel | AbortModel | DeleteModel | TrainModelTicket | CustomizeNetwork | VisualizeNetwork
 )

@@ -59,6 +59,7 @@ def gpus_node_command(node_id: str, verb: str) -> str:
     """A lease command for one node's broker (`verb`: acquire, renew, release)."""
     return f"digits.cmd.gpus.{node_id}.{verb}"
 
+
 # --- work queues (tickets for long work; durable pull consumers, explicit ack) ---
 WORK_BUILD_DATASET = "digits.work.datasets.build"
 WORK_TRAIN_MODEL = "digits.work.models.train"

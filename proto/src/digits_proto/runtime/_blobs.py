@@ -79,9 +79,7 @@ async def _read_chunks(js: JetStreamContext, bucket: str, info: ObjectInfo, out:
     sub = await js.pull_subscribe(
         f"$O.{bucket}.C.{info.nuid}",
         stream=f"OBJ_{bucket}",
-        config=ConsumerConfig(
-            ack_policy=AckPolicy.NONE, mem_storage=True, inactive_threshold=30.0
-        ),
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE, mem_storage=True, inactive_threshold=30.0),
     )
     digest = hashlib.sha256()
     received = 0

@@ -42,16 +42,23 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         js=host.js, store=store, settings=settings, models=models, explorer=explorer
     )
     await serve_endpoints(
-        host.nc, subjects.SERVICE_DATASETS, codec.dataset_commands,
+        host.nc,
+        subjects.SERVICE_DATASETS,
+        codec.dataset_commands,
         {subject: functools.partial(fn, deps) for subject, fn in COMMAND_HANDLERS.items()},
     )
     build_deps = worker.BuildDeps(nc=host.nc, js=host.js, store=store, settings=settings)
     consuming = asyncio.Event()
     host.spawn(
         consume_tickets(
-            host.js, subjects.STREAM_WORK, subjects.WORK_BUILD_DATASET,
-            subjects.CONSUMER_DATASET_BUILDER, functools.partial(worker.build_dataset, build_deps),
-            host.stop, ack_wait=settings.ack_wait, ready=consuming,
+            host.js,
+            subjects.STREAM_WORK,
+            subjects.WORK_BUILD_DATASET,
+            subjects.CONSUMER_DATASET_BUILDER,
+            functools.partial(worker.build_dataset, build_deps),
+            host.stop,
+            ack_wait=settings.ack_wait,
+            ready=consuming,
         ),
         name="dataset-builder",
     )

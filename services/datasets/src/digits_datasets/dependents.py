@@ -49,8 +49,11 @@ class ModelIndex:
             self.apply(event, msg.metadata.sequence.stream)
 
         await js.subscribe(
-            subjects.MODEL_EVENTS, stream=subjects.STREAM_MODELS, cb=on_msg,
-            ordered_consumer=True, deliver_policy=DeliverPolicy.ALL,
+            subjects.MODEL_EVENTS,
+            stream=subjects.STREAM_MODELS,
+            cb=on_msg,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
         )
 
     async def caught_up(self, js: JetStreamContext, timeout: float = 5.0) -> None:

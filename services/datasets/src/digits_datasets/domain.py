@@ -63,17 +63,17 @@ def evolve(state: DatasetState, event: DatasetEvent) -> DatasetState:
     match event:
         case DatasetCreated():
             return DatasetState(
-                dataset_id=event.dataset_id, name=event.name,
-                status=JobStatus.INITIALIZED, spec=event.spec,
+                dataset_id=event.dataset_id,
+                name=event.name,
+                status=JobStatus.INITIALIZED,
+                spec=event.spec,
             )
         case DatasetBuildStarted():
             return replace(state, status=JobStatus.RUNNING)
         case DatasetFolderParsed():
             return replace(state, labels=list(event.labels))
         case DatasetBuilt():
-            return replace(
-                state, status=JobStatus.DONE, labels=list(event.labels), built=event
-            )
+            return replace(state, status=JobStatus.DONE, labels=list(event.labels), built=event)
         case DatasetFailed():
             return replace(state, status=JobStatus.ERROR)
         case DatasetAborted():
@@ -143,9 +143,7 @@ def _validate_folder_numbers(spec: DatasetSpec) -> None:
         if not 0 <= getattr(spec, field) <= 100:
             raise InvalidField(field, f"{field} must be between 0 and 100")
     if spec.folder_pct_val + spec.folder_pct_test > 100:
-        raise InvalidField(
-            "folder_pct_val", "folder_pct_val + folder_pct_test must not exceed 100"
-        )
+        raise InvalidField("folder_pct_val", "folder_pct_val + folder_pct_test must not exceed 100")
     for split in ("train", "val", "test"):
         low = getattr(spec, f"folder_{split}_min_per_class")
         top = getattr(spec, f"folder_{split}_max_per_class")
@@ -171,8 +169,12 @@ def decide_create(dataset_id: str, command: CreateDataset) -> list[DatasetEvent]
     validate_spec(command.name, command.spec)
     return [
         DatasetCreated(
-            dataset_id=dataset_id, name=command.name.strip(), username=command.username,
-            group=command.group, spec=normalized(command.spec), form=dict(command.form),
+            dataset_id=dataset_id,
+            name=command.name.strip(),
+            username=command.username,
+            group=command.group,
+            spec=normalized(command.spec),
+            form=dict(command.form),
         )
     ]
 

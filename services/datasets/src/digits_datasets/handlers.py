@@ -36,11 +36,16 @@ from digits_proto.runtime import EventStore, delete_prefix
 log = structlog.get_logger(__name__)
 
 UPLOAD_FIELDS = (
-    "textfile_train_images", "textfile_val_images", "textfile_test_images",
-    "textfile_labels_file", "upload_archive",
+    "textfile_train_images",
+    "textfile_val_images",
+    "textfile_test_images",
+    "textfile_labels_file",
+    "upload_archive",
 )
 TEXTFILE_LOCAL = (
-    "textfile_local_train_images", "textfile_local_val_images", "textfile_local_test_images",
+    "textfile_local_train_images",
+    "textfile_local_val_images",
+    "textfile_local_test_images",
     "textfile_local_labels_file",
 )
 
@@ -93,8 +98,11 @@ async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
     )
     log.info("dataset_created", dataset_id=dataset_id, method=spec.method)
     return Accepted(
-        id=dataset_id, name=events[0].name, status=JobStatus.INITIALIZED,
-        stream=subjects.STREAM_DATASETS, seq=seq,
+        id=dataset_id,
+        name=events[0].name,
+        status=JobStatus.INITIALIZED,
+        stream=subjects.STREAM_DATASETS,
+        seq=seq,
     )
 
 
@@ -111,8 +119,11 @@ async def abort_dataset(deps: Deps, command: AbortDataset) -> Accepted:
     _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
     log.info("dataset_aborted", dataset_id=dataset_id)
     return Accepted(
-        id=dataset_id, name=state.name, status=JobStatus.ABORTED,
-        stream=subjects.STREAM_DATASETS, seq=seq,
+        id=dataset_id,
+        name=state.name,
+        status=JobStatus.ABORTED,
+        stream=subjects.STREAM_DATASETS,
+        seq=seq,
     )
 
 
@@ -128,14 +139,15 @@ async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
         return domain.decide_delete(state, dataset_id, deps.models.models_using(dataset_id))
 
     _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
-    removed = await delete_prefix(
-        deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id)
-    )
+    removed = await delete_prefix(deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id))
     removed += await _delete_uploads(deps.js, state.spec)
     log.info("dataset_deleted", dataset_id=dataset_id, blobs=removed)
     return Accepted(
-        id=dataset_id, name=state.name, status=state.status or JobStatus.DONE,
-        stream=subjects.STREAM_DATASETS, seq=seq,
+        id=dataset_id,
+        name=state.name,
+        status=state.status or JobStatus.DONE,
+        stream=subjects.STREAM_DATASETS,
+        seq=seq,
     )
 
 

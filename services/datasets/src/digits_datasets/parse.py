@@ -39,7 +39,8 @@ def parse_folders(spec: DatasetSpec, roots: Sequence[str]) -> Parsed:
         classes,
         0 if spec.has_val_folder else spec.folder_pct_val,
         0 if spec.has_test_folder else spec.folder_pct_test,
-        spec.folder_train_min_per_class, spec.folder_train_max_per_class,
+        spec.folder_train_min_per_class,
+        spec.folder_train_max_per_class,
     )
     if len(plan.labels) < 2:
         raise BuildError("Did not find two valid categories")
@@ -51,7 +52,9 @@ def parse_folders(spec: DatasetSpec, roots: Sequence[str]) -> Parsed:
         extra, more = _scan(folder, roots)
         warnings += more
         plan = add_folder_split(
-            plan, split, extra,
+            plan,
+            split,
+            extra,
             getattr(spec, f"folder_{split}_min_per_class"),
             getattr(spec, f"folder_{split}_max_per_class"),
         )

@@ -94,10 +94,10 @@ class Packer:
             raise BuildError("No training image could be loaded")
         labels_txt = workdir / "labels.txt"
         labels_txt.write_text("".join(f"{label}\n" for label in plan.labels), encoding="utf-8")
-        mean_npy, mean_jpg = await asyncio.to_thread(
-            save_mean, mean_sum / train.entries, workdir
+        mean_npy, mean_jpg = await asyncio.to_thread(save_mean, mean_sum / train.entries, workdir)
+        return PackResult(
+            splits=splits, labels_txt=labels_txt, mean_npy=mean_npy, mean_jpg=mean_jpg
         )
-        return PackResult(splits=splits, labels_txt=labels_txt, mean_npy=mean_npy, mean_jpg=mean_jpg)
 
     async def _pack_split(
         self,
@@ -112,8 +112,13 @@ class Packer:
         rec, idx = workdir / f"{split}.rec", workdir / f"{split}.idx"
         writer = await asyncio.to_thread(recordio.open_writer, idx, rec)
         files = SplitFiles(
-            split=split, entries=0, rec=rec, idx=idx, class_counts=[0] * len(labels),
-            class_errors=[0] * len(labels), labels=labels,
+            split=split,
+            entries=0,
+            rec=rec,
+            idx=idx,
+            class_counts=[0] * len(labels),
+            class_errors=[0] * len(labels),
+            labels=labels,
         )
         pixel_sum: np.ndarray | None = None
         chunks = deque(
@@ -134,7 +139,9 @@ class Packer:
                     raise BuildStopped(split)
                 await asyncio.to_thread(_write, writer, files, result)
                 if result.pixel_sum is not None:
-                    pixel_sum = result.pixel_sum if pixel_sum is None else pixel_sum + result.pixel_sum
+                    pixel_sum = (
+                        result.pixel_sum if pixel_sum is None else pixel_sum + result.pixel_sum
+                    )
                 await progress(len(result.records) + len(result.errors))
         finally:
             for future in pending:
@@ -162,8 +169,10 @@ def save_mean(mean: np.ndarray, workdir: Path) -> tuple[Path, Path]:
     with open(npy, "wb") as f:
         np.save(f, mean32)
     pixels = np.clip(np.rint(mean32), 0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels[0]) if pixels.shape[0] == 1 else Image.fromarray(
-        pixels.transpose(1, 2, 0)
+    image = (
+        Image.fromarray(pixels[0])
+        if pixels.shape[0] == 1
+        else Image.fromarray(pixels.transpose(1, 2, 0))
     )
     image.save(jpg, "JPEG", quality=90)
     return npy, jpg

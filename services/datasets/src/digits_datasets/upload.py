@@ -35,9 +35,12 @@ async def upload_build(
     """Put every file of the build and return the event that records them."""
     splits = [
         SplitBlobs(
-            split=files.split, entries=files.entries,
-            rec=await _put(js, dataset_id, files.rec), idx=await _put(js, dataset_id, files.idx),
-            class_counts=files.class_counts, error_count=len(files.errors),
+            split=files.split,
+            entries=files.entries,
+            rec=await _put(js, dataset_id, files.rec),
+            idx=await _put(js, dataset_id, files.idx),
+            class_counts=files.class_counts,
+            error_count=len(files.errors),
             class_error_counts=files.class_errors,
         )
         for files in packed.splits

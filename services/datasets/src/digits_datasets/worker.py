@@ -116,8 +116,11 @@ class Build:
         assert spec is not None
         plan = await self._parse(spec)
         encode = EncodeSpec(
-            width=spec.resize_width, height=spec.resize_height, channels=spec.resize_channels,
-            resize_mode=spec.resize_mode, encoding=spec.encoding,
+            width=spec.resize_width,
+            height=spec.resize_height,
+            channels=spec.resize_channels,
+            resize_mode=spec.resize_mode,
+            encoding=spec.encoding,
         )
         workers = max(1, self.deps.settings.build_workers)
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
@@ -129,10 +132,14 @@ class Build:
             await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
         if self._stopped():
             raise BuildStopped(self.dataset_id)
-        built = await upload.upload_build(self.deps.js, self.dataset_id, plan.labels, encode, packed)
+        built = await upload.upload_build(
+            self.deps.js, self.dataset_id, plan.labels, encode, packed
+        )
         if not await self._step(built):
             raise BuildStopped(self.dataset_id)
-        log.info("build_done", dataset_id=self.dataset_id, entries=[s.entries for s in built.splits])
+        log.info(
+            "build_done", dataset_id=self.dataset_id, entries=[s.entries for s in built.splits]
+        )
 
     async def _parse(self, spec: DatasetSpec) -> SplitPlan:
         parsed = await parse_sources(spec, self.deps.js, self.deps.settings, self.workdir)
@@ -140,8 +147,11 @@ class Build:
         for warning in warnings[:MAX_LISTED]:
             log.warning("folder_warning", dataset_id=self.dataset_id, warning=warning)
         event = DatasetFolderParsed(
-            dataset_id=self.dataset_id, folder=_source_name(spec), labels=plan.labels,
-            split_counts=plan.counts(), warnings=warnings[:MAX_LISTED],
+            dataset_id=self.dataset_id,
+            folder=_source_name(spec),
+            labels=plan.labels,
+            split_counts=plan.counts(),
+            warnings=warnings[:MAX_LISTED],
             folders=parsed.folders if len(parsed.folders) > 1 else {},
         )
         if not await self._step(event):

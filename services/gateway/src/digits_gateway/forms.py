@@ -196,20 +196,27 @@ def _extra_folders(f: Fields) -> dict[str, Any]:
         low = f.integer(f"folder_{split}_min_per_class", 2, 1)
         top = f.integer(f"folder_{split}_max_per_class", None, 1)
         if top is not None and low is not None and top < low:
-            f.error(f"folder_{split}_max_per_class", f"Must be at least folder_{split}_min_per_class.")
-        out.update({
-            f"has_{split}_folder": has,
-            f"folder_{split}": f.text(f"folder_{split}", required=has) if has else "",
-            f"folder_{split}_min_per_class": low or 2,
-            f"folder_{split}_max_per_class": top,
-        })
+            f.error(
+                f"folder_{split}_max_per_class", f"Must be at least folder_{split}_min_per_class."
+            )
+        out.update(
+            {
+                f"has_{split}_folder": has,
+                f"folder_{split}": f.text(f"folder_{split}", required=has) if has else "",
+                f"folder_{split}_min_per_class": low or 2,
+                f"folder_{split}_max_per_class": top,
+            }
+        )
     return out
 
 
 # Dataset form fields that carry a file; the gateway puts each in the uploads bucket first.
 DATASET_FILES = (
-    "textfile_train_images", "textfile_val_images", "textfile_test_images",
-    "textfile_labels_file", "upload_archive",
+    "textfile_train_images",
+    "textfile_val_images",
+    "textfile_test_images",
+    "textfile_labels_file",
+    "upload_archive",
 )
 
 
@@ -218,10 +225,14 @@ def _textfile_fields(f: Fields, method: str, blobs: Mapping[str, BlobRef]) -> di
     if method != "textfile":
         return {}
     local = f.boolean("textfile_use_local_files", False)
-    use = {"train": True, "val": f.boolean("textfile_use_val", True),
-           "test": f.boolean("textfile_use_test", False)}
+    use = {
+        "train": True,
+        "val": f.boolean("textfile_use_val", True),
+        "test": f.boolean("textfile_use_test", False),
+    }
     out: dict[str, Any] = {
-        "textfile_use_local_files": local, "textfile_use_val": use["val"],
+        "textfile_use_local_files": local,
+        "textfile_use_val": use["val"],
         "textfile_use_test": use["test"],
         "textfile_shuffle": f.choice("textfile_shuffle", ("0", "1"), "1") == "1",
     }
@@ -237,8 +248,12 @@ def _textfile_fields(f: Fields, method: str, blobs: Mapping[str, BlobRef]) -> di
         out["textfile_local_labels_file"] = f.text("textfile_local_labels_file", required=True)
     elif "textfile_labels_file" not in blobs:
         f.error("textfile_labels_file", "This field is required.")
-    for name in ("textfile_train_images", "textfile_val_images", "textfile_test_images",
-                 "textfile_labels_file"):
+    for name in (
+        "textfile_train_images",
+        "textfile_val_images",
+        "textfile_test_images",
+        "textfile_labels_file",
+    ):
         if not local and name in blobs:
             out[name] = blobs[name]
     return out

@@ -21,7 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 5000  # DIGITS_PORT: DIGITS's own default
     web_dir: str = ""  # empty: the repository's web/ found next to the package
     ready_interval: float = 3.0  # seconds between pings of the backend services
-    command_timeout: float = 30.0  # seconds a service has to answer (custom networks are test-built)
+    command_timeout: float = (
+        30.0  # seconds a service has to answer (custom networks are test-built)
+    )
     read_your_writes_timeout: float = 5.0  # seconds to wait for the projection, then 503
     keepalive_seconds: float = 15.0  # SSE comment interval
     fetch_batch: int = 500  # events per projection transaction

@@ -96,14 +96,16 @@ def _parse_tasks(job: Job, details: DatasetDetails) -> list[dict[str, Any]]:
             continue
         tasks[0][f"{split}_count"] = 0 if tasks[0]["label_count"] is not None else None
         count = details.split_counts.get(split) if tasks[0]["label_count"] is not None else None
-        tasks.append({
-            "name": f"Parse Folder ({split})",
-            "folder": folder,
-            "label_count": tasks[0]["label_count"],
-            "train_count": 0 if count is not None else None,
-            "val_count": count if split == "val" else (0 if count is not None else None),
-            "test_count": count if split == "test" else (0 if count is not None else None),
-        })
+        tasks.append(
+            {
+                "name": f"Parse Folder ({split})",
+                "folder": folder,
+                "label_count": tasks[0]["label_count"],
+                "train_count": 0 if count is not None else None,
+                "val_count": count if split == "val" else (0 if count is not None else None),
+                "test_count": count if split == "test" else (0 if count is not None else None),
+            }
+        )
     return tasks
 
 

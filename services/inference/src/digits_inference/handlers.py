@@ -142,9 +142,7 @@ async def export_model(deps: Deps, cmd: ExportModel) -> Exported:
         members |= {"labels.txt": written["labels"], "info.json": written["info"]}
         members["classify.py"] = written["script"]
         filename = deploy.archive_name(plan.job_id, plan.epoch, fmt)
-        archive = await asyncio.to_thread(
-            deploy.write_archive, folder / "archive", fmt, members
-        )
+        archive = await asyncio.to_thread(deploy.write_archive, folder / "archive", fmt, members)
         ref = await put_file(
             deps.js, subjects.BUCKET_UPLOADS, f"exports/{uuid.uuid4().hex}/{filename}", archive
         )

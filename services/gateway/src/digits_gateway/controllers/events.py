@@ -85,7 +85,9 @@ async def _stream(
             if event is None:  # shutdown, or this client fell too far behind
                 return
             if event.kind == "gpu":  # telemetry: not persisted, so no cursor position
-                yield ServerSentEventMessage(event="gpu", data=msgspec.json.encode(event.data).decode())
+                yield ServerSentEventMessage(
+                    event="gpu", data=msgspec.json.encode(event.data).decode()
+                )
                 continue
             if event.stream not in cursor or event.seq <= cursor[event.stream]:
                 continue

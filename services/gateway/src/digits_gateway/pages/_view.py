@@ -181,17 +181,25 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
     for task in (_dict(t) for t in _list(job.get("ParseFolderTasks"))):
         train, val, test = (_count(task.get(k)) for k in ("train_count", "val_count", "test_count"))
         whole = sum(n for n in (train, val, test) if n)
-        view["splits"].append({
-            "name": task.get("name") or "Parse folder",
-            "folder": task.get("folder") or "",
-            "label_count": _count(task.get("label_count")),
-            "train": train, "val": val, "test": test,
-            "val_pct": _pct(val, whole), "test_pct": _pct(test, whole),
-        })
+        view["splits"].append(
+            {
+                "name": task.get("name") or "Parse folder",
+                "folder": task.get("folder") or "",
+                "label_count": _count(task.get("label_count")),
+                "train": train,
+                "val": val,
+                "test": test,
+                "val_pct": _pct(val, whole),
+                "test_pct": _pct(test, whole),
+            }
+        )
     view["dbs"] = [
-        {"name": db.get("name") or "DB", "entries": _count(db.get("entries")),
-         "failed": _count(db.get("error_count") or db.get("failed")),
-         "split": str(db.get("split") or "")}
+        {
+            "name": db.get("name") or "DB",
+            "entries": _count(db.get("entries")),
+            "failed": _count(db.get("error_count") or db.get("failed")),
+            "split": str(db.get("split") or ""),
+        }
         for db in dbs
     ]
     counts = _list(first.get("class_counts"))
@@ -201,8 +209,11 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
     view["warnings"] = [str(w) for w in _list(job.get("warnings")) if w]
     failed = _list(first.get("class_error_counts"))
     view["labels"] = [
-        {"name": name, "count": _count(counts[i]) if i < len(counts) else None,
-         "failed": _count(failed[i]) if i < len(failed) else None}
+        {
+            "name": name,
+            "count": _count(counts[i]) if i < len(counts) else None,
+            "failed": _count(failed[i]) if i < len(failed) else None,
+        }
         for i, name in enumerate(labels)
     ]
     top = max((c["count"] or 0 for c in view["labels"]), default=0)
@@ -221,20 +232,24 @@ def model_view(job: dict[str, Any]) -> dict[str, Any]:
             epochs.append(float(snap[0] if isinstance(snap, list | tuple) else snap))
         except (TypeError, ValueError, IndexError):
             continue
-    view.update({
-        "dataset_id": str(job.get("dataset_id") or ""),
-        "dataset_name": str(job.get("dataset_name") or job.get("dataset_id") or ""),
-        "created": fmt_time(job.get("creation time") or job.get("submitted")),
-        "framework": str(job.get("framework") or ""),
-        "network": str(job.get("network") or job.get("standard_networks") or ""),
-        "dims": f"{dims[1]}×{dims[0]}, {dims[2]} channel{'s' if dims[2] != 1 else ''}"
-        if len(dims) == 3 else "",
-        "snapshots": [fmt_epoch(e) for e in sorted(set(epochs), reverse=True)],
-        "train_epochs": _count(job.get("train_epochs")),
-        "resize_mode": RESIZE_MODES.get(str(job.get("image resize mode")),
-                                        str(job.get("image resize mode") or "")),
-        "use_mean": str(job.get("mean subtraction") or ""),
-    })
+    view.update(
+        {
+            "dataset_id": str(job.get("dataset_id") or ""),
+            "dataset_name": str(job.get("dataset_name") or job.get("dataset_id") or ""),
+            "created": fmt_time(job.get("creation time") or job.get("submitted")),
+            "framework": str(job.get("framework") or ""),
+            "network": str(job.get("network") or job.get("standard_networks") or ""),
+            "dims": f"{dims[1]}×{dims[0]}, {dims[2]} channel{'s' if dims[2] != 1 else ''}"
+            if len(dims) == 3
+            else "",
+            "snapshots": [fmt_epoch(e) for e in sorted(set(epochs), reverse=True)],
+            "train_epochs": _count(job.get("train_epochs")),
+            "resize_mode": RESIZE_MODES.get(
+                str(job.get("image resize mode")), str(job.get("image resize mode") or "")
+            ),
+            "use_mean": str(job.get("mean subtraction") or ""),
+        }
+    )
     return view
 
 
