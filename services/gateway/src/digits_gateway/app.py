@@ -143,10 +143,7 @@ def create_app(settings: Settings) -> Litestar:
         api.ModelApi,
         api.JobApi,
     ]
-    pages = ui.pages()
-    if pages is not None:
-        handlers += pages.page_routes
-        handlers.append(cluster_routes.cluster_page)
+    handlers += [*ui.pages().page_routes, cluster_routes.cluster_page]
     if (web / "static").is_dir():
         handlers.append(
             create_static_files_router(

@@ -1,8 +1,7 @@
-"""The HTML side: the web helper's `pages` module (optional until it exists) and `web/`."""
+"""The HTML side: where the pages module and `web/` are, login redirects, safe `next` paths."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 from pathlib import Path
 from types import ModuleType
@@ -15,15 +14,9 @@ from litestar.response import Redirect
 from digits_gateway.settings import Settings
 
 
-@functools.cache
-def pages() -> ModuleType | None:
-    """`digits_gateway.pages`, or None while it does not exist (the JSON routes still work)."""
-    try:
-        return importlib.import_module("digits_gateway.pages")
-    except ModuleNotFoundError as e:
-        if e.name == "digits_gateway.pages":
-            return None
-        raise
+def pages() -> ModuleType:
+    """The HTML pages module (imported on first use: JSON-only requests never load Jinja pages)."""
+    return importlib.import_module("digits_gateway.pages")
 
 
 def web_dir(settings: Settings) -> Path:

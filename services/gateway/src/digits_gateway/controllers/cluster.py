@@ -89,8 +89,6 @@ async def job_hardware(gw: Gateway, job_id: str) -> dict[str, Any]:
 @get("/cluster", include_in_schema=False)
 async def cluster_page(gw: Gateway, request: Request[Any, Any, Any]) -> Template:
     """Nodes, devices, who holds each, and the queue; live through `/events`."""
-    pages = ui.pages()
-    assert pages is not None  # the route is only registered when the pages exist
-    return pages._page(  # the shared page frame (title, user, assets)
+    return ui.pages()._page(  # the shared page frame (title, user, assets)
         "cluster.html", "Cluster", username(request), view=cluster_view(gw)
     )

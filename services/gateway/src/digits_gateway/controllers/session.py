@@ -24,10 +24,9 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
             f'Invalid username - "{name}": start with a lowercase letter, then use only '
             "a-z, 0-9, '.', '_' and '-'"
         )
-        pages = ui.pages()
-        if wants_json(request) or pages is None:
+        if wants_json(request):
             return errors_response({"username": [message]})
-        return pages.login_page(target, message)  # type: ignore[no-any-return]
+        return ui.pages().login_page(target, message)  # type: ignore[no-any-return]
     cookie = Cookie(key="username", value=name, path="/", samesite="lax")
     return Redirect(path=target, cookies=[cookie])
 
