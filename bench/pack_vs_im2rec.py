@@ -8,8 +8,9 @@ Three comparisons, each printed as a ratio against its anchor:
    same number of worker processes (`--num-thread`). Both write JPEG records; both are timed as
    whole processes (interpreter start and imports included), alternately, `--rounds` times.
 2. `small`: small JPEGs (100-400 px) -> 32x32, the same way.
-3. `blobs`: a 100 MB file through the Object Store (`put_file`, then `fetch` into an empty cache)
-   against nats-py's own `get(writeinto=...)`, median of `--blob-rounds`.
+3. `blobs`: a 100 MB file through the Object Store (`put_file`: 960 KB chunks, 8 awaiting their
+   acks at once; then `fetch` into an empty cache: a pull consumer fed 16 chunks ahead) against
+   nats-py's own `get(writeinto=...)`, median of `--blob-rounds`, each run printed.
 
 Peak RSS is the largest single process of each run (the parent or one worker).
 
@@ -130,9 +131,15 @@ def run_ours(src: Path, work: Path, size: int, workers: int) -> tuple[float, flo
 
 
 def ours_child(src: str, out: str, size: int, workers: int) -> None:
-    """The candidate, as the build worker runs it: Packer over a process pool."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """The candidate, as the service runs a build: its BuildPool, then scan, plan and Packer.
+
+    The service starts its pool when it starts; here the pool starts first thing too, so the
+    workers' start-up overlaps the scan, as it overlaps connecting to NATS in the service.
+    """
+    from digits_datasets.pool import BuildPool
+
+    pool = BuildPool(workers)
+    pool.start()
 
     from digits_datasets.folders import scan_folder
     from digits_datasets.packing import EncodeSpec
@@ -143,13 +150,12 @@ def ours_child(src: str, out: str, size: int, workers: int) -> None:
     classes, _ = scan_folder(src, [src])
     plan = plan_splits(classes, 0, 0)
     spec = EncodeSpec(width=size, height=size, channels=3, resize_mode="squash", encoding="jpg")
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
     async def progress(*_: object) -> None:
         return None
 
     settings = Settings()  # the service's own defaults (chunk size)
-    packer = Packer(pool, spec, chunk_size=settings.chunk_size, inflight=2 * workers)
+    packer = Packer(pool.executor(), spec, settings.chunk_size, inflight=2 * pool.workers)
     result = asyncio.run(packer.pack(plan, Path(out), lambda: False, progress))
     pool.shutdown()
     print(json.dumps({"entries": result.splits[0].entries}), file=sys.stderr)
@@ -221,10 +227,15 @@ async def blobs(megabytes: int, rounds: int) -> None:
         finally:
             proc.terminate()
             proc.wait()
-    print(f"put_file (512 KB chunks): {statistics.median(puts):7.0f} MB/s")
-    print(f"fetch (pull consumer):    {statistics.median(gets):7.0f} MB/s")
+    spread = "  (runs: {})".format
+    print(f"put_file:                 {statistics.median(puts):7.0f} MB/s", spread(_ints(puts)))
+    print(f"fetch (pull consumer):    {statistics.median(gets):7.0f} MB/s", spread(_ints(gets)))
     print(f"nats-py get(writeinto):   {statistics.median(anchor):7.0f} MB/s  (anchor)")
     print(f"fetch / get ratio:        {statistics.median(gets) / statistics.median(anchor):.2f}x")
+
+
+def _ints(values: list[float]) -> str:
+    return " ".join(f"{v:.0f}" for v in values)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from digits_proto import subjects
+from digits_proto.base import BlobRef
 from digits_proto.runtime import fetch, put_bytes, put_file
 from digits_proto.runtime._blobs import CHUNK
 
@@ -34,3 +35,32 @@ async def test_fetch_leaves_no_consumer_behind(js, tmp_path: Path) -> None:
     await fetch(js, ref, tmp_path)
     info = await js.stream_info(f"OBJ_{subjects.BUCKET_DATASETS}")
     assert info.state.consumer_count == 0
+
+
+async def test_blob_put_with_other_chunk_size_is_fetched_whole(js, tmp_path: Path) -> None:
+    """An object written by another client (nats-py's 128 KB chunks) is read by its own count."""
+    data = os.urandom(128 * 1024 * 40 + 7)
+    store = await js.object_store(subjects.BUCKET_DATASETS)
+    info = await store.put("d1/other.bin", data)
+    assert info.chunks == 41
+    ref = BlobRef(
+        bucket=subjects.BUCKET_DATASETS, name="d1/other.bin", digest=info.digest, size=len(data)
+    )
+    assert (await fetch(js, ref, tmp_path)).read_bytes() == data
+
+
+async def test_nats_py_reads_our_put_and_a_replaced_object_drops_its_old_chunks(
+    js, tmp_path: Path
+) -> None:
+    """The pipelined put stores what nats-py's put would: nats-py's get reads it back, and
+    putting the name again leaves only the new chunks in the stream."""
+    first, second = os.urandom(CHUNK * 5 + 3), os.urandom(CHUNK * 2 + 1)
+    await put_bytes(js, subjects.BUCKET_DATASETS, "d1/x.rec", first)
+    store = await js.object_store(subjects.BUCKET_DATASETS)
+    assert (await store.get("d1/x.rec")).data == first
+    ref = await put_bytes(js, subjects.BUCKET_DATASETS, "d1/x.rec", second)
+    assert (await fetch(js, ref, tmp_path)).read_bytes() == second
+    info = await store.get_info("d1/x.rec")
+    assert (info.size, info.chunks) == (len(second), 3)
+    stream = await js.stream_info(f"OBJ_{subjects.BUCKET_DATASETS}")
+    assert stream.state.messages == 3 + 1  # three chunks and one meta message

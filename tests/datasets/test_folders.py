@@ -59,6 +59,28 @@ def test_files_linking_outside_the_roots_are_skipped(tmp_path: Path) -> None:
     assert "outside" in warnings[0]
 
 
+def test_links_fifos_and_image_named_folders_are_judged_one_by_one(tmp_path: Path) -> None:
+    """Links inside the roots and dangling links are kept; a folder linked from outside, a FIFO
+    and a link out are skipped with warnings; a folder named like an image is walked."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    _touch(outside / "far" / "q.jpg")
+    a = _touch(root / "c" / "a.jpg")
+    _touch(root / "c" / "dir.jpg" / "inner.png")
+    os.symlink(a, root / "c" / "b_link.jpg")
+    os.symlink(root / "missing.jpg", root / "c" / "c_dangling.jpg")
+    os.symlink(outside / "far", root / "c" / "d_far")
+    os.mkfifo(root / "c" / "e_fifo.png")
+    _touch(root / "other" / "x.png")
+    classes, warnings = scan_folder(str(root), [str(root)])
+    names = [os.path.relpath(p, root / "c") for p in classes[0][1]]
+    assert names == ["a.jpg", "b_link.jpg", "c_dangling.jpg", "dir.jpg/inner.png"]
+    assert [w.split(": ")[1] for w in warnings] == [
+        "not a regular file, skipped",
+        "links outside the data folders, skipped",
+    ]
+    assert warnings[1].startswith(str(root / "c" / "d_far" / "q.jpg"))
+
+
 def test_check_folder_accepts_a_folder_inside_the_roots(tmp_path: Path) -> None:
     """A folder with two class folders inside a root is accepted and returned resolved."""
     (tmp_path / "d" / "a").mkdir(parents=True)

@@ -143,16 +143,19 @@ async def test_explore_page_and_record_images_through_the_gateway(
     assert f"explore?job_id={job_id}&amp;db=train" in show
 
 
-async def test_clone_replays_the_saved_form_with_overrides(
+async def test_clone_replays_the_saved_form_under_a_new_name(
     gateway: httpx.AsyncClient, images: Path
 ) -> None:
-    """POST with clone=<id> builds the same dataset again; sent fields override saved ones."""
+    """POST with clone=<id> builds the same dataset again (saved fields win, as DIGITS's
+    fill_form_from_job); a name sent with it names the copy."""
     folder = make_folder(images / "orig", {"a_cat": 3, "b": 3})
     first = await gateway.post(
         ROUTE, data={**BASE, "folder_train": str(folder), "resize_width": "6"}
     )
     original = first.json()["id"]
-    r = await gateway.post(ROUTE, data={"clone": original, "dataset_name": "copy"})
+    r = await gateway.post(
+        ROUTE, data={"clone": original, "dataset_name": "copy", "resize_width": "9"}
+    )
     assert r.status_code == 200, r.text
     body = await finished(gateway, r.json()["id"])
     assert body["name"] == "copy" and body["status"] == "Done"

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +43,15 @@ def wait_until(predicate, timeout: float, every: float = 0.5, what: str = "condi
 
 @pytest.fixture(scope="session")
 def digits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """`python -m digits_cli run` with its own data dir, a free port and a data root."""
+    """`python -m digits_cli run` with its own data dir, a free port and a data root.
+
+    DIGITS_E2E_URL + DIGITS_E2E_ROOT (a data root of that system) point the tests at a system
+    that is already running instead, to iterate on one test without waiting for a start.
+    """
+    if url := os.environ.get("DIGITS_E2E_URL"):
+        root = Path(tempfile.mkdtemp(dir=os.environ["DIGITS_E2E_ROOT"]))
+        yield System(url=url, data_dir=root, root=root, log=root / "launcher.log")
+        return
     base = tmp_path_factory.mktemp("digits")
     root = base / "images"
     root.mkdir()

@@ -46,7 +46,7 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
 
     # New dataset from a server folder of class sub-folders.
     page.locator("#main").get_by_role("link", name="New dataset").click()
-    expect(page.get_by_role("heading", name="New image classification dataset")).to_be_visible()
+    expect(page.get_by_role("heading", name="New Image Classification Dataset")).to_be_visible()
     page.get_by_label("Grayscale (1 channel)").check()
     page.get_by_label("Width").fill("28")
     page.get_by_label("Height").fill("28")
@@ -79,7 +79,7 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
 
     # New model from this dataset: the standard LeNet, settings that train in seconds on a CPU.
     page.get_by_role("link", name="New model from this dataset").click()
-    expect(page.get_by_role("heading", name="New image classification model")).to_be_visible()
+    expect(page.get_by_role("heading", name="New Image Classification Model")).to_be_visible()
     expect(page.locator("#dataset")).to_have_value(dataset_id)
     page.get_by_role("radio", name=re.compile(r"^LeNet")).check()
     page.get_by_label("Training epochs").fill("4")

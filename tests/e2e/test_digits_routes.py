@@ -89,6 +89,17 @@ def test_dataset_model_and_classify_one_through_digits_routes(digits_system: Sys
         assert detail["snapshots"], detail
         assert detail["dataset_id"] == dataset["id"]
 
+        # Job life: the trainer's raw log reaches the gateway through the Object Store; a
+        # rename and notes (DIGITS's PUT /jobs/<id>) show in the job's JSON.
+        log = client.get(f"/models/{model_id}/log")
+        assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
+        assert f"attempt 1 of {model_id}" in log.text
+        assert log.text.rstrip().endswith("training completed"), log.text[-500:]
+        edit = client.put(f"/jobs/{model_id}", data={"job_name": "lenet v2", "job_notes": "e2e"})
+        assert (edit.status_code, edit.text) == (200, "Image Classification Model updated.")
+        renamed = client.get(f"/models/{model_id}.json").json()
+        assert (renamed["name"], renamed["notes"], renamed["status"]) == ("lenet v2", "e2e", "Done")
+
         image = folder / "bright" / "bright_000.png"
         with open(image, "rb") as f:
             result = client.post(

@@ -21,9 +21,11 @@ from digits_proto.datasets import (
     DatasetBuilt,
     DatasetCreated,
     DatasetDeleted,
+    DatasetEdited,
     DatasetFolderParsed,
     DatasetProgressed,
     DeleteDataset,
+    EditDataset,
     SplitBlobs,
 )
 from digits_proto.inference import Classified, ClassifyOne
@@ -31,10 +33,12 @@ from digits_proto.models import (
     AbortModel,
     CreateModel,
     DeleteModel,
+    EditModel,
     MetricsRecorded,
     ModelAborted,
     ModelCreated,
     ModelDeleted,
+    ModelEdited,
     SnapshotSaved,
     TrainingCompleted,
     TrainingProgressed,
@@ -79,6 +83,7 @@ class FakeBackend:
                     subjects.CMD_DATASETS_CREATE: self.create_dataset,
                     subjects.CMD_DATASETS_ABORT: self.abort_dataset,
                     subjects.CMD_DATASETS_DELETE: self.delete_dataset,
+                    subjects.CMD_DATASETS_EDIT: self.edit_dataset,
                 },
             ),
             subjects.SERVICE_TRAINER: (
@@ -87,6 +92,7 @@ class FakeBackend:
                     subjects.CMD_MODELS_CREATE: self.create_model,
                     subjects.CMD_MODELS_ABORT: self.abort_model,
                     subjects.CMD_MODELS_DELETE: self.delete_model,
+                    subjects.CMD_MODELS_EDIT: self.edit_model,
                 },
             ),
             subjects.SERVICE_INFERENCE: (
@@ -151,6 +157,12 @@ class FakeBackend:
             subjects.STREAM_DATASETS,
         )
 
+    async def edit_dataset(self, cmd: EditDataset) -> Accepted:
+        event = DatasetEdited(dataset_id=cmd.dataset_id, name=cmd.name, notes=cmd.notes)
+        return await self._edit(
+            self.datasets, subjects.dataset_events(cmd.dataset_id), event, cmd.username
+        )
+
     # --- models ---
 
     async def create_model(self, cmd: CreateModel) -> Accepted:
@@ -193,6 +205,12 @@ class FakeBackend:
             subjects.STREAM_MODELS,
         )
 
+    async def edit_model(self, cmd: EditModel) -> Accepted:
+        event = ModelEdited(model_id=cmd.model_id, name=cmd.name, notes=cmd.notes)
+        return await self._edit(
+            self.models, subjects.model_events(cmd.model_id), event, cmd.username
+        )
+
     # --- inference and gpus ---
 
     async def classify_one(self, cmd: ClassifyOne) -> Classified:
@@ -226,6 +244,17 @@ class FakeBackend:
         return Accepted(
             id=subject.rsplit(".", 1)[-1], status=JobStatus.ABORTED, stream=stream, seq=seq
         )
+
+    async def _edit(self, store: EventStore[Any], subject: str, event: Any, user: str) -> Accepted:
+        events, last = await store.load(subject)
+        if not events:
+            raise NotFound("no such job")
+        if events[0].username and events[0].username != user:
+            raise Forbidden("You don't have permission to edit this job")
+        if event.name is not None and not event.name.strip():
+            raise DomainError("name cannot be blank", field="job_name")
+        seq = await store.append(subject, [event], last)
+        return Accepted(id=subject.rsplit(".", 1)[-1], stream=store.stream, seq=seq)
 
     async def _delete(
         self, store: EventStore[Any], subject: str, event: Any, stream: str

@@ -41,11 +41,12 @@ async def renew(nc: Client, lease_id: str, holder: str = "h") -> LeaseAccepted |
     return await _send(nc, subjects.CMD_GPUS_RENEW, RenewLease(lease_id=lease_id, holder=holder))
 
 
-async def release(nc: Client, lease_id: str, holder: str = "h") -> Accepted | Rejected:
-    """Send ReleaseLease."""
-    return await _send(
-        nc, subjects.CMD_GPUS_RELEASE, ReleaseLease(lease_id=lease_id, holder=holder)
-    )
+async def release(
+    nc: Client, lease_id: str, holder: str = "h", node: str = ""
+) -> Accepted | Rejected:
+    """Send ReleaseLease (to one node's broker when `node` is given, as its trainer does)."""
+    subject = subjects.gpus_node_command(node, "release") if node else subjects.CMD_GPUS_RELEASE
+    return await _send(nc, subject, ReleaseLease(lease_id=lease_id, holder=holder))
 
 
 async def _send(nc: Client, subject: str, cmd: msgspec.Struct) -> Any:

@@ -20,6 +20,7 @@ from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetDeleted, 
 from digits_proto.models import (
     ModelCreated,
     ModelDeleted,
+    ModelEdited,
     SnapshotSaved,
     TrainingProgressed,
     TrainSpec,
@@ -181,3 +182,11 @@ def test_a_snapshot_deleted_by_retention_cannot_be_chosen() -> None:
     for event in (snapshot(1.0), snapshot(2.0), SnapshotDeleted(model_id="m", epoch=1.0)):
         state = evolve_model(state, event)
     assert [s.epoch for s in state.snapshots] == [2.0]
+
+
+def test_a_rename_changes_the_name_and_notes_alone_change_nothing() -> None:
+    """ModelEdited with a name renames (downloads' info.json follow); notes only keep the view."""
+    renamed = model(snapshot(1), ModelEdited(model_id="m", name="lenet v2"))
+    assert renamed.name == "lenet v2" and renamed.snapshots
+    noted = model(ModelEdited(model_id="m", notes="n"))
+    assert noted.name == "m" and noted.status == "Initialized"

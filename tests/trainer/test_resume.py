@@ -115,3 +115,10 @@ async def test_a_job_whose_trainer_dies_resumes_from_its_last_snapshot_on_anothe
         assert iterations == sorted(set(iterations)), phase
     val_epochs = [p.epoch for p in points if p.phase == "val"]
     assert val_epochs == [float(e) for e in range(1, 13)]
+
+    # The raw log: attempt 2 (another node, another disk) continued attempt 1's stored log.
+    log = (await bucket.get(f"{reply.id}/train.log")).data.decode()
+    first, second = log.index(f"attempt 1 of {reply.id}"), log.index(f"attempt 2 of {reply.id}")
+    assert first < log.index("snapshot saved") < second
+    assert f"resuming from the snapshot at epoch {resumed_from:g}" in log[second:]
+    assert log.rstrip().endswith("training completed")

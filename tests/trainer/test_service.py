@@ -261,6 +261,9 @@ async def test_a_child_error_fails_the_job_naming_the_cause(nats_url, js, nc, tm
     assert broker.calls[-1] == "ReleaseLease"
     log = next((tmp_path / "data" / "trainer" / "jobs").glob("*/train.log")).read_text()
     assert "Traceback" in log
+    stored = await js.object_store(subjects.BUCKET_MODELS)  # what the gateway serves
+    text = (await stored.get(f"{reply.id}/train.log")).data.decode()
+    assert "Traceback" in text and "training failed: " in text.splitlines()[-1]
 
 
 async def test_create_refuses_an_unknown_dataset_or_an_unavailable_network(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
-from litestar import Litestar, Request, Response, delete, get, post
+from litestar import Litestar, Request, Response, delete, get, post, put
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
@@ -427,6 +427,46 @@ def abort_model(job_id: str) -> str:
     return "Job aborted."
 
 
+@put("/jobs/{job_id:str}", status_code=200)
+async def edit_job(request: Request, job_id: str) -> Response[Any]:
+    """DIGITS's rename/notes: blank name → 400 naming job_name; the page's dict changes."""
+    form = await request.form()
+    job = DATASETS.get(job_id) or MODELS.get(job_id)
+    if job is None:
+        return Response({"error": {"message": "Job not found"}}, status_code=404)
+    if "job_name" in form:
+        if not str(form["job_name"]).strip():
+            return Response({"errors": {"job_name": ["name cannot be blank"]}}, status_code=400)
+        job["name"] = str(form["job_name"]).strip()
+    if "job_notes" in form:
+        job["notes"] = str(form["job_notes"]).strip()
+    kind = "Dataset" if job_id in DATASETS else "Model"
+    return Response(f"Image Classification {kind} updated.", media_type="text/plain")
+
+
+MODEL_LOG = "\n".join(
+    [
+        "2026-11-27 11:00:02 [trainer  ] attempt 1 of 20261127-110000-e5f6 on node-1 "
+        "(node-1/cpu0, 2 threads)",
+        "2026-11-27 11:00:04 [info     ] data loaded                    train=45000 val=15000",
+        *(
+            f"2026-11-27 11:0{e}:30 [info     ] epoch {e} validation: loss 0.{9 - e}12, acc 0.9{e}"
+            for e in range(1, 4)
+        ),
+        "2026-11-27 11:03:31 [info     ] epoch 3 snapshot saved",
+        "",
+    ]
+)
+
+
+@get("/models/{job_id:str}/log", sync_to_thread=False, media_type="text/plain")
+def model_log(job_id: str) -> Response[str]:
+    """The raw log of the sample model; 404 with the reason for any other job."""
+    if job_id != MODEL:
+        return Response("No training log yet: the job has not started training", status_code=404)
+    return Response(MODEL_LOG, media_type="text/plain")
+
+
 def _sample_png() -> str:
     img = Image.new("L", (28, 28), 0)
     ImageDraw.Draw(img).line([(14, 4), (14, 24)], fill=255, width=3)
@@ -492,6 +532,8 @@ def build_app() -> Litestar:
             mean_image,
             delete_dataset,
             abort_model,
+            edit_job,
+            model_log,
             classify_result,
             dataset_errors,
             model_errors,

@@ -79,6 +79,15 @@ class DeleteDataset(Command, frozen=True, kw_only=True, tag="datasets.DeleteData
     username: str = ""
 
 
+class EditDataset(Command, frozen=True, kw_only=True, tag="datasets.EditDataset"):
+    """Rename a dataset and/or change its notes (None = leave as is; notes "" = clear them)."""
+
+    dataset_id: str
+    username: str = ""
+    name: str | None = None
+    notes: str | None = None
+
+
 class BuildDatasetTicket(Command, frozen=True, kw_only=True, tag="datasets.BuildDatasetTicket"):
     """Work-queue ticket: build this dataset (redelivered if its worker dies)."""
 
@@ -239,6 +248,13 @@ class DatasetDeleted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     """The dataset is gone."""
 
 
+class DatasetEdited(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetEdited"):
+    """The dataset's name and/or notes changed (None = unchanged; notes "" = none)."""
+
+    name: str | None = None
+    notes: str | None = None
+
+
 DatasetEvents = (
     DatasetCreated
     | DatasetBuildStarted
@@ -248,6 +264,7 @@ DatasetEvents = (
     | DatasetFailed
     | DatasetAborted
     | DatasetDeleted
+    | DatasetEdited
 )
 DatasetCommands = (
     CreateDataset
@@ -257,4 +274,5 @@ DatasetCommands = (
     | ResizeExample
     | ExploreDataset
     | GetDatasetRecord
+    | EditDataset
 )

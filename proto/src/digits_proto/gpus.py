@@ -34,6 +34,9 @@ class AcquireLease(Command, frozen=True, kw_only=True, tag="gpus.AcquireLease"):
     # When the job was submitted (epoch seconds): FIFO order within a priority; 0 = when it
     # first asked.
     submitted: float = 0.0
+    # False: take devices free now (after every queued job's share) or get 409 at once, never
+    # joining the queue (inference: it falls back to the CPU rather than wait behind training).
+    wait: bool = True
 
 
 class RenewLease(Command, frozen=True, kw_only=True, tag="gpus.RenewLease"):

@@ -103,6 +103,9 @@ class ClassifyMany(Command, frozen=True, kw_only=True, tag="inference.ClassifyMa
     snapshot_epoch: float | None = None
     top_n: int = 0
     background: bool = False  # True: run as a job (ticket), reply ClassifyManyQueued at once
+    # Instead of the list: a zip/tar/tar.gz of images in the uploads bucket (class folders named
+    # like the labels give the ground truth); `image_list` is then ignored (empty BlobRef).
+    image_archive: BlobRef | None = None
 
 
 class ClassifyManyTicket(Command, frozen=True, kw_only=True, tag="inference.ClassifyManyTicket"):

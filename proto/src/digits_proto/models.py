@@ -89,6 +89,15 @@ class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
     username: str = ""
 
 
+class EditModel(Command, frozen=True, kw_only=True, tag="models.EditModel"):
+    """Rename a training job and/or change its notes (None = leave as is; notes "" = clear)."""
+
+    model_id: str
+    username: str = ""
+    name: str | None = None
+    notes: str | None = None
+
+
 class CustomizeNetwork(Command, frozen=True, kw_only=True, tag="models.CustomizeNetwork"):
     """Ask for a network's editable Gluon source: a standard name, or a previous job's id."""
 
@@ -128,6 +137,33 @@ class NetworkGraph(Reply, frozen=True, kw_only=True, tag="models.NetworkGraph"):
     nodes: list[GraphNode]
     edges: list[list[int]]
     total_params: int
+
+
+class CreatePretrainedModel(Command, frozen=True, kw_only=True, tag="models.CreatePretrainedModel"):
+    """Register a pretrained model: an uploaded archive (DIGITS's `upload_archive`, with its
+    `info.json`) or uploaded files (`/pretrained_models/new`), all as blobs in the uploads
+    bucket. Fields left at their defaults come from the archive's info.json."""
+
+    name: str = ""
+    username: str = ""
+    group: str = ""
+    archive: BlobRef | None = None
+    weights: BlobRef | None = None  # MXNet .params (`weights_file`)
+    model_def: BlobRef | None = None  # exported symbol .json (`model_def_file`)
+    labels: BlobRef | None = None  # labels.txt, one label a line (`labels_file`)
+    mean: BlobRef | None = None  # optional float32 C×H×W .npy, for downloads only
+    channels: int = 3
+    resize_mode: str = "squash"
+    width: int = 224
+    height: int = 224
+
+
+class MakePretrained(Command, frozen=True, kw_only=True, tag="models.MakePretrained"):
+    """Register a trained model's snapshot as a pretrained model (DIGITS's `to_pretrained`)."""
+
+    model_id: str
+    epoch: float | None = None  # None: the latest snapshot
+    username: str = ""
 
 
 class TrainModelTicket(Command, frozen=True, kw_only=True, tag="models.TrainModelTicket"):
@@ -213,6 +249,40 @@ class ModelDeleted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelDelet
     """The job is gone."""
 
 
+class ModelEdited(ModelEvent, frozen=True, kw_only=True, tag="models.ModelEdited"):
+    """The job's name and/or notes changed (None = unchanged; notes "" = none)."""
+
+    name: str | None = None
+    notes: str | None = None
+
+
+class PretrainedModelCreated(
+    ModelEvent, frozen=True, kw_only=True, tag="models.PretrainedModelCreated"
+):
+    """A pretrained model was registered; its one snapshot follows as SnapshotSaved (then
+    TrainingCompleted), so classify, download and fine-tuning read it like a trained job's.
+    It has no dataset: the resize, labels and mean it needs are here."""
+
+    name: str
+    username: str = ""
+    group: str = ""
+    framework: str = "mxnet"
+    source: str = "archive"  # archive, files or model (made from a trained job's snapshot)
+    source_model_id: str = ""
+    width: int
+    height: int
+    channels: int
+    resize_mode: str = "squash"
+    labels: list[str] = []
+    use_mean: str = "image"  # informational: the exported network subtracts its own mean
+    crop_size: int | None = None
+    mean: BlobRef | None = None  # float32 C×H×W .npy (for downloads), when known
+    mean_jpg: BlobRef | None = None
+    # The network as Gluon source (`build_network`), for fine-tuning from this model.
+    standard_network: str = ""
+    custom_network: str = ""
+
+
 class MetricsRecorded(ModelEvent, frozen=True, kw_only=True, tag="models.MetricsRecorded"):
     """One point of a training series (`phase` train or val): loss, accuracy, learning_rate…."""
 
@@ -233,8 +303,18 @@ ModelEvents = (
     | TrainingFailed
     | ModelAborted
     | ModelDeleted
+    | ModelEdited
+    | PretrainedModelCreated
 )
 MetricEvents = MetricsRecorded
 ModelCommands = (
-    CreateModel | AbortModel | DeleteModel | TrainModelTicket | CustomizeNetwork | VisualizeNetwork
+    CreateModel
+    | AbortModel
+    | DeleteModel
+    | TrainModelTicket
+    | CustomizeNetwork
+    | VisualizeNetwork
+    | EditModel
+    | CreatePretrainedModel
+    | MakePretrained
 )

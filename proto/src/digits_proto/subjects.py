@@ -51,6 +51,13 @@ def telemetry(node_id: str) -> str:
 
 TELEMETRY_ALL = "digits.telemetry.>"
 
+
+def model_log(model_id: str) -> str:
+    """Core request subject: the trainer running this job answers with its raw log so far
+    (an empty answer: too big, read the copy in the models bucket)."""
+    return f"digits.log.models.{model_id}"
+
+
 # The device queue as the brokers see it (QueueChanged snapshots). Node ids never start with "_".
 GPU_QUEUE_EVENTS = "digits.evt.gpus._queue"
 
@@ -82,11 +89,15 @@ CMD_DATASETS_DELETE = "digits.cmd.datasets.delete"
 CMD_DATASETS_RESIZE_EXAMPLE = "digits.cmd.datasets.resize_example"
 CMD_DATASETS_EXPLORE = "digits.cmd.datasets.explore"
 CMD_DATASETS_RECORD = "digits.cmd.datasets.record"
+CMD_DATASETS_EDIT = "digits.cmd.datasets.edit"
 CMD_MODELS_CREATE = "digits.cmd.models.create"
 CMD_MODELS_ABORT = "digits.cmd.models.abort"
 CMD_MODELS_DELETE = "digits.cmd.models.delete"
 CMD_MODELS_CUSTOMIZE = "digits.cmd.models.customize"
 CMD_MODELS_VISUALIZE = "digits.cmd.models.visualize"
+CMD_MODELS_EDIT = "digits.cmd.models.edit"
+CMD_MODELS_PRETRAINED = "digits.cmd.models.pretrained"
+CMD_MODELS_TO_PRETRAINED = "digits.cmd.models.to_pretrained"
 CMD_INFERENCE_CLASSIFY_ONE = "digits.cmd.inference.classify_one"
 CMD_INFERENCE_EXPORT = "digits.cmd.inference.export"
 CMD_INFERENCE_CLASSIFY_MANY = "digits.cmd.inference.classify_many"

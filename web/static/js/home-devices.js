@@ -14,10 +14,12 @@ async function refresh() {
       return;
     }
     const waiting = (c.queue || []).length;
-    spot.replaceChildren(
+    const parts = [
       el("a", { href: "/cluster" }, `${c.available} of ${c.total} ${deviceWord(c.kind, c.total)} available`),
-      waiting ? el("span", {}, ` · ${waiting} job${waiting === 1 ? "" : "s"} waiting`) : null,
-    );
+    ];
+    // replaceChildren would print a null as the text "null"
+    if (waiting) parts.push(el("span", {}, ` · ${waiting} job${waiting === 1 ? "" : "s"} waiting`));
+    spot.replaceChildren(...parts);
     spot.hidden = false;
   } catch {
     /* keep the last text */

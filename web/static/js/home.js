@@ -11,8 +11,9 @@ const pending = [];  // live events that arrived while the first list was loadin
 function kindOf(type, job = {}) {
   const t = String(type || "");
   if (t.startsWith("model")) return "models";
+  if (t === "pretrained_model") return "pretrained_models";
   if (t.startsWith("dataset")) return "datasets";
-  if (type) return null;  // pretrained models etc. have no table yet
+  if (type) return null;
   return job.dataset_id || job.framework ? "models" : "datasets";
 }
 
@@ -74,12 +75,14 @@ function remove(id) {
 }
 
 function counts() {
-  for (const kind of ["datasets", "models"]) {
+  for (const kind of ["datasets", "models", "pretrained_models"]) {
     const n = $(`${kind}-rows`).rows.length;
     $(`${kind}-count`).textContent = `(${n})`;
     const empty = $(`${kind}-empty`);
     if (n) empty.replaceChildren();
-    else if (loaded) {
+    else if (loaded && kind === "pretrained_models") {
+      empty.replaceChildren("No pretrained models yet: upload one below, or make one from a model's page.");
+    } else if (loaded) {
       const noun = kind === "models" ? "model" : "dataset";
       empty.replaceChildren(`No ${kind} yet. `,
         el("a", { href: `/${kind}/images/classification/new` }, `Create a ${noun}`), ".");
@@ -150,6 +153,7 @@ async function load() {
     }
     for (const job of data.datasets || []) if (job.id) upsert("datasets", job);
     for (const job of data.models || []) if (job.id) upsert("models", job);
+    for (const job of data.pretrained_models || []) if (job.id) upsert("pretrained_models", job);
   } catch (error) {
     const box = $("load-error");
     box.textContent = `Could not load the job list (${error.message}). Live updates still arrive below.`;

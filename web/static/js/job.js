@@ -21,8 +21,8 @@ function confirmDialog(title, text, okLabel) {
 export function jobPage() {
   const page = $("job-page");
   const id = page.dataset.jobId;
-  const kind = page.dataset.kind;  // "datasets" | "models"
-  const noun = kind === "models" ? "model" : "dataset";
+  const kind = page.dataset.kind;  // "datasets" | "models" | "pretrained_models"
+  const noun = { models: "model", pretrained_models: "pretrained model" }[kind] || "dataset";
   const statusBadge = $("job-status");
   const abortForm = $("abort-form");
   const abortButton = $("abort-button");

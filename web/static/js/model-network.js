@@ -167,6 +167,35 @@ async function initPrevious(form) {
   form.dispatchEvent(new CustomEvent("previousready"));
 }
 
+async function initPretrained() {
+  const fieldset = $("pretrained_networks");
+  let models;
+  try {
+    const response = await fetch("/index.json", { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(String(response.status));
+    models = ((await response.json()).pretrained_models || []).filter((m) => m.id);
+  } catch (error) {
+    console.warn("pretrained networks not loaded", error);
+    return;
+  }
+  if (!models.length) return;
+  const wanted = fieldset.dataset.selected;
+  const rows = models.map((m) => {
+    const dims = m["image dimensions"] || [];
+    const radio = el("input", { type: "radio", name: "pretrained_networks", value: m.id, id: `pre-${m.id}`,
+      checked: m.id === wanted, disabled: !m.fine_tunable });
+    return el("tr", {},
+      el("td", {}, el("label", { class: "radio", for: `pre-${m.id}` }, radio, " ", m.name || m.id,
+        " ", el("span", { class: "job-id" }, m.id))),
+      el("td", {}, dims.length === 3 ? `${dims[1]}×${dims[0]}×${dims[2]}` : ""),
+      el("td", {}, `${(m.labels || []).length} classes`),
+      el("td", {}, m.fine_tunable ? "" : "classifies only (no network to rebuild)"));
+  });
+  $("pretrained-list").replaceChildren(el("table", { class: "previous-table" },
+    el("thead", {}, el("tr", {}, ...["Pretrained model", "Input", "Labels", ""].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows)));
+}
+
 /** Wire the network section of `form`. */
 export function initNetworks(form) {
   const area = $("custom_network");
@@ -175,6 +204,7 @@ export function initNetworks(form) {
   const refresh = initGraph(form, area);
   initCustomize(form, showTab, area, refresh);
   const previous = initPrevious(form);
+  initPretrained();
   form.addEventListener("cloned", async (event) => {
     const saved = event.detail.form;
     showTab(saved.method || "standard");

@@ -9,6 +9,7 @@ from pathlib import Path
 from digits_datasets import handlers, worker
 from digits_datasets.dependents import ModelIndex
 from digits_datasets.explore import Explorer
+from digits_datasets.pool import BuildPool
 from digits_datasets.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetEvent
@@ -27,10 +28,11 @@ COMMAND_HANDLERS = {
     subjects.CMD_DATASETS_RESIZE_EXAMPLE: handlers.resize_example,
     subjects.CMD_DATASETS_EXPLORE: handlers.explore_dataset,
     subjects.CMD_DATASETS_RECORD: handlers.get_record,
+    subjects.CMD_DATASETS_EDIT: handlers.edit_dataset,
 }
 
 
-async def setup(host: ServiceHost, settings: Settings) -> None:
+async def setup(host: ServiceHost, settings: Settings, pool: BuildPool) -> None:
     """Follow the models stream, serve the commands, consume build tickets, then mark ready."""
     store: EventStore[DatasetEvent] = EventStore(
         host.js, subjects.STREAM_DATASETS, codec.dataset_events
@@ -47,7 +49,7 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         codec.dataset_commands,
         {subject: functools.partial(fn, deps) for subject, fn in COMMAND_HANDLERS.items()},
     )
-    build_deps = worker.BuildDeps(nc=host.nc, js=host.js, store=store, settings=settings)
+    build_deps = worker.BuildDeps(nc=host.nc, js=host.js, store=store, settings=settings, pool=pool)
     consuming = asyncio.Event()
     host.spawn(
         consume_tickets(
@@ -69,4 +71,10 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
     """Run the service until SIGTERM (or `host.stop`); tests pass their own `host`."""
     host = host or ServiceHost(subjects.SERVICE_DATASETS, settings.nats_url, settings.port)
-    await run_service(host, functools.partial(setup, settings=settings))
+    # The build workers start now, while the service connects, and serve every build.
+    pool = BuildPool(settings.build_workers)
+    pool.start()
+    try:
+        await run_service(host, functools.partial(setup, settings=settings, pool=pool))
+    finally:
+        await asyncio.to_thread(pool.shutdown)

@@ -11,6 +11,7 @@ from digits_datasets.errors import (
     HasDependentModels,
     InvalidField,
     NotAbortable,
+    NotOwner,
 )
 from digits_imaging import RESIZE_MODES
 from digits_proto import JobStatus
@@ -21,10 +22,12 @@ from digits_proto.datasets import (
     DatasetBuilt,
     DatasetCreated,
     DatasetDeleted,
+    DatasetEdited,
     DatasetEvent,
     DatasetFailed,
     DatasetFolderParsed,
     DatasetSpec,
+    EditDataset,
 )
 
 METHODS = ("folder", "textfile", "upload")
@@ -40,6 +43,8 @@ class DatasetState(msgspec.Struct, frozen=True, kw_only=True):
 
     dataset_id: str = ""
     name: str = ""
+    username: str = ""
+    notes: str = ""
     status: JobStatus | None = None
     deleted: bool = False
     spec: DatasetSpec | None = None
@@ -65,6 +70,7 @@ def evolve(state: DatasetState, event: DatasetEvent) -> DatasetState:
             return DatasetState(
                 dataset_id=event.dataset_id,
                 name=event.name,
+                username=event.username,
                 status=JobStatus.INITIALIZED,
                 spec=event.spec,
             )
@@ -80,6 +86,12 @@ def evolve(state: DatasetState, event: DatasetEvent) -> DatasetState:
             return replace(state, status=JobStatus.ABORTED)
         case DatasetDeleted():
             return replace(state, deleted=True)
+        case DatasetEdited():
+            return replace(
+                state,
+                name=state.name if event.name is None else event.name,
+                notes=state.notes if event.notes is None else event.notes,
+            )
     return state
 
 
@@ -197,6 +209,24 @@ def decide_delete(
     if dependent_models:
         raise HasDependentModels(dataset_id, sorted(dependent_models))
     return [DatasetDeleted(dataset_id=dataset_id)]
+
+
+def decide_edit(state: DatasetState, command: EditDataset) -> list[DatasetEvent]:
+    """Rename and/or re-note a dataset of any status (DIGITS's `PUT /jobs/<id>`): its owner only,
+    a blank name refused, blank notes cleared; nothing appended when nothing changes."""
+    if not state.exists:
+        raise DatasetNotFound(command.dataset_id)
+    if state.username and command.username != state.username:
+        raise NotOwner()
+    name = None if command.name is None else command.name.strip()
+    if name == "":
+        raise InvalidField("job_name", "name cannot be blank")
+    notes = None if command.notes is None else command.notes.strip()
+    name = None if name == state.name else name
+    notes = None if notes == state.notes else notes
+    if name is None and notes is None:
+        return []
+    return [DatasetEdited(dataset_id=state.dataset_id, name=name, notes=notes)]
 
 
 def decide_start(state: DatasetState, worker: str) -> list[DatasetEvent]:

@@ -41,6 +41,13 @@ class HasDependentModels(Forbidden):
         )
 
 
+class NotOwner(Forbidden):
+    """Only the user who created a job may edit it (DIGITS's has_permission 'edit')."""
+
+    def __init__(self) -> None:
+        super().__init__("You don't have permission to edit this job")
+
+
 class BuildError(Exception):
     """The build cannot go on; the message is shown to the user as the job's error."""
 

@@ -78,29 +78,60 @@ def list_images(class_folder: str, roots: Sequence[str]) -> tuple[list[str], lis
     """Image files under `class_folder`, recursively, following links but never in a loop.
 
     Files whose real path leaves the data roots are skipped. Returns (files, warnings).
+    The order is os.walk's (top-down, names sorted). The roots are checked once per folder:
+    a file that is not a link lies where its folder lies, so only links cost a realpath
+    (100,000 files scan in a fraction of the time).
     """
     files: list[str] = []
     warnings: list[str] = []
     seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(class_folder, followlinks=True):
-        st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen:  # a symlink back up the tree: do not walk it again
-            dirnames[:] = []
+    stack = [class_folder]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:  # a symlink back up the tree: not again
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:  # unreadable folder: skipped, as os.walk does
             continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames.sort()
-        for name in sorted(filenames):
-            if not is_image_name(name):
-                continue
-            path = os.path.join(dirpath, name)
-            if not inside_roots(path, roots):
-                warnings.append(f"{path}: links outside the data folders, skipped")
-                continue
-            if _special(path):
-                warnings.append(f"{path}: not a regular file, skipped")
-                continue
-            files.append(path)
+        inside = inside_roots(folder, roots)
+        subfolders: list[str] = []
+        for entry in entries:
+            if _is_dir(entry):
+                subfolders.append(entry.path)
+            elif is_image_name(entry.name):
+                problem = _file_problem(entry, inside, roots)
+                if problem:
+                    warnings.append(f"{entry.path}: {problem}, skipped")
+                else:
+                    files.append(entry.path)
+        stack.extend(reversed(subfolders))
     return files, warnings
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links, like os.walk(followlinks=True)
+    except OSError:
+        return False
+
+
+def _file_problem(entry: os.DirEntry[str], folder_inside: bool, roots: Sequence[str]) -> str:
+    """Why an image file is skipped ("" if it is kept)."""
+    if entry.is_symlink():
+        if not inside_roots(entry.path, roots):
+            return "links outside the data folders"
+        return "not a regular file" if _special(entry.path) else ""
+    if not folder_inside:
+        return "links outside the data folders"
+    try:
+        regular = entry.is_file(follow_symlinks=False)
+    except OSError:
+        return ""  # vanished meanwhile: the build reports it as unreadable
+    return "" if regular else "not a regular file"
 
 
 def _special(path: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
 
 import msgspec
@@ -12,6 +13,7 @@ from nats.js import JetStreamContext
 
 from digits_datasets import domain, example, upload
 from digits_datasets.dependents import ModelIndex
+from digits_datasets.errors import DatasetNotFound
 from digits_datasets.explore import Explorer
 from digits_datasets.folders import check_folder, check_path
 from digits_datasets.settings import Settings
@@ -24,6 +26,7 @@ from digits_proto.datasets import (
     DatasetRecord,
     DatasetSpec,
     DeleteDataset,
+    EditDataset,
     ExploreDataset,
     ExploredPage,
     GetDatasetRecord,
@@ -34,6 +37,8 @@ from digits_proto.replies import Accepted
 from digits_proto.runtime import EventStore, delete_prefix
 
 log = structlog.get_logger(__name__)
+
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 UPLOAD_FIELDS = (
     "textfile_train_images",
@@ -142,6 +147,32 @@ async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
     removed = await delete_prefix(deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id))
     removed += await _delete_uploads(deps.js, state.spec)
     log.info("dataset_deleted", dataset_id=dataset_id, blobs=removed)
+    return Accepted(
+        id=dataset_id,
+        name=state.name,
+        status=state.status or JobStatus.DONE,
+        stream=subjects.STREAM_DATASETS,
+        seq=seq,
+    )
+
+
+async def edit_dataset(deps: Deps, command: EditDataset) -> Accepted:
+    """Rename a dataset and/or change its notes, whatever its status (a running build's next
+    append conflicts, reloads and goes on)."""
+    dataset_id = command.dataset_id
+    if not JOB_ID.match(dataset_id):  # never a wildcard in a subject
+        raise DatasetNotFound(dataset_id)
+    state = domain.DatasetState()
+
+    def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
+        nonlocal state
+        state = domain.fold(events)
+        new = domain.decide_edit(state, command)
+        state = domain.fold([*events, *new])
+        return new
+
+    _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
+    log.info("dataset_edited", dataset_id=dataset_id)
     return Accepted(
         id=dataset_id,
         name=state.name,

@@ -46,13 +46,20 @@ def encode(image: Image.Image, encoding: str) -> bytes:
     return buf.getvalue()
 
 
+def warm() -> None:
+    """Nothing: a worker's first task, so that it starts (and imports) before any build."""
+
+
 def process_chunk(
     items: list[tuple[str, int]], spec: EncodeSpec, want_sum: bool, seed: int
 ) -> ChunkResult:
     """Load, resize and encode each (path, label); a bad file is an error entry, never fatal."""
     rng = np.random.default_rng(seed)  # fill/half_crop noise, reproducible per chunk
     result = ChunkResult()
-    total = np.zeros((spec.channels, spec.height, spec.width), np.float64) if want_sum else None
+    # Summed as integers in the image's own H×W(×C) layout (exact, and no float copy or
+    # transpose per image); turned into float64 C×H×W once per chunk.
+    shape = (spec.height, spec.width) if spec.channels == 1 else (spec.height, spec.width, 3)
+    total = np.zeros(shape, np.int64) if want_sum else None
     for path, label in items:
         try:
             image = load_image(path, spec.channels, min_size=(spec.width, spec.height))
@@ -63,9 +70,10 @@ def process_chunk(
             continue
         result.records.append((label, data))
         if total is not None:
-            pixels = np.asarray(image, dtype=np.float64)
-            total += pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    result.pixel_sum = total
+            total += np.asarray(image)
+    if total is not None:
+        chw = total[None] if total.ndim == 2 else total.transpose(2, 0, 1)
+        result.pixel_sum = chw.astype(np.float64)
     return result
 
 

@@ -25,6 +25,7 @@ from digits_datasets.splits import SPLITS, SplitPlan
 from digits_proto.datasets import ImageError
 
 Progress = Callable[[str, int, int], Awaitable[None]]
+KEPT_ERRORS = 1000  # failed files listed per split (all are counted); the event lists 1000
 
 
 @dataclass
@@ -36,7 +37,8 @@ class SplitFiles:
     rec: Path
     idx: Path
     class_counts: list[int]
-    errors: list[ImageError] = field(default_factory=list)
+    errors: list[ImageError] = field(default_factory=list)  # the first KEPT_ERRORS only
+    error_count: int = 0
     class_errors: list[int] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
 
@@ -121,9 +123,10 @@ class Packer:
             labels=labels,
         )
         pixel_sum: np.ndarray | None = None
-        chunks = deque(
-            items[i : i + self.chunk_size] for i in range(0, len(items), self.chunk_size)
-        )
+        # Small splits get smaller chunks, so that every worker has work until the end
+        # (200 camera photos in chunks of 32 leave one worker idle for the last chunk).
+        size = max(1, min(self.chunk_size, -(-len(items) // (4 * self.inflight))))
+        chunks = deque(items[i : i + size] for i in range(0, len(items), size))
         pending: deque[asyncio.Future[ChunkResult]] = deque()
         seed = SPLITS.index(split) * 1_000_003
         try:
@@ -157,9 +160,11 @@ def _write(writer: Any, files: SplitFiles, result: ChunkResult) -> None:
         files.class_counts[label] += 1
     for path, label, reason in result.errors:
         files.class_errors[label] += 1
-        files.errors.append(
-            ImageError(path=path, reason=reason, split=files.split, label=files.labels[label])
-        )
+        files.error_count += 1
+        if len(files.errors) < KEPT_ERRORS:  # a folder of 100,000 bad files must not fill RAM
+            files.errors.append(
+                ImageError(path=path, reason=reason, split=files.split, label=files.labels[label])
+            )
 
 
 def save_mean(mean: np.ndarray, workdir: Path) -> tuple[Path, Path]:

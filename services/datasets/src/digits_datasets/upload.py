@@ -40,7 +40,7 @@ async def upload_build(
             rec=await _put(js, dataset_id, files.rec),
             idx=await _put(js, dataset_id, files.idx),
             class_counts=files.class_counts,
-            error_count=len(files.errors),
+            error_count=files.error_count,
             class_error_counts=files.class_errors,
         )
         for files in packed.splits

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import multiprocessing
 import os
 import shutil
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from nats.js import JetStreamContext
 from digits_datasets import domain, upload
 from digits_datasets.errors import BuildError, BuildStopped
 from digits_datasets.packing import EncodeSpec
+from digits_datasets.pool import BuildPool
 from digits_datasets.settings import Settings
 from digits_datasets.shards import Packer
 from digits_datasets.sources import parse_sources
@@ -53,6 +51,7 @@ class BuildDeps:
     js: JetStreamContext
     store: EventStore[DatasetEvent]
     settings: Settings
+    pool: BuildPool
     worker: str = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -122,14 +121,12 @@ class Build:
             resize_mode=spec.resize_mode,
             encoding=spec.encoding,
         )
-        workers = max(1, self.deps.settings.build_workers)
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            packer = Packer(pool, encode, self.deps.settings.chunk_size, inflight=2 * workers)
-            self.started = time.monotonic()
-            packed = await packer.pack(plan, self.workdir, self._stopped, self._progress)
-        finally:
-            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        pool = self.deps.pool
+        packer = Packer(
+            pool.executor(), encode, self.deps.settings.chunk_size, inflight=2 * pool.workers
+        )
+        self.started = time.monotonic()
+        packed = await packer.pack(plan, self.workdir, self._stopped, self._progress)
         if self._stopped():
             raise BuildStopped(self.dataset_id)
         built = await upload.upload_build(

@@ -19,7 +19,18 @@ from litestar.template import TemplateConfig
 
 from digits_gateway import ui, views
 from digits_gateway.bus import Bus
-from digits_gateway.controllers import api, datasets, events, home, jobs, models, session, system
+from digits_gateway.controllers import (
+    api,
+    browse,
+    datasets,
+    events,
+    home,
+    jobs,
+    models,
+    pretrained,
+    session,
+    system,
+)
 from digits_gateway.controllers import cluster as cluster_routes
 from digits_gateway.controllers import inference as inference_routes
 from digits_gateway.controllers._common import provide_gateway
@@ -123,8 +134,13 @@ def create_app(settings: Settings) -> Litestar:
         home.completed_jobs_json,
         jobs.job_status,
         jobs.JobController,
+        browse.job_lists,
+        browse.autocomplete_path,
+        browse.job_file,
         datasets.DatasetController,
         models.ModelController,
+        pretrained.PretrainedController,
+        pretrained.to_pretrained,
         inference_routes.download,
         inference_routes.classify_many,
         inference_routes.classify_many_run,

@@ -36,9 +36,13 @@ class Bus:
         self.timeout = timeout
         self.ryw_timeout = ryw_timeout
 
-    async def _request(self, subject: str, command: msgspec.Struct) -> bytes:
+    async def _request(
+        self, subject: str, command: msgspec.Struct, timeout: float | None = None
+    ) -> bytes:
         try:
-            body, rejected = await request(self.nc, subject, command, timeout=self.timeout)
+            body, rejected = await request(
+                self.nc, subject, command, timeout=timeout or self.timeout
+            )
         except (NatsError, TimeoutError) as e:
             self.metrics.inc("commands", subject=subject, outcome="unavailable")
             log.warning("command_unanswered", subject=subject, error=type(e).__name__)
@@ -60,9 +64,12 @@ class Bus:
     def _refusal(rejected: Rejected) -> CommandRejected:
         return CommandRejected(rejected.code, rejected.message, rejected.field)
 
-    async def send(self, subject: str, command: msgspec.Struct) -> Accepted:
-        """Send a command and wait until the read model shows its effect (read-your-writes)."""
-        reply = codec.command_reply.decode(await self._request(subject, command))
+    async def send(
+        self, subject: str, command: msgspec.Struct, timeout: float | None = None
+    ) -> Accepted:
+        """Send a command and wait until the read model shows its effect (read-your-writes);
+        `timeout` overrides the usual answer time (a slow command, like a model upload)."""
+        reply = codec.command_reply.decode(await self._request(subject, command, timeout))
         if isinstance(reply, Rejected):
             raise self._refusal(reply)
         if not await self.projection.wait_for(reply.stream, reply.seq, self.ryw_timeout):

@@ -17,20 +17,25 @@ from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
 from digits_proto import subjects
 from digits_proto.base import BlobRef
-from digits_proto.datasets import AbortDataset, DeleteDataset
+from digits_proto.datasets import AbortDataset, DeleteDataset, EditDataset
 from digits_proto.inference import Classified, ClassifyOne
-from digits_proto.models import AbortModel, DeleteModel
+from digits_proto.models import AbortModel, DeleteModel, EditModel
 from digits_proto.replies import Accepted
 from digits_proto.runtime import put_bytes, put_reader
 
 log = structlog.get_logger(__name__)
 
 
-def find_job(gw: Gateway, job_id: str, type: str | None = None) -> Job:
-    """The live job, of the type the route serves; 404 otherwise."""
+# Jobs that classify: trained models and pretrained models alike.
+CLASSIFIERS = ("model", "pretrained_model")
+
+
+def find_job(gw: Gateway, job_id: str, type: str | tuple[str, ...] | None = None) -> Job:
+    """The live job, of the type (or one of the types) the route serves; 404 otherwise."""
     with gw.db.cursor() as cur:
         job = queries.get_job(cur, job_id)
-    if job is None or (type is not None and job.type != type):
+    types = (type,) if isinstance(type, str) else type
+    if job is None or (types is not None and job.type not in types):
         raise JobNotFound()
     return job
 
@@ -43,10 +48,7 @@ async def create_dataset(
     Uploaded lists and archives (already spooled to disk by the form parser) go to the uploads
     bucket first, streamed in chunks; the command carries their references.
     """
-    if clone := str(values.get("clone") or "").strip():
-        # DIGITS's clone=<id>: the saved form replayed; fields sent with it override it.
-        saved = find_job(gw, clone, "dataset").form
-        values = {**saved, **{k: v for k, v in values.items() if k != "clone"}}
+    values = replay_clone(gw, values, "dataset")
     blobs: dict[str, BlobRef] = {}
     try:
         for field in forms.DATASET_FILES:
@@ -72,8 +74,24 @@ def usable_dataset(gw: Gateway, dataset_id: str) -> bool:
     return job is not None and job.type == "dataset" and job.status not in ("Error", "Aborted")
 
 
+def replay_clone(gw: Gateway, values: Mapping[str, Any], type: str) -> Mapping[str, Any]:
+    """DIGITS's `clone=<id>`: the saved form replayed over whatever else was sent, as DIGITS's
+    fill_form_from_job did, so a clone trains or builds exactly as its source; only a new job
+    name, when one is sent, is kept."""
+    clone = str(values.get("clone") or "").strip()
+    if not clone:
+        return values
+    replayed = {**values, **find_job(gw, clone, type).form}
+    replayed.pop("clone", None)
+    name = f"{type}_name"
+    if str(values.get(name) or "").strip():
+        replayed[name] = values[name]
+    return replayed
+
+
 async def create_models(gw: Gateway, values: Mapping[str, Any], user: str) -> list[Accepted]:
     """Validate the form, send one CreateModel per sweep combination, wait for each."""
+    values = replay_clone(gw, values, "model")
     commands = forms.model_commands(values, user, lambda d: usable_dataset(gw, d))
     return [await gw.bus.send(subjects.CMD_MODELS_CREATE, c) for c in commands]
 
@@ -121,6 +139,31 @@ async def delete_job(gw: Gateway, job_id: str, user: str, type: str | None = Non
         raise _refused(e, e.message) from e
 
 
+async def edit_job(
+    gw: Gateway, job_id: str, user: str, name: str | None, notes: str | None
+) -> tuple[Job, Accepted]:
+    """DIGITS's `PUT /jobs/<id>`: a new name and/or notes (None = unchanged), by the owner."""
+    job = find_job(gw, job_id)
+    if job.username and job.username != user:
+        raise Denied("You don't have permission to edit this job")
+    name = None if name is None else name.strip()
+    notes = None if notes is None else notes.strip()
+    if name == "":
+        raise forms.FormErrors({"job_name": ["name cannot be blank"]})
+    if job.type == "dataset":
+        subject: str = subjects.CMD_DATASETS_EDIT
+        command: EditDataset | EditModel = EditDataset(
+            dataset_id=job.id, username=user, name=name, notes=notes
+        )
+    else:
+        subject = subjects.CMD_MODELS_EDIT
+        command = EditModel(model_id=job.id, username=user, name=name, notes=notes)
+    try:
+        return job, await gw.bus.send(subject, command)
+    except CommandRejected as e:
+        raise _refused(e, e.message) from e
+
+
 def _refused(e: CommandRejected, message: str) -> Exception:
     if e.code == 404:
         return JobNotFound()
@@ -154,7 +197,7 @@ async def classify_one(
     gw: Gateway, job_id: str, image: bytes, epoch: float | None, visualize: bool = False
 ) -> Classified:
     """Send ClassifyOne; a big image travels through the Object Store (1 MB message cap)."""
-    model = find_job(gw, job_id, "model")
+    model = find_job(gw, job_id, CLASSIFIERS)
     if not image:
         raise forms.FormErrors({"image_file": ["Provide an image: image_file (upload)"]})
     command = ClassifyOne(

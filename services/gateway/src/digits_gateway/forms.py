@@ -321,12 +321,15 @@ def model_commands(
     if dataset and not dataset_ok(dataset):
         f.error("dataset", "Not a valid choice.")
     name = f.text("model_name", required=True)
-    method = f.choice("method", ("standard", "previous", "custom"), "standard")
+    method = f.choice("method", ("standard", "previous", "pretrained", "custom"), "standard")
     network = f.text("standard_networks", "alexnet")
     custom = f.text("custom_network", required=method == "custom")
     previous = f.text("previous_networks", required=method == "previous")
-    # DIGITS's `<job_id>-snapshot` field: the epoch to start from (0 = that job's latest).
-    previous_snapshot = f.number(f"{previous}-snapshot", None, 0.0) if previous else None
+    if method == "pretrained":  # a pretrained model's one snapshot (DIGITS's third tab)
+        previous = f.text("pretrained_networks", required=True)
+    # DIGITS's `<job_id>-snapshot` field: the epoch to start from (0 = that job's latest,
+    # -1 = the weights that job itself started from, its "pretrained model").
+    previous_snapshot = f.number(f"{previous}-snapshot", None, -1.0) if previous else None
     f.choice("framework", FRAMEWORKS, "mxnet")
     rates = f.numbers("learning_rate", [0.01], 0.0)
     batch_sizes: list[Any] = f.numbers("batch_size", [None], 1, integer=True)
@@ -368,7 +371,7 @@ def model_commands(
         use_mean=f.choice("use_mean", ("none", "image", "pixel"), "image"),
         crop_size=f.integer("crop_size", None, 1),
         shuffle=f.boolean("shuffle", True),
-        previous_network=previous if method == "previous" else "",
+        previous_network=previous if method in ("previous", "pretrained") else "",
         previous_snapshot=previous_snapshot if method == "previous" else None,
         aug_flip=f.choice("aug_flip", ("none", "fliplr", "flipud", "fliplrud"), "none"),
         aug_quad_rot=f.choice("aug_quad_rot", ("none", "rot90", "rot180", "rotall"), "none"),

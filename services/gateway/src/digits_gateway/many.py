@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import uuid
 from typing import Any, TypeVar
 
 import msgspec
+from litestar.datastructures import UploadFile
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
 from digits_gateway.deps import Gateway
@@ -21,27 +23,35 @@ from digits_proto.inference import (
     many_status_name,
 )
 from digits_proto.replies import Rejected
-from digits_proto.runtime import put_bytes
+from digits_proto.runtime import put_bytes, put_reader
 from digits_proto.runtime import request as bus_request
 
 TIMEOUT = 120.0  # synchronous lists are small (SYNC_LINES)
 QUEUE_TIMEOUT = 30.0  # validating and queueing reads the list once
 SYNC_LINES = 2000  # longer lists run as a job even on the .json route (DIGITS scripts: small)
+ARCHIVE_TYPES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
 T = TypeVar("T")
 
 
 async def submit(
-    gw: Gateway, command: ClassifyMany, text: bytes
+    gw: Gateway, command: ClassifyMany, text: bytes, archive: UploadFile | None = None
 ) -> ManyResult | ClassifyManyQueued:
-    """Upload the list and ask inference: the result now, or (`background`) the queued job."""
-    name = f"lists/{uuid.uuid4().hex}.txt"
-    ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, name, text)
+    """Upload the list (or stream the archive from the spooled form) and ask inference: the
+    result now, or (`background`) the queued job."""
+    if archive is not None:
+        name = f"archives/{uuid.uuid4().hex}/{_safe_filename(archive.filename)}"
+        ref = await put_reader(gw.js, subjects.BUCKET_UPLOADS, name, archive.file)
+        command = msgspec.structs.replace(command, image_archive=ref)
+    else:
+        name = f"lists/{uuid.uuid4().hex}.txt"
+        ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, name, text)
+        command = msgspec.structs.replace(command, image_list=ref)
     store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
     try:
         body, rejected = await bus_request(
             gw.nc,
             subjects.CMD_INFERENCE_CLASSIFY_MANY,
-            msgspec.structs.replace(command, image_list=ref),
+            command,
             timeout=QUEUE_TIMEOUT if command.background else TIMEOUT,
         )
     except TimeoutError as e:
@@ -57,6 +67,12 @@ async def submit(
         return await _read(store, reply.result.name, ManyResult)
     finally:
         await _delete(store, reply.result.name)
+
+
+def _safe_filename(filename: str) -> str:
+    """The upload's base name reduced to safe characters (it keeps the archive's type)."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".") or "archive"
 
 
 async def status(gw: Gateway, run_id: str) -> ManyStatus | None:

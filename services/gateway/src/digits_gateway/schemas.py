@@ -89,6 +89,23 @@ class JobRef(msgspec.Struct, kw_only=True):
     status: str
 
 
+class JobEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new name and/or notes for a job (absent = unchanged; notes "" = none)."""
+
+    name: str | None = None
+    notes: str | None = None
+    username: str | None = None
+
+
+class JobEdited(msgspec.Struct, kw_only=True):
+    """A job after an edit."""
+
+    id: str
+    name: str
+    status: str
+    notes: str
+
+
 class JobSummary(msgspec.Struct, kw_only=True):
     """A job in one line."""
 

@@ -9,7 +9,11 @@ from digits_gateway.readmodel.queries import Cursor, DatasetDetails, Job
 from digits_proto import subjects, utcnow
 
 VERSION = "6.1.1+mxnet"  # DIGITS's API version this gateway speaks, plus the framework
-JOB_TYPES = {"dataset": "Image Classification Dataset", "model": "Image Classification Model"}
+JOB_TYPES = {
+    "dataset": "Image Classification Dataset",
+    "model": "Image Classification Model",
+    "pretrained_model": "Pretrained Model",
+}
 STATUS_CSS = {
     "Initialized": "warning",
     "Waiting": "warning",
@@ -42,6 +46,7 @@ def _common(cur: Cursor, job: Job) -> dict[str, Any]:
         "progress": 1.0 if job.status == "Done" else job.progress,
         "eta_seconds": job.eta_seconds if job.running else None,
         "error": job.error,
+        "notes": job.notes,
         "form": job.form,
         "spec": job.spec,
     }
@@ -100,13 +105,21 @@ def _parse_tasks(job: Job, details: DatasetDetails) -> list[dict[str, Any]]:
             {
                 "name": f"Parse Folder ({split})",
                 "folder": folder,
-                "label_count": tasks[0]["label_count"],
+                "label_count": _classes_in(details, split, tasks[0]["label_count"]),
                 "train_count": 0 if count is not None else None,
                 "val_count": count if split == "val" else (0 if count is not None else None),
                 "test_count": count if split == "test" else (0 if count is not None else None),
             }
         )
     return tasks
+
+
+def _classes_in(details: DatasetDetails, split: str, default: int | None) -> int | None:
+    """Classes with images in a separate folder's split (min_per_class may drop some there)."""
+    for entry in details.splits:
+        if entry.get("split") == split and entry.get("class_counts") is not None:
+            return sum(1 for n in entry["class_counts"] if n)
+    return default
 
 
 def _splits(job: Job, details: DatasetDetails) -> list[str]:
@@ -189,6 +202,44 @@ def model(
     return out
 
 
+def pretrained(cur: Cursor, job: Job, epochs: list[float] | None = None) -> dict[str, Any]:
+    """`/pretrained_models/<id>.json`: DIGITS's pretrained job, plus how it preprocesses."""
+    spec = job.spec
+    if epochs is None:
+        epochs = [s.epoch for s in queries.snapshots(cur, job.id)]
+    out = _common(cur, job)
+    out.update(
+        {
+            "directory": f"{subjects.BUCKET_MODELS}/{job.id}",
+            "job id": job.id,
+            "dataset_id": None,
+            "framework": spec.get("framework", "mxnet"),
+            "image dimensions": [
+                spec.get("resize_height"),
+                spec.get("resize_width"),
+                spec.get("resize_channels"),
+            ],
+            "image resize mode": spec.get("resize_mode"),
+            "image_type": "color" if spec.get("resize_channels") == 3 else "grayscale",
+            "mean subtraction": spec.get("use_mean"),
+            "labels": spec.get("labels", []),
+            "has_labels": bool(spec.get("labels")),
+            "labels file": "labels.txt",
+            "snapshot file": f"snapshot-{epochs[-1]:g}.params" if epochs else "no snapshots",
+            "snapshots": epochs,
+            "source": spec.get("source"),
+            "source_model_id": spec.get("source_model_id") or None,
+            "fine_tunable": spec.get("fine_tunable", False),
+        }
+    )
+    return out
+
+
+def model_like(cur: Cursor, job: Job) -> dict[str, Any]:
+    """A job that classifies: a trained model's JSON or a pretrained model's."""
+    return pretrained(cur, job) if job.type == "pretrained_model" else model(cur, job)
+
+
 def index(cur: Cursor, jobs_dir: str) -> dict[str, Any]:
     """`/index.json`: every dataset briefly, every model in full."""
     jobs = queries.list_jobs(cur)
@@ -200,6 +251,7 @@ def index(cur: Cursor, jobs_dir: str) -> dict[str, Any]:
         "jobs_dir": jobs_dir,
         "datasets": [{"id": d.id, "name": d.name, "status": d.status} for d in datasets.values()],
         "models": [model(cur, m, datasets, epochs[m.id]) for m in models],
+        "pretrained_models": [pretrained(cur, j) for j in jobs if j.type == "pretrained_model"],
     }
 
 
@@ -234,11 +286,13 @@ def completed_jobs(cur: Cursor) -> dict[str, Any]:
         }
         if job.type == "dataset":
             item["backend"] = "recordio"
+        elif job.type == "pretrained_model":
+            item.update(framework="mxnet", has_labels=bool(job.spec.get("labels")))
         else:
             item.update(framework="mxnet", dataset_id=job.dataset_id, **summaries.get(job.id, {}))
             item["loss_sparkline"] = sparklines.get(job.id, [])
             fields.update(k.rsplit(" ", 1)[0] for k in summaries.get(job.id, {}))
-        bucket = "running" if job.running else ("datasets" if job.type == "dataset" else "models")
+        bucket = "running" if job.running else f"{job.type}s"
         out[bucket].append(item)
     out["model_output_fields"] = sorted(fields)
     return out

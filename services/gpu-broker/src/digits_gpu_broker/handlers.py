@@ -50,6 +50,8 @@ class Broker:
     metrics: Metrics = field(default_factory=lambda: Metrics("gpu_broker"))
     # Leases seen complete; the expiry sweep watches them (a cache, never a reason to grant).
     tracked: dict[str, LeaseRecord] = field(default_factory=dict)
+    # Other nodes found with no open lease, by their event count then (skipped until it changes).
+    settled_nodes: dict[str, int] = field(default_factory=dict)
     # One queue publication at a time, so two changes never race to the same snapshot.
     publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -88,6 +90,8 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
     existing = domain.find_job_lease(await broker.book.snapshot(), cmd.job_id, cmd.holder)
     if existing is not None:
         return broker.accepted(existing)
+    if not cmd.wait:
+        return await _grant_now(broker, cmd, here)
     asked = await broker.waitlist.ask(
         Waiting(
             job_id=cmd.job_id,
@@ -105,6 +109,34 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
         raise DevicesBusy("waiting: the devices are on another node")
     record = await _claim_in_turn(broker, cmd, asked)
     await broker.waitlist.withdraw(cmd.job_id)
+    return await _record_grant(broker, record)
+
+
+async def _grant_now(broker: Broker, cmd: AcquireLease, here: bool) -> LeaseAccepted:
+    """A request that will not wait (inference): devices left after every queued job, or 409.
+
+    It never joins the queue, so it can neither delay a training job nor be delayed by one,
+    and it gets GPUs only: a CPU slot gains such a caller nothing and, held even for a moment,
+    would turn a trainer's request away.
+    """
+    if not here:
+        raise DevicesBusy("devices busy")
+    if not any(d.kind == "gpu" for d in broker.devices):
+        raise DevicesBusy("no GPU on this node")
+    asked = Waiting(
+        job_id=cmd.job_id,
+        holder=cmd.holder,
+        user=cmd.user,
+        priority=-(1 << 31),  # after every queued job: only what none of them can use now
+        count=cmd.count,
+        device_indexes=list(cmd.device_indexes),
+        node_id=broker.node_id,
+    )
+    return await _record_grant(broker, await _claim_in_turn(broker, cmd, asked))
+
+
+async def _record_grant(broker: Broker, record: LeaseRecord) -> LeaseAccepted:
+    """Append LeaseGranted for a claimed lease (or give the devices back), then reply."""
     granted = LeaseGranted(
         event_id=domain.granted_event_id(record.lease_id),
         node_id=broker.node_id,

@@ -135,15 +135,6 @@ class Waitlist:
         await put_with_ttl(self.kv, NODE + node_id, value, int(self.node_ttl))
         self._nodes[node_id] = (devices, time.monotonic(), self.node_ttl)
 
-    def silent_nodes(self) -> list[str]:
-        """Nodes this broker saw alive that stopped announcing themselves."""
-        now = time.monotonic()
-        return [n for n, (_, seen, ttl) in self._nodes.items() if now - seen > ttl]
-
-    def forget_node(self, node_id: str) -> None:
-        """Stop watching a silent node (nothing of it is left to clean up)."""
-        self._nodes.pop(node_id, None)
-
     def nodes(self) -> dict[str, list[Device]]:
         """The live nodes and their devices."""
         now = time.monotonic()

@@ -7,8 +7,11 @@ import functools
 from pathlib import Path
 
 from digits_inference import handlers, jobs
+from digits_inference.archive import Limits
+from digits_inference.placement import Placement
 from digits_inference.predictor import Predictor
 from digits_inference.registry import Registry
+from digits_inference.retention import Sweeper
 from digits_inference.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
@@ -17,7 +20,11 @@ from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serv
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
     """Run the service until SIGTERM (or until `host.stop` is set, as tests do)."""
     host = host or ServiceHost(subjects.SERVICE_INFERENCE, settings.nats_url, settings.port)
-    predictor = Predictor(settings.net_cache_size, on_load=lambda: host.metrics.inc("nets_loaded"))
+    predictor = Predictor(
+        settings.net_cache_size,
+        on_load=lambda: host.metrics.inc("nets_loaded"),
+        cache_bytes=settings.cache_mb * 1024 * 1024,
+    )
     try:
         await run_service(host, functools.partial(setup, settings=settings, predictor=predictor))
     finally:
@@ -26,6 +33,14 @@ async def main(settings: Settings, host: ServiceHost | None = None) -> None:
 
 async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) -> None:
     """Register the endpoints, then report ready."""
+    predictor.placement = Placement(
+        host.nc,
+        enabled=settings.use_gpus,
+        node_id=settings.node_id,
+        idle_release=settings.lease_idle,
+        on_release=predictor.forget_context,
+    )
+    host.spawn(_release_on_stop(host, predictor.placement), name="placement")
     deps = handlers.Deps(
         js=host.js,
         registry=Registry(host.js),
@@ -36,7 +51,15 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
         data_roots=tuple(settings.data_roots),
         max_list_bytes=settings.max_list_bytes,
         batch_size=settings.batch_size,
+        max_archive_bytes=settings.max_archive_bytes,
+        archive_limits=Limits(
+            max_members=settings.max_archive_members,
+            max_expanded=settings.max_expanded_bytes,
+            max_image=settings.max_image_bytes,
+        ),
     )
+    sweeper = Sweeper(host.js, deps.registry, settings.retention_hours * 3600)
+    host.spawn(sweeper.run_forever(settings.sweep_interval, host.stop), name="retention")
     endpoints = {
         subjects.CMD_INFERENCE_CLASSIFY_ONE: functools.partial(handlers.classify_one, deps),
         subjects.CMD_INFERENCE_EXPORT: functools.partial(handlers.export_model, deps),
@@ -61,3 +84,11 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
     await consuming.wait()
     await host.nc.flush()  # the server knows our subscriptions before anyone is told we are ready
     host.mark_ready()
+
+
+async def _release_on_stop(host: ServiceHost, placement: Placement) -> None:
+    """Give a leased GPU back when the service stops (else it expires after its TTL)."""
+    try:
+        await host.stop.wait()
+    finally:
+        await placement.close()

@@ -9,7 +9,14 @@ import msgspec
 from digits_inference import errors
 from digits_proto.base import BlobRef
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetDeleted
-from digits_proto.models import ModelCreated, ModelDeleted, SnapshotDeleted, SnapshotSaved
+from digits_proto.models import (
+    ModelCreated,
+    ModelDeleted,
+    ModelEdited,
+    PretrainedModelCreated,
+    SnapshotDeleted,
+    SnapshotSaved,
+)
 
 # Events that set a model's status (COMMON's mapping), by type name: inference needs no more.
 STATUS_OF = {
@@ -44,6 +51,8 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
     use_mean: str = "image"
     status: str = "Initialized"
     snapshots: tuple[Snapshot, ...] = ()  # sorted by epoch, one per epoch (the latest save wins)
+    # A pretrained model has no dataset: its own event says how to resize, and its labels.
+    preprocessing: DatasetView | None = None
 
 
 class DatasetView(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +98,29 @@ def evolve_model(state: ModelView, event: object) -> ModelView:
                 created_at=event.occurred_at.isoformat(),
                 use_mean=event.spec.use_mean,
             )
+        case PretrainedModelCreated():
+            own = DatasetView(
+                exists=True,
+                width=event.width,
+                height=event.height,
+                channels=event.channels,
+                resize_mode=event.resize_mode,
+                labels=tuple(event.labels),
+                mean=event.mean,
+                mean_jpg=event.mean_jpg,
+            )
+            return msgspec.structs.replace(
+                state,
+                exists=True,
+                crop_size=event.crop_size,
+                name=event.name,
+                username=event.username,
+                created_at=event.occurred_at.isoformat(),
+                use_mean=event.use_mean,
+                preprocessing=own,
+            )
+        case ModelEdited(name=str() as name):  # a rename shows in downloads' info.json
+            return msgspec.structs.replace(state, name=name)
         case SnapshotSaved():
             snap = Snapshot(
                 epoch=event.epoch,

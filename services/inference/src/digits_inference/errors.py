@@ -121,3 +121,10 @@ class BadTopN(InferenceError):
 
     def __init__(self, top_n: int):
         super().__init__(f"top_n must be at least 1, got {top_n}", field="top_n")
+
+
+class BadArchive(InferenceError):
+    """An uploaded image archive that cannot be used (unsafe, too large, not an archive)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="image_archive")

@@ -8,7 +8,7 @@ import io
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -20,6 +20,7 @@ from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
 from digits_imaging import ImageLoadError
 from digits_inference import deploy, errors
+from digits_inference.archive import Limits
 from digits_inference.domain import (
     DatasetView,
     ModelView,
@@ -58,6 +59,8 @@ class Deps:
     data_roots: tuple[str, ...] = ()
     max_list_bytes: int = 16 * 1024 * 1024
     batch_size: int = 64
+    max_archive_bytes: int = 1 << 30  # uploaded image archives (compressed)
+    archive_limits: Limits = field(default_factory=Limits)  # members, expanded, per image
 
 
 async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
@@ -161,11 +164,12 @@ async def _views(
         raise errors.JobNotFound(job_id)
     model = await deps.registry.model(job_id)
     choose_snapshot(job_id, model, epoch)  # refuse (404/409/400) before reading the dataset
-    dataset = (
-        await deps.registry.dataset(model.dataset_id)
-        if JOB_ID.fullmatch(model.dataset_id)
-        else DatasetView()
-    )
+    if model.preprocessing is not None:  # a pretrained model: no dataset of its own
+        dataset = model.preprocessing
+    elif JOB_ID.fullmatch(model.dataset_id):
+        dataset = await deps.registry.dataset(model.dataset_id)
+    else:
+        dataset = DatasetView()
     return model, dataset, plan_classification(job_id, model, dataset, epoch)
 
 

@@ -18,7 +18,8 @@ from mxnet.base import MXNetError
 from nats.aio.msg import Msg
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from digits_inference import errors, many
+from digits_inference import archive, errors, many
+from digits_inference.archives import unpack
 from digits_inference.domain import Plan
 from digits_inference.handlers import Deps, _mxnet_reason, _plan
 from digits_proto import codec, headers, new_job_id, subjects
@@ -47,15 +48,21 @@ class Prepared:
     entries: list[many.Entry]
     symbol: Path
     params: Path
+    folder: Path | None = None  # an extracted archive, removed once the job ends
 
 
 async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | ClassifyManyQueued:
     """Validate; then classify now, or queue a job when `background` is set."""
-    prepared = await _prepare(deps, cmd)
+    prepared = await _prepare(deps, cmd, extract=not cmd.background)
     if not cmd.background:
-        result = await _compute(deps, cmd, prepared)
+        try:
+            result = await _compute(deps, cmd, prepared)
+        finally:
+            if prepared.folder is not None:
+                await asyncio.to_thread(archive.remove, prepared.folder)
         ref = await _put(deps, f"classify-many/{uuid.uuid4().hex}.json", result)
         await _forget(deps, cmd.image_list)
+        await _forget(deps, cmd.image_archive)
         return ClassifiedMany(
             job_id=result.job_id,
             snapshot_epoch=result.snapshot_epoch,
@@ -94,6 +101,7 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
 
     async with heartbeat(msg):
         reporter = None
+        prepared: Prepared | None = None
         try:
             prepared = await _prepare(deps, cmd)
             progress["total"] = len(prepared.entries)
@@ -113,28 +121,40 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter
+            if prepared is not None and prepared.folder is not None:
+                await asyncio.to_thread(archive.remove, prepared.folder)
     await _put(deps, many_status_name(run_id), final)
     await _forget(deps, cmd.image_list)
+    await _forget(deps, cmd.image_archive)
     log.info("classify_many_finished", run_id=run_id, status=final.status)
     return Outcome.ACK
 
 
-async def _prepare(deps: Deps, cmd: ClassifyMany) -> Prepared:
+async def _prepare(deps: Deps, cmd: ClassifyMany, extract: bool = True) -> Prepared:
+    """Validate and gather the inputs; an archive is extracted only when `extract` (the job)."""
     if cmd.top_n < 0:
         raise errors.BadTopN(cmd.top_n)
     plan = await _plan(deps, cmd.job_id, cmd.snapshot_epoch)
-    text = await _list_text(deps, cmd.image_list)
-    entries = many.parse_list(
-        text, cmd.image_folder, deps.data_roots, len(plan.labels), cmd.num_test_images
-    )
-    if not entries:
-        raise errors.EmptyList()
-    try:
+    try:  # the snapshot first: nothing is extracted for a job that cannot run
         symbol = await fetch(deps.js, plan.symbol, deps.cache_dir)
         params = await fetch(deps.js, plan.params, deps.cache_dir)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         raise errors.SnapshotUnusable(plan.job_id, plan.epoch, "its files are missing") from e
-    return Prepared(plan=plan, entries=entries, symbol=symbol, params=params)
+    folder = None
+    if cmd.image_archive is not None:
+        entries, folder = await unpack(deps, cmd.image_archive, plan.labels, extract)
+        if cmd.num_test_images and cmd.num_test_images > 0:
+            entries = entries[: cmd.num_test_images]
+    else:
+        text = await _list_text(deps, cmd.image_list)
+        entries = many.parse_list(
+            text, cmd.image_folder, deps.data_roots, len(plan.labels), cmd.num_test_images
+        )
+    if not entries:
+        if folder is not None:
+            await asyncio.to_thread(archive.remove, folder)
+        raise errors.EmptyList()
+    return Prepared(plan=plan, entries=entries, symbol=symbol, params=params, folder=folder)
 
 
 async def _compute(
@@ -152,11 +172,20 @@ async def _compute(
     }
 
     tally = many.Tally(labels=plan.labels, top_n=cmd.top_n)
-    forward = partial(deps.predictor.forward_here, key, prep.symbol, prep.params)
+    for entry in prep.entries:
+        if entry.resolved is None:
+            tally.fail(entry, entry.error)
+    readable = [e for e in prep.entries if e.resolved is not None]
     step = max(1, deps.batch_size)
+    chunks = [readable[i : i + step] for i in range(0, len(readable), step)]
+    load = partial(many.load_batch, how=how, max_bytes=deps.max_image_bytes)
 
-    def chunk(entries: list[many.Entry]) -> None:
-        many.run(entries, tally, how, forward, deps.max_image_bytes, step)
+    def classify(loaded: many.Loaded, ctx: object) -> None:
+        for entry, error in loaded.failures:
+            tally.fail(entry, error)
+        if loaded.batch is not None:
+            probs = deps.predictor.forward_here(key, prep.symbol, prep.params, loaded.batch, ctx)
+            tally.add_batch(loaded.entries, probs)
 
     def finish() -> ManyResult:
         return ManyResult(
@@ -171,11 +200,18 @@ async def _compute(
 
     started = time.perf_counter()
     try:
-        # One predictor call per batch: classify-one requests queued meanwhile get in between.
-        for start in range(0, len(prep.entries), step):
-            await deps.predictor.run(chunk, prep.entries[start : start + step])
+        # Pipelined: the next batch is read and decoded on the decode threads while this one
+        # goes through the network; one predictor call per batch, so classify-one requests
+        # queued meanwhile get in between.
+        pending = deps.predictor.decode(load, chunks[0]) if chunks else None
+        for index in range(len(chunks)):
+            assert pending is not None
+            loaded = await pending
+            if index + 1 < len(chunks):
+                pending = deps.predictor.decode(load, chunks[index + 1])
+            await deps.predictor.run(classify, loaded, deps.predictor.context())
             if progress is not None:
-                progress["done"] = min(start + step, len(prep.entries))
+                progress["done"] = min((index + 1) * step, len(readable))
         result = await deps.predictor.run(finish)
     except MXNetError as e:
         log.exception("snapshot_unusable", job_id=plan.job_id, epoch=plan.epoch)
@@ -210,8 +246,10 @@ async def _put(deps: Deps, name: str, value: msgspec.Struct) -> BlobRef:
     return await put_bytes(deps.js, subjects.BUCKET_UPLOADS, name, msgspec.json.encode(value))
 
 
-async def _forget(deps: Deps, ref: BlobRef) -> None:
-    """Delete the uploaded list once it has been used."""
+async def _forget(deps: Deps, ref: BlobRef | None) -> None:
+    """Delete the uploaded list (or archive) once it has been used."""
+    if ref is None or not ref.name:
+        return
     with contextlib.suppress(Exception):
         store = await deps.js.object_store(ref.bucket)
         await store.delete(ref.name)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import heapq
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from digits_imaging import ImageLoadError
 from digits_inference import tiles
-from digits_inference.predictor import preprocess, top_k
+from digits_inference.predictor import preprocess
 from digits_inference.visualize import data_url
 from digits_proto.inference import ImageResult, LineError, TopImages
 
@@ -27,7 +27,7 @@ class Entry:
 
     line: int
     path: str
-    resolved: Path | None
+    resolved: str | None  # the real path (str: lists have up to 100 000 lines)
     label: int | None
     error: str = ""
 
@@ -45,6 +45,7 @@ def parse_list(
     root_paths = [os.path.join(os.path.realpath(r), "") for r in roots]
     cap = min(limit, MAX_LINES) if limit and limit > 0 else MAX_LINES
     entries: list[Entry] = []
+    folders: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -58,14 +59,29 @@ def parse_list(
             path, value = match.group(1), int(match.group(2))
             label = value if 0 <= value < n_labels else None
         candidate = os.path.join(image_folder, path) if image_folder else path
-        resolved = os.path.realpath(candidate)  # symlinks and `..` resolved before the check
+        resolved = _resolve(candidate, folders)  # symlinks and `..` resolved before the check
         error = ""
         if not root_paths:
             error = "Server paths are disabled (no data roots are configured)"
         elif not any(resolved.startswith(r) for r in root_paths):
             error = "Outside the data roots"
-        entries.append(Entry(number, candidate, None if error else Path(resolved), label, error))
+        entries.append(Entry(number, candidate, None if error else resolved, label, error))
     return entries
+
+
+def _resolve(path: str, folders: dict[str, str]) -> str:
+    """`os.path.realpath(path)`, resolving each folder once: lists name many files per folder.
+
+    realpath(folder/name) is realpath(folder)/name unless `name` is itself a link (or `..`).
+    """
+    head, name = os.path.split(path)
+    if name in ("", ".", ".."):
+        return os.path.realpath(path)
+    real = folders.get(head)
+    if real is None:
+        real = folders[head] = os.path.realpath(head or ".")
+    full = os.path.join(real, name)
+    return os.path.realpath(full) if os.path.islink(full) else full
 
 
 @dataclass
@@ -80,18 +96,27 @@ class Tally:
     hits5: int = 0
     truths: int = 0
     confusion: np.ndarray | None = None
-    heaps: list[list[tuple[float, int, str]]] = field(default_factory=list)
+    # Per class: (score, -order, shown path, file to read), the best `top_n` kept.
+    heaps: list[list[tuple[float, int, str, str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
         self.confusion = np.zeros((n, n), dtype=np.int64)
         self.heaps = [[] for _ in range(n)] if self.top_n > 0 else []
 
-    def add(self, entry: Entry, probs: np.ndarray) -> None:
-        """Record one classified image."""
+    def add_batch(self, entries: Sequence[Entry], probs: np.ndarray) -> None:
+        """Record a batch of classified images (one row of `probs` each)."""
         n = len(self.labels)
-        preds = top_k(probs, self.labels, 5)
-        order = [int(i) for i in np.argsort(-probs[:n], kind="stable")]
+        orders = np.argsort(-probs[:, :n], axis=1, kind="stable")[:, :5].tolist()
+        for entry, row, order in zip(entries, probs, orders, strict=True):
+            self.add(entry, row, order)
+
+    def add(self, entry: Entry, probs: np.ndarray, order: list[int] | None = None) -> None:
+        """Record one classified image (`order`: its best class indexes, if already sorted)."""
+        n = len(self.labels)
+        if order is None:
+            order = np.argsort(-probs[:n], kind="stable")[:5].tolist()
+        preds = [(self.labels[i], round(100.0 * float(probs[i]), 2)) for i in order]
         top1 = order[0]
         self.results.append(
             ImageResult(path=entry.path, label=entry.label, predictions=preds, top1=top1)
@@ -102,7 +127,7 @@ class Tally:
             self.hits5 += int(entry.label in order[:5])
             self.confusion[entry.label, top1] += 1
         for c, heap in enumerate(self.heaps):
-            item = (float(probs[c]), -len(self.results), entry.path)
+            item = (float(probs[c]), -len(self.results), entry.path, entry.resolved or "")
             if len(heap) < self.top_n:
                 heapq.heappush(heap, item)
             elif item > heap[0]:
@@ -130,39 +155,49 @@ class Tally:
 
 
 def read_image(entry: Entry, max_bytes: int) -> bytes:
-    """The file's bytes, refused (ValueError) when missing, not a file or too large."""
+    """The file's bytes, refused (ValueError) when missing, not a file or too large.
+
+    One open and one fstat per image (non-blocking, so a FIFO cannot hang the reader).
+    """
     path = entry.resolved
     if path is None:
         raise ValueError(entry.error)
-    if not path.is_file():
-        raise ValueError("File not found")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"File too large: {size} bytes (the limit is {max_bytes})")
-    return path.read_bytes()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+        raise ValueError("File not found") from e
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("File not found")
+        if info.st_size > max_bytes:
+            raise ValueError(f"File too large: {info.st_size} bytes (the limit is {max_bytes})")
+        return f.read()
 
 
-def batches(
-    entries: Sequence[Entry],
-    tally: Tally,
-    how: dict[str, object],
-    max_bytes: int,
-    batch_size: int,
-) -> Iterator[tuple[list[Entry], np.ndarray]]:
-    """Preprocessed batches of the readable entries (errors recorded on the way)."""
-    chunk: list[Entry] = []
+@dataclass
+class Loaded:
+    """One batch read and preprocessed: the entries that decoded, their pixels, the failures."""
+
+    entries: list[Entry]
+    batch: np.ndarray | None
+    failures: list[tuple[Entry, str]]
+
+
+def load_batch(entries: Sequence[Entry], how: dict[str, object], max_bytes: int) -> Loaded:
+    """Read and preprocess `entries` (pure: safe on a decode thread while a forward pass runs)."""
+    ok: list[Entry] = []
     arrays: list[np.ndarray] = []
+    failures: list[tuple[Entry, str]] = []
     for entry in entries:
         try:
             arrays.append(preprocess(read_image(entry, max_bytes), **how)[0])  # type: ignore[arg-type]
-            chunk.append(entry)
+            ok.append(entry)
         except (ValueError, OSError, ImageLoadError) as e:
-            tally.fail(entry, str(e) if not isinstance(e, ImageLoadError) else f"Not an image: {e}")
-        if len(chunk) >= batch_size:
-            yield chunk, np.stack(arrays)
-            chunk, arrays = [], []
-    if chunk:
-        yield chunk, np.stack(arrays)
+            failures.append(
+                (entry, f"Not an image: {e}" if isinstance(e, ImageLoadError) else str(e))
+            )
+    return Loaded(ok, np.stack(arrays) if arrays else None, failures)
 
 
 def top_n_mosaics(tally: Tally, how: dict[str, object], max_bytes: int) -> list[TopImages]:
@@ -171,8 +206,8 @@ def top_n_mosaics(tally: Tally, how: dict[str, object], max_bytes: int) -> list[
     for c, heap in enumerate(tally.heaps):
         ranked = sorted(heap, reverse=True)
         pictures = []
-        for _, _, path in ranked:
-            entry = Entry(0, path, Path(path), None)
+        for _, _, path, resolved in ranked:
+            entry = Entry(0, path, resolved, None)
             try:
                 pictures.append(preprocess(read_image(entry, max_bytes), **how)[0])  # type: ignore[arg-type]
             except (ValueError, OSError, ImageLoadError):
@@ -181,33 +216,9 @@ def top_n_mosaics(tally: Tally, how: dict[str, object], max_bytes: int) -> list[
         out.append(
             TopImages(
                 label=tally.labels[c],
-                paths=[p for _, _, p in ranked],
-                scores=[round(100.0 * s, 2) for s, _, _ in ranked],
+                paths=[p for _, _, p, _ in ranked],
+                scores=[round(100.0 * s, 2) for s, _, _, _ in ranked],
                 mosaic=mosaic,
             )
         )
     return out
-
-
-def run(
-    entries: Sequence[Entry],
-    tally: Tally,
-    how: dict[str, object],
-    forward: Callable[[np.ndarray], np.ndarray],
-    max_bytes: int,
-    batch_size: int = 64,
-    progress: Callable[[int, int], None] | None = None,
-) -> Tally:
-    """Classify every entry in batches (only one batch of pixels in memory at a time)."""
-    for entry in entries:
-        if entry.resolved is None:
-            tally.fail(entry, entry.error)
-    readable = [e for e in entries if e.resolved is not None]
-    done = 0
-    for chunk, batch in batches(readable, tally, how, max_bytes, batch_size):
-        for entry, probs in zip(chunk, forward(batch), strict=True):
-            tally.add(entry, probs)
-        done += len(chunk)
-        if progress is not None:
-            progress(done, len(readable))
-    return tally

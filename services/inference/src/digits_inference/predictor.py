@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +14,8 @@ import numpy as np
 from mxnet import gluon
 
 from digits_imaging import load_image, resize_image
+from digits_inference.netcache import NetCache
+from digits_inference.placement import Placement
 from digits_inference.visualize import Explainer
 from digits_proto.inference import Visualizations
 
@@ -46,7 +47,10 @@ def preprocess(
 
     Raises `digits_imaging.ImageLoadError` when the bytes are not a decodable image.
     """
-    resized = resize_image(load_image(image, channels), width, height, resize_mode)
+    # min_size as the datasets packer passes it: a large JPEG is decoded at the same reduced
+    # scale there and here, so a training image and an uploaded copy give identical pixels.
+    loaded = load_image(image, channels, min_size=(width, height))
+    resized = resize_image(loaded, width, height, resize_mode)
     chw = center_crop(to_chw(np.asarray(resized)), input_shape[1], input_shape[2])
     return chw[np.newaxis]
 
@@ -56,6 +60,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64).ravel()
     e = np.exp(z - z.max())
     return e / e.sum()
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """`softmax` of every row at once (float64): one NumPy call per batch, not per image."""
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def top_k(probs: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
@@ -69,44 +80,18 @@ def top_k(probs: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, f
     return [(labels[i], round(100.0 * float(probs[i]), 2)) for i in ranked]
 
 
-def load_net(symbol_file: Path, params_file: Path) -> gluon.SymbolBlock:
-    """Import an exported network on the CPU, hybridized."""
+def load_net(
+    symbol_file: Path, params_file: Path, ctx: mx.Context | None = None
+) -> gluon.SymbolBlock:
+    """Import an exported network on `ctx` (the CPU by default), hybridized."""
     with warnings.catch_warnings():
         # The exported graph does not record the input's dtype; it is float32, as we feed it.
         warnings.filterwarnings("ignore", message="Cannot decide type", category=UserWarning)
-        net = gluon.SymbolBlock.imports(str(symbol_file), ["data"], str(params_file), ctx=mx.cpu())
+        net = gluon.SymbolBlock.imports(
+            str(symbol_file), ["data"], str(params_file), ctx=ctx or mx.cpu()
+        )
     net.hybridize()
     return net
-
-
-class NetCache:
-    """Loaded networks in a least-recently-used cache bounded by count.
-
-    Only the predictor's worker thread touches it, so it needs no lock.
-    """
-
-    def __init__(self, max_items: int, on_load: Callable[[], None] | None = None):
-        self.max_items = max(1, max_items)
-        self.on_load = on_load
-        self.loads = 0
-        self._nets: OrderedDict[Hashable, Any] = OrderedDict()
-
-    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
-        """The network under `key`, loaded with `load()` on a miss."""
-        if key in self._nets:
-            self._nets.move_to_end(key)
-            return self._nets[key]
-        net = load()
-        self.loads += 1
-        if self.on_load is not None:
-            self.on_load()
-        self._nets[key] = net
-        while len(self._nets) > self.max_items:
-            self._nets.popitem(last=False)
-        return net
-
-    def __len__(self) -> int:
-        return len(self._nets)
 
 
 class Predictor:
@@ -116,13 +101,35 @@ class Predictor:
     Python threads at once) and keeps NATS heartbeats and other requests flowing meanwhile.
     """
 
-    def __init__(self, cache_size: int, on_load: Callable[[], None] | None = None):
-        self.cache = NetCache(cache_size, on_load)
+    def __init__(
+        self,
+        cache_size: int,
+        on_load: Callable[[], None] | None = None,
+        *,
+        cache_bytes: int = 0,
+        placement: Placement | None = None,
+    ):
+        self.cache = NetCache(cache_size, on_load, max_bytes=cache_bytes)
+        self.placement = placement
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mxnet")
+        # Reading and decoding (Pillow releases the GIL) overlap the forward passes.
+        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(*args)` on the predictor's thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def decode(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Start `fn(*args)` on the decode thread; await the returned future for its result."""
+        return asyncio.get_running_loop().run_in_executor(self._decoder, fn, *args)
+
+    def context(self) -> mx.Context:
+        """Where the next forward pass runs (call on the event loop: it may start a lease)."""
+        return self.placement.context() if self.placement is not None else mx.cpu()
+
+    def forget_context(self, ctx: mx.Context) -> None:
+        """Drop the networks loaded on `ctx` (its lease is gone), on the predictor's thread."""
+        self._executor.submit(self.cache.drop, lambda key: key[-1] == str(ctx))
 
     async def preprocess(self, image: bytes, **how: Any) -> np.ndarray:
         """`preprocess(image, **how)` on the predictor's thread (decoding is CPU work too)."""
@@ -132,7 +139,8 @@ class Predictor:
         self, key: Hashable, symbol_file: Path, params_file: Path, batch: np.ndarray
     ) -> np.ndarray:
         """Softmax over the network's logits, one row per sample of `batch`."""
-        return await self.run(self._forward, key, symbol_file, params_file, batch)
+        ctx = self.context()
+        return await self.run(self._forward, key, symbol_file, params_file, batch, ctx)
 
     async def explain(
         self,
@@ -154,19 +162,30 @@ class Predictor:
         return await self.run(work)
 
     def forward_here(
-        self, key: Hashable, symbol_file: Path, params_file: Path, batch: np.ndarray
+        self,
+        key: Hashable,
+        symbol_file: Path,
+        params_file: Path,
+        batch: np.ndarray,
+        ctx: mx.Context | None = None,
     ) -> np.ndarray:
         """Softmax rows for `batch`, on the calling thread: only for work already `run` here."""
-        return self._forward(key, symbol_file, params_file, batch)
+        return self._forward(key, symbol_file, params_file, batch, ctx or mx.cpu())
 
     def _forward(
-        self, key: Hashable, symbol_file: Path, params_file: Path, batch: np.ndarray
+        self,
+        key: Hashable,
+        symbol_file: Path,
+        params_file: Path,
+        batch: np.ndarray,
+        ctx: mx.Context,
     ) -> np.ndarray:
-        net = self.cache.get(key, lambda: load_net(symbol_file, params_file))
-        logits = net(mx.nd.array(batch, ctx=mx.cpu(), dtype=np.float32)).asnumpy()
+        net = self.cache.get((key, str(ctx)), lambda: load_net(symbol_file, params_file, ctx))
+        logits = net(mx.nd.array(batch, ctx=ctx, dtype=np.float32)).asnumpy()
         logits = logits.reshape(logits.shape[0], -1)
-        return np.stack([softmax(row) for row in logits])
+        return softmax_rows(logits)
 
     def close(self) -> None:
         """Stop the worker thread once its current job is done."""
+        self._decoder.shutdown(wait=True, cancel_futures=True)
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import socket
 
 import msgspec
 
 from digits_proto.runtime import env_settings
+
+
+def default_node_id() -> str:
+    """The hostname reduced as the gpu-broker reduces it (so both name the same node)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname()).strip("-_") or "node"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +31,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_list_bytes: int = 16 * 1024 * 1024  # an image list larger than this is refused
     batch_size: int = 64  # images per forward pass in classify many
     ack_wait: float = 30.0  # seconds a classify-many ticket may go without a heartbeat
+    cache_mb: int = 1024  # loaded networks' parameter bytes kept in memory (LRU; 0 = no bound)
+    use_gpus: bool = True  # lease a free GPU from the gpu-broker when there is one
+    node_id: str = msgspec.field(default_factory=lambda: default_node_id())  # the broker's node
+    lease_idle: float = 60.0  # seconds without a forward pass before a leased GPU is given back
+    retention_hours: float = 24.0  # classify-many job blobs are deleted this long after the end
+    sweep_interval: float = 600.0  # seconds between sweeps of the uploads bucket
+    max_archive_bytes: int = 1 << 30  # an uploaded image archive larger than this is refused
+    max_archive_members: int = 100_000  # members (files and folders) one archive may hold
+    max_expanded_bytes: int = 4 << 30  # bytes an archive's images may expand to
 
     @property
     def cache_dir(self) -> str:

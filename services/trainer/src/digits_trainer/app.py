@@ -6,11 +6,14 @@ import asyncio
 import os
 import uuid
 from functools import partial
+from pathlib import Path
 
 from digits_proto import codec, subjects
 from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
 from digits_trainer.handlers import command_handlers
+from digits_trainer.importer import Importer
 from digits_trainer.leases import Leases
+from digits_trainer.pretrained import Imports
 from digits_trainer.sandbox import Sandbox
 from digits_trainer.settings import Settings
 from digits_trainer.store import Store
@@ -28,8 +31,18 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
     store = Store.on(host.js)
     sandbox = Sandbox(settings.sandbox_wall_seconds, settings.sandbox_cpu_seconds)
     host.spawn(keep_warm(sandbox, host.stop, settings.sandbox_warm), name="sandbox")
+    data = Path(settings.data_dir)
+    imports = Imports(
+        Importer(settings.import_wall_seconds, settings.sandbox_cpu_seconds),
+        work_dir=data / "trainer" / "imports",
+        cache_dir=data / "cache",
+        max_bytes=settings.import_max_bytes,
+    )
     await serve_endpoints(
-        host.nc, subjects.SERVICE_TRAINER, codec.model_commands, command_handlers(store, sandbox)
+        host.nc,
+        subjects.SERVICE_TRAINER,
+        codec.model_commands,
+        command_handlers(store, sandbox, imports),
     )
     holder = f"{settings.node_id}/{os.getpid()}/{uuid.uuid4().hex[:6]}"  # this worker, for leases
     worker = Worker(

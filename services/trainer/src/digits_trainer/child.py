@@ -43,7 +43,9 @@ def configure_logging() -> None:
 
 
 def devices_to_contexts(devices: list[str]):
-    """MXNet contexts for the leased devices; the CPU when there are none (or no CUDA build)."""
+    """MXNet contexts for the leased devices: `gpu:i` is mx.gpu(i), `cpu:i` mx.cpu(i) (several
+    CPU contexts split each batch like GPUs do); the CPU when there are none or no CUDA build
+    sees the GPUs."""
     import mxnet as mx
 
     gpus = [int(d.split(":", 1)[1]) for d in devices if d.startswith("gpu:")]
@@ -51,7 +53,9 @@ def devices_to_contexts(devices: list[str]):
         return [mx.gpu(i) for i in gpus]
     if gpus:
         log.warning("this MXNet build sees no leased GPU; training on the CPU", devices=devices)
-    return [mx.cpu()]
+        return [mx.cpu()]
+    cpus = [int(d.split(":", 1)[1]) for d in devices if d.startswith("cpu:")]
+    return [mx.cpu(i) for i in cpus] or [mx.cpu()]
 
 
 def main(argv: list[str]) -> int:

@@ -35,7 +35,7 @@ class ChildConfig(msgspec.Struct, frozen=True, kw_only=True):
     train: SplitFiles
     val: SplitFiles | None = None
     mean: str | None = None  # mean.npy, float32 C×H×W
-    devices: list[str] = []  # "cpu" or "gpu:<index>", from the lease
+    devices: list[str] = []  # "cpu", "cpu:<i>" or "gpu:<index>", from the lease
     snapshot_dir: str = "snapshots"
     log_every: int = 0  # batches between log lines; 0 = about 8 per epoch (DIGITS's display)
     network: str = ""  # Gluon source defining build_network(classes, input_shape)

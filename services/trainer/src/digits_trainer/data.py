@@ -111,6 +111,66 @@ def batches(
         yield images.astype(np.float32), split.labels[chosen].astype(np.float32)
 
 
+class Tensors(NamedTuple):
+    """A split as host NDArrays, for batches gathered on the MXNet side: uint8 images N×C×H×W
+    and float32 labels."""
+
+    images: mx.nd.NDArray
+    labels: mx.nd.NDArray
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+
+# Host copies stay under MXNET_CPU_PARALLEL_SIZE's default (200,000 elements): a larger one runs
+# as an OpenMP loop on the main thread, and the second thread team it leaves makes every later
+# step on 2 cores ~30% slower (bench/README.md), even where the child's environment is not set.
+COPY_ELEMENTS = 100_000
+
+
+def host_array(values: np.ndarray) -> mx.nd.NDArray:
+    """`values` as an NDArray on the CPU (not cpu_pinned), copied in slices of rows."""
+    out = mx.nd.empty(values.shape, ctx=mx.cpu(), dtype=values.dtype)
+    rows = max(1, COPY_ELEMENTS // max(1, values[0].size)) if len(values) else 1
+    for start in range(0, len(values), rows):
+        out[start : start + rows] = values[start : start + rows]
+    return out
+
+
+def to_tensors(split: Split) -> Tensors:
+    """A preloaded split as host NDArrays (the images stay uint8: a quarter of float32)."""
+    return Tensors(host_array(split.images), host_array(split.labels.astype(np.float32)))
+
+
+def epoch_order(count: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The sample order of one training epoch: depends only on (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(count) if shuffle else np.arange(count)
+
+
+def tensor_batches(
+    split: Tensors, batch_size: int, seed: int, epoch: int, shuffle: bool = True, skip: int = 0
+) -> Iterator[tuple[mx.nd.NDArray, mx.nd.NDArray]]:
+    """One training epoch as `train_batches` orders it, without crops or augmentations, built
+    by MXNet: one gather per epoch, then a slice and a cast per batch.
+
+    The batch loop then runs no NumPy and makes no host copy; the gather and the casts are
+    asynchronous engine ops, like the bare Gluon loop's slices of a preloaded NDArray.
+    """
+    first = skip * batch_size
+    count = len(split)
+    if first >= count:
+        return
+    images, labels = split.images, split.labels
+    if shuffle:
+        index = host_array(epoch_order(count, seed, epoch)[first:].astype(np.int64))
+        images, labels = images.take(index), labels.take(index)
+    else:
+        images, labels = images[first:], labels[first:]
+    for start in range(0, count - first, batch_size):
+        stop = start + batch_size
+        yield images[start:stop].astype(np.float32), labels[start:stop]
+
+
 def train_batches(
     split: Split,
     batch_size: int,
@@ -127,7 +187,7 @@ def train_batches(
     would have.
     """
     count = len(split)
-    order = np.random.default_rng([seed, epoch]).permutation(count) if shuffle else np.arange(count)
+    order = epoch_order(count, seed, epoch, shuffle)
     for number, start in enumerate(range(0, count, batch_size)):
         if number < skip:
             continue

@@ -20,11 +20,14 @@ from digits_proto.datasets import (
 from digits_proto.models import (
     AbortModel,
     CreateModel,
+    EditModel,
     ModelAborted,
     ModelCreated,
     ModelDeleted,
+    ModelEdited,
     ModelEvents,
     ModelWaiting,
+    PretrainedModelCreated,
     SnapshotDeleted,
     SnapshotSaved,
     TrainingCompleted,
@@ -32,7 +35,7 @@ from digits_proto.models import (
     TrainingStarted,
     TrainSpec,
 )
-from digits_trainer.errors import InvalidField, ModelNotFound, NotAbortable
+from digits_trainer.errors import InvalidField, ModelNotFound, NotAbortable, NotOwner
 from digits_trainer.spec import check_crop, check_spec
 
 WAITING_FOR_DEVICES = "Waiting for devices"
@@ -53,6 +56,8 @@ class ModelState(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_events: tuple[SnapshotSaved, ...] = ()
     username: str = ""  # the owner: the gpu-broker caps concurrent jobs per user
     submitted: float = 0.0  # epoch seconds of ModelCreated: the device queue's FIFO order
+    pretrained: bool = False  # a registered pretrained model (PretrainedModelCreated)
+    notes: str = ""
 
     @property
     def last_snapshot(self) -> SnapshotSaved | None:
@@ -98,6 +103,8 @@ def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | N
             username=event.username,
             submitted=event.occurred_at.timestamp(),
         )
+    if isinstance(event, PretrainedModelCreated):
+        return pretrained_state(event)
     if state is None:
         return None
     replace = msgspec.structs.replace
@@ -118,8 +125,36 @@ def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | N
             return replace(state, status=JobStatus.ABORTED)
         case ModelDeleted():
             return replace(state, deleted=True)
+        case ModelEdited(name=name, notes=notes):
+            return replace(
+                state,
+                name=state.name if name is None else name,
+                notes=state.notes if notes is None else notes,
+            )
         case _:
             return state  # progress events don't change what the trainer decides on
+
+
+def pretrained_state(event: PretrainedModelCreated) -> ModelState:
+    """A pretrained model: no dataset, never trained here, Done from the start; its spec holds
+    the network source a fine-tuning job starts from."""
+    spec = TrainSpec(
+        method="custom" if event.custom_network.strip() else "standard",
+        standard_network=event.standard_network,
+        custom_network=event.custom_network,
+        use_mean=event.use_mean,
+        crop_size=event.crop_size,
+    )
+    return ModelState(
+        model_id=event.model_id,
+        name=event.name,
+        dataset_id="",
+        spec=spec,
+        status=JobStatus.DONE,
+        username=event.username,
+        submitted=event.occurred_at.timestamp(),
+        pretrained=True,
+    )
 
 
 def evolve_snapshots(state: ModelState, event: SnapshotSaved | SnapshotDeleted) -> ModelState:
@@ -219,6 +254,24 @@ def decide_delete(state: ModelState | None, model_id: str) -> list[ModelDeleted]
     if state is None or state.deleted:
         raise ModelNotFound(model_id)
     return [ModelDeleted(model_id=model_id)]
+
+
+def decide_edit(state: ModelState | None, command: EditModel) -> list[ModelEdited]:
+    """Rename and/or re-note a job of any status (DIGITS's `PUT /jobs/<id>`): its owner only,
+    a blank name refused, blank notes cleared; nothing appended when nothing changes."""
+    if state is None or state.deleted:
+        raise ModelNotFound(command.model_id)
+    if state.username and command.username != state.username:
+        raise NotOwner()
+    name = None if command.name is None else command.name.strip()
+    if name == "":
+        raise InvalidField("job_name", "name cannot be blank")
+    notes = None if command.notes is None else command.notes.strip()
+    name = None if name == state.name else name
+    notes = None if notes == state.notes else notes
+    if name is None and notes is None:
+        return []
+    return [ModelEdited(model_id=state.model_id, name=name, notes=notes)]
 
 
 class Gate(enum.Enum):

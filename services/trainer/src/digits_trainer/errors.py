@@ -26,3 +26,10 @@ class NotAbortable(Forbidden):
 
     def __init__(self) -> None:
         super().__init__("Job not aborted")
+
+
+class NotOwner(Forbidden):
+    """Only the user who created a job may edit it (DIGITS's has_permission 'edit')."""
+
+    def __init__(self) -> None:
+        super().__init__("You don't have permission to edit this job")

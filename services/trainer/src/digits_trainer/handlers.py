@@ -14,6 +14,7 @@ from digits_proto.models import (
     CreateModel,
     CustomizeNetwork,
     DeleteModel,
+    EditModel,
     ModelEvents,
     NetworkGraph,
     NetworkSource,
@@ -22,11 +23,13 @@ from digits_proto.models import (
 )
 from digits_proto.replies import Accepted
 from digits_proto.runtime import DomainError
+from digits_trainer import pretrained
 from digits_trainer.domain import (
     ModelState,
     decide_abort,
     decide_create,
     decide_delete,
+    decide_edit,
     fold_model,
     pick_snapshot,
 )
@@ -51,7 +54,7 @@ async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accep
     dataset = await store.dataset(command.dataset_id)
     model_id = new_job_id()
     spec = command.spec
-    if spec.method == "previous":
+    if spec.method in ("previous", "pretrained"):
         spec = await previous_spec(store, spec)
         command = msgspec.structs.replace(command, spec=spec)
     created = decide_create(command, dataset, model_id)
@@ -103,14 +106,43 @@ async def delete_model(store: Store, command: object) -> Accepted:
     )
 
 
+async def edit_model(store: Store, command: object) -> Accepted:
+    """Rename a job and/or change its notes, whatever its status (a running attempt's next
+    append conflicts, reloads and goes on)."""
+    command = expect(command, EditModel)
+    if not valid_job_id(command.model_id):
+        raise ModelNotFound(command.model_id)
+    seen: list[ModelState] = []
+
+    def decide(history: list[ModelEvents]):
+        new = decide_edit(fold_model(history), command)
+        seen[:] = [s] if (s := fold_model([*history, *new])) else []
+        return new
+
+    seq = await store.update(command.model_id, decide)
+    return Accepted(
+        id=command.model_id,
+        name=seen[0].name,
+        status=seen[0].status,
+        stream=subjects.STREAM_MODELS,
+        seq=seq,
+    )
+
+
 async def previous_spec(store: Store, spec: TrainSpec) -> TrainSpec:
     """The spec with the previous job's network in it (its standard name or custom source)."""
     job_id = spec.previous_network
     previous, _ = await store.model(job_id) if valid_job_id(job_id) else (None, 0)
+    field = f"{spec.method}_networks"
+    if spec.method == "pretrained":
+        if previous is None or previous.deleted or not previous.pretrained:
+            raise InvalidField(field, f"Not a valid choice: {job_id!r} is no pretrained model")
+        if not previous.spec.custom_network.strip() and not previous.spec.standard_network:
+            raise InvalidField(field, "This pretrained model cannot be fine-tuned (no network)")
     try:
-        pick_snapshot(previous, spec.previous_snapshot)
+        await store.start_snapshot(job_id, spec.previous_snapshot)
     except ValueError as e:
-        raise InvalidField("previous_networks", f"{e}") from None
+        raise InvalidField(field, f"{e}") from None
     assert previous is not None
     code = previous.spec.custom_network if previous.spec.custom_network.strip() else ""
     return msgspec.structs.replace(
@@ -129,6 +161,8 @@ async def customize(store: Store, command: object) -> NetworkSource:
     if previous is None or previous.deleted:
         raise InvalidField("network", f"Unknown network {name!r}")
     spec = previous.spec
+    if not spec.custom_network.strip() and spec.standard_network not in STANDARD:
+        raise InvalidField("network", f"{name} has no network source (a pretrained model)")
     code = (
         spec.custom_network
         if spec.custom_network.strip()
@@ -170,7 +204,7 @@ def expect(command: object, kind: type[T]) -> T:
     return command
 
 
-def command_handlers(store: Store, sandbox: Sandbox):
+def command_handlers(store: Store, sandbox: Sandbox, imports: pretrained.Imports):
     """The endpoint table: subject → handler."""
     return {
         subjects.CMD_MODELS_CREATE: partial(create_model, store, sandbox),
@@ -178,4 +212,7 @@ def command_handlers(store: Store, sandbox: Sandbox):
         subjects.CMD_MODELS_VISUALIZE: partial(visualize, store, sandbox),
         subjects.CMD_MODELS_ABORT: partial(abort_model, store),
         subjects.CMD_MODELS_DELETE: partial(delete_model, store),
+        subjects.CMD_MODELS_PRETRAINED: partial(pretrained.create_pretrained, store, imports),
+        subjects.CMD_MODELS_TO_PRETRAINED: partial(pretrained.make_pretrained, store, imports),
+        subjects.CMD_MODELS_EDIT: partial(edit_model, store),
     }

@@ -7,6 +7,7 @@ import contextlib
 import enum
 import shutil
 import time
+import traceback
 from pathlib import Path
 
 import msgspec
@@ -32,7 +33,8 @@ from digits_proto.models import (
 from digits_proto.runtime import ConcurrencyError
 from digits_trainer import reports
 from digits_trainer.config import ChildConfig, ResumeFiles, SplitFiles, write_config
-from digits_trainer.domain import ModelState, pick_snapshot, resume_point
+from digits_trainer.domain import ModelState, resume_point
+from digits_trainer.joblog import TRAINER_MARK, JobLog
 from digits_trainer.process import child_devices, child_environment, start_child, terminate
 from digits_trainer.settings import Settings
 from digits_trainer.store import Store
@@ -47,6 +49,9 @@ class Ending(enum.Enum):
     FAILED = "failed"
     ABORTED = "aborted"
     DELETED = "deleted"
+
+
+UNEXPECTED = "this attempt ended unexpectedly; the job resumes from its last snapshot"
 
 
 class JobStopped(Exception):
@@ -75,12 +80,15 @@ class Attempt:
         self.last_progress = float("-inf")
         self.resume = resume_point(state)
         self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
+        self.log = JobLog(store, self.model_id, self.folder, settings.log_upload_every)
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
         # Subscribe before TrainingStarted: an abort after the state we loaded is either seen
         # here or makes our next append conflict; none is missed.
         sub = await self.nc.subscribe(subjects.model_events(self.model_id), cb=self._watch)
+        ending: Ending | None = None
+        live = None
         try:
             await self.append(
                 TrainingStarted(
@@ -92,18 +100,44 @@ class Attempt:
                     resume_epoch=self.resume.epoch if self.resume else 0.0,
                 )
             )
+            await self.open_log(lease)
+            live = await self.nc.subscribe(subjects.model_log(self.model_id), cb=self.log.answer)
             try:
                 config = await self.prepare(built, lease)
             except Exception as e:  # a dataset we cannot read fails the job (logged)
                 log.exception("prepare_failed", model_id=self.model_id)
-                await self.append(TrainingFailed(model_id=self.model_id, error=f"Data: {e}"))
-                return Ending.FAILED
-            return await self.supervise(config, lease)
+                self.error = f"Data: {e}"
+                self.log.write(f"{self.error}\n{traceback.format_exc().rstrip()}")
+                await self.close_log(Ending.FAILED)
+                await self.append(TrainingFailed(model_id=self.model_id, error=self.error))
+                ending = Ending.FAILED
+                return ending
+            ending = await self.supervise(config, lease)
+            return ending
         except JobStopped as stop:
-            return stop.ending
+            ending = stop.ending
+            return ending
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            for subscription in filter(None, (sub, live)):
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+            await self.close_log(ending)
+
+    async def open_log(self, lease: LeaseAccepted) -> None:
+        """Continue the job's log with this attempt's header (where it runs, where it resumes)."""
+        devices = ", ".join(d.device_id for d in lease.devices) or "cpu"
+        header = f"attempt {self.state.attempts + 1} of {self.model_id} on {self.settings.node_id}"
+        header += f" ({devices}, {lease.threads} threads)"
+        if self.resume is not None:
+            header += f", resuming from the snapshot at epoch {self.resume.epoch:g}"
+        await self.log.open(header)
+
+    async def close_log(self, ending: Ending | None) -> None:
+        """Say how the attempt ended and upload the log, once (a deleted job's files are gone);
+        before the final event when the attempt ends it, so a finished job's log is complete."""
+        if ending is not Ending.DELETED:
+            error = f": {self.error}" if ending is Ending.FAILED else ""
+            await self.log.close(f"training {ending.value}{error}" if ending else UNEXPECTED)
 
     async def prepare(self, built: DatasetBuilt, lease: LeaseAccepted) -> Path:
         """Fetch the dataset blobs into the cache and write the child's config file."""
@@ -168,9 +202,12 @@ class Attempt:
             relaying.result()  # raises JobStopped if an append found the job stopped
             returncode = await child.wait()
             if self.done and returncode == 0:
+                await self.close_log(Ending.COMPLETED)  # complete before the job says Done
                 await self.append(TrainingCompleted(model_id=self.model_id))
                 return Ending.COMPLETED
             error = self.error or f"Training exited with code {returncode}: {self.last_log_line()}"
+            self.error = error
+            await self.close_log(Ending.FAILED)
             await self.append(TrainingFailed(model_id=self.model_id, error=error))
             return Ending.FAILED
         finally:
@@ -210,12 +247,12 @@ class Attempt:
                     self.error = message
 
     async def pretrained(self, cache: Path) -> str | None:
-        """The params file of the previous job's snapshot to fine-tune from (method previous)."""
+        """The params file of the previous job's (or pretrained model's) snapshot to fine-tune
+        from (method previous or pretrained)."""
         spec = self.state.spec
-        if spec.method != "previous":
+        if spec.method not in ("previous", "pretrained"):
             return None
-        previous, _ = await self.store.model(spec.previous_network)
-        snapshot = pick_snapshot(previous, spec.previous_snapshot)
+        snapshot = await self.store.start_snapshot(spec.previous_network, spec.previous_snapshot)
         return str(await self.store.fetch(snapshot.params, cache))
 
     async def on_progress(self, report: reports.ProgressReport) -> None:
@@ -232,6 +269,7 @@ class Attempt:
                 eta_seconds=report.eta_seconds,
             )
         )
+        await self.log.upload(force=False)
 
     async def on_snapshot(self, report: reports.SnapshotReport) -> None:
         """Upload a snapshot's three files, then say so; the local copies go."""
@@ -250,6 +288,7 @@ class Attempt:
             )
         )
         shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
+        await self.log.upload()
         for epoch in report.dropped:  # retention: say so first, then free the blobs
             await self.append(SnapshotDeleted(model_id=self.model_id, epoch=epoch))
             old = f"{self.model_id}/snapshot-{epoch:g}"
@@ -258,16 +297,19 @@ class Attempt:
             )
 
     async def append(self, event: ModelEvents) -> None:
-        """Append after the last event we know; if someone else appended, see whether it stopped us."""
-        try:
-            self.seq = await self.store.append(self.model_id, [event], self.seq)
-        except ConcurrencyError:
-            state, seq = await self.store.model(self.model_id)
-            if state is None or state.deleted:
-                raise JobStopped(Ending.DELETED) from None
-            if not state.status.is_running:
-                raise JobStopped(Ending.ABORTED) from None
-            self.seq = await self.store.append(self.model_id, [event], seq)
+        """Append after the last event we know; if someone else appended (an abort, a rename…),
+        see whether it stopped us, else append after it."""
+        for _ in range(8):
+            try:
+                self.seq = await self.store.append(self.model_id, [event], self.seq)
+                return
+            except ConcurrencyError:
+                state, self.seq = await self.store.model(self.model_id)
+                if state is None or state.deleted:
+                    raise JobStopped(Ending.DELETED) from None
+                if not state.status.is_running:
+                    raise JobStopped(Ending.ABORTED) from None
+        raise ConcurrencyError(subjects.model_events(self.model_id))
 
     async def _watch(self, msg: Msg) -> None:
         try:
@@ -285,4 +327,5 @@ class Attempt:
             lines = (self.folder / "train.log").read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        return next((line for line in reversed(lines) if line.strip()), "")
+        child = (line for line in reversed(lines) if line.strip() and TRAINER_MARK not in line)
+        return next(child, "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import mxnet as mx
@@ -26,7 +26,15 @@ from digits_trainer.checkpoints import (
     save_snapshot,
 )
 from digits_trainer.config import ChildConfig
-from digits_trainer.data import Data, Split, batches, train_batches
+from digits_trainer.data import (
+    Data,
+    Split,
+    Tensors,
+    batches,
+    tensor_batches,
+    to_tensors,
+    train_batches,
+)
 from digits_trainer.lr import lr_at
 from digits_trainer.nets import build_model, initializer, load_matching, mean_for
 from digits_trainer.networks import source as standard_source
@@ -126,20 +134,19 @@ def prepare(config: ChildConfig, data: Data, ctx: list[mx.Context]):
 
 def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) -> None:
     """Train one job (from scratch or from a checkpoint), reporting through `emit`."""
+    spec = config.spec
+    # Without crops or augmentations, MXNet gathers the batches from the split as NDArrays.
+    tensors = to_tensors(data.train) if spec.crop_size is None and not augmenting(spec) else None
     run = Run(config, data, ctx, emit)
-    spec, plan = config.spec, run.plan
-    augmented = augmenting(spec)
-    start = run.iteration
+    plan, start = run.plan, run.iteration
     if run.stopper.stopped():  # resumed after its early stop's final snapshot: nothing to do
         return
     for epoch in range(start // plan.per_epoch, spec.train_epochs):
         skip = max(0, start - epoch * plan.per_epoch)
-        epoch_batches = train_batches(
-            data.train, plan.batch_size, spec.crop_size, run.seed, epoch, spec.shuffle, skip
-        )
-        for batch, (x, y, rng) in enumerate(epoch_batches, start=skip + 1):
+        feed = epoch_batches(data.train, tensors, plan.batch_size, spec, run.seed, epoch, skip)
+        for batch, (x, y) in enumerate(feed, start=skip + 1):
             epoch_end = batch == plan.per_epoch
-            run.step(augment(x, spec, rng) if augmented else x, y, epoch_end)
+            run.step(x, y, epoch_end)
             run.report(epoch, batch, epoch_end)
             last = run.iteration == plan.max_iter
             stop = run.validate(last)
@@ -149,6 +156,27 @@ def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) ->
                 log.info("training done early at epoch %g", run.at)
                 return
     log.info("training done: %d iterations in %.1f s", run.iteration, run.elapsed())
+
+
+def epoch_batches(
+    split: Split,
+    tensors: Tensors | None,
+    batch_size: int,
+    spec: TrainSpec,
+    seed: int,
+    epoch: int,
+    skip: int,
+) -> Iterator[tuple]:
+    """One epoch's training batches from batch `skip` on: NDArrays gathered by MXNet when
+    `tensors` is given, else NumPy batches with the spec's crops and augmentations."""
+    if tensors is not None:
+        yield from tensor_batches(tensors, batch_size, seed, epoch, spec.shuffle, skip)
+        return
+    augmented = augmenting(spec)
+    for x, y, rng in train_batches(
+        split, batch_size, spec.crop_size, seed, epoch, spec.shuffle, skip
+    ):
+        yield (augment(x, spec, rng) if augmented else x), y
 
 
 class Run:
@@ -189,8 +217,11 @@ class Run:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def step(self, x: np.ndarray, y: np.ndarray, epoch_end: bool) -> None:
-        """Forward, backward, and (every `accumulate` batches or at epoch end) one update."""
+    def step(self, x, y, epoch_end: bool) -> None:
+        """Forward, backward, and (every `accumulate` batches or at epoch end) one update.
+
+        `x`, `y`: one batch as NumPy arrays or host NDArrays, split over the contexts.
+        """
         self.lr = lr_at(100.0 * self.iteration / self.plan.max_iter, self.config.spec)
         xs = gluon.utils.split_and_load(x, self.ctx, even_split=False)
         ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)

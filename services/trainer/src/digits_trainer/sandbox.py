@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import resource
@@ -18,6 +19,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections import OrderedDict
 from typing import NamedTuple
 
 import msgspec
@@ -28,6 +30,7 @@ from digits_trainer.settings import inherited_environment
 
 FIELD = "custom_network"
 FILENAME = "custom_network"  # nets.CUSTOM_FILENAME, kept import-free of MXNet here
+PASSED_KEPT = 64  # networks remembered as built
 
 
 class Probe(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +64,9 @@ class Sandbox:
         self.cpu_seconds = cpu_seconds
         self.spare: Spare | None = None
         self.closed = False
+        # Networks that built: a sweep or a clone sends the same code again (one child each
+        # would cost seconds per job); only successes are kept, a failure is always re-run.
+        self.passed: OrderedDict[tuple[str, int, tuple[int, ...]], NetworkGraph] = OrderedDict()
 
     async def _start(self) -> Spare:
         scratch = tempfile.TemporaryDirectory(prefix="digits-sandbox-")
@@ -84,6 +90,17 @@ class Sandbox:
 
     async def check(self, code: str, classes: int, input_shape: list[int]) -> NetworkGraph:
         """The graph if `code` builds and runs one batch; else InvalidField(custom_network)."""
+        key = (hashlib.sha256(code.encode()).hexdigest(), classes, tuple(input_shape))
+        if (graph := self.passed.get(key)) is not None:
+            self.passed.move_to_end(key)
+            return graph
+        graph = await self._probe(code, classes, input_shape)
+        self.passed[key] = graph
+        while len(self.passed) > PASSED_KEPT:
+            self.passed.popitem(last=False)
+        return graph
+
+    async def _probe(self, code: str, classes: int, input_shape: list[int]) -> NetworkGraph:
         spare, self.spare = self.spare or await self._start(), None
         probe = Probe(
             code=code, classes=classes, input_shape=input_shape, cpu_seconds=self.cpu_seconds

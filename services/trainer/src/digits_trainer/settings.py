@@ -25,9 +25,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lease_timeout: float = 5.0  # seconds to wait for the gpu-broker's answer
     kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
     progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
+    log_upload_every: float = 30.0  # the raw log reaches the Object Store this often (and at ends)
     sandbox_wall_seconds: float = 60.0  # building a custom network: wall-time limit
     sandbox_cpu_seconds: int = 30  # ... and CPU-time limit (RLIMIT_CPU), MXNet's import excluded
     sandbox_warm: bool = True  # one sandbox child waits with MXNet imported, from the start
+    # Pretrained-model uploads: an archive may expand to at most this many bytes; loading the
+    # network to check it gets this much wall time.
+    import_max_bytes: int = 4 * 1024 * 1024 * 1024
+    import_wall_seconds: float = 120.0
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from digits_trainer.lr import POLICIES, multistep_values
 FRAMEWORKS = ("mxnet",)
 SOLVERS = ("SGD", "NESTEROV", "ADAGRAD", "RMSPROP", "ADADELTA", "ADAM")
 MEAN_MODES = ("none", "image", "pixel")
-METHODS = ("standard", "custom", "previous")
+METHODS = ("standard", "custom", "previous", "pretrained")
 # Standard networks with the batch size their DIGITS prototxt sets (ResNet-18: ours).
 NETWORK_BATCH_SIZE = {"lenet": 64, "alexnet": 100, "googlenet": 32, "resnet18": 64}
 # The smallest square input each network's pooling stack accepts (measured; see tests).
@@ -41,6 +41,8 @@ def check_spec(spec: TrainSpec) -> None:
         raise InvalidField("custom_network", "This field is required.")
     if spec.method == "previous" and not spec.previous_network:
         raise InvalidField("previous_networks", "This field is required.")
+    if spec.method == "pretrained" and not spec.previous_network:
+        raise InvalidField("pretrained_networks", "This field is required.")
     _check_augmentation(spec)
     _check_solver(spec)
     _check_intervals(spec)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from digits_proto import codec, headers, subjects
 from digits_proto.base import BlobRef
-from digits_proto.models import MetricsRecorded, ModelEvents, TrainModelTicket
+from digits_proto.models import MetricsRecorded, ModelEvents, SnapshotSaved, TrainModelTicket
 from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file
-from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model
+from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model, pick_snapshot
 
 # Job ids are `YYYYMMDD-HHMMSS-xxxx`; anything else must never reach a subject (`>` or `.`
 # would turn "this job's events" into a wildcard).
@@ -48,6 +50,22 @@ class Store:
         """A model job's state and the sequence of its last event."""
         events, seq = await self.models.load(subjects.model_events(model_id))
         return fold_model(events), seq
+
+    async def start_snapshot(self, model_id: str, epoch: float | None) -> SnapshotSaved:
+        """The snapshot a fine-tuning job starts from: `model_id`'s at `epoch` (None or 0: its
+        latest), or with -1 the one `model_id` itself started from (DIGITS's "pretrained model"
+        of a job), followed back through jobs that were fine-tuned in turn. ValueError if none."""
+        seen: set[str] = set()
+        while True:
+            previous, _ = await self.model(model_id)
+            if epoch != -1:
+                return pick_snapshot(previous, epoch)
+            if previous is None or previous.deleted or model_id in seen:
+                raise ValueError("the previous network has no snapshot")
+            if previous.spec.method not in ("previous", "pretrained"):
+                raise ValueError("the previous network did not start from a pretrained model")
+            seen.add(model_id)
+            model_id, epoch = previous.spec.previous_network, previous.spec.previous_snapshot
 
     async def dataset(self, dataset_id: str) -> DatasetState | None:
         """A dataset's state (the datasets service owns it; we only read)."""
@@ -97,6 +115,16 @@ class Store:
     async def put_model_file(self, name: str, path: str | Path) -> BlobRef:
         """Upload one of a model's files to the models bucket."""
         return await put_file(self.js, subjects.BUCKET_MODELS, name, path)
+
+    async def read_model_file(self, name: str) -> bytes | None:
+        """A small file of a model (its log), None if there is none."""
+        bucket = await self.js.object_store(subjects.BUCKET_MODELS)
+        out = io.BytesIO()
+        try:
+            await bucket.get(name, writeinto=out)
+        except NotFoundError:
+            return None
+        return out.getvalue()
 
     async def delete_model_files(self, names: Sequence[str]) -> None:
         """Delete some of a model's files (retention), ignoring those already gone."""

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, patch, post
 
 from digits_gateway import commands, views
 from digits_gateway.controllers._common import require_user
@@ -20,6 +20,8 @@ from digits_gateway.schemas import (
     DatasetCreate,
     Deleted,
     DeviceList,
+    JobEdit,
+    JobEdited,
     JobList,
     JobRef,
     JobSummary,
@@ -39,6 +41,8 @@ def _user(request: Request[Any, Any, Any], body_user: str | None) -> str:
 
 # DIGITS form names → this API's field names, so a 400 names the field the client sent.
 API_NAMES = {
+    "job_name": "name",
+    "job_notes": "notes",
     "dataset_name": "name",
     "model_name": "name",
     "dataset": "dataset_id",
@@ -203,6 +207,17 @@ class JobApi(Controller):
     async def list_jobs(self, gw: Gateway) -> JobList:
         """Datasets and models, oldest first."""
         return _jobs(gw, None)
+
+    @patch("/jobs/{job_id:str}")
+    async def edit_job(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str, data: JobEdit
+    ) -> JobEdited:
+        """Rename a dataset or model and/or set its notes (its owner only)."""
+        user = _user(request, data.username)
+        with _api_field_names():
+            await commands.edit_job(gw, job_id, user, data.name, data.notes)
+        job = commands.find_job(gw, job_id)
+        return JobEdited(id=job.id, name=job.name, status=job.status, notes=job.notes)
 
     @get("/devices")
     async def list_devices(self, gw: Gateway) -> DeviceList:

@@ -88,14 +88,7 @@ class DatasetController(Controller):
     @get("/{job_id:str}/mean.jpg")
     async def mean_image(self, gw: Gateway, job_id: str) -> File:
         """The train split's mean image, from the Object Store (cached locally by digest)."""
-        commands.find_job(gw, job_id, "dataset")
-        with gw.db.cursor() as cur:
-            details = queries.dataset_details(cur, job_id)
-        if not details.mean_jpg:
-            raise JobNotFound("No mean image yet")
-        ref = BlobRef(**details.mean_jpg)
-        path = await fetch(gw.js, ref, gw.settings.cache_dir)
-        return File(path, media_type="image/jpeg", content_disposition_type="inline")
+        return await mean_jpg(gw, job_id)
 
     @delete("/{job_id:str}", status_code=200)
     async def delete_dataset(
@@ -114,6 +107,17 @@ class DatasetController(Controller):
         user = require_user(request, await read_params(request))
         await commands.abort_job(gw, strip_json(job_id), user, "dataset")
         return text("Job aborted.")
+
+
+async def mean_jpg(gw: Gateway, job_id: str) -> File:
+    """A dataset's mean.jpg fetched from the Object Store; 404 before the build made it."""
+    commands.find_job(gw, job_id, "dataset")
+    with gw.db.cursor() as cur:
+        details = queries.dataset_details(cur, job_id)
+    if not details.mean_jpg:
+        raise JobNotFound("No mean image yet")
+    path = await fetch(gw.js, BlobRef(**details.mean_jpg), gw.settings.cache_dir)
+    return File(path, media_type="image/jpeg", content_disposition_type="inline")
 
 
 def _esc(value: str) -> str:

@@ -48,7 +48,7 @@ async def download(request: Request[Any, Any, Any], gw: Gateway, job_id: str, ac
     params = await read_params(request)
     epoch_text = params.get("epoch") or params.get("snapshot_epoch") or ""
     epoch = commands.snapshot_epoch({"snapshot_epoch": epoch_text})
-    model = commands.find_job(gw, job_id, "model")
+    model = commands.find_job(gw, job_id, commands.CLASSIFIERS)
     command = ExportModel(
         job_id=model.id,
         snapshot_epoch=epoch,
@@ -116,15 +116,25 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
     limit = fields.integer("num_test_images")
     top_n = fields.integer("top_n", default=9, minimum=1, maximum=128) if top_n_route else 0
     fields.check()
+    archive = params.files.get("image_archive")
+    if archive is not None and not archive.filename:
+        archive = None  # the page's empty file input
     upload = params.files.get("image_list")
-    if upload is None:
-        raise FormErrors({"image_list": ["Upload a list of images (one 'path [label]' a line)"]})
-    text = await upload.read()
-    if not text.strip():
-        raise FormErrors({"image_list": ["The image list is empty"]})
-    model = commands.find_job(gw, job_id, "model")
+    text = b""
+    if archive is None:
+        if upload is None:
+            message = "Upload a list of images (one 'path [label]' a line) or an image_archive"
+            raise FormErrors({"image_list": [message]})
+        text = await upload.read()
+        if not text.strip():
+            raise FormErrors({"image_list": ["The image list is empty"]})
+    elif not archive.filename.lower().endswith(many.ARCHIVE_TYPES):
+        kinds = ", ".join(many.ARCHIVE_TYPES)
+        raise FormErrors({"image_archive": [f"Upload a {kinds} archive of images"]})
+    model = commands.find_job(gw, job_id, commands.CLASSIFIERS)
     as_json = wants_json(request)
-    lines = sum(1 for line in text.splitlines() if line.strip())
+    # An archive's size is unknown until inference opens it: it always runs as a job.
+    lines = sum(1 for line in text.splitlines() if line.strip()) if archive is None else 0
     command = ClassifyMany(
         job_id=model.id,
         image_list=BlobRef(bucket="", name=""),
@@ -132,10 +142,11 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
         num_test_images=limit if limit and limit > 0 else None,
         snapshot_epoch=commands.snapshot_epoch(params.values),
         top_n=top_n or 0,
-        # Pages always follow a job; DIGITS scripts on .json get small lists answered at once.
-        background=not as_json or min(lines, limit or lines) > many.SYNC_LINES,
+        # Small lists are answered at once (DIGITS answered in the request, and its scripts and
+        # tests expect the result in the reply); big lists and archives run as a followed job.
+        background=archive is not None or min(lines, limit or lines) > many.SYNC_LINES,
     )
-    outcome = await many.submit(gw, command, text)
+    outcome = await many.submit(gw, command, text, archive)
     if isinstance(outcome, ClassifyManyQueued):
         url = f"{RUNS}/{outcome.run_id}"
         if not as_json:
@@ -150,7 +161,12 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
             status_code=202,
         )
     body = many.result_json(outcome)
-    return Response(body)
+    if as_json:
+        return Response(body)
+    with gw.db.cursor() as cur:
+        data = views.model_like(cur, model)
+    render = ui.pages().top_n_page if top_n else ui.pages().classify_many_page
+    return render(data, body, username(request))  # type: ignore[no-any-return]
 
 
 @get(f"{RUNS}/{{run_id:str}}")
@@ -174,7 +190,7 @@ async def classify_many_run(
         return Response(body)
     with gw.db.cursor() as cur:
         job = queries.get_job(cur, state.job_id)
-        data = views.model(cur, job) if job is not None else {"id": state.job_id}
+        data = views.model_like(cur, job) if job is not None else {"id": state.job_id}
     user = username(request)
     if not done:
         return pages.classify_many_progress_page(  # type: ignore[no-any-return]

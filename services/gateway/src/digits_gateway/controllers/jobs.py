@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.response import Redirect
 
 from digits_gateway import commands, views
@@ -41,6 +41,19 @@ class JobController(Controller):
         user = require_user(request, await read_params(request))
         await commands.delete_job(gw, strip_json(job_id), user)
         return text("Job deleted.")
+
+    @put("/{job_id:str}", status_code=200)
+    async def edit_job(
+        self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
+    ) -> Response[str]:
+        """DIGITS's edit: `job_name` and/or `job_notes` → "<job type> updated." (404 unknown,
+        403 not the owner, 400 naming `job_name` when it is blank)."""
+        params = await read_params(request)
+        user = require_user(request, params)
+        job, _ = await commands.edit_job(
+            gw, strip_json(job_id), user, params.get("job_name"), params.get("job_notes")
+        )
+        return text(f"{views.JOB_TYPES.get(job.type, 'Job')} updated.")
 
     @post("/{job_id:str}/abort", status_code=200)
     async def abort_job(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.response import Redirect
 
-from digits_gateway import commands, inference, ui, views
+from digits_gateway import commands, inference, joblogs, ui, views
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
-from digits_gateway.errors import CommandRejected, rejected_errors
+from digits_gateway.errors import CommandRejected, JobNotFound, rejected_errors
 from digits_gateway.forms import FormErrors
 from digits_gateway.params import Params, read_params, strip_json, username, wants_json
 from digits_gateway.readmodel import queries
@@ -81,7 +81,7 @@ class ModelController(Controller):
                 {"predictions": predictions, "snapshot_epoch": result.snapshot_epoch, **extra}
             )
         with gw.db.cursor() as cur:
-            data = views.model(cur, commands.find_job(gw, job_id, "model"))
+            data = views.model_like(cur, commands.find_job(gw, job_id, commands.CLASSIFIERS))
         return pages.classify_one_page(  # type: ignore[no-any-return]
             data, predictions, _data_url(image), username(request, params), extra or None
         )
@@ -91,13 +91,27 @@ class ModelController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[Any]:
         """`/models/<id>.json` (DIGITS's model json_dict) or the model page."""
-        job = commands.find_job(gw, strip_json(job_id), "model")
+        job = commands.find_job(gw, strip_json(job_id), commands.CLASSIFIERS)
+        if job.type == "pretrained_model":  # the classify pages link "back to the model" here
+            if wants_json(request):
+                raise JobNotFound()
+            return Redirect(path=f"/pretrained_models/{job.id}")
         with gw.db.cursor() as cur:
             data = views.model(cur, job)
         pages = None if wants_json(request) else ui.pages()
         if pages is None:
             return Response(data)
         return pages.model_page(data, username(request))  # type: ignore[no-any-return]
+
+    @get("/{job_id:str}/log")
+    async def model_log(self, gw: Gateway, job_id: str) -> Response[bytes]:
+        """The raw training log as text (DIGITS's "Raw output"): every attempt, in order; live
+        while a trainer runs the job."""
+        job = commands.find_job(gw, job_id, "model")
+        data = await joblogs.model_log(gw, job.id, job.running)
+        if data is None:
+            raise JobNotFound(f"No training log yet: job {job.id} has not started training")
+        return Response(data, media_type=MediaType.TEXT, headers={"Cache-Control": "no-store"})
 
     @delete("/{job_id:str}", status_code=200)
     async def delete_model(

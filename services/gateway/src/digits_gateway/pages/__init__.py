@@ -41,6 +41,8 @@ __all__ = [
     "model_new_page",
     "model_page",
     "page_routes",
+    "pretrained_new_page",
+    "pretrained_page",
     "top_n_page",
 ]
 
@@ -306,7 +308,7 @@ def dataset_new_page(
     merged, errs = _form(DATASET_DEFAULTS, values, errors)
     return _page(
         "datasets/new.html",
-        "New image classification dataset",
+        "New Image Classification Dataset",
         user,
         status_code=400 if errs else 200,
         values=merged,
@@ -336,13 +338,49 @@ def model_new_page(
     ]
     return _page(
         "models/new.html",
-        "New image classification model",
+        "New Image Classification Model",
         user,
         status_code=400 if errs else 200,
         values=merged,
         errors=errs,
         labels=MODEL_LABELS,
         datasets=usable,
+    )
+
+
+PRETRAINED_DEFAULTS = {
+    "job_name": "",
+    "image_type": "3",
+    "resize_mode": "squash",
+    "width": "224",
+    "height": "224",
+}
+
+
+def pretrained_page(job: dict[str, Any], user: str | None) -> Template:
+    """A pretrained model: how it preprocesses, its labels, classify/download/fine-tune."""
+    view = model_view(job or {})
+    view.update(
+        labels=[str(label) for label in job.get("labels") or []],
+        source=str(job.get("source") or ""),
+        source_model_id=str(job.get("source_model_id") or ""),
+        fine_tunable=bool(job.get("fine_tunable")),
+    )
+    return _page("pretrained/show.html", f"{view['name']} · Pretrained model", user, job=view)
+
+
+def pretrained_new_page(
+    values: dict[str, Any], errors: dict[str, list[str]], user: str | None
+) -> Template:
+    """Upload a pretrained model: an archive, or weights + network (+ labels)."""
+    merged, errs = _form(PRETRAINED_DEFAULTS, values, errors)
+    return _page(
+        "pretrained/new.html",
+        "Upload a pretrained model",
+        user,
+        status_code=400 if errs else 200,
+        values=merged,
+        errors=errs,
     )
 
 
@@ -385,7 +423,19 @@ def new_dataset(request: Request) -> Template | Redirect:
 def new_model(request: Request) -> Template | Redirect:
     """Empty new-model form; the dataset list is fetched client-side from /index.json."""
     user = current_user(request)
-    return model_new_page({}, {}, [], user) if user else _login_redirect(request)
+    if not user:
+        return _login_redirect(request)
+    # "Use for a new model" on a pretrained model's page opens its tab with it chosen.
+    query = request.query_params
+    start = {"method": "pretrained", "pretrained_networks": query.get("pretrained_networks", "")}
+    return model_new_page(start if query.get("method") == "pretrained" else {}, {}, [], user)
 
 
-page_routes: list[Any] = [home, login_form, new_dataset, new_model]
+@get("/pretrained_models/new", include_in_schema=False, sync_to_thread=False)
+def new_pretrained(request: Request) -> Template | Redirect:
+    """The upload form (DIGITS had it in a dialog on the home page's third tab)."""
+    user = current_user(request)
+    return pretrained_new_page({}, {}, user) if user else _login_redirect(request)
+
+
+page_routes: list[Any] = [home, login_form, new_dataset, new_model, new_pretrained]

@@ -157,6 +157,7 @@ def common_view(job: dict[str, Any]) -> dict[str, Any]:
         "directory": str(job.get("directory") or ""),
         "errors": errors_view(job),
         "detail": str(job.get("detail") or ""),
+        "notes": str(job.get("notes") or ""),
     }
 
 
@@ -263,5 +264,5 @@ def predictions_view(predictions: Any) -> list[dict[str, Any]]:
             pct = max(0.0, min(100.0, float(pred[1])))
         except (TypeError, ValueError):
             continue
-        rows.append({"label": str(pred[0]), "pct": pct, "text": f"{pct:.2f} %"})
+        rows.append({"label": str(pred[0]), "pct": pct, "text": f"{pct:.2f}%"})
     return rows

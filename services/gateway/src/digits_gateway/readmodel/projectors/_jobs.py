@@ -129,6 +129,44 @@ def set_progress(
     return [LiveEvent(stream=stream, seq=seq, job_id=job_id, kind="progress", data=data)]
 
 
+def edit(
+    tx: duckdb.DuckDBPyConnection,
+    *,
+    stream: str,
+    seq: int,
+    job_id: str,
+    name: str | None,
+    notes: str | None,
+    at: datetime,
+) -> list[LiveEvent]:
+    """A new name and/or notes (None = unchanged); the saved form follows the name, as DIGITS
+    did, so a clone gets it."""
+    found = job(tx, job_id)
+    if found is None or found[2]:
+        return []
+    if name is not None:
+        row = tx.execute("select form from jobs where id = ?", [job_id]).fetchone()
+        form = msgspec.json.decode(row[0]) if row and row[0] else {}
+        key = "dataset_name" if found[0] == "dataset" else "model_name"
+        if isinstance(form, dict) and key in form:
+            form[key] = name
+        tx.execute("update jobs set name = ?, form = ? where id = ?", [name, dumps(form), job_id])
+    if notes is not None:
+        tx.execute("update jobs set notes = ? where id = ?", [notes, job_id])
+    tx.execute("update jobs set updated = ? where id = ?", [at, job_id])
+    status = tx.execute("select status from jobs where id = ?", [job_id]).fetchone()
+    data = {
+        "job_id": job_id,
+        "type": found[0],
+        "name": name if name is not None else found[1],
+        "status": status[0] if status else None,
+    }
+    if notes is not None:
+        data["notes"] = notes
+    # A status event with the same status: every page that lists the job takes the new name.
+    return [LiveEvent(stream=stream, seq=seq, job_id=job_id, kind="status", data=data)]
+
+
 def mark_deleted(
     tx: duckdb.DuckDBPyConnection, *, stream: str, seq: int, job_id: str, at: datetime
 ) -> list[LiveEvent]:

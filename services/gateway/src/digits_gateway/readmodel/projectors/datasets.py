@@ -18,6 +18,7 @@ from digits_proto.datasets import (
     DatasetBuilt,
     DatasetCreated,
     DatasetDeleted,
+    DatasetEdited,
     DatasetFailed,
     DatasetFolderParsed,
     DatasetProgressed,
@@ -108,6 +109,10 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
         case DatasetDeleted():
             return _jobs.mark_deleted(
                 tx, stream=STREAM, seq=seq, job_id=event.dataset_id, at=event.occurred_at
+            )
+        case DatasetEdited():
+            return _jobs.edit(
+                tx, **common, job_id=event.dataset_id, name=event.name, notes=event.notes
             )
     return []
 

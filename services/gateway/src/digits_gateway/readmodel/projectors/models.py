@@ -15,7 +15,9 @@ from digits_proto.models import (
     ModelAborted,
     ModelCreated,
     ModelDeleted,
+    ModelEdited,
     ModelWaiting,
+    PretrainedModelCreated,
     SnapshotDeleted,
     SnapshotSaved,
     TrainingCompleted,
@@ -51,6 +53,18 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
                 spec=event.spec,
                 form=event.form,
                 dataset_id=event.dataset_id,
+            )
+        case PretrainedModelCreated():
+            return _jobs.create(
+                tx,
+                **common,
+                job_id=event.model_id,
+                type="pretrained_model",
+                name=event.name,
+                username=event.username,
+                group=event.group,
+                spec=pretrained_spec(event),
+                form={},
             )
         case ModelWaiting():
             return _jobs.set_status(
@@ -89,7 +103,30 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
             return _jobs.mark_deleted(
                 tx, stream=STREAM, seq=seq, job_id=event.model_id, at=event.occurred_at
             )
+        case ModelEdited():
+            return _jobs.edit(
+                tx, **common, job_id=event.model_id, name=event.name, notes=event.notes
+            )
     return []
+
+
+def pretrained_spec(event: PretrainedModelCreated) -> dict[str, Any]:
+    """What the pretrained model's page and JSON show (its network source stays on the bus)."""
+    return {
+        "framework": event.framework,
+        "source": event.source,
+        "source_model_id": event.source_model_id,
+        "resize_width": event.width,
+        "resize_height": event.height,
+        "resize_channels": event.channels,
+        "resize_mode": event.resize_mode,
+        "labels": event.labels,
+        "use_mean": event.use_mean,
+        "crop_size": event.crop_size,
+        "has_mean": event.mean is not None,
+        "standard_network": event.standard_network,
+        "fine_tunable": bool(event.standard_network or event.custom_network.strip()),
+    }
 
 
 def _snapshot(tx: duckdb.DuckDBPyConnection, seq: int, event: SnapshotSaved) -> list[LiveEvent]:

@@ -18,7 +18,7 @@ from digits_gateway.readmodel.queries._records import (
 
 JOB_COLUMNS = (
     "id, type, name, status, username, grp, created, updated, dataset_id, spec, form, progress, "
-    "eta_seconds, epoch, error, detail, deleted, stream, devices, attempt"
+    "eta_seconds, epoch, error, detail, deleted, stream, devices, attempt, notes"
 )
 
 
@@ -44,6 +44,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         stream=row[17] or "",
         devices=json_column(row[18], []),
         attempt=row[19],
+        notes=row[20] or "",
     )
 
 

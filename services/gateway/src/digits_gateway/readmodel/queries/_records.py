@@ -34,6 +34,7 @@ class Job(msgspec.Struct, kw_only=True):
     stream: str
     devices: list[str]
     attempt: int | None
+    notes: str = ""
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,71 @@
+"""Fetch an uploaded image archive to disk, check it, and extract it for a classify-many job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
+
+from digits_inference import archive, errors
+from digits_inference.many import Entry
+from digits_proto import subjects
+from digits_proto.base import BlobRef
+
+if TYPE_CHECKING:
+    from digits_inference.handlers import Deps
+
+
+async def unpack(
+    deps: Deps, ref: BlobRef, labels: tuple[str, ...], extract: bool
+) -> tuple[list[Entry], Path | None]:
+    """The archive's images as entries; extracted under the data dir when `extract` (the
+    folder is returned for removal), else only listed (validation before queueing a job)."""
+    if ref.bucket != subjects.BUCKET_UPLOADS:
+        raise errors.BadArchive(f"Archives are read from the uploads bucket only, not {ref.bucket}")
+    limits = deps.archive_limits
+    work = Path(deps.cache_dir).parent / "archives"
+    work.mkdir(parents=True, exist_ok=True)
+    local = await _download(deps, ref, work)
+    folder = work / uuid.uuid4().hex if extract else None
+    try:
+        if folder is None:
+            members = await asyncio.to_thread(archive.list_images, local, limits)
+        else:
+            members = await asyncio.to_thread(archive.extract, local, folder, limits)
+    except BaseException as e:  # refused, or disk full: leave nothing extracted behind
+        if folder is not None:
+            await asyncio.to_thread(archive.remove, folder)
+        if isinstance(e, archive.ArchiveRefused):
+            raise errors.BadArchive(str(e)) from e
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            local.unlink()
+    return archive.entries(members, folder or work, labels, limits), folder
+
+
+async def _download(deps: Deps, ref: BlobRef, work: Path) -> Path:
+    """The blob streamed into a temporary file (never whole in memory), size-checked first."""
+    store = await deps.js.object_store(ref.bucket)
+    try:
+        info = await store.get_info(ref.name)
+    except (ObjectNotFoundError, ObjectDeletedError) as e:
+        raise errors.BadArchive(f"Uploaded archive {ref.name} not found") from e
+    if (info.size or 0) > deps.max_archive_bytes:
+        raise errors.BadArchive(
+            f"Archive too large: {info.size} bytes (the limit is {deps.max_archive_bytes})"
+        )
+    fd, name = tempfile.mkstemp(dir=work, suffix=".upload")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            await store.get(ref.name, writeinto=out)
+    except (ObjectNotFoundError, ObjectDeletedError) as e:
+        os.unlink(name)
+        raise errors.BadArchive(f"Uploaded archive {ref.name} not found") from e
+    return Path(name)
