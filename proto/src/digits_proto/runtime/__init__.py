@@ -1,5 +1,6 @@
 """Shared service plumbing (nats-py + structlog): never imports a service, MXNet, Litestar or DuckDB."""
 
+from digits_proto.runtime._archives import ArchiveRefused, extract_archive, safe_member_path
 from digits_proto.runtime._blobs import (
     clear_cache,
     delete_prefix,
@@ -26,6 +27,7 @@ from digits_proto.runtime._work import Outcome, consume_tickets, heartbeat
 
 __all__ = [
     "LEASE_TTL_SECONDS",
+    "ArchiveRefused",
     "ConcurrencyError",
     "Conflict",
     "DomainError",
@@ -42,6 +44,7 @@ __all__ = [
     "delete_prefix",
     "ensure_streams",
     "env_settings",
+    "extract_archive",
     "fetch",
     "heartbeat",
     "put_bytes",
@@ -49,6 +52,7 @@ __all__ = [
     "put_reader",
     "request",
     "run_service",
+    "safe_member_path",
     "serve_endpoints",
     "serve_health",
     "stream_configs",

@@ -16,17 +16,14 @@ import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from digits_inference.many import Entry
+from digits_proto.runtime import ArchiveRefused, safe_member_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff")
 COPY_CHUNK = 1 << 20
-
-
-class ArchiveRefused(ValueError):
-    """The archive is unreadable or unsafe; the message says which member and why."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +45,7 @@ class Member:
 
 def safe_name(name: str) -> str:
     """The member's name as a relative POSIX path, or ArchiveRefused (absolute, `..`, drive)."""
-    clean = name.replace("\\", "/")
-    parts = PurePosixPath(clean).parts
-    if clean.startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
-        raise ArchiveRefused(f"Unsafe member name: {name!r} (absolute or with '..')")
-    return "/".join(p for p in parts if p not in ("", "."))
+    return "/".join(p for p in safe_member_path(name).parts if p not in ("", "."))
 
 
 def is_image(name: str) -> bool:

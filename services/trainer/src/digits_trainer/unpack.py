@@ -1,25 +1,21 @@
 """Read a pretrained-model archive (zip or tar, as `/models/<id>/download` writes them) safely,
 and its `info.json`.
 
-Refused, naming the member: absolute paths, `..`, links, devices and FIFOs, more than
-`max_members` members, more than `max_bytes` once expanded (counted while writing, so a header
-that lies about its size is caught too). Nothing is written outside `dest`.
+Unpacking follows the shared rules of digits_proto.runtime.extract_archive (refused, naming
+the member: absolute paths, `..`, links, devices, too many members, too many bytes expanded).
 """
 
 from __future__ import annotations
 
 import json
-import stat
-import tarfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
+from digits_proto.runtime import ArchiveRefused, extract_archive, safe_member_path
 from digits_trainer.errors import InvalidField
 
 FIELD = "archive"
-BLOCK = 1024 * 1024
 MAX_INFO_BYTES = 1024 * 1024
 RESIZE_MODES = ("crop", "squash", "fill", "half_crop")
 
@@ -30,88 +26,21 @@ def refuse(message: str) -> InvalidField:
 
 
 def safe_name(name: str) -> PurePosixPath:
-    """The member's relative path, or a refusal if it could leave the destination."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or name.startswith(("/", "\\")) or (path.parts and ":" in path.parts[0]):
-        raise refuse(f"Archive member {name!r} has an absolute path")
-    if ".." in path.parts:
-        raise refuse(f"Archive member {name!r} points outside the archive (..)")
-    return path
-
-
-class Budget:
-    """Members and bytes an archive may still use."""
-
-    def __init__(self, max_bytes: int, max_members: int):
-        self.left, self.members = max_bytes, max_members
-
-    def member(self, name: str) -> None:
-        self.members -= 1
-        if self.members < 0:
-            raise refuse(f"Archive has too many members (at {name!r})")
-
-    def spend(self, n: int, name: str) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise refuse(f"Archive expands past the size limit (at {name!r})")
-
-
-def _write(src: IO[bytes], target: Path, name: str, budget: Budget) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "xb") as out:  # "x": never follow or overwrite an existing entry
-        while block := src.read(BLOCK):
-            budget.spend(len(block), name)
-            out.write(block)
-
-
-def _extract_zip(path: Path, dest: Path, budget: Budget) -> None:
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            budget.member(info.filename)
-            rel = safe_name(info.filename)
-            kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no Unix type stored
-            if kind == stat.S_IFLNK:
-                raise refuse(f"Archive member {info.filename!r} is a link")
-            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise refuse(f"Archive member {info.filename!r} is a special file")
-            if info.is_dir() or not rel.parts:
-                continue
-            with zf.open(info) as src:
-                _write(src, dest.joinpath(*rel.parts), info.filename, budget)
-
-
-def _extract_tar(path: Path, dest: Path, budget: Budget) -> None:
-    with tarfile.open(path, "r:*") as tf:
-        for member in tf:  # streamed: members are read one after another
-            budget.member(member.name)
-            rel = safe_name(member.name)
-            if member.issym() or member.islnk():
-                raise refuse(f"Archive member {member.name!r} is a link")
-            if member.isdir() or not rel.parts:
-                continue
-            if not member.isfile():
-                raise refuse(f"Archive member {member.name!r} is a special file")
-            src = tf.extractfile(member)
-            if src is not None:
-                _write(src, dest.joinpath(*rel.parts), member.name, budget)
+    """A path named in info.json, relative and inside the archive, or a refusal."""
+    try:
+        return safe_member_path(name)
+    except ArchiveRefused as e:
+        raise refuse(str(e)) from e
 
 
 def extract(path: Path, dest: Path, max_bytes: int, max_members: int = 256) -> Path:
     """Unpack `path` into `dest`; returns the folder holding `info.json` (the top, or the one
     folder the archive wrapped everything in)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    budget = Budget(max_bytes, max_members)
+    not_an_archive = "Incorrect Archive Type: upload a .tar, .tar.gz, .tgz, .tar.bz2 or .zip"
     try:
-        if zipfile.is_zipfile(path):
-            _extract_zip(path, dest, budget)
-        elif tarfile.is_tarfile(path):
-            _extract_tar(path, dest, budget)
-        else:
-            raise refuse("Incorrect Archive Type: upload a .tar, .tar.gz, .tgz, .tar.bz2 or .zip")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as e:
-        if isinstance(e, InvalidField):
-            raise
-        raise refuse(f"The archive cannot be read: {e}") from e
+        extract_archive(path, dest, max_bytes, max_members, not_an_archive)
+    except ArchiveRefused as e:
+        raise refuse(str(e)) from e
     if (dest / "info.json").is_file():
         return dest
     found = sorted(dest.glob("*/info.json"))
