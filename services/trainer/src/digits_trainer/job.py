@@ -277,6 +277,8 @@ class Attempt:
         symbol = await self.store.put_model_file(f"{prefix}-symbol.json", report.symbol)
         params = await self.store.put_model_file(f"{prefix}.params", report.params)
         state = await self.store.put_model_file(f"{prefix}.state", report.state)
+        # The log first: whoever sees SnapshotSaved finds the stored log at least that far.
+        await self.log.upload()
         await self.append(
             SnapshotSaved(
                 model_id=self.model_id,
@@ -288,7 +290,6 @@ class Attempt:
             )
         )
         shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
-        await self.log.upload()
         for epoch in report.dropped:  # retention: say so first, then free the blobs
             await self.append(SnapshotDeleted(model_id=self.model_id, epoch=epoch))
             old = f"{self.model_id}/snapshot-{epoch:g}"
