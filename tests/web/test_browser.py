@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.web.fake_cluster import CLUSTER
 from tests.web.fake_site import (
     DS_BUILDING,
     DS_DONE,
@@ -319,6 +320,18 @@ def test_screenshots(
             settle(page, name)
             page.evaluate("document.activeElement && document.activeElement.blur()")
             page.screenshot(path=screenshots / f"{name}-{scheme}-{label}.png", full_page=True)
+    assert unexpected(console_errors, 400) == []
+
+
+def test_home_devices_with_nobody_waiting_say_only_what_is_free(
+    page: Page, site: str, console_errors: list[str]
+) -> None:
+    """With an empty queue the home line is "x of y GPUs available" and nothing after it."""
+    log_in(page, site)
+    quiet = {**CLUSTER, "queue": []}
+    page.route("**/api/v1/cluster", lambda route: route.fulfill(json=quiet))
+    page.goto(site + "/")
+    expect(page.locator("#devices")).to_have_text("1 of 2 GPUs available")
     assert unexpected(console_errors, 400) == []
 
 
