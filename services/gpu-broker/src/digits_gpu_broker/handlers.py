@@ -169,7 +169,15 @@ async def _claim_in_turn(broker: Broker, cmd: AcquireLease, asked: Waiting) -> L
         existing = domain.find_job_lease(snapshot, cmd.job_id, cmd.holder)
         if existing is not None:
             return existing
-        queue = [w for w in broker.waitlist.entries() if w.job_id != cmd.job_id]
+        # A job holding devices waits no more, even while the shared queue still lists it (its
+        # withdraw races this read): counted again it would be given a second set of devices,
+        # and the job behind it none.
+        leased = {r.job_id for r in domain.leases_in(snapshot).values()}
+        queue = [
+            w
+            for w in broker.waitlist.entries()
+            if w.job_id != cmd.job_id and w.job_id not in leased
+        ]
         running = await queueing.running(broker)
         chosen, reason = order.admit(
             [*queue, asked], cmd.job_id, broker.devices, set(snapshot), running, broker.user_cap
