@@ -59,3 +59,16 @@ def new_job_id(now: datetime | None = None) -> str:
     """A DIGITS-style job id, `YYYYMMDD-HHMMSS-xxxx`: sortable and readable."""
     now = now or utcnow()
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def edited(
+    name: str | None, notes: str | None, old_name: str, old_notes: str
+) -> tuple[str | None, str | None]:
+    """DIGITS's `PUT /jobs/<id>` rule, for every kind of job: the (name, notes) that change,
+    stripped, None where unchanged or not sent; ValueError for a blank name (notes may be
+    cleared)."""
+    name = None if name is None else name.strip()
+    if name == "":
+        raise ValueError("name cannot be blank")
+    notes = None if notes is None else notes.strip()
+    return (None if name == old_name else name), (None if notes == old_notes else notes)

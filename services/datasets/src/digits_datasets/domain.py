@@ -15,6 +15,7 @@ from digits_datasets.errors import (
 )
 from digits_imaging import RESIZE_MODES
 from digits_proto import JobStatus
+from digits_proto.base import edited
 from digits_proto.datasets import (
     CreateDataset,
     DatasetAborted,
@@ -218,12 +219,10 @@ def decide_edit(state: DatasetState, command: EditDataset) -> list[DatasetEvent]
         raise DatasetNotFound(command.dataset_id)
     if state.username and command.username != state.username:
         raise NotOwner()
-    name = None if command.name is None else command.name.strip()
-    if name == "":
-        raise InvalidField("job_name", "name cannot be blank")
-    notes = None if command.notes is None else command.notes.strip()
-    name = None if name == state.name else name
-    notes = None if notes == state.notes else notes
+    try:
+        name, notes = edited(command.name, command.notes, state.name, state.notes)
+    except ValueError as e:
+        raise InvalidField("job_name", str(e)) from None
     if name is None and notes is None:
         return []
     return [DatasetEdited(dataset_id=state.dataset_id, name=name, notes=notes)]

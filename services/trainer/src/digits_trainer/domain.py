@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from digits_proto.base import JobStatus
+from digits_proto.base import JobStatus, edited
 from digits_proto.datasets import (
     DatasetAborted,
     DatasetBuildStarted,
@@ -263,12 +263,10 @@ def decide_edit(state: ModelState | None, command: EditModel) -> list[ModelEdite
         raise ModelNotFound(command.model_id)
     if state.username and command.username != state.username:
         raise NotOwner()
-    name = None if command.name is None else command.name.strip()
-    if name == "":
-        raise InvalidField("job_name", "name cannot be blank")
-    notes = None if command.notes is None else command.notes.strip()
-    name = None if name == state.name else name
-    notes = None if notes == state.notes else notes
+    try:
+        name, notes = edited(command.name, command.notes, state.name, state.notes)
+    except ValueError as e:
+        raise InvalidField("job_name", str(e)) from None
     if name is None and notes is None:
         return []
     return [ModelEdited(model_id=state.model_id, name=name, notes=notes)]
