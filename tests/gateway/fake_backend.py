@@ -26,6 +26,7 @@ from digits_proto.datasets import (
     DatasetProgressed,
     DeleteDataset,
     EditDataset,
+    Shard,
     SplitBlobs,
 )
 from digits_proto.inference import Classified, ClassifyOne
@@ -267,17 +268,29 @@ class FakeBackend:
 
     # --- helpers that play a job's life ---
 
-    async def build(self, dataset_id: str, labels: tuple[str, ...] = ("cat", "dog")) -> int:
-        """Append what a successful build of 8 images (6 train, 2 val) appends."""
+    async def build(
+        self, dataset_id: str, labels: tuple[str, ...] = ("cat", "dog"), shards: int = 0
+    ) -> int:
+        """Append what a successful build of 8 images (6 train, 2 val) appends; `shards` > 0
+        lists the train split as that many shards (0: no list, as before sharding)."""
         subject = subjects.dataset_events(dataset_id)
         _, last = await self.datasets.load(subject)
+        train_shards = [
+            Shard(
+                entries=6 // shards + (n < 6 % shards),
+                rec=blob(f"{dataset_id}/train-{n}.rec"),
+                idx=blob(f"{dataset_id}/train-{n}.idx"),
+            )
+            for n in range(shards)
+        ]
         splits = [
             SplitBlobs(
                 split="train",
                 entries=6,
-                rec=blob(f"{dataset_id}/train.rec"),
-                idx=blob(f"{dataset_id}/train.idx"),
+                rec=train_shards[0].rec if shards else blob(f"{dataset_id}/train.rec"),
+                idx=train_shards[0].idx if shards else blob(f"{dataset_id}/train.idx"),
                 class_counts=[3, 3],
+                shards=train_shards,
             ),
             SplitBlobs(
                 split="val",

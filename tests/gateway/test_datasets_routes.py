@@ -188,3 +188,23 @@ async def test_a_model_id_is_not_a_dataset(client, backend) -> None:
 
 async def _status_is(client: httpx.AsyncClient, job_id: str, status: str) -> bool:
     return (await client.get(f"/jobs/{job_id}/status")).json().get("status") == status
+
+
+@pytest.mark.parametrize(("shards", "stored"), [(0, "1 B"), (3, "3 B in 3 shards")])
+async def test_each_db_task_tells_its_shard_count_and_stored_bytes(
+    client, backend: FakeBackend, shards: int, stored: str
+) -> None:
+    """CreateDbTasks count a split's shards (1 for a build from before sharding) and sum their
+    .rec sizes; the dataset page shows the size."""
+    dataset_id = await create(client)
+    await backend.build(dataset_id, shards=shards)
+
+    async def done() -> dict | None:
+        job = (await client.get(f"/datasets/{dataset_id}.json")).json()
+        return job if job["status"] == "Done" else None
+
+    train, val = (await until(done))["CreateDbTasks"]
+    assert (train["shard_count"], train["rec_bytes"]) == (max(shards, 1), max(shards, 1))
+    assert (val["shard_count"], val["rec_bytes"]) == (1, 1)
+    page = (await client.get(f"/datasets/{dataset_id}", headers={"Accept": "text/html"})).text
+    assert f'<td class="num">{stored}</td>' in page

@@ -37,8 +37,11 @@ from tests.trainer.test_service import (
 pytestmark = pytest.mark.timeout(120)
 
 
-async def start_trainer(nats_url: str, data_dir: Path) -> tuple[ServiceHost, asyncio.Task]:
-    """A trainer service in this process whose tickets come back 2 s after it dies."""
+async def start_trainer(
+    nats_url: str, data_dir: Path, resume_every: float = 0.0
+) -> tuple[ServiceHost, asyncio.Task]:
+    """A trainer service in this process whose tickets come back 2 s after it dies (resume
+    points off unless `resume_every` is set: this file's test resumes from a snapshot)."""
     settings = Settings(
         nats_url=nats_url,
         data_dir=str(data_dir),
@@ -47,6 +50,7 @@ async def start_trainer(nats_url: str, data_dir: Path) -> tuple[ServiceHost, asy
         progress_every=0.5,
         ack_wait=2.0,
         concurrent_jobs=1,
+        resume_every=resume_every,
     )
     host = ServiceHost(subjects.SERVICE_TRAINER, nats_url, http_port=-1)
     task = asyncio.create_task(app.main(settings, host))

@@ -174,12 +174,15 @@ def status_is(status: JobStatus) -> Callable[[list], bool]:
 
 
 def children_of_job(model_id: str) -> list[int]:
-    """Pids of training children whose command line names this job's folder."""
+    """Pids of training children whose command line names this job's folder, or that work in
+    it (a spare child given this job: its command line is `... child --wait`)."""
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"digits_trainer.child" in cmdline and model_id.encode() in cmdline:
+            if b"digits_trainer.child" not in cmdline:
+                continue
+            if model_id.encode() in cmdline or model_id in os.readlink(f"/proc/{pid}/cwd"):
                 pids.append(int(pid))
     return pids
 

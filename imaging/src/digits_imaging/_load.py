@@ -48,6 +48,8 @@ def load_image(
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageLoadError(f"image too large (over {MAX_PIXELS} pixels)") from e
+    except Image.UnidentifiedImageError as e:  # its message names a BytesIO's address
+        raise ImageLoadError("cannot identify image file (not an image Pillow can read)") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageLoadError(f"cannot decode image: {e}") from e
     with contextlib.suppress(Exception):  # broken EXIF metadata: keep the pixels as stored

@@ -153,8 +153,23 @@ class DatasetRecord(Reply, frozen=True, kw_only=True, tag="datasets.DatasetRecor
     label: int
 
 
+class Shard(msgspec.Struct, frozen=True, kw_only=True):
+    """One RecordIO pair of a split: the next `entries` records of the split, in order."""
+
+    entries: int
+    rec: BlobRef
+    idx: BlobRef
+
+
 class SplitBlobs(msgspec.Struct, frozen=True, kw_only=True):
-    """One split (train/val/test) packed as RecordIO."""
+    """One split (train/val/test) packed as RecordIO, in one or more shards.
+
+    `shards` lists every `.rec`/`.idx` pair in record order (`<split>.rec` when there is one,
+    `<split>-0.rec`, `<split>-1.rec`, ... when there are several); record keys and header ids
+    are the split's global indices, so shard n starts at the sum of the entries before it.
+    `rec`/`idx` are the first shard's pair, the whole split when it has one shard. Events
+    written before sharding have no `shards`: read them through `all_shards()`.
+    """
 
     split: str
     entries: int
@@ -163,6 +178,13 @@ class SplitBlobs(msgspec.Struct, frozen=True, kw_only=True):
     class_counts: list[int] = []
     error_count: int = 0
     class_error_counts: list[int] = []  # files of each label that failed to load
+    shards: list[Shard] = []
+
+    def all_shards(self) -> list[Shard]:
+        """Every shard in order; an old event's single `rec`/`idx` pair as one shard."""
+        if self.shards:
+            return list(self.shards)
+        return [Shard(entries=self.entries, rec=self.rec, idx=self.idx)]
 
 
 class ImageError(msgspec.Struct, frozen=True, kw_only=True):

@@ -106,6 +106,12 @@ class ClassifyMany(Command, frozen=True, kw_only=True, tag="inference.ClassifyMa
     # Instead of the list: a zip/tar/tar.gz of images in the uploads bucket (class folders named
     # like the labels give the ground truth); `image_list` is then ignored (empty BlobRef).
     image_archive: BlobRef | None = None
+    # A small list may travel inside the command instead (two Object Store trips saved);
+    # `image_list` is then an empty BlobRef.
+    image_list_text: str = ""
+    # The requester takes the result inside the reply (`ClassifiedMany.inline`) when it fits
+    # in one message; older requesters read the blob.
+    inline_result: bool = False
 
 
 class ClassifyManyTicket(Command, frozen=True, kw_only=True, tag="inference.ClassifyManyTicket"):
@@ -138,12 +144,17 @@ class ManyStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ClassifiedMany(Reply, frozen=True, kw_only=True, tag="inference.ClassifiedMany"):
-    """The result (JSON `ManyResult`) is in the uploads bucket: it may exceed a message."""
+    """The result (JSON `ManyResult`) is in the uploads bucket: it may exceed a message.
+
+    With `ClassifyMany.inline_result` and a result that fits in one message, it is `inline`
+    instead and `result` is an empty BlobRef.
+    """
 
     job_id: str
     snapshot_epoch: float
     result: BlobRef
     count: int
+    inline: ManyResult | None = None
 
 
 class ImageResult(msgspec.Struct, frozen=True, kw_only=True):

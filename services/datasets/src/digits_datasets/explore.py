@@ -1,12 +1,14 @@
 """Explore a built split (DIGITS's explore, for RecordIO): pages of records, one record's image.
 
-Records are read straight from the packed `.rec` through its `.idx` (MXNet's RecordIO framing:
-magic, length, then `IRHeader` + image bytes), so no MXNet import is needed to serve a page.
+Records are read straight from the packed `.rec` shards through their `.idx` (MXNet's RecordIO
+framing: magic, length, then `IRHeader` + image bytes), so no MXNet import is needed to serve a
+page. A record's index is its place in the whole split, across shards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import io
 from collections import OrderedDict
 from pathlib import Path
@@ -34,14 +36,21 @@ KEEP_SPLITS = 8
 
 
 class SplitIndex:
-    """One split's record offsets and labels, read once."""
+    """One split's record offsets and labels, read once, over its (rec, idx) shards in order."""
 
-    def __init__(self, rec: Path, idx: Path):
-        self.rec = rec
-        pairs = [line.split("\t") for line in idx.read_text().splitlines() if line.strip()]
-        self.offsets = [int(off) for _, off in sorted(pairs, key=lambda p: int(p[0]))]
-        with open(rec, "rb") as f:
-            self.labels = np.array([self._label(f, off) for off in self.offsets], np.int64)
+    def __init__(self, shards: list[tuple[Path, Path]]):
+        self.recs = [rec for rec, _ in shards]
+        self.starts: list[int] = []  # the split index of each shard's first record
+        self.offsets: list[int] = []
+        labels: list[int] = []
+        for rec, idx in shards:
+            pairs = [line.split("\t") for line in idx.read_text().splitlines() if line.strip()]
+            offsets = [int(off) for _, off in sorted(pairs, key=lambda p: int(p[0]))]
+            self.starts.append(len(self.offsets))
+            self.offsets += offsets
+            with open(rec, "rb") as f:
+                labels += [self._label(f, off) for off in offsets]
+        self.labels = np.array(labels, np.int64)
 
     @staticmethod
     def _label(f, offset: int) -> int:
@@ -54,8 +63,9 @@ class SplitIndex:
         return int(recordio.HEADER.unpack(f.read(recordio.HEADER.size))[1])
 
     def image(self, index: int) -> tuple[int, bytes]:
-        """(label, image bytes) of record `index`."""
-        with open(self.rec, "rb") as f:
+        """(label, image bytes) of record `index` (of the split), from the shard holding it."""
+        shard = bisect.bisect_right(self.starts, index) - 1
+        with open(self.recs[shard], "rb") as f:
             label, data = recordio.unpack(recordio.read_record(f, self.offsets[index]))
         return int(label), data
 
@@ -84,9 +94,14 @@ class Explorer:
         blobs = next((s for s in built.splits if s.split == db), None)
         if blobs is None:
             raise InvalidField("db", f"The dataset has no {db!r} database")
-        rec = await fetch(self.js, blobs.rec, self.cache_dir)
-        idx = await fetch(self.js, blobs.idx, self.cache_dir)
-        split = await asyncio.to_thread(SplitIndex, rec, idx)
+        shards = [
+            (
+                await fetch(self.js, s.rec, self.cache_dir),
+                await fetch(self.js, s.idx, self.cache_dir),
+            )
+            for s in blobs.all_shards()
+        ]
+        split = await asyncio.to_thread(SplitIndex, shards)
         self._splits[key] = split
         while len(self._splits) > KEEP_SPLITS:
             self._splits.popitem(last=False)

@@ -22,6 +22,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Processes that decode/resize/encode images (spawned, so NATS heartbeats keep flowing).
     build_workers: int = os.cpu_count() or 1
     chunk_size: int = 32
+    # A split's `.rec` starts a new shard once it reaches this many MB. Not for the Object Store,
+    # which chunks every blob anyway: a shard bounds what one reader or one fetch must handle,
+    # and lets a trainer stream a large split shard by shard later. 512 MB keeps small and
+    # medium datasets in one shard each (COMMON's `<split>.rec` names).
+    shard_mb: float = 512.0
     progress_interval: float = 0.5
     ack_wait: float = 30.0
     # Uploaded archives (method "upload"): refused when they expand past this or hold more.

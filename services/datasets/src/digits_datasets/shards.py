@@ -1,7 +1,9 @@
 """Pack a split plan into RecordIO shards, the mean image and labels.txt, chunk by chunk.
 
 The CPU work runs in an executor (worker processes); this side only writes records, in order,
-and checks between chunks whether the build must stop.
+and checks between chunks whether the build must stop. A split is one `<split>.rec`/`.idx`
+pair until it reaches the shard size; then it is `<split>-0.rec`, `<split>-1.rec`, ... with the
+split's global record indices as keys and header ids.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -26,16 +27,27 @@ from digits_proto.datasets import ImageError
 
 Progress = Callable[[str, int, int], Awaitable[None]]
 KEPT_ERRORS = 1000  # failed files listed per split (all are counted); the event lists 1000
+SHARD_BYTES = 512 * 1024**2  # the datasets service's default (Settings.shard_mb)
+# Shards of one dataset: DatasetBuilt lists each (~340 bytes) and NATS caps a message at 1 MB.
+MAX_SHARDS = 1000
+
+
+@dataclass
+class ShardFiles:
+    """One `.rec`/`.idx` pair of a split on local disk, and how many records it holds."""
+
+    rec: Path
+    idx: Path
+    entries: int = 0
 
 
 @dataclass
 class SplitFiles:
-    """One packed split on local disk."""
+    """One packed split on local disk: its shards in record order."""
 
     split: str
     entries: int
-    rec: Path
-    idx: Path
+    shards: list[ShardFiles]
     class_counts: list[int]
     errors: list[ImageError] = field(default_factory=list)  # the first KEPT_ERRORS only
     error_count: int = 0
@@ -61,6 +73,7 @@ class Packer:
     spec: EncodeSpec
     chunk_size: int = 32
     inflight: int = 4
+    shard_bytes: int = SHARD_BYTES
 
     async def pack(
         self,
@@ -85,8 +98,9 @@ class Packer:
                 done += n
                 await on_progress(split, done, total)
 
+            left = MAX_SHARDS - sum(len(s.shards) for s in splits)
             files, pixel_sum = await self._pack_split(
-                split, items, plan.labels, workdir, should_stop, progress
+                split, items, plan.labels, workdir, should_stop, progress, left
             )
             splits.append(files)
             if split == "train":
@@ -109,15 +123,14 @@ class Packer:
         workdir: Path,
         should_stop: Callable[[], bool],
         progress: Callable[[int], Awaitable[None]],
+        max_shards: int,
     ) -> tuple[SplitFiles, np.ndarray | None]:
         loop = asyncio.get_running_loop()
-        rec, idx = workdir / f"{split}.rec", workdir / f"{split}.idx"
-        writer = await asyncio.to_thread(recordio.open_writer, idx, rec)
+        writer = await asyncio.to_thread(ShardWriter, workdir, split, self.shard_bytes, max_shards)
         files = SplitFiles(
             split=split,
             entries=0,
-            rec=rec,
-            idx=idx,
+            shards=writer.shards,
             class_counts=[0] * len(labels),
             class_errors=[0] * len(labels),
             labels=labels,
@@ -153,9 +166,50 @@ class Packer:
         return files, pixel_sum
 
 
-def _write(writer: Any, files: SplitFiles, result: ChunkResult) -> None:
+class ShardWriter:
+    """Writes one split's records in order, starting a new shard once one reaches `limit` bytes.
+
+    Only the open shard's files are open; a shard may pass `limit` by its last record. Needing
+    more than `max_shards` fails the build (the event could not list them).
+    """
+
+    def __init__(self, workdir: Path, split: str, limit: int, max_shards: int = MAX_SHARDS):
+        self.workdir, self.split, self.limit = workdir, split, max(1, limit)
+        self.max_shards = max_shards
+        self.shards: list[ShardFiles] = []
+        self.writer = self._open(split)
+
+    def _open(self, stem: str) -> recordio.Writer:
+        shard = ShardFiles(rec=self.workdir / f"{stem}.rec", idx=self.workdir / f"{stem}.idx")
+        self.shards.append(shard)
+        return recordio.open_writer(shard.idx, shard.rec)
+
+    def write(self, index: int, label: int, data: bytes) -> None:
+        """Append record `index` (its global index in the split) to the open shard."""
+        if self.writer.pos >= self.limit:  # never true for an empty shard (limit >= 1)
+            if len(self.shards) >= self.max_shards:
+                raise BuildError(
+                    f"The dataset needs more than {MAX_SHARDS} RecordIO shards of "
+                    f"{self.limit / 1024**2:g} MB: raise the shard size (shard_mb)"
+                )
+            self.writer.close()
+            if len(self.shards) == 1:  # a second shard: the first becomes `<split>-0`
+                first = self.shards[0]
+                renamed = self.workdir / f"{self.split}-0"
+                first.rec = first.rec.rename(renamed.with_suffix(".rec"))
+                first.idx = first.idx.rename(renamed.with_suffix(".idx"))
+            self.writer = self._open(f"{self.split}-{len(self.shards)}")
+        recordio.write(self.writer, index, label, data)
+        self.shards[-1].entries += 1
+
+    def close(self) -> None:
+        """Flush and close the open shard."""
+        self.writer.close()
+
+
+def _write(writer: ShardWriter, files: SplitFiles, result: ChunkResult) -> None:
     for label, data in result.records:
-        recordio.write(writer, files.entries, label, data)
+        writer.write(files.entries, label, data)
         files.entries += 1
         files.class_counts[label] += 1
     for path, label, reason in result.errors:

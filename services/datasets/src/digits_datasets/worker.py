@@ -122,8 +122,13 @@ class Build:
             encoding=spec.encoding,
         )
         pool = self.deps.pool
+        settings = self.deps.settings
         packer = Packer(
-            pool.executor(), encode, self.deps.settings.chunk_size, inflight=2 * pool.workers
+            pool.executor(),
+            encode,
+            settings.chunk_size,
+            inflight=2 * pool.workers,
+            shard_bytes=int(settings.shard_mb * 1024**2),
         )
         self.started = time.monotonic()
         packed = await packer.pack(plan, self.workdir, self._stopped, self._progress)

@@ -29,6 +29,7 @@ from digits_proto.runtime import request as bus_request
 TIMEOUT = 120.0  # synchronous lists are small (SYNC_LINES)
 QUEUE_TIMEOUT = 30.0  # validating and queueing reads the list once
 SYNC_LINES = 2000  # longer lists run as a job even on the .json route (DIGITS scripts: small)
+INLINE_LIST_BYTES = 512 * 1024  # lists up to this size travel inside the command
 ARCHIVE_TYPES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
 T = TypeVar("T")
 
@@ -38,14 +39,21 @@ async def submit(
 ) -> ManyResult | ClassifyManyQueued:
     """Upload the list (or stream the archive from the spooled form) and ask inference: the
     result now, or (`background`) the queued job."""
+    name = ""  # the blob this request put, deleted if inference refuses or does not answer
     if archive is not None:
         name = f"archives/{uuid.uuid4().hex}/{_safe_filename(archive.filename)}"
         ref = await put_reader(gw.js, subjects.BUCKET_UPLOADS, name, archive.file)
         command = msgspec.structs.replace(command, image_archive=ref)
+    elif len(text) <= min(INLINE_LIST_BYTES, gw.nc.max_payload // 4):
+        # Small lists (every synchronous one) travel inside the command: no Object Store trips.
+        listing = text.decode("utf-8", errors="replace")
+        command = msgspec.structs.replace(command, image_list_text=listing)
     else:
         name = f"lists/{uuid.uuid4().hex}.txt"
         ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, name, text)
         command = msgspec.structs.replace(command, image_list=ref)
+    # A result that fits in one message comes back inside the reply (no blob to read back).
+    command = msgspec.structs.replace(command, inline_result=True)
     store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
     try:
         body, rejected = await bus_request(
@@ -63,6 +71,8 @@ async def submit(
         raise CommandRejected(reply.code, reply.message, reply.field)
     if isinstance(reply, ClassifyManyQueued):
         return reply  # the job owns the list now; inference deletes it when done
+    if reply.inline is not None:
+        return reply.inline
     try:
         return await _read(store, reply.result.name, ManyResult)
     finally:
@@ -102,25 +112,28 @@ async def _read(store: Any, name: str, type_: type[T]) -> T:
 
 
 async def _delete(store: Any, name: str) -> None:
+    if not name:
+        return
     with contextlib.suppress(Exception):
         await store.delete(name)
 
 
 def result_json(result: ManyResult) -> dict[str, Any]:
     """DIGITS's `classifications` plus what DIGITS only showed in HTML, and the bad lines."""
+    # The decoded `(label, percent)` tuples are shared, not copied: they encode as the same
+    # `[label, percent]` arrays, and a result has up to 100 000 rows.
+    labels = result.labels
     body: dict[str, Any] = {
         "job_id": result.job_id,
         "snapshot_epoch": result.snapshot_epoch,
-        "classifications": {
-            r.path: [[label, pct] for label, pct in r.predictions] for r in result.results
-        },
-        "labels": result.labels,
+        "classifications": {r.path: r.predictions for r in result.results},
+        "labels": labels,
         "results": [
             {
                 "path": r.path,
-                "ground_truth": result.labels[r.label] if r.label is not None else None,
-                "top1": result.labels[r.top1] if r.top1 < len(result.labels) else None,
-                "predictions": [[label, pct] for label, pct in r.predictions],
+                "ground_truth": labels[r.label] if r.label is not None else None,
+                "top1": labels[r.top1] if r.top1 < len(labels) else None,
+                "predictions": r.predictions,
             }
             for r in result.results
         ],

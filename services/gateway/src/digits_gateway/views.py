@@ -138,10 +138,14 @@ def _db_task(
     built = next((s for s in details.splits if s.get("split") == split), None)
     counts = built.get("class_counts", []) if built else []
     failed = built.get("class_error_counts", []) if built else []
+    # Events from before sharding list no shards: their one rec/idx pair is the only shard.
+    shards = (built.get("shards") or [built]) if built else []
     return {
         "name": f"Create DB ({split})",
         "split": split,
         "entries": built.get("entries") if built else None,
+        "shard_count": len(shards) if built else None,
+        "rec_bytes": sum(s.get("rec", {}).get("size", 0) for s in shards) if built else None,
         "error_count": built.get("error_count", 0) if built else None,
         "image_width": width,
         "image_height": height,

@@ -16,6 +16,8 @@ from digits_inference.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
 
+REPLY_HEADROOM = 64 * 1024  # bytes of a message kept for the reply around an inline result
+
 
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
     """Run the service until SIGTERM (or until `host.stop` is set, as tests do)."""
@@ -24,6 +26,7 @@ async def main(settings: Settings, host: ServiceHost | None = None) -> None:
         settings.net_cache_size,
         on_load=lambda: host.metrics.inc("nets_loaded"),
         cache_bytes=settings.cache_mb * 1024 * 1024,
+        decode_threads=settings.decode_workers,
     )
     try:
         await run_service(host, functools.partial(setup, settings=settings, predictor=predictor))
@@ -57,6 +60,8 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
             max_expanded=settings.max_expanded_bytes,
             max_image=settings.max_image_bytes,
         ),
+        # The server's message limit, less room for the reply's envelope and headers.
+        max_reply_bytes=max(0, host.nc.max_payload - REPLY_HEADROOM),
     )
     sweeper = Sweeper(host.js, deps.registry, settings.retention_hours * 3600)
     host.spawn(sweeper.run_forever(settings.sweep_interval, host.stop), name="retention")

@@ -61,6 +61,7 @@ class Deps:
     batch_size: int = 64
     max_archive_bytes: int = 1 << 30  # uploaded image archives (compressed)
     archive_limits: Limits = field(default_factory=Limits)  # members, expanded, per image
+    max_reply_bytes: int = 0  # a classify-many result up to this size may travel in the reply
 
 
 async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:

@@ -8,11 +8,14 @@ import contextlib
 import io
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import numpy as np
 import structlog
 from mxnet.base import MXNetError
 from nats.aio.msg import Msg
@@ -53,21 +56,39 @@ class Prepared:
 
 async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | ClassifyManyQueued:
     """Validate; then classify now, or queue a job when `background` is set."""
+    started = time.perf_counter()
     prepared = await _prepare(deps, cmd, extract=not cmd.background)
     if not cmd.background:
+        prepared_at = time.perf_counter()
         try:
             result = await _compute(deps, cmd, prepared)
         finally:
             if prepared.folder is not None:
                 await asyncio.to_thread(archive.remove, prepared.folder)
-        ref = await _put(deps, f"classify-many/{uuid.uuid4().hex}.json", result)
+        computed_at = time.perf_counter()
+        encoded = msgspec.json.encode(result)
+        inline = cmd.inline_result and len(encoded) <= deps.max_reply_bytes
+        ref = BlobRef(bucket="", name="")
+        if not inline:  # too big for one message: through the uploads bucket
+            ref = await put_bytes(
+                deps.js, subjects.BUCKET_UPLOADS, f"classify-many/{uuid.uuid4().hex}.json", encoded
+            )
         await _forget(deps, cmd.image_list)
         await _forget(deps, cmd.image_archive)
+        log.debug(  # where a request's time goes (the network's share is `computed`)
+            "classify_many_timings",
+            prepared=round(prepared_at - started, 4),
+            computed=round(computed_at - prepared_at, 4),
+            replied=round(time.perf_counter() - computed_at, 4),
+            inline=inline,
+            result_bytes=len(encoded),
+        )
         return ClassifiedMany(
             job_id=result.job_id,
             snapshot_epoch=result.snapshot_epoch,
             result=ref,
             count=len(result.results),
+            inline=result if inline else None,
         )
     run_id = new_job_id()
     total = len(prepared.entries)
@@ -146,7 +167,11 @@ async def _prepare(deps: Deps, cmd: ClassifyMany, extract: bool = True) -> Prepa
         if cmd.num_test_images and cmd.num_test_images > 0:
             entries = entries[: cmd.num_test_images]
     else:
-        text = await _list_text(deps, cmd.image_list)
+        text = cmd.image_list_text  # a small list travels inside the command
+        if not text:
+            text = await _list_text(deps, cmd.image_list)
+        elif (size := len(text.encode())) > deps.max_list_bytes:
+            raise errors.BadList(f"Image list too large: {size} bytes")
         entries = many.parse_list(
             text, cmd.image_folder, deps.data_roots, len(plan.labels), cmd.num_test_images
         )
@@ -180,12 +205,8 @@ async def _compute(
     chunks = [readable[i : i + step] for i in range(0, len(readable), step)]
     load = partial(many.load_batch, how=how, max_bytes=deps.max_image_bytes)
 
-    def classify(loaded: many.Loaded, ctx: object) -> None:
-        for entry, error in loaded.failures:
-            tally.fail(entry, error)
-        if loaded.batch is not None:
-            probs = deps.predictor.forward_here(key, prep.symbol, prep.params, loaded.batch, ctx)
-            tally.add_batch(loaded.entries, probs)
+    def forward(loaded: many.Loaded, ctx: object) -> np.ndarray:
+        return deps.predictor.forward_here(key, prep.symbol, prep.params, loaded.batch, ctx)
 
     def finish() -> ManyResult:
         return ManyResult(
@@ -199,23 +220,46 @@ async def _compute(
         )
 
     started = time.perf_counter()
+    # A bounded pipeline (at most `decode_ahead` + 2 batches in memory): the decode threads
+    # read and decode the next batches while the predictor's thread runs the network; as soon
+    # as batch i leaves the network, batch i+1 enters it and batch i is tallied here meanwhile,
+    # so the network never waits for Python bookkeeping. One batch at a time on the predictor's
+    # thread: a classify-one request waits for one batch at most. Batches are awaited in order,
+    # so the results keep the list's order.
+    ahead = deps.predictor.decode_ahead
+    decoding = deque(deps.predictor.decode(load, chunk) for chunk in chunks[:ahead])
+    queued = len(decoding)
+    running: tuple[many.Loaded, asyncio.Future[np.ndarray]] | None = None
+    done = 0
     try:
-        # Pipelined: the next batch is read and decoded on the decode threads while this one
-        # goes through the network; one predictor call per batch, so classify-one requests
-        # queued meanwhile get in between.
-        pending = deps.predictor.decode(load, chunks[0]) if chunks else None
-        for index in range(len(chunks)):
-            assert pending is not None
-            loaded = await pending
-            if index + 1 < len(chunks):
-                pending = deps.predictor.decode(load, chunks[index + 1])
-            await deps.predictor.run(classify, loaded, deps.predictor.context())
+        while decoding or running is not None:
+            ready = None
+            if decoding:
+                loaded = await decoding.popleft()
+                if queued < len(chunks):
+                    decoding.append(deps.predictor.decode(load, chunks[queued]))
+                    queued += 1
+                for entry, error in loaded.failures:
+                    tally.fail(entry, error)
+                done += len(loaded.failures)
+                if loaded.batch is None:
+                    continue  # nothing in it decoded: the network keeps its current batch
+                ready = loaded
+            finished = None if running is None else (running[0], await running[1])
+            running = None
+            if ready is not None:
+                running = (ready, deps.predictor.submit(forward, ready, deps.predictor.context()))
+            if finished is not None:
+                tally.add_batch(finished[0].entries, finished[1])
+                done += len(finished[1])
             if progress is not None:
-                progress["done"] = min((index + 1) * step, len(readable))
+                progress["done"] = done
         result = await deps.predictor.run(finish)
     except MXNetError as e:
         log.exception("snapshot_unusable", job_id=plan.job_id, epoch=plan.epoch)
         raise errors.SnapshotUnusable(plan.job_id, plan.epoch, _mxnet_reason(e)) from e
+    finally:
+        await _drain([*decoding, *([running[1]] if running is not None else [])])
     deps.metrics.inc("classifications", len(result.results))
     log.info(
         "classified_many",
@@ -224,6 +268,16 @@ async def _compute(
         seconds=round(time.perf_counter() - started, 3),
     )
     return result
+
+
+async def _drain(futures: list[asyncio.Future[Any]]) -> None:
+    """After a failure: cancel the batches not started, wait for those running (their
+    threads must not outlive the request's state), and drop their results or errors."""
+    for future in futures:
+        future.cancel()
+    for future in futures:
+        with contextlib.suppress(BaseException):
+            await future
 
 
 async def _list_text(deps: Deps, ref: BlobRef) -> str:

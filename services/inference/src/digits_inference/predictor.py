@@ -47,12 +47,27 @@ def preprocess(
 
     Raises `digits_imaging.ImageLoadError` when the bytes are not a decodable image.
     """
+    return pixels(image, width, height, channels, resize_mode, input_shape)[np.newaxis].astype(
+        np.float32
+    )
+
+
+def pixels(
+    image: bytes,
+    width: int,
+    height: int,
+    channels: int,
+    resize_mode: str,
+    input_shape: Sequence[int],
+) -> np.ndarray:
+    """`preprocess` before the float conversion: uint8 C×H×W (a view), for batching many
+    images into one array that is converted once."""
     # min_size as the datasets packer passes it: a large JPEG is decoded at the same reduced
     # scale there and here, so a training image and an uploaded copy give identical pixels.
     loaded = load_image(image, channels, min_size=(width, height))
-    resized = resize_image(loaded, width, height, resize_mode)
-    chw = center_crop(to_chw(np.asarray(resized)), input_shape[1], input_shape[2])
-    return chw[np.newaxis]
+    array = np.asarray(resize_image(loaded, width, height, resize_mode))
+    chw = array[np.newaxis] if array.ndim == 2 else array.transpose(2, 0, 1)
+    return center_crop(chw, input_shape[1], input_shape[2])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -108,19 +123,28 @@ class Predictor:
         *,
         cache_bytes: int = 0,
         placement: Placement | None = None,
+        decode_threads: int = 1,
     ):
         self.cache = NetCache(cache_size, on_load, max_bytes=cache_bytes)
         self.placement = placement
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mxnet")
         # Reading and decoding (Pillow releases the GIL) overlap the forward passes.
-        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+        threads = max(1, decode_threads)
+        self._decoder = ThreadPoolExecutor(threads, thread_name_prefix="decode")
+        # Batches a classify-many request keeps queued for decoding: one more than the
+        # threads, so that none idles between two batches (and memory stays bounded).
+        self.decode_ahead = threads + 1
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(*args)` on the predictor's thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self.submit(fn, *args)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Queue `fn(*args)` on the predictor's thread now; await the future for its result."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def decode(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Start `fn(*args)` on the decode thread; await the returned future for its result."""
+        """Start `fn(*args)` on a decode thread; await the returned future for its result."""
         return asyncio.get_running_loop().run_in_executor(self._decoder, fn, *args)
 
     def context(self) -> mx.Context:
@@ -169,7 +193,8 @@ class Predictor:
         batch: np.ndarray,
         ctx: mx.Context | None = None,
     ) -> np.ndarray:
-        """Softmax rows for `batch`, on the calling thread: only for work already `run` here."""
+        """Softmax rows for `batch` (float32, or uint8 pixels converted on the way in), on the
+        calling thread: only for work already `run` here."""
         return self._forward(key, symbol_file, params_file, batch, ctx or mx.cpu())
 
     def _forward(

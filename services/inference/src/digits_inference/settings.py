@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_roots: list[str] = []  # DIGITS_DATA_ROOTS: where classify-many lists may point
     max_list_bytes: int = 16 * 1024 * 1024  # an image list larger than this is refused
     batch_size: int = 64  # images per forward pass in classify many
+    decode_threads: int = 0  # threads reading/decoding classify-many images; 0 = auto
     ack_wait: float = 30.0  # seconds a classify-many ticket may go without a heartbeat
     cache_mb: int = 1024  # loaded networks' parameter bytes kept in memory (LRU; 0 = no bound)
     use_gpus: bool = True  # lease a free GPU from the gpu-broker when there is one
@@ -40,6 +41,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_archive_bytes: int = 1 << 30  # an uploaded image archive larger than this is refused
     max_archive_members: int = 100_000  # members (files and folders) one archive may hold
     max_expanded_bytes: int = 4 << 30  # bytes an archive's images may expand to
+
+    @property
+    def decode_workers(self) -> int:
+        """`decode_threads`, or (auto) the cores the network's OpenMP threads leave, 1 to 4:
+        Pillow decodes and resizes without the GIL, so JPEGs decode in parallel."""
+        if self.decode_threads > 0:
+            return self.decode_threads
+        return min(4, max(1, (os.cpu_count() or 1) - max(1, self.omp_threads)))
 
     @property
     def cache_dir(self) -> str:

@@ -16,6 +16,7 @@ from digits_trainer.leases import Leases
 from digits_trainer.pretrained import Imports
 from digits_trainer.sandbox import Sandbox
 from digits_trainer.settings import Settings
+from digits_trainer.spares import Spares
 from digits_trainer.store import Store
 from digits_trainer.worker import Worker, train_model
 
@@ -45,11 +46,14 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         command_handlers(store, sandbox, imports),
     )
     holder = f"{settings.node_id}/{os.getpid()}/{uuid.uuid4().hex[:6]}"  # this worker, for leases
+    spares = Spares(data / "trainer" / "spare-lease.json", settings.warm_child)
+    host.spawn(keep_spare(spares, host.stop), name="spare-child")
     worker = Worker(
         nc=host.nc,
         store=store,
         leases=Leases(host.nc, holder, settings.lease_timeout, settings.node_id),
         settings=settings,
+        spares=spares,
     )
     # Several loops: a job that cannot get devices shows Waiting instead of sitting unseen
     # behind the running one; the gpu-broker decides which job gets devices.
@@ -84,6 +88,15 @@ async def keep_warm(sandbox: Sandbox, stop: asyncio.Event, now: bool) -> None:
         await stop.wait()
     finally:
         await sandbox.close()
+
+
+async def keep_spare(spares: Spares, stop: asyncio.Event) -> None:
+    """Start a spare training child for the node's last lease now; stop it with the service."""
+    try:
+        await spares.warm()
+        await stop.wait()
+    finally:
+        await spares.close()
 
 
 async def until_either(first: asyncio.Event, second: asyncio.Event) -> None:

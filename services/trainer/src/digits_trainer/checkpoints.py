@@ -4,12 +4,18 @@ The `.state` file is an uncompressed tar of two members: `trainer.states` (MXNet
 `Trainer.save_states`: optimizer state such as momentum, and its update counts) and
 `checkpoint.json` (the sidecar below: spec, position, RNG states, early-stopping state and the
 latest metrics). Together with the params file that is everything a resume needs.
+
+A resume point (`resume-<iteration>.ckpt`) is the same tar plus a third member, `net.params`
+(the weights by parameter name): written every few seconds of training between snapshots, it
+bounds what a crash costs without being a user-visible snapshot.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import tarfile
+import tempfile
 from pathlib import Path
 
 import msgspec
@@ -18,10 +24,11 @@ import numpy as np
 from mxnet import gluon
 
 from digits_proto.models import TrainSpec
-from digits_trainer.reports import SnapshotReport
+from digits_trainer.reports import ResumePointReport, SnapshotReport
 
 STATES_MEMBER = "trainer.states"
 SIDECAR_MEMBER = "checkpoint.json"
+PARAMS_MEMBER = "net.params"  # resume points only
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,6 +124,45 @@ def save_snapshot(
         input_shape=checkpoint.input_shape,
         dropped=dropped or [],
     )
+
+
+def save_resume_point(
+    net: gluon.HybridBlock, trainer: gluon.Trainer, folder: str | Path, checkpoint: Checkpoint
+) -> ResumePointReport:
+    """Write one resume point `folder/resume-<iteration>.ckpt` atomically (whoever reads it sees
+    a whole file) and describe it."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"resume-{checkpoint.iteration}.ckpt"
+    with tempfile.TemporaryDirectory(dir=out, prefix=".point-") as tmp:
+        params, states = Path(tmp) / PARAMS_MEMBER, Path(tmp) / STATES_MEMBER
+        # By parameter name, as `load_matching` reads them (one copy: contexts hold the same).
+        weights = {name: p.data(p.list_ctx()[0]) for name, p in net.collect_params().items()}
+        mx.nd.save(str(params), weights)
+        trainer.save_states(str(states))
+        sidecar = Path(tmp) / SIDECAR_MEMBER
+        sidecar.write_bytes(msgspec.json.encode(checkpoint))
+        part = Path(tmp) / "point.tar"
+        with tarfile.open(part, "w") as tar:
+            for member in (params, states, sidecar):
+                tar.add(member, arcname=member.name)
+        os.replace(part, path)
+    return ResumePointReport(epoch=checkpoint.epoch, iteration=checkpoint.iteration, path=str(path))
+
+
+def extract_params(state_file: str | Path, folder: str | Path) -> str | None:
+    """A resume point's weights as a file under `folder` (None for a snapshot's `.state`,
+    whose weights are the separate params file)."""
+    with tarfile.open(state_file, "r") as tar:
+        try:
+            member = tar.extractfile(PARAMS_MEMBER)
+        except KeyError:
+            return None
+        assert member is not None
+        path = Path(folder) / "resume.params"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(member.read())
+        return str(path)
 
 
 def read_checkpoint(state_file: str | Path) -> tuple[Checkpoint, bytes]:

@@ -1,19 +1,23 @@
 """A training child process: `python -m digits_trainer.child config.json`.
 
 It needs no NATS: reports go to stdout as JSON lines (see reports.py), the training log to
-stderr, which the parent writes to the job's log file.
+stderr, which the parent writes to the job's log file. Started as a spare
+(`python -m digits_trainer.child --wait`, see spares.py), it imports MXNet first, says `ready`,
+then reads its job's config and folder from stdin and makes the folder's `train.log` its stderr.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
 import structlog
 
 from digits_trainer.config import read_config
-from digits_trainer.reports import DoneReport, ErrorReport, Report, encoder
+from digits_trainer.reports import DoneReport, ErrorReport, ReadyReport, Report, encoder
 
 log = structlog.get_logger("digits_trainer.child")
 
@@ -58,16 +62,46 @@ def devices_to_contexts(devices: list[str]):
     return [mx.cpu(i) for i in cpus] or [mx.cpu()]
 
 
+def await_job(emit) -> str | None:
+    """As a spare: import what training needs, say so, then take the job from stdin: its
+    folder becomes the working folder and its `train.log` this process's stderr. None when
+    stdin closes first (the spare was not needed)."""
+    import mxnet  # noqa: F401 - the slow part, paid before the job arrives
+
+    import digits_trainer.data
+    import digits_trainer.loop  # noqa: F401
+
+    emit(ReadyReport())
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return None
+    from digits_trainer.spares import Handover
+
+    job = msgspec.json.decode(line, type=Handover)
+    log_fd = os.open(Path(job.folder) / "train.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    for fd in (1, 2):  # fd 1 too: claim_stdout pointed it at the old stderr
+        os.dup2(log_fd, fd)
+    os.close(log_fd)
+    os.chdir(job.folder)
+    return job.config
+
+
 def main(argv: list[str]) -> int:
-    """Train the job in `argv[1]`; exit 0 after a `done` report, 1 after an `error` one."""
+    """Train the job in `argv[1]` (or, with `--wait`, the one stdin names); exit 0 after a
+    `done` report, 1 after an `error` one."""
     reports = claim_stdout()
     configure_logging()
 
     def emit(report: Report) -> None:
         reports.write(encoder.encode(report) + b"\n")  # one write per line: never interleaved
 
+    path = argv[1]
+    if path == "--wait":
+        path = await_job(emit)
+        if path is None:
+            return 0
     try:
-        config = read_config(argv[1])
+        config = read_config(path)
         # MXNet is imported here, after the fd swap, so anything it prints goes to the log.
         from digits_trainer.data import load_data
         from digits_trainer.loop import train

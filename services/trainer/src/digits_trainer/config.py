@@ -7,18 +7,37 @@ import msgspec
 from digits_proto.models import TrainSpec
 
 
-class SplitFiles(msgspec.Struct, frozen=True, kw_only=True):
-    """One split's RecordIO pair on the local disk."""
+class ShardFiles(msgspec.Struct, frozen=True, kw_only=True):
+    """One RecordIO pair of a split on the local disk, and how many records it holds."""
 
     rec: str
     idx: str
+    entries: int = 0
+
+
+class SplitFiles(msgspec.Struct, frozen=True, kw_only=True):
+    """One split's RecordIO files on the local disk: `rec`/`idx` (the first shard, or the only
+    pair), and every shard in record order when the split has several."""
+
+    rec: str
+    idx: str
+    # The blobs' content (every shard's digests): the decoded split is cached under it;
+    # "" = no cache.
+    key: str = ""
+    entries: int = 0  # records of the whole split; 0 = count them from the .idx files
+    shards: list[ShardFiles] = []
+
+    def all_shards(self) -> list[ShardFiles]:
+        """Every shard in order (the single pair when `shards` is empty)."""
+        return list(self.shards) or [ShardFiles(rec=self.rec, idx=self.idx, entries=self.entries)]
 
 
 class ResumeFiles(msgspec.Struct, frozen=True, kw_only=True):
-    """The last snapshot of an earlier attempt: weights and the `.state` tar."""
+    """Where an earlier attempt left off: a snapshot's weights and `.state` tar, or a resume
+    point (`state` only: its tar holds the weights too)."""
 
-    params: str
     state: str
+    params: str = ""
 
 
 class ChildConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +60,8 @@ class ChildConfig(msgspec.Struct, frozen=True, kw_only=True):
     network: str = ""  # Gluon source defining build_network(classes, input_shape)
     resume: ResumeFiles | None = None  # continue an earlier attempt from its last snapshot
     pretrained: str | None = None  # params file to fine-tune from (method "previous")
+    resume_points: str = ""  # folder for resume points between snapshots; "" = none
+    resume_every: float = 2.0  # at least this many seconds between resume points
 
 
 def write_config(config: ChildConfig, path: str) -> None:

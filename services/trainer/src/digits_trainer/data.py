@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -11,7 +15,7 @@ import mxnet as mx
 import numpy as np
 from PIL import Image
 
-from digits_trainer.config import ChildConfig, SplitFiles
+from digits_trainer.config import ChildConfig, ShardFiles, SplitFiles
 
 
 class BadRecord(ValueError):
@@ -50,24 +54,125 @@ def load_data(config: ChildConfig) -> Data:
 
 
 def read_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Split:
-    """Decode every record of a .rec/.idx pair (png, jpg, or raw `none` bytes)."""
-    record = mx.recordio.MXIndexedRecordIO(files.idx, files.rec, "r")
+    """A split's images and labels: from its decoded cache when `files.key` names the blobs'
+    content and a valid cache file exists, else decoded from RecordIO (and cached)."""
+    cached = decoded_path(files, encoding, shape)
+    if cached is None:
+        return decode_split(files, encoding, shape)
+    split = load_decoded(cached, shape)
+    if split is None:
+        split = decode_split(files, encoding, shape)
+        save_decoded(cached, split)
+    return split
+
+
+# Bump when the cache file's layout or the decoding changes: old files are then never read.
+DECODED_VERSION = 1
+
+
+def decoded_path(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Path | None:
+    """Where a split's decoded arrays are cached: next to its (first) `.rec` blob, so the blob
+    cache's cleaning takes it along, named by the blobs' digests, the shape and the encoding;
+    None without a content key (local files that may change under the same name)."""
+    if not files.key:
+        return None
+    name = f"{DECODED_VERSION}|{files.key}|{encoding}|{'x'.join(map(str, shape))}"
+    return Path(files.rec).parent / f"decoded-{hashlib.sha256(name.encode()).hexdigest()[:24]}.npz"
+
+
+def content_digest(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A SHA-256 of the arrays' bytes, stored with them: a damaged cache file is never used."""
+    digest = hashlib.sha256(np.ascontiguousarray(images).data)
+    digest.update(np.ascontiguousarray(labels).data)
+    return np.frombuffer(digest.digest(), dtype=np.uint8)
+
+
+def load_decoded(path: Path, shape: tuple[int, int, int]) -> Split | None:
+    """The cached split, or None when it is missing, partial, damaged or of another shape."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            images, labels, digest = saved["images"], saved["labels"], saved["digest"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if (
+        images.dtype != np.uint8
+        or images.shape[1:] != shape
+        or labels.dtype != np.int32
+        or labels.shape != images.shape[:1]
+        or not len(labels)
+        or not np.array_equal(digest, content_digest(images, labels))
+    ):
+        return None
+    return Split(images=images, labels=labels)
+
+
+def save_decoded(path: Path, split: Split) -> None:
+    """Write the cache file atomically (a reader sees the whole file or none); a cache that
+    cannot be written only costs the next start its decoding."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".decoded-", suffix=".npz")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            digest = content_digest(split.images, split.labels)
+            np.savez(f, images=split.images, labels=split.labels, digest=digest)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def decode_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Split:
+    """Decode every record of a split's .rec/.idx shards, in order, into one preallocated array
+    (png, jpg, or raw `none` bytes)."""
+    shards = files.all_shards()
+    total = files.entries or sum(_idx_lines(shard.idx) for shard in shards)
+    images = np.empty((total, *shape), dtype=np.uint8)
+    labels = np.empty(total, dtype=np.int32)
+    filled = 0
+    for shard in shards:
+        filled = _read_shard(shard, encoding, images, labels, filled)
+    if filled != total:
+        raise ValueError(f"{_names(shards)} {filled} records, the dataset says {total}")
+    if not filled:
+        raise ValueError(f"{Path(files.rec).name} holds no images")
+    return Split(images=images, labels=labels)
+
+
+def _read_shard(
+    shard: ShardFiles, encoding: str, images: np.ndarray, labels: np.ndarray, start: int
+) -> int:
+    """Decode one shard's records into `images`/`labels` from row `start`; the next free row."""
+    name = Path(shard.rec).name
+    record = mx.recordio.MXIndexedRecordIO(shard.idx, shard.rec, "r")
     try:
         keys = sorted(record.keys)
-        images = np.empty((len(keys), *shape), dtype=np.uint8)
-        labels = np.empty(len(keys), dtype=np.int32)
-        for i, key in enumerate(keys):
+        if start + len(keys) > len(labels):
+            raise ValueError(f"{name} holds more records than the dataset says ({len(labels)})")
+        for i, key in enumerate(keys, start):
             header, payload = mx.recordio.unpack(record.read_idx(key))
             try:
-                images[i] = decode_image(payload, encoding, shape)
+                images[i] = decode_image(payload, encoding, images.shape[1:])
             except Exception as e:  # a bad record is named, so the job's error says which
-                raise BadRecord(f"{Path(files.rec).name} record {key}: {e}") from e
+                raise BadRecord(f"{name} record {key}: {e}") from e
             labels[i] = int(np.asarray(header.label).flat[0])
     finally:
         record.close()
-    if not len(labels):
-        raise ValueError(f"{Path(files.rec).name} holds no images")
-    return Split(images=images, labels=labels)
+    return start + len(keys)
+
+
+def _idx_lines(idx: str) -> int:
+    with open(idx, encoding="ascii") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _names(shards: list[ShardFiles]) -> str:
+    """The shards' files as a sentence's subject and verb: `x.rec holds`, `x-0.rec to x-3.rec hold`."""
+    names = [Path(shard.rec).name for shard in shards]
+    return f"{names[0]} holds" if len(names) == 1 else f"{names[0]} to {names[-1]} hold"
 
 
 def decode_image(payload: bytes, encoding: str, shape: tuple[int, int, int]) -> np.ndarray:

@@ -32,11 +32,19 @@ from digits_proto.models import (
 )
 from digits_proto.runtime import ConcurrencyError
 from digits_trainer import reports
-from digits_trainer.config import ChildConfig, ResumeFiles, SplitFiles, write_config
+from digits_trainer.config import (
+    ChildConfig,
+    ResumeFiles,
+    ShardFiles,
+    SplitFiles,
+    write_config,
+)
 from digits_trainer.domain import ModelState, resume_point
 from digits_trainer.joblog import TRAINER_MARK, JobLog
-from digits_trainer.process import child_devices, child_environment, start_child, terminate
+from digits_trainer.process import child_devices, terminate
+from digits_trainer.resumepoints import Position, find_resume_point, resume_point_name
 from digits_trainer.settings import Settings
+from digits_trainer.spares import Spares
 from digits_trainer.store import Store
 
 log = structlog.get_logger(__name__)
@@ -65,8 +73,17 @@ class JobStopped(Exception):
 class Attempt:
     """Run one job on a lease until it completes, fails, or is aborted or deleted."""
 
-    def __init__(self, nc: Client, store: Store, settings: Settings, state: ModelState, seq: int):
+    def __init__(
+        self,
+        nc: Client,
+        store: Store,
+        settings: Settings,
+        state: ModelState,
+        seq: int,
+        spares: Spares | None = None,
+    ):
         self.nc = nc
+        self.spares = spares or Spares(enabled=False)
         self.store = store
         self.settings = settings
         self.state = state
@@ -78,7 +95,10 @@ class Attempt:
         self.done = False
         self.error = ""
         self.last_progress = float("-inf")
-        self.resume = resume_point(state)
+        self.resume = resume_point(state)  # the last snapshot, unless a resume point is newer
+        self.point: tuple[Path, Position] | None = None
+        self.next_point_upload = float("-inf")  # uploads of resume points are paced
+        self.cache = Path(settings.data_dir) / "cache"
         self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
         self.log = JobLog(store, self.model_id, self.folder, settings.log_upload_every)
 
@@ -90,6 +110,11 @@ class Attempt:
         ending: Ending | None = None
         live = None
         try:
+            if self.state.attempts > 0 and self.settings.resume_every > 0:
+                self.point = await find_resume_point(self.store, self.state, self.cache)
+            resume_epoch = self.point[1].epoch if self.point else None
+            if resume_epoch is None:
+                resume_epoch = self.resume.epoch if self.resume else 0.0
             await self.append(
                 TrainingStarted(
                     model_id=self.model_id,
@@ -97,7 +122,7 @@ class Attempt:
                     devices=[d.device_id for d in lease.devices],
                     lease_id=lease.lease_id,
                     attempt=self.state.attempts + 1,
-                    resume_epoch=self.resume.epoch if self.resume else 0.0,
+                    resume_epoch=resume_epoch,
                 )
             )
             await self.open_log(lease)
@@ -122,13 +147,17 @@ class Attempt:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
             await self.close_log(ending)
+            if ending is not None and ending is not Ending.DELETED:  # a deleted job's files go
+                await self.drop_resume_point()
 
     async def open_log(self, lease: LeaseAccepted) -> None:
         """Continue the job's log with this attempt's header (where it runs, where it resumes)."""
         devices = ", ".join(d.device_id for d in lease.devices) or "cpu"
         header = f"attempt {self.state.attempts + 1} of {self.model_id} on {self.settings.node_id}"
         header += f" ({devices}, {lease.threads} threads)"
-        if self.resume is not None:
+        if self.point is not None:
+            header += f", resuming from the resume point at epoch {self.point[1].epoch:g}"
+        elif self.resume is not None:
             header += f", resuming from the snapshot at epoch {self.resume.epoch:g}"
         await self.log.open(header)
 
@@ -142,19 +171,38 @@ class Attempt:
     async def prepare(self, built: DatasetBuilt, lease: LeaseAccepted) -> Path:
         """Fetch the dataset blobs into the cache and write the child's config file."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        cache = Path(self.settings.data_dir) / "cache"
+        cache = self.cache
+        points = self.folder / "resume"
+        shutil.rmtree(points, ignore_errors=True)  # an earlier attempt's, uploaded or stale
         splits = {s.split: s for s in built.splits if s.entries > 0}
         if "train" not in splits:
             raise ValueError(f"dataset {self.state.dataset_id} has no train images")
 
         async def local(split: str) -> SplitFiles:
-            rec = await self.store.fetch(splits[split].rec, cache)
-            idx = await self.store.fetch(splits[split].idx, cache)
-            return SplitFiles(rec=str(rec), idx=str(idx))
+            shards = [
+                ShardFiles(
+                    rec=str(await self.store.fetch(shard.rec, cache)),
+                    idx=str(await self.store.fetch(shard.idx, cache)),
+                    entries=shard.entries,
+                )
+                for shard in splits[split].all_shards()
+            ]
+            first = shards[0]
+            digests = [f"{s.rec.digest}|{s.idx.digest}" for s in splits[split].all_shards()]
+            return SplitFiles(
+                rec=first.rec,
+                idx=first.idx,
+                key=",".join(digests),
+                entries=splits[split].entries,
+                shards=shards,
+            )
 
         spec = self.state.spec
         resume = None
-        if self.resume is not None and self.resume.state is not None:
+        if self.point is not None:
+            resume = ResumeFiles(state=str(self.point[0]))
+            log.info("resuming", model_id=self.model_id, point_epoch=self.point[1].epoch)
+        elif self.resume is not None and self.resume.state is not None:
             resume = ResumeFiles(
                 params=str(await self.store.fetch(self.resume.params, cache)),
                 state=str(await self.store.fetch(self.resume.state, cache)),
@@ -181,6 +229,8 @@ class Attempt:
             network=spec.custom_network if spec.method != "standard" else "",
             resume=resume,
             pretrained=await self.pretrained(cache) if resume is None else None,
+            resume_points=str(points) if self.settings.resume_every > 0 else "",
+            resume_every=self.settings.resume_every,
         )
         path = self.folder / "config.json"
         write_config(config, str(path))
@@ -190,7 +240,7 @@ class Attempt:
         """Run the child until it ends or the job is stopped; record how it ended."""
         if self.stopped.is_set():
             return self.ending
-        child = await start_child(config, self.folder, child_environment(lease))
+        child = await self.spares.start(config, self.folder, lease)
         log.info("child_started", model_id=self.model_id, pid=child.pid)
         assert child.stdout is not None
         relaying = asyncio.create_task(self.relay(child.stdout))
@@ -215,6 +265,7 @@ class Attempt:
                 task.cancel()
             await terminate(child, self.settings.kill_grace)
             log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
+            await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
 
     async def relay(self, stdout: asyncio.StreamReader) -> None:
         """Turn each report line of the child into events, in order."""
@@ -241,6 +292,8 @@ class Attempt:
                     await self.on_progress(report)
                 case reports.SnapshotReport():
                     await self.on_snapshot(report)
+                case reports.ResumePointReport():
+                    await self.on_resume_point(report)
                 case reports.DoneReport():
                     self.done = True
                 case reports.ErrorReport(message=message):
@@ -296,6 +349,26 @@ class Attempt:
             await self.store.delete_model_files(
                 [f"{old}-symbol.json", f"{old}.params", f"{old}.state"]
             )
+
+    async def on_resume_point(self, report: reports.ResumePointReport) -> None:
+        """Upload a resume point over the job's previous one; the local file goes.
+
+        Here, in report order: every point and snapshot the child reported before it is
+        recorded first, so resuming from it never skips a snapshot or a metric point.
+        """
+        # The child paces its writes by their local cost; the upload (and the nats-server's
+        # share of it) costs more for a large network: skipping points that come sooner than
+        # 50 uploads' time after the last keeps it near 2% of the CPU as well.
+        if time.monotonic() >= self.next_point_upload:
+            started = time.monotonic()
+            await self.store.put_model_file(resume_point_name(self.model_id), report.path)
+            self.next_point_upload = time.monotonic() + 49 * (time.monotonic() - started)
+        Path(report.path).unlink(missing_ok=True)
+
+    async def drop_resume_point(self) -> None:
+        """A job that completed, failed or was aborted is never resumed: its point goes."""
+        with contextlib.suppress(Exception):  # a leftover only costs space until the delete
+            await self.store.delete_model_files([resume_point_name(self.model_id)])
 
     async def append(self, event: ModelEvents) -> None:
         """Append after the last event we know; if someone else appended (an abort, a rename…),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -19,10 +20,13 @@ from digits_trainer.augment import augment, augmenting
 from digits_trainer.checkpoints import (
     Checkpoint,
     capture_rng,
+    extract_params,
     load_optimizer_state,
+    position_seed,
     read_checkpoint,
     restore_rng,
     retain,
+    save_resume_point,
     save_snapshot,
 )
 from digits_trainer.config import ChildConfig
@@ -46,6 +50,9 @@ log = structlog.get_logger(__name__)
 
 Emit = Callable[[Report], None]
 PROGRESS_EVERY = 1.0  # seconds between progress reports (the parent throttles events further)
+# Resume points may cost at most this share of training time: one that took 0.1 s to write
+# waits at least 5 s for the next (besides the config's `resume_every` minimum).
+RESUME_BUDGET = 0.02
 
 
 class TrainingDiverged(Exception):
@@ -119,7 +126,11 @@ def prepare(config: ChildConfig, data: Data, ctx: list[mx.Context]):
     trainer = gluon.Trainer(net.collect_params(), make_optimizer(spec))
     if resumed is not None and config.resume is not None:
         checkpoint, states = resumed
-        fresh = load_matching(net, config.resume.params, ctx)
+        # A resume point carries its weights inside its tar; a snapshot has a params file.
+        params = config.resume.params or extract_params(config.resume.state, config.snapshot_dir)
+        if params is None:
+            raise ValueError(f"{config.resume.state} holds no weights and no params file is given")
+        fresh = load_matching(net, params, ctx)
         if fresh:
             raise ValueError(f"the snapshot to resume from lacks {fresh[:3]}")
         load_optimizer_state(trainer, states, config.snapshot_dir)
@@ -150,11 +161,18 @@ def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) ->
             run.report(epoch, batch, epoch_end)
             last = run.iteration == plan.max_iter
             stop = run.validate(last)
-            if last or stop or (plan.snapshot_every and run.iteration % plan.snapshot_every == 0):
+            snapshot = (
+                last
+                or stop
+                or bool(plan.snapshot_every and run.iteration % plan.snapshot_every == 0)
+            )
+            if snapshot:
                 run.snapshot()
             if stop:
                 log.info("training done early at epoch %g", run.at)
                 return
+            if run.iteration % plan.log_every == 0 or epoch_end:
+                run.boundary(snapshot)
     log.info("training done: %d iterations in %.1f s", run.iteration, run.elapsed())
 
 
@@ -206,6 +224,8 @@ class Run:
         self.kept = list(resumed.kept) if resumed else []  # retained snapshots, val loss
         self.window = Window()
         self.started = self.last_progress = time.monotonic()
+        self.next_point = self.started + config.resume_every
+        self.point_costs: list[float] = []  # seconds the last resume points took to write
         log.info(
             "training",
             seed=self.seed,
@@ -283,12 +303,38 @@ class Run:
             return True
         return False
 
-    def snapshot(self) -> None:
-        """Export the network and save everything a resume needs; apply retention."""
-        self.kept, dropped = retain(
-            [*self.kept, (self.at, self.latest.get("val_loss"))], self.config.spec.snapshot_keep
+    def boundary(self, snapshotted: bool) -> None:
+        """At each metric point (the loss window was just emptied): reseed MXNet from the
+        position, and write a resume point when one is due.
+
+        The reseed happens whether or not a point is written, so the random draws after it
+        (dropout) do not depend on when points happened to be taken: runs stay deterministic,
+        and one resumed from any point draws what the unbroken run drew.
+        """
+        mx.random.seed(position_seed(self.seed, self.iteration))
+        now = time.monotonic()
+        if snapshotted:  # a snapshot is as good as a resume point
+            self.next_point = now + self.config.resume_every
+            return
+        # Not with gradients still adding up (`batch_accumulation`): they are not saved.
+        if not self.config.resume_points or now < self.next_point or self.pending:
+            return
+        mx.nd.waitall()  # the queued steps are training time, not the point's
+        started = time.monotonic()
+        report = save_resume_point(
+            self.net, self.trainer, self.config.resume_points, self.checkpoint()
         )
-        checkpoint = Checkpoint(
+        self.emit(report)
+        # The median of the last few costs: one write caught in a stall (another process
+        # holding a core) must not put the next point off for minutes.
+        self.point_costs = [*self.point_costs[-4:], time.monotonic() - started]
+        cost = statistics.median(self.point_costs)
+        now = time.monotonic()
+        self.next_point = now + max(self.config.resume_every, cost / RESUME_BUDGET)
+
+    def checkpoint(self) -> Checkpoint:
+        """Everything a resume needs about where training stands (reseeds MXNet from it)."""
+        return Checkpoint(
             model_id=self.config.model_id,
             dataset_id=self.config.dataset_id,
             spec=self.config.spec,
@@ -303,8 +349,14 @@ class Run:
             kept=self.kept,
             **capture_rng(self.seed, self.iteration),
         )
+
+    def snapshot(self) -> None:
+        """Export the network and save everything a resume needs; apply retention."""
+        self.kept, dropped = retain(
+            [*self.kept, (self.at, self.latest.get("val_loss"))], self.config.spec.snapshot_keep
+        )
         folder = self.config.snapshot_dir
-        self.emit(save_snapshot(self.net, self.trainer, folder, checkpoint, dropped))
+        self.emit(save_snapshot(self.net, self.trainer, folder, self.checkpoint(), dropped))
         log.info("epoch %g snapshot saved", self.at)
 
 

@@ -38,6 +38,19 @@ class SnapshotReport(Report, frozen=True, kw_only=True, tag="snapshot"):
     dropped: list[float] = []  # earlier snapshots retention (`snapshot_keep`) lets go
 
 
+class ResumePointReport(Report, frozen=True, kw_only=True, tag="resume_point"):
+    """A resume point's local file (weights, optimizer, position, RNGs), ready to upload; the
+    parent deletes it once uploaded."""
+
+    epoch: float
+    iteration: int
+    path: str
+
+
+class ReadyReport(Report, frozen=True, kw_only=True, tag="ready"):
+    """A spare child has imported MXNet and waits for its job (see spares.py)."""
+
+
 class DoneReport(Report, frozen=True, kw_only=True, tag="done"):
     """Every epoch trained."""
 
@@ -48,6 +61,14 @@ class ErrorReport(Report, frozen=True, kw_only=True, tag="error"):
     message: str
 
 
-Reports = MetricsReport | ProgressReport | SnapshotReport | DoneReport | ErrorReport
+Reports = (
+    MetricsReport
+    | ProgressReport
+    | SnapshotReport
+    | ResumePointReport
+    | ReadyReport
+    | DoneReport
+    | ErrorReport
+)
 decoder = msgspec.json.Decoder(Reports)
 encoder = msgspec.json.Encoder()

@@ -26,6 +26,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
     progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
     log_upload_every: float = 30.0  # the raw log reaches the Object Store this often (and at ends)
+    # At least this many seconds between a running job's resume points (more when writing one
+    # costs over 2% of training time); 0 = none, a crash then redoes the work since a snapshot.
+    resume_every: float = 2.0
+    # One training child waits with MXNet imported for the next attempt (the environment of the
+    # node's last lease, remembered in <data_dir>/trainer/spare-lease.json): a job, above all a
+    # resumed one, starts ~4 s sooner.
+    warm_child: bool = True
     sandbox_wall_seconds: float = 60.0  # building a custom network: wall-time limit
     sandbox_cpu_seconds: int = 30  # ... and CPU-time limit (RLIMIT_CPU), MXNet's import excluded
     sandbox_warm: bool = True  # one sandbox child waits with MXNet imported, from the start

@@ -16,6 +16,7 @@ from digits_proto.base import BlobRef
 from digits_proto.models import MetricsRecorded, ModelEvents, SnapshotSaved, TrainModelTicket
 from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file
 from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model, pick_snapshot
+from digits_trainer.resumepoints import resume_point_name
 
 # Job ids are `YYYYMMDD-HHMMSS-xxxx`; anything else must never reach a subject (`>` or `.`
 # would turn "this job's events" into a wildcard).
@@ -111,6 +112,21 @@ class Store:
     async def fetch(self, ref: BlobRef, cache_dir: Path) -> Path:
         """A local copy of a blob (cached by digest)."""
         return await fetch(self.js, ref, cache_dir)
+
+    async def fetch_resume_point(self, model_id: str, cache_dir: Path) -> Path | None:
+        """A local copy of the job's latest resume point, None if it has none."""
+        bucket = await self.js.object_store(subjects.BUCKET_MODELS)
+        name = resume_point_name(model_id)
+        try:
+            info = await bucket.get_info(name)
+        except NotFoundError:
+            return None
+        if info.deleted:
+            return None
+        ref = BlobRef(
+            bucket=subjects.BUCKET_MODELS, name=name, digest=info.digest or "", size=info.size or 0
+        )
+        return await self.fetch(ref, cache_dir)
 
     async def put_model_file(self, name: str, path: str | Path) -> BlobRef:
         """Upload one of a model's files to the models bucket."""

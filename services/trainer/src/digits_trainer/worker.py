@@ -16,6 +16,7 @@ from digits_trainer.errors import InvalidField
 from digits_trainer.job import Attempt, Ending
 from digits_trainer.leases import LeaseRefused, Leases
 from digits_trainer.settings import Settings
+from digits_trainer.spares import Spares
 from digits_trainer.spec import check_crop
 from digits_trainer.store import Store
 
@@ -30,6 +31,7 @@ class Worker:
     store: Store
     leases: Leases
     settings: Settings
+    spares: Spares | None = None  # a training child started ahead (None: each starts fresh)
 
 
 async def train_model(worker: Worker, msg: Msg) -> Outcome:
@@ -66,7 +68,7 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome:
     log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
     # Heartbeats well inside ack_wait: a ticket only comes back when its trainer is gone.
     async with worker.leases.hold(lease), heartbeat(msg, every=worker.settings.ack_wait / 3):
-        attempt = Attempt(worker.nc, store, worker.settings, state, seq)
+        attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
         ending = await attempt.run(dataset.built, lease)
     log.info("training_job_ended", model_id=model_id, ending=ending.value)
     if ending is Ending.DELETED:

@@ -120,6 +120,18 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _stored(size: int | None, shards: int | None) -> str:
+    """A split's RecordIO size, e.g. "1.2 MB" or "1.5 GB in 3 shards"; "" when not built."""
+    if not size:
+        return ""
+    text = f"{size} B"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            text = f"{size / scale:.1f} {unit}"
+            break
+    return f"{text} in {shards} shards" if shards and shards > 1 else text
+
+
 def _pct(part: int | None, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if part is not None and whole else ""
 
@@ -200,6 +212,7 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
             "entries": _count(db.get("entries")),
             "failed": _count(db.get("error_count") or db.get("failed")),
             "split": str(db.get("split") or ""),
+            "stored": _stored(_count(db.get("rec_bytes")), _count(db.get("shard_count"))),
         }
         for db in dbs
     ]

@@ -1,0 +1,106 @@
+"""The spare training child: started ahead with MXNet imported, handed its job on stdin."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from digits_proto.gpus import Device, LeaseAccepted
+from digits_trainer import reports
+from digits_trainer.config import write_config
+from digits_trainer.process import child_environment
+from digits_trainer.spares import Spares
+from tests.trainer.test_training import config_for
+from tests.trainer.toy import write_dataset
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def lease(threads: int) -> LeaseAccepted:
+    """A CPU lease with `threads` OMP threads."""
+    cpu = Device(device_id="n/cpu0", kind="cpu", index=0)
+    return LeaseAccepted(lease_id="l", node_id="n", devices=[cpu], threads=threads, ttl_seconds=9)
+
+
+def job(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A job folder with a short toy training config; (config, folder)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    files = write_dataset(tmp_path / f"{name}-data", per_class=10, val_per_class=2)
+    config = config_for(files, folder, train_epochs=1)
+    write_config(msgspec.structs.replace(config, model_id=name), str(folder / "config.json"))
+    return folder / "config.json", folder
+
+
+async def reports_of(child) -> list[reports.Report]:
+    """Every report a child writes until it exits."""
+    assert child.stdout is not None
+    out = [reports.decoder.decode(line) async for line in child.stdout]
+    await child.wait()
+    return out
+
+
+async def test_a_spare_trains_the_job_handed_to_it_and_the_next_spare_starts_after_it(tmp_path):
+    """The spare (ready first) gets the job: it trains to done in the job's folder with its
+    log in the job's train.log; no other spare imports beside it; once it ended a new spare
+    with the same environment waits, remembered on disk, and a new Spares warms one from that
+    memory."""
+    memory = tmp_path / "spare-lease.json"
+    spares = Spares(memory)
+    env = child_environment(lease(1))
+    try:
+        await spares.refill(lease(1))
+        assert await spares.ready()
+        assert spares.spare is not None
+        spare_pid = spares.spare[1].pid
+        config, folder = job(tmp_path, "first")
+        child = await spares.start(config, folder, lease(1))
+        assert child.pid == spare_pid
+        assert spares.spare is None  # not while the job trains
+        done = await reports_of(child)
+        assert isinstance(done[-1], reports.DoneReport) and child.returncode == 0
+        await spares.refill(lease(1))  # as Attempt.supervise does once its child ended
+        assert os.readlink(f"/proc/{spares.spare[1].pid}/cwd") != str(folder)
+        assert "data loaded" in (folder / "train.log").read_text()
+        assert spares.spare is not None and spares.spare[0] == env
+        assert msgspec.json.decode(memory.read_bytes(), type=LeaseAccepted) == lease(1)
+    finally:
+        await spares.close()
+    again = Spares(memory)
+    try:
+        await again.warm()
+        assert again.spare is not None and again.spare[0] == env and await again.ready()
+    finally:
+        await again.close()
+    assert again.spare is None
+
+
+async def test_a_spare_for_another_lease_or_a_dead_one_gives_way_to_a_fresh_child(tmp_path):
+    """A spare started for other threads is discarded and the job starts a fresh child (its
+    config on the command line); so it does when the spare died."""
+    spares = Spares()
+    try:
+        await spares.refill(lease(2))
+        assert spares.spare is not None
+        other = spares.spare[1]
+        config, folder = job(tmp_path, "second")
+        child = await spares.start(config, folder, lease(1))
+        assert other.returncode is not None  # killed
+        assert child.pid != other.pid
+        assert str(config).encode() in Path(f"/proc/{child.pid}/cmdline").read_bytes()
+        assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+
+        await spares.refill(lease(1))
+        assert spares.spare is not None
+        dead = spares.spare[1]
+        dead.kill()
+        await dead.wait()
+        config, folder = job(tmp_path, "third")
+        child = await spares.start(config, folder, lease(1))
+        assert child.pid != dead.pid
+        assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+    finally:
+        await spares.close()
