@@ -166,7 +166,7 @@ def lease(threads: int) -> LeaseAccepted:
 
 def child_config(data: Path, job: Path, epochs: int, batch: int, net: str = "lenet") -> Path:
     """The child's config as `Attempt.prepare` writes it: spec defaults, no val split, one
-    snapshot at the end."""
+    snapshot at the end, resume points as often as the trainer's default allows."""
     spec = TrainSpec(
         train_epochs=epochs,
         snapshot_interval=float(epochs),
@@ -187,6 +187,7 @@ def child_config(data: Path, job: Path, epochs: int, batch: int, net: str = "len
         mean=str(data / "mean.npy"),
         devices=child_devices(lease(1)),
         snapshot_dir=str(job / "snapshots"),
+        resume_points=str(job / "resume"),
     )
     write_config(config, str(job / "config.json"))
     return job / "config.json"
@@ -229,6 +230,8 @@ async def run_trainer(
                 marks["end"], loss, max_iter = now, values["loss"], it
             case reports.SnapshotReport():
                 marks["snapshot"] = now
+            case reports.ResumePointReport(path=path):  # uploaded, then deleted, by the parent
+                Path(path).unlink(missing_ok=True)
             case reports.DoneReport():
                 done = True
             case reports.ErrorReport(message=message):
