@@ -53,6 +53,15 @@ PROGRESS_EVERY = 1.0  # seconds between progress reports (the parent throttles e
 # Resume points may cost at most this share of training time: one that took 0.1 s to write
 # waits at least 5 s for the next (besides the config's `resume_every` minimum).
 RESUME_BUDGET = 0.02
+# Until the first point has been timed, its cost is guessed from the network's size: weights and
+# up to two optimizer states of float32 written at this speed (ResNet-18: a first point after
+# ~30 s, not 2 s; LeNet: after `resume_every`).
+GUESSED_WRITE_BYTES_PER_S = 200e6
+
+
+def parameter_count(net: gluon.Block) -> int:
+    """How many numbers the network's parameters hold."""
+    return sum(math.prod(p.shape) for p in net.collect_params().values())
 
 
 class TrainingDiverged(Exception):
@@ -224,7 +233,8 @@ class Run:
         self.kept = list(resumed.kept) if resumed else []  # retained snapshots, val loss
         self.window = Window()
         self.started = self.last_progress = time.monotonic()
-        self.next_point = self.started + config.resume_every
+        guessed_cost = 3 * 4 * parameter_count(self.net) / GUESSED_WRITE_BYTES_PER_S
+        self.next_point = self.started + max(config.resume_every, guessed_cost / RESUME_BUDGET)
         self.point_costs: list[float] = []  # seconds the last resume points took to write
         log.info(
             "training",
