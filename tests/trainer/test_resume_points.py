@@ -16,7 +16,7 @@ from nats.js.errors import NotFoundError
 from digits_proto import codec, subjects
 from digits_proto.models import MetricsRecorded, SnapshotSaved, TrainingCompleted, TrainingStarted
 from digits_proto.runtime import EventStore
-from digits_trainer import loop
+from digits_trainer import data, loop
 from digits_trainer.config import ResumeFiles, SplitFiles
 from digits_trainer.data import decode_split, decoded_path, load_data, load_decoded, read_split
 from digits_trainer.reports import MetricsReport, ResumePointReport, SnapshotReport
@@ -114,6 +114,18 @@ def test_a_decoded_cache_hit_gives_the_arrays_decoding_gives(toy_files, tmp_path
     )
     other = decoded_path(config.train, "png", (3, 28, 28))
     assert other != cache  # another shape (or encoding, or content) is another file
+
+
+def test_a_split_larger_than_the_cache_bound_is_not_cached(toy_files, tmp_path, monkeypatch):
+    """Raw pixels past DECODED_CACHE_MAX_BYTES are decoded at each start, never copied to disk."""
+    monkeypatch.setattr(data, "DECODED_CACHE_MAX_BYTES", 100)
+    config = key_config(toy_files, tmp_path)
+    cache = decoded_path(config.train, "png", (1, 28, 28))
+    assert cache is not None
+    cache.unlink(missing_ok=True)
+    split = load_data(config).train
+    assert not cache.exists()
+    assert np.array_equal(split.images, decode_split(config.train, "png", (1, 28, 28)).images)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage"])

@@ -62,12 +62,16 @@ def read_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) ->
     split = load_decoded(cached, shape)
     if split is None:
         split = decode_split(files, encoding, shape)
-        save_decoded(cached, split)
+        if split.images.nbytes <= DECODED_CACHE_MAX_BYTES:
+            save_decoded(cached, split)
     return split
 
 
 # Bump when the cache file's layout or the decoding changes: old files are then never read.
 DECODED_VERSION = 1
+# The cache holds raw pixels: past this a split's copy would cost more disk than its restart
+# saves (and its checksum more time); such splits are decoded at each start.
+DECODED_CACHE_MAX_BYTES = 2 * 1024**3
 
 
 def decoded_path(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Path | None:
