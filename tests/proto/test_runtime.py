@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from nats.js.errors import ObjectNotFoundError
 
 from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetCreated, DatasetDeleted, DatasetSpec
@@ -13,6 +14,7 @@ from digits_proto.runtime import (
     ConcurrencyError,
     EventStore,
     NotFound,
+    delete_prefix,
     fetch,
     put_bytes,
     request,
@@ -50,6 +52,24 @@ async def test_micro_endpoint_replies_and_maps_domain_errors(nc) -> None:
     assert rejected is None and codec.command_reply.decode(body) == Accepted(id="x")
     _, rejected = await request(nc, "digits.cmd.t.del", DeleteDataset(dataset_id="missing"))
     assert rejected is not None and rejected.code == 404 and rejected.field == "dataset_id"
+
+
+async def test_deleting_a_prefix_skips_objects_gone_since_the_listing(js, monkeypatch) -> None:
+    """An object listed but deleted by someone else before its turn is not an error."""
+    await put_bytes(js, subjects.BUCKET_UPLOADS, "job/a.bin", b"a")
+    await put_bytes(js, subjects.BUCKET_UPLOADS, "job/b.bin", b"b")
+    store = await js.object_store(subjects.BUCKET_UPLOADS)
+    listed = await store.list()
+    await store.delete("job/a.bin")  # after the listing, as a concurrent cleanup would
+    monkeypatch.setattr(type(store), "list", lambda self, **_: _returning(listed))
+    assert await delete_prefix(js, subjects.BUCKET_UPLOADS, "job/") == 1
+    monkeypatch.undo()
+    with pytest.raises(ObjectNotFoundError):
+        await store.get_info("job/b.bin")
+
+
+async def _returning(value):
+    return value
 
 
 async def test_blob_round_trip_through_object_store_and_cache(js, tmp_path: Path) -> None:

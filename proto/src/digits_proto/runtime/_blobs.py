@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, Header, ObjectInfo, ObjectMetaOptions
-from nats.js.errors import DigestMismatchError, NotFoundError
+from nats.js.errors import DigestMismatchError, NotFoundError, ObjectNotFoundError
 from nats.js.kv import MSG_ROLLUP_SUBJECT
 from nats.js.object_store import (
     OBJ_CHUNKS_PRE_TEMPLATE,
@@ -220,8 +220,10 @@ async def delete_prefix(js: JetStreamContext, bucket: str, prefix: str) -> int:
     count = 0
     for info in infos:
         if info.name.startswith(prefix) and not info.deleted:
-            await store.delete(info.name)
-            count += 1
+            # Gone since the listing (an aborted build clearing its own blobs, say): done.
+            with contextlib.suppress(ObjectNotFoundError):
+                await store.delete(info.name)
+                count += 1
     return count
 
 
