@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from digits_proto.runtime import (
     delete_prefix,
     fetch,
     put_bytes,
+    read_bytes,
     request,
     serve_endpoints,
 )
@@ -79,3 +81,38 @@ async def test_blob_round_trip_through_object_store_and_cache(js, tmp_path: Path
     path = await fetch(js, ref, tmp_path)
     assert path.read_bytes() == data
     assert await fetch(js, ref, tmp_path) == path
+
+
+async def test_reading_an_object_rewritten_meanwhile_returns_the_new_one(js, monkeypatch) -> None:
+    """The reader saw the old meta, then the writer replaced the object and purged the old
+    chunks: nats-py's `get` would wait forever; read_bytes starts over on the new object."""
+    await put_bytes(js, subjects.BUCKET_UPLOADS, "run/status.json", b"old" * 1000)
+    store = await js.object_store(subjects.BUCKET_UPLOADS)
+    stale = await store.get_info("run/status.json")
+    await put_bytes(js, subjects.BUCKET_UPLOADS, "run/status.json", b"new" * 1000)
+    real = type(store).get_info
+    calls = []
+
+    async def stale_once(self, name, *args, **kwargs):
+        calls.append(name)
+        return stale if len(calls) == 1 else await real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "get_info", stale_once)
+    data = await asyncio.wait_for(read_bytes(js, subjects.BUCKET_UPLOADS, "run/status.json"), 10)
+    assert data == b"new" * 1000 and len(calls) >= 3
+
+
+async def test_a_status_read_while_it_is_rewritten_never_hangs(js) -> None:
+    """A job status rewritten in a loop while it is read: every read ends with a whole version."""
+    versions = [bytes([i]) * 2000 for i in range(40)]
+    await put_bytes(js, subjects.BUCKET_UPLOADS, "run/s.json", versions[0])
+
+    async def rewrite() -> None:
+        for v in versions[1:]:
+            await put_bytes(js, subjects.BUCKET_UPLOADS, "run/s.json", v)
+
+    async def read() -> list[bytes]:
+        return [await read_bytes(js, subjects.BUCKET_UPLOADS, "run/s.json") for _ in range(40)]
+
+    _, seen = await asyncio.wait_for(asyncio.gather(rewrite(), read()), 60)
+    assert all(s in versions for s in seen)

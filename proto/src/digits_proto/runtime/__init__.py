@@ -8,6 +8,8 @@ from digits_proto.runtime._blobs import (
     put_bytes,
     put_file,
     put_reader,
+    read_blob,
+    read_bytes,
 )
 from digits_proto.runtime._bus import LEASE_TTL_SECONDS, connect, ensure_streams, stream_configs
 from digits_proto.runtime._http import Metrics, serve_health
@@ -50,6 +52,8 @@ __all__ = [
     "put_bytes",
     "put_file",
     "put_reader",
+    "read_blob",
+    "read_bytes",
     "request",
     "run_service",
     "safe_member_path",

@@ -35,7 +35,9 @@ CHUNK = 960 * 1024
 WINDOW = 16  # chunks requested ahead of those received (15 MB at most in flight)
 PUT_WINDOW = 8  # chunks sent ahead of their acks
 WRITE_BYTES = 4 * 1024 * 1024  # written and hashed in one thread hop
-FETCH_TIMEOUT = 10.0
+FETCH_TIMEOUT = 10.0  # no chunk for this long from an object still there: the read fails
+STALL_CHECK = 0.5  # no chunk for this long: check the object was not replaced meanwhile
+READ_ATTEMPTS = 3
 
 
 async def put_file(js: JetStreamContext, bucket: str, name: str, path: str | Path) -> BlobRef:
@@ -120,6 +122,41 @@ def _read_and_hash(reader: BinaryIO, digest: Any) -> bytes:
     return data
 
 
+class _Replaced(Exception):
+    """The object was replaced (or deleted) while it was being read: its old chunks are gone."""
+
+
+async def read_blob(js: JetStreamContext, bucket: str, name: str, out: BinaryIO) -> ObjectInfo:
+    """Write the object `name` into `out` (from its start) and return its info.
+
+    Objects rewritten in place (job statuses, logs) have their old chunks purged once the new
+    ones are in; nats-py's `get` then waits forever on the old chunks. Here a read that loses
+    that race starts over on the new object. Missing or deleted: nats' ObjectNotFoundError or
+    ObjectDeletedError."""
+    store = await js.object_store(bucket)
+    for attempt in range(READ_ATTEMPTS):
+        info = await store.get_info(name)
+        out.seek(0)
+        out.truncate()
+        if info.is_link() or not info.nuid:
+            await store.get(name, writeinto=out)  # rare: let nats-py follow the link
+            return info
+        try:
+            await _read_chunks(js, bucket, info, out)
+            return info
+        except (_Replaced, DigestMismatchError):
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def read_bytes(js: JetStreamContext, bucket: str, name: str) -> bytes:
+    """The whole object `name` (for small ones: statuses, lists, logs); see `read_blob`."""
+    out = io.BytesIO()
+    await read_blob(js, bucket, name, out)
+    return out.getvalue()
+
+
 async def fetch(js: JetStreamContext, ref: BlobRef, cache_dir: str | Path) -> Path:
     """A local path holding the blob; downloaded once per digest, written atomically."""
     key = hashlib.sha256(f"{ref.bucket}/{ref.name}/{ref.digest}".encode()).hexdigest()[:32]
@@ -127,15 +164,10 @@ async def fetch(js: JetStreamContext, ref: BlobRef, cache_dir: str | Path) -> Pa
     if target.exists() and (not ref.size or target.stat().st_size == ref.size):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    store = await js.object_store(ref.bucket)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     try:
         with os.fdopen(fd, "wb") as f:
-            info = await store.get_info(ref.name)
-            if info.is_link() or not info.nuid:
-                await store.get(ref.name, writeinto=f)  # rare: let nats-py follow the link
-            else:
-                await _read_chunks(js, ref.bucket, info, f)
+            await read_blob(js, ref.bucket, ref.name, f)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -175,7 +207,7 @@ async def _read_chunks(js: JetStreamContext, bucket: str, info: ObjectInfo, out:
                 ask = min(WINDOW // 2, chunks - requested)
                 await nc.publish(next_subject, json.dumps({"batch": ask}).encode(), reply=inbox)
                 requested += ask
-            msg = await sub.next_msg(timeout=FETCH_TIMEOUT)
+            msg = await _next_chunk(js, bucket, info, sub)
             if msg.headers and msg.headers.get("Status"):
                 continue  # a status (heartbeat, timeout) carries no chunk
             got += 1
@@ -202,6 +234,25 @@ async def _read_chunks(js: JetStreamContext, bucket: str, info: ObjectInfo, out:
         expected and base64.urlsafe_b64decode(expected) != digest.digest()
     ):
         raise DigestMismatchError
+
+
+async def _next_chunk(js: JetStreamContext, bucket: str, info: ObjectInfo, sub: Any) -> Any:
+    # A quiet moment may mean the chunks were purged under us (the object was rewritten): then
+    # no chunk will ever come. Look at the object's meta before waiting on.
+    waited = 0.0
+    while True:
+        try:
+            return await sub.next_msg(timeout=STALL_CHECK)
+        except TimeoutError:
+            waited += STALL_CHECK
+            try:
+                now = await (await js.object_store(bucket)).get_info(info.name)
+            except NotFoundError as e:
+                raise _Replaced(info.name) from e
+            if now.nuid != info.nuid:
+                raise _Replaced(info.name) from None
+            if waited >= FETCH_TIMEOUT:
+                raise
 
 
 def _write_and_hash(out: BinaryIO, digest: Any, parts: list[bytes]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 from typing import Any
 
 import msgspec
@@ -14,6 +13,7 @@ from digits_gateway.deps import Gateway
 from digits_gateway.errors import Unavailable
 from digits_proto import subjects
 from digits_proto.inference import Classified, Visualizations
+from digits_proto.runtime import read_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -23,16 +23,14 @@ async def visualizations(gw: Gateway, result: Classified) -> Visualizations | No
     ref = result.visualizations
     if ref is None or ref.bucket != subjects.BUCKET_UPLOADS:
         return None
-    store = await gw.js.object_store(ref.bucket)
-    buffer = io.BytesIO()
     try:
-        await store.get(ref.name, writeinto=buffer)
+        data = await read_bytes(gw.js, ref.bucket, ref.name)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         raise Unavailable("The visualizations were lost before they could be read; retry") from e
     finally:
         with contextlib.suppress(Exception):
-            await store.delete(ref.name)
-    return msgspec.json.decode(buffer.getvalue(), type=Visualizations)
+            await (await gw.js.object_store(ref.bucket)).delete(ref.name)
+    return msgspec.json.decode(data, type=Visualizations)
 
 
 def visualizations_json(visuals: Visualizations) -> dict[str, Any]:

@@ -3,14 +3,13 @@ in the Object Store (at each snapshot, every half minute, and at the end of each
 
 from __future__ import annotations
 
-import io
-
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from digits_gateway.deps import Gateway
 from digits_proto import subjects
+from digits_proto.runtime import read_bytes
 
 LIVE_TIMEOUT = 2.0  # seconds the trainer has to answer a live read (no trainer: at once)
 
@@ -29,10 +28,7 @@ async def model_log(gw: Gateway, model_id: str, running: bool) -> bytes | None:
             msg = None  # no trainer runs it right now (waiting, or between attempts)
         if msg is not None and msg.data:
             return msg.data
-    bucket = await gw.js.object_store(subjects.BUCKET_MODELS)
-    out = io.BytesIO()
     try:
-        await bucket.get(log_blob(model_id), writeinto=out)
+        return await read_bytes(gw.js, subjects.BUCKET_MODELS, log_blob(model_id))
     except NotFoundError:
         return None
-    return out.getvalue()

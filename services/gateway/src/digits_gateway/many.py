@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 import uuid
 from typing import Any, TypeVar
@@ -23,7 +22,7 @@ from digits_proto.inference import (
     many_status_name,
 )
 from digits_proto.replies import Rejected
-from digits_proto.runtime import put_bytes, put_reader
+from digits_proto.runtime import put_bytes, put_reader, read_bytes
 from digits_proto.runtime import request as bus_request
 
 TIMEOUT = 120.0  # synchronous lists are small (SYNC_LINES)
@@ -74,7 +73,7 @@ async def submit(
     if reply.inline is not None:
         return reply.inline
     try:
-        return await _read(store, reply.result.name, ManyResult)
+        return await _read(gw, reply.result.name, ManyResult)
     finally:
         await _delete(store, reply.result.name)
 
@@ -87,9 +86,8 @@ def _safe_filename(filename: str) -> str:
 
 async def status(gw: Gateway, run_id: str) -> ManyStatus | None:
     """A job's status, or None when there is no such job."""
-    store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
     try:
-        return await _read(store, many_status_name(run_id), ManyStatus)
+        return await _read(gw, many_status_name(run_id), ManyStatus)
     except (ObjectNotFoundError, ObjectDeletedError):
         return None
 
@@ -98,17 +96,15 @@ async def result(gw: Gateway, state: ManyStatus) -> ManyResult:
     """The result of a finished job (kept: the page may be reloaded)."""
     if state.result is None:
         raise Unavailable("The job has no result")
-    store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
     try:
-        return await _read(store, state.result.name, ManyResult)
+        return await _read(gw, state.result.name, ManyResult)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         raise Unavailable("The result of this job is gone") from e
 
 
-async def _read(store: Any, name: str, type_: type[T]) -> T:
-    buffer = io.BytesIO()
-    await store.get(name, writeinto=buffer)
-    return msgspec.json.decode(buffer.getvalue(), type=type_)
+async def _read(gw: Gateway, name: str, type_: type[T]) -> T:
+    data = await read_bytes(gw.js, subjects.BUCKET_UPLOADS, name)
+    return msgspec.json.decode(data, type=type_)
 
 
 async def _delete(store: Any, name: str) -> None:

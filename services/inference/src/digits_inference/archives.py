@@ -16,6 +16,7 @@ from digits_inference import archive, errors
 from digits_inference.many import Entry
 from digits_proto import subjects
 from digits_proto.base import BlobRef
+from digits_proto.runtime import read_blob
 
 if TYPE_CHECKING:
     from digits_inference.handlers import Deps
@@ -64,7 +65,7 @@ async def _download(deps: Deps, ref: BlobRef, work: Path) -> Path:
     fd, name = tempfile.mkstemp(dir=work, suffix=".upload")
     try:
         with os.fdopen(fd, "wb") as out:
-            await store.get(ref.name, writeinto=out)
+            await read_blob(deps.js, ref.bucket, ref.name, out)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         os.unlink(name)
         raise errors.BadArchive(f"Uploaded archive {ref.name} not found") from e

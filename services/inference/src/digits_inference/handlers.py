@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import re
 import tempfile
 import uuid
@@ -38,7 +37,7 @@ from digits_proto.inference import (
     ExportModel,
     Visualizations,
 )
-from digits_proto.runtime import Metrics, fetch, put_bytes, put_file
+from digits_proto.runtime import Metrics, fetch, put_bytes, put_file, read_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -192,11 +191,9 @@ async def _image_bytes(deps: Deps, cmd: ClassifyOne) -> bytes:
         info = await store.get_info(ref.name)
         if (info.size or 0) > deps.max_image_bytes:
             raise errors.BadImageInput(_too_large(info.size or 0, deps.max_image_bytes))
-        buffer = io.BytesIO()
-        await store.get(ref.name, writeinto=buffer)  # writeinto avoids nats-py's quadratic concat
+        return await read_bytes(deps.js, ref.bucket, ref.name)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         raise errors.BadImageInput(f"Uploaded image {ref.name} not found") from e
-    return buffer.getvalue()
 
 
 async def _forward(deps: Deps, plan: Plan, batch: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import time
 import uuid
 from collections import deque
@@ -36,7 +35,7 @@ from digits_proto.inference import (
     ManyStatus,
     many_status_name,
 )
-from digits_proto.runtime import Outcome, fetch, heartbeat, put_bytes
+from digits_proto.runtime import Outcome, fetch, heartbeat, put_bytes, read_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -289,11 +288,10 @@ async def _list_text(deps: Deps, ref: BlobRef) -> str:
         info = await store.get_info(ref.name)
         if (info.size or 0) > deps.max_list_bytes:
             raise errors.BadList(f"Image list too large: {info.size} bytes")
-        buffer = io.BytesIO()
-        await store.get(ref.name, writeinto=buffer)
+        data = await read_bytes(deps.js, ref.bucket, ref.name)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         raise errors.BadList(f"Uploaded list {ref.name} not found") from e
-    return buffer.getvalue().decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 async def _put(deps: Deps, name: str, value: msgspec.Struct) -> BlobRef:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import time
 from datetime import datetime
 
@@ -24,6 +23,7 @@ from nats.js.errors import NotFoundError, ObjectDeletedError, ObjectNotFoundErro
 from digits_inference.registry import Registry
 from digits_proto import subjects
 from digits_proto.inference import ManyStatus
+from digits_proto.runtime import read_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +78,7 @@ class Sweeper:
                 due.append(name)
         for run_id, blobs in runs.items():
             newest = min(age for _, age in blobs)
-            if newest > self.retention or await self._model_gone(store, run_id):
+            if newest > self.retention or await self._model_gone(run_id):
                 due.extend(name for name, _ in blobs)
                 self._owners.pop(run_id, None)
         for name in due:
@@ -88,13 +88,14 @@ class Sweeper:
             log.info("uploads_swept", deleted=len(due))
         return due
 
-    async def _model_gone(self, store: object, run_id: str) -> bool:
+    async def _model_gone(self, run_id: str) -> bool:
         owner = self._owners.get(run_id)
         if owner is None:
-            buffer = io.BytesIO()
             try:
-                await store.get(f"{RUNS}{run_id}/status.json", writeinto=buffer)  # type: ignore[attr-defined]
-                owner = msgspec.json.decode(buffer.getvalue(), type=ManyStatus).job_id
+                data = await read_bytes(
+                    self.js, subjects.BUCKET_UPLOADS, f"{RUNS}{run_id}/status.json"
+                )
+                owner = msgspec.json.decode(data, type=ManyStatus).job_id
             except (ObjectNotFoundError, ObjectDeletedError, NotFoundError, msgspec.DecodeError):
                 return False  # no readable status (yet): age alone decides
             self._owners[run_id] = owner

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from nats.js.errors import NotFoundError
 from digits_proto import codec, headers, subjects
 from digits_proto.base import BlobRef
 from digits_proto.models import MetricsRecorded, ModelEvents, SnapshotSaved, TrainModelTicket
-from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file
+from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file, read_bytes
 from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model, pick_snapshot
 from digits_trainer.resumepoints import resume_point_name
 
@@ -134,13 +133,10 @@ class Store:
 
     async def read_model_file(self, name: str) -> bytes | None:
         """A small file of a model (its log), None if there is none."""
-        bucket = await self.js.object_store(subjects.BUCKET_MODELS)
-        out = io.BytesIO()
         try:
-            await bucket.get(name, writeinto=out)
+            return await read_bytes(self.js, subjects.BUCKET_MODELS, name)
         except NotFoundError:
             return None
-        return out.getvalue()
 
     async def delete_model_files(self, names: Sequence[str]) -> None:
         """Delete some of a model's files (retention), ignoring those already gone."""

@@ -25,6 +25,7 @@ from digits_proto import codec, subjects
 from digits_proto.base import BlobRef
 from digits_proto.inference import ClassifyMany, ClassifyManyQueued, ExportModel
 from digits_proto.replies import Rejected
+from digits_proto.runtime import read_blob
 from digits_proto.runtime import request as bus_request
 
 EXTENSIONS = ("tar", "tar.gz", "tgz", "tar.bz2", "zip")
@@ -75,17 +76,16 @@ async def download(request: Request[Any, Any, Any], gw: Gateway, job_id: str, ac
 
 async def _fetch_to_temp(gw: Gateway, bucket: str, name: str) -> Path:
     """Stream the blob into a temporary file (never whole in memory), then delete the blob."""
-    store = await gw.js.object_store(bucket)
     fd, tmp = tempfile.mkstemp(prefix="digits-download-")
     try:
         with os.fdopen(fd, "wb") as out:
-            await store.get(name, writeinto=out)
+            await read_blob(gw.js, bucket, name, out)
     except BaseException:
         _remove(Path(tmp))
         raise
     finally:
         with contextlib.suppress(Exception):
-            await store.delete(name)
+            await (await gw.js.object_store(bucket)).delete(name)
     return Path(tmp)
 
 
