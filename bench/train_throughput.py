@@ -13,6 +13,8 @@ the shortest hybridized Gluon loop.
     .venv/bin/python bench/train_throughput.py [--net lenet] [--epochs 2] [--images 10000]
         [--batch 64] [--rounds 3]
     .venv/bin/python bench/train_throughput.py --net resnet18   # 1,024 images, batch 16, 1 epoch
+    .venv/bin/python bench/train_throughput.py --stream   # both read the .rec batch by batch:
+        the trainer as for a dataset past its preload budget, the anchor with ImageRecordIter
 """
 
 from __future__ import annotations
@@ -75,13 +77,34 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
 npz, mean_path, epochs, batch, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-arch = sys.argv[6]
+arch, rec = sys.argv[6], sys.argv[7]
 data = np.load(npz)
-norm = (data["images"].astype(np.float32) - np.load(mean_path)) * (0.0125 if arch == "lenet" else 1.0)
-x, rows = mx.nd.empty(norm.shape), 100_000 // norm[0].size
-for i in range(0, len(norm), rows):
-    x[i:i + rows] = norm[i:i + rows]
-y = mx.nd.array(data["labels"].astype(np.float32))
+scale = 0.0125 if arch == "lenet" else 1.0
+n, rng = len(data["labels"]), np.random.default_rng(1)
+if rec:  # streamed: MXNet's own reader decodes the .rec in its C++ threads, batch by batch
+    mean = mx.nd.array(np.load(mean_path))
+    reader = mx.io.ImageRecordIter(
+        path_imgrec=rec, path_imgidx=rec[:-4] + ".idx", data_shape=data["images"].shape[1:],
+        batch_size=batch, shuffle=True, seed=1, round_batch=False,
+        preprocess_threads=int(sys.argv[8]))
+
+    def epoch_batches(epoch):
+        reader.reset()
+        for b in reader:
+            rows = batch - b.pad
+            yield (b.data[0][:rows] - mean) * scale, b.label[0][:rows]
+else:  # preloaded as one normalized NDArray
+    norm = (data["images"].astype(np.float32) - np.load(mean_path)) * scale
+    x, rows = mx.nd.empty(norm.shape), 100_000 // norm[0].size
+    for i in range(0, len(norm), rows):
+        x[i:i + rows] = norm[i:i + rows]
+    y = mx.nd.array(data["labels"].astype(np.float32))
+
+    def epoch_batches(epoch):
+        order = mx.nd.array(rng.permutation(n))
+        xe, ye = x.take(order), y.take(order)
+        for i in range(0, n, batch):
+            yield xe[i:i + batch], ye[i:i + batch]
 if arch == "lenet":
     net = nn.HybridSequential()
     net.add(nn.Conv2D(20, 5), nn.MaxPool2D(2, 2), nn.Conv2D(50, 5), nn.MaxPool2D(2, 2),
@@ -94,13 +117,10 @@ net.hybridize()
 trainer = gluon.Trainer(net.collect_params(), "sgd",
                         {"learning_rate": 0.01, "momentum": 0.9, "wd": 1e-4})
 loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-n, rng = len(data["labels"]), np.random.default_rng(1)
 start = time.monotonic()
 for epoch in range(epochs):
-    order = mx.nd.array(rng.permutation(n))
-    xe, ye, total = x.take(order), y.take(order), mx.nd.zeros(1)
-    for i in range(0, n, batch):
-        xb, yb = xe[i:i + batch], ye[i:i + batch]
+    total = mx.nd.zeros(1)
+    for xb, yb in epoch_batches(epoch):
         with autograd.record():
             loss = loss_fn(net(xb), yb)
         loss.backward()
@@ -164,7 +184,9 @@ def lease(threads: int) -> LeaseAccepted:
     )
 
 
-def child_config(data: Path, job: Path, epochs: int, batch: int, net: str = "lenet") -> Path:
+def child_config(
+    data: Path, job: Path, epochs: int, batch: int, net: str = "lenet", stream: bool = False
+) -> Path:
     """The child's config as `Attempt.prepare` writes it: spec defaults, no val split, one
     snapshot at the end, resume points as often as the trainer's default allows."""
     spec = TrainSpec(
@@ -188,6 +210,7 @@ def child_config(data: Path, job: Path, epochs: int, batch: int, net: str = "len
         devices=child_devices(lease(1)),
         snapshot_dir=str(job / "snapshots"),
         resume_points=str(job / "resume"),
+        preload_bytes=1 if stream else 0,
     )
     write_config(config, str(job / "config.json"))
     return job / "config.json"
@@ -212,11 +235,17 @@ def children_cpu() -> float:
 
 
 async def run_trainer(
-    data: Path, work: Path, epochs: int, batch: int, threads: int, net: str = "lenet"
+    data: Path,
+    work: Path,
+    epochs: int,
+    batch: int,
+    threads: int,
+    net: str = "lenet",
+    stream: bool = False,
 ) -> dict:
     """One child run; times: spawn → "training" line → last train metrics → snapshot → exit."""
     job = Path(tempfile.mkdtemp(dir=work, prefix="job-"))
-    config = child_config(data, job, epochs, batch, net)
+    config = child_config(data, job, epochs, batch, net, stream)
     marks: dict[str, float] = {}
     cpu0, spawn = children_cpu(), time.monotonic()
     child = await start_child(config, job, child_environment(lease(threads)))
@@ -254,12 +283,19 @@ async def run_trainer(
 
 
 async def run_anchor(
-    data: Path, work: Path, epochs: int, batch: int, threads: int, net: str = "lenet"
+    data: Path,
+    work: Path,
+    epochs: int,
+    batch: int,
+    threads: int,
+    net: str = "lenet",
+    stream: bool = False,
 ) -> dict:
-    """One bare Gluon loop in a fresh interpreter, with the child's environment."""
+    """One bare Gluon loop in a fresh interpreter, with the child's environment; `stream`: it
+    reads the .rec with MXNet's ImageRecordIter instead of preloading."""
     out = Path(tempfile.mkdtemp(dir=work, prefix="anchor-"))
     argv = [str(data / "images.npz"), str(data / "mean.npy"), str(epochs), str(batch), str(out)]
-    argv.append(net)
+    argv += [net, str(data / "train.rec") if stream else "", str(threads)]
     cpu0, spawn = children_cpu(), time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -336,7 +372,8 @@ async def main(args: argparse.Namespace) -> None:
         data, described = prepare_data(net, args.images, work)
         print(
             f"{described} {net}, {epochs} epochs, batch {args.batch}, "
-            f"OMP_NUM_THREADS={args.threads}, {args.rounds} rounds of trainer then bare."
+            f"OMP_NUM_THREADS={args.threads}, {args.rounds} rounds of trainer then bare"
+            + (", both streaming the .rec batch by batch." if args.stream else ".")
         )
         warm = await asyncio.create_subprocess_exec(sys.executable, "-c", "import mxnet")
         await warm.wait()  # the first import reads 200 MB from disk: keep it out of round 1
@@ -344,10 +381,12 @@ async def main(args: argparse.Namespace) -> None:
         print(HEADER)
         for i in range(1, args.rounds + 1):
             runs["trainer"].append(
-                await run_trainer(data, work, epochs, args.batch, args.threads, net)
+                await run_trainer(data, work, epochs, args.batch, args.threads, net, args.stream)
             )
             print(line(f"round {i}", "trainer", runs["trainer"][-1], trained), flush=True)
-            runs["bare"].append(await run_anchor(data, work, epochs, args.batch, args.threads, net))
+            runs["bare"].append(
+                await run_anchor(data, work, epochs, args.batch, args.threads, net, args.stream)
+            )
             print(line(f"round {i}", "bare", runs["bare"][-1], trained), flush=True)
 
     trainer, bare = medians(runs["trainer"]), medians(runs["bare"])
@@ -381,6 +420,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch", type=int, help="batch size (lenet 64 as lenet.prototxt, resnet18 16)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="trainer/bare pairs (default 3)")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="both read the .rec batch by batch (the anchor with MXNet's ImageRecordIter)",
+    )
     parser.add_argument(
         "--threads",
         type=int,

@@ -62,6 +62,9 @@ class ChildConfig(msgspec.Struct, frozen=True, kw_only=True):
     pretrained: str | None = None  # params file to fine-tune from (method "previous")
     resume_points: str = ""  # folder for resume points between snapshots; "" = none
     resume_every: float = 2.0  # at least this many seconds between resume points
+    # Splits whose decoded pixels together pass this many bytes are read from disk batch by
+    # batch instead of preloaded; 0 = always preload.
+    preload_bytes: int = 0
 
 
 def write_config(config: ChildConfig, path: str) -> None:

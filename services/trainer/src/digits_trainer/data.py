@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 import zipfile
@@ -13,19 +12,17 @@ from typing import NamedTuple
 
 import mxnet as mx
 import numpy as np
-from PIL import Image
 
 from digits_trainer.config import ChildConfig, ShardFiles, SplitFiles
-
-
-class BadRecord(ValueError):
-    """A record that does not decode to an image of the dataset's shape."""
+from digits_trainer.records import BadRecord, decode_image
+from digits_trainer.stream import RecordImages, decode_threads
 
 
 class Split(NamedTuple):
-    """One split preloaded: images N×C×H×W uint8 (RGB order) and integer labels."""
+    """One split: images N×C×H×W uint8 (RGB order) — preloaded, or read from disk as rows are
+    asked for (`RecordImages`, for splits past the preload budget) — and integer labels."""
 
-    images: np.ndarray
+    images: np.ndarray | RecordImages
     labels: np.ndarray
 
     def __len__(self) -> int:
@@ -41,16 +38,26 @@ class Data(NamedTuple):
 
 
 def load_data(config: ChildConfig) -> Data:
-    """Read every split a job needs into memory.
-
-    Preloading is what small datasets want (stack-facts §3: an iterator's threads halve LeNet's
-    speed on 2 cores); streaming large datasets is a later step.
-    """
+    """The splits a job needs: preloaded when together they fit `config.preload_bytes`
+    (stack-facts §3: an iterator's threads halve LeNet's speed on 2 cores), else streamed."""
     shape = (config.channels, config.height, config.width)
-    train = read_split(config.train, config.encoding, shape)
-    val = read_split(config.val, config.encoding, shape) if config.val else None
+    splits = [config.train] + ([config.val] if config.val else [])
+    raw = sum(_entries(files) for files in splits) * int(np.prod(shape))
+    read = stream_split if config.preload_bytes and raw > config.preload_bytes else read_split
+    train = read(config.train, config.encoding, shape)
+    val = read(config.val, config.encoding, shape) if config.val else None
     mean = np.load(config.mean).astype(np.float32) if config.mean else None
     return Data(train=train, val=val, mean=mean)
+
+
+def stream_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Split:
+    """A split read from its shards batch by batch; only its labels are read now."""
+    images = RecordImages(files.all_shards(), encoding, shape, decode_threads(shape))
+    return Split(images=images, labels=images.labels())
+
+
+def _entries(files: SplitFiles) -> int:
+    return files.entries or sum(_idx_lines(shard.idx) for shard in files.all_shards())
 
 
 def read_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Split:
@@ -133,7 +140,7 @@ def decode_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) 
     """Decode every record of a split's .rec/.idx shards, in order, into one preallocated array
     (png, jpg, or raw `none` bytes)."""
     shards = files.all_shards()
-    total = files.entries or sum(_idx_lines(shard.idx) for shard in shards)
+    total = _entries(files)
     images = np.empty((total, *shape), dtype=np.uint8)
     labels = np.empty(total, dtype=np.int32)
     filled = 0
@@ -177,24 +184,6 @@ def _names(shards: list[ShardFiles]) -> str:
     """The shards' files as a sentence's subject and verb: `x.rec holds`, `x-0.rec to x-3.rec hold`."""
     names = [Path(shard.rec).name for shard in shards]
     return f"{names[0]} holds" if len(names) == 1 else f"{names[0]} to {names[-1]} hold"
-
-
-def decode_image(payload: bytes, encoding: str, shape: tuple[int, int, int]) -> np.ndarray:
-    """One record's bytes as a C×H×W uint8 array."""
-    channels, height, width = shape
-    if encoding == "none":
-        pixels = np.frombuffer(payload, dtype=np.uint8).reshape(height, width, channels)
-    else:
-        try:
-            with Image.open(io.BytesIO(payload)) as img:
-                pixels = np.asarray(img.convert("L" if channels == 1 else "RGB"))
-        except OSError:  # PIL's message would name an anonymous BytesIO
-            raise ValueError(f"not a readable {encoding} image") from None
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-    if pixels.shape != (height, width, channels):
-        raise ValueError(f"image is {pixels.shape}, the dataset says {(height, width, channels)}")
-    return pixels.transpose(2, 0, 1)
 
 
 def batches(

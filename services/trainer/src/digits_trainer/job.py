@@ -43,7 +43,7 @@ from digits_trainer.domain import ModelState, resume_point
 from digits_trainer.joblog import TRAINER_MARK, JobLog
 from digits_trainer.process import child_devices, terminate
 from digits_trainer.resumepoints import Position, find_resume_point, resume_point_name
-from digits_trainer.settings import Settings
+from digits_trainer.settings import Settings, preload_bytes
 from digits_trainer.spares import Spares
 from digits_trainer.store import Store
 
@@ -231,6 +231,7 @@ class Attempt:
             pretrained=await self.pretrained(cache) if resume is None else None,
             resume_points=str(points) if self.settings.resume_every > 0 else "",
             resume_every=self.settings.resume_every,
+            preload_bytes=preload_bytes(self.settings),
         )
         path = self.folder / "config.json"
         write_config(config, str(path))

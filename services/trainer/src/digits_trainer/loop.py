@@ -44,6 +44,7 @@ from digits_trainer.nets import build_model, initializer, load_matching, mean_fo
 from digits_trainer.networks import source as standard_source
 from digits_trainer.reports import MetricsReport, ProgressReport, Report
 from digits_trainer.solver import make_optimizer
+from digits_trainer.stream import read_ahead
 from digits_trainer.tracking import EarlyStopping, Window
 
 log = structlog.get_logger(__name__)
@@ -156,7 +157,9 @@ def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) ->
     """Train one job (from scratch or from a checkpoint), reporting through `emit`."""
     spec = config.spec
     # Without crops or augmentations, MXNet gathers the batches from the split as NDArrays.
-    tensors = to_tensors(data.train) if spec.crop_size is None and not augmenting(spec) else None
+    preloaded = isinstance(data.train.images, np.ndarray)
+    plain = spec.crop_size is None and not augmenting(spec)
+    tensors = to_tensors(data.train) if preloaded and plain else None
     run = Run(config, data, ctx, emit)
     plan, start = run.plan, run.iteration
     if run.stopper.stopped():  # resumed after its early stop's final snapshot: nothing to do
@@ -200,10 +203,13 @@ def epoch_batches(
         yield from tensor_batches(tensors, batch_size, seed, epoch, spec.shuffle, skip)
         return
     augmented = augmenting(spec)
-    for x, y, rng in train_batches(
-        split, batch_size, spec.crop_size, seed, epoch, spec.shuffle, skip
-    ):
-        yield (augment(x, spec, rng) if augmented else x), y
+    numpy_batches = (
+        ((augment(x, spec, rng) if augmented else x), y)
+        for x, y, rng in train_batches(
+            split, batch_size, spec.crop_size, seed, epoch, spec.shuffle, skip
+        )
+    )
+    yield from read_ahead(split.images, numpy_batches)
 
 
 class Run:
@@ -380,7 +386,7 @@ def validate(
 ) -> dict[str, float]:
     """Mean loss and accuracy (0..1) over a whole split, center-cropped, no gradients."""
     window = Window()
-    for x, y in batches(split, batch_size, crop):
+    for x, y in read_ahead(split.images, batches(split, batch_size, crop)):
         xs = gluon.utils.split_and_load(x, ctx, even_split=False)
         ys = gluon.utils.split_and_load(y, ctx, even_split=False)
         outputs = [net(xi) for xi in xs]

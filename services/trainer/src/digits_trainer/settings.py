@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # node's last lease, remembered in <data_dir>/trainer/spare-lease.json): a job, above all a
     # resumed one, starts ~4 s sooner.
     warm_child: bool = True
+    # A job's splits are preloaded in memory when their decoded pixels fit in this many MiB,
+    # else read from disk batch by batch (in threads, ahead of the network); 0 = a quarter of
+    # this machine's memory (four jobs may train at once).
+    preload_mb: int = 0
     sandbox_wall_seconds: float = 60.0  # building a custom network: wall-time limit
     sandbox_cpu_seconds: int = 30  # ... and CPU-time limit (RLIMIT_CPU), MXNet's import excluded
     sandbox_warm: bool = True  # one sandbox child waits with MXNet imported, from the start
@@ -40,6 +44,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # network to check it gets this much wall time.
     import_max_bytes: int = 4 * 1024 * 1024 * 1024
     import_wall_seconds: float = 120.0
+
+
+def preload_bytes(settings: Settings) -> int:
+    """The preload budget of one job, in bytes."""
+    if settings.preload_mb > 0:
+        return settings.preload_mb * 1024 * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 @functools.cache
