@@ -42,7 +42,7 @@ from digits_trainer.settings import Settings
 from digits_trainer.spares import Spares
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import child_config, lease, load_mnist, pack
+from train_throughput import Setup, child_config, lease, load_mnist, pack
 
 
 class Attempt(msgspec.Struct):
@@ -125,7 +125,8 @@ def new_job(work: Path, data: Path, args: argparse.Namespace, key: str) -> Path:
     """A job folder with the child's config as `job.Attempt` writes it: one snapshot every
     `--interval` epochs, resume points, the split's content key; no decoded cache yet."""
     job = Path(tempfile.mkdtemp(dir=work, prefix="job-"))
-    config = read_config(str(child_config(data, job, args.epochs, args.batch)))
+    setup = Setup(data, work, args.epochs, args.batch, args.threads)
+    config = read_config(str(child_config(setup, job)))
     config = msgspec.structs.replace(
         config,
         spec=msgspec.structs.replace(config.spec, snapshot_interval=args.interval),

@@ -184,11 +184,22 @@ def lease(threads: int) -> LeaseAccepted:
     )
 
 
-def child_config(
-    data: Path, job: Path, epochs: int, batch: int, net: str = "lenet", stream: bool = False
-) -> Path:
+class Setup(NamedTuple):
+    """What both sides of a round run with."""
+
+    data: Path  # the packed data (train.rec/.idx, images.npz, mean.npy)
+    work: Path  # where each run gets a folder
+    epochs: int
+    batch: int
+    threads: int
+    net: str = "lenet"
+    stream: bool = False  # read the .rec batch by batch instead of preloading
+
+
+def child_config(setup: Setup, job: Path) -> Path:
     """The child's config as `Attempt.prepare` writes it: spec defaults, no val split, one
     snapshot at the end, resume points as often as the trainer's default allows."""
+    data, epochs, batch, net = setup.data, setup.epochs, setup.batch, setup.net
     spec = TrainSpec(
         train_epochs=epochs,
         snapshot_interval=float(epochs),
@@ -210,7 +221,7 @@ def child_config(
         devices=child_devices(lease(1)),
         snapshot_dir=str(job / "snapshots"),
         resume_points=str(job / "resume"),
-        preload_bytes=1 if stream else 0,
+        preload_bytes=1 if setup.stream else 0,
     )
     write_config(config, str(job / "config.json"))
     return job / "config.json"
@@ -234,21 +245,13 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_trainer(
-    data: Path,
-    work: Path,
-    epochs: int,
-    batch: int,
-    threads: int,
-    net: str = "lenet",
-    stream: bool = False,
-) -> dict:
+async def run_trainer(setup: Setup) -> dict:
     """One child run; times: spawn → "training" line → last train metrics → snapshot → exit."""
-    job = Path(tempfile.mkdtemp(dir=work, prefix="job-"))
-    config = child_config(data, job, epochs, batch, net, stream)
+    job = Path(tempfile.mkdtemp(dir=setup.work, prefix="job-"))
+    config = child_config(setup, job)
     marks: dict[str, float] = {}
     cpu0, spawn = children_cpu(), time.monotonic()
-    child = await start_child(config, job, child_environment(lease(threads)))
+    child = await start_child(config, job, child_environment(lease(setup.threads)))
     watcher = asyncio.create_task(watch_log(job / "train.log", marks))
     loss, max_iter, done = float("nan"), 0, False
     assert child.stdout is not None
@@ -282,27 +285,20 @@ async def run_trainer(
     }
 
 
-async def run_anchor(
-    data: Path,
-    work: Path,
-    epochs: int,
-    batch: int,
-    threads: int,
-    net: str = "lenet",
-    stream: bool = False,
-) -> dict:
-    """One bare Gluon loop in a fresh interpreter, with the child's environment; `stream`: it
+async def run_anchor(setup: Setup) -> dict:
+    """One bare Gluon loop in a fresh interpreter, with the child's environment; streaming, it
     reads the .rec with MXNet's ImageRecordIter instead of preloading."""
-    out = Path(tempfile.mkdtemp(dir=work, prefix="anchor-"))
-    argv = [str(data / "images.npz"), str(data / "mean.npy"), str(epochs), str(batch), str(out)]
-    argv += [net, str(data / "train.rec") if stream else "", str(threads)]
+    data, out = setup.data, Path(tempfile.mkdtemp(dir=setup.work, prefix="anchor-"))
+    argv = [str(data / "images.npz"), str(data / "mean.npy"), str(setup.epochs), str(setup.batch)]
+    argv += [str(out), setup.net, str(data / "train.rec") if setup.stream else ""]
+    argv.append(str(setup.threads))
     cpu0, spawn = children_cpu(), time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         ANCHOR,
         *argv,
-        env=child_environment(lease(threads)),
+        env=child_environment(lease(setup.threads)),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -370,6 +366,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
         data, described = prepare_data(net, args.images, work)
+        setup = Setup(data, work, epochs, args.batch, args.threads, net, args.stream)
         print(
             f"{described} {net}, {epochs} epochs, batch {args.batch}, "
             f"OMP_NUM_THREADS={args.threads}, {args.rounds} rounds of trainer then bare"
@@ -380,13 +377,9 @@ async def main(args: argparse.Namespace) -> None:
 
         print(HEADER)
         for i in range(1, args.rounds + 1):
-            runs["trainer"].append(
-                await run_trainer(data, work, epochs, args.batch, args.threads, net, args.stream)
-            )
+            runs["trainer"].append(await run_trainer(setup))
             print(line(f"round {i}", "trainer", runs["trainer"][-1], trained), flush=True)
-            runs["bare"].append(
-                await run_anchor(data, work, epochs, args.batch, args.threads, net, args.stream)
-            )
+            runs["bare"].append(await run_anchor(setup))
             print(line(f"round {i}", "bare", runs["bare"][-1], trained), flush=True)
 
     trainer, bare = medians(runs["trainer"]), medians(runs["bare"])
