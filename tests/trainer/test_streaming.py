@@ -17,6 +17,7 @@ import pytest
 from digits_trainer.data import BadRecord, load_data, read_split
 from digits_trainer.records import MAGIC, read_label, read_record
 from digits_trainer.reports import MetricsReport
+from digits_trainer.settings import Settings, preload_bytes
 from digits_trainer.stream import RecordImages, prefetch
 from tests.trainer.test_shards import SHAPE, pack, split_files
 from tests.trainer.test_training import config_for, run
@@ -142,3 +143,10 @@ def test_prefetch_keeps_order_raises_errors_and_stops_when_left() -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threading.active_count() == before and len(produced) < 10
+
+
+def test_the_preload_budget_is_the_setting_or_a_share_of_memory() -> None:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert preload_bytes(Settings(preload_mb=3)) == 3 * 1024 * 1024
+    assert preload_bytes(Settings(concurrent_jobs=4)) == memory // 8
+    assert preload_bytes(Settings(concurrent_jobs=1)) == memory // 2

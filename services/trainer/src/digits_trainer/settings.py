@@ -34,8 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # resumed one, starts ~4 s sooner.
     warm_child: bool = True
     # A job's splits are preloaded in memory when their decoded pixels fit in this many MiB,
-    # else read from disk batch by batch (in threads, ahead of the network); 0 = a quarter of
-    # this machine's memory (four jobs may train at once).
+    # else read from disk batch by batch (in threads, ahead of the network); 0 = half this
+    # machine's memory shared by the `concurrent_jobs` that may train at once.
     preload_mb: int = 0
     sandbox_wall_seconds: float = 60.0  # building a custom network: wall-time limit
     sandbox_cpu_seconds: int = 30  # ... and CPU-time limit (RLIMIT_CPU), MXNet's import excluded
@@ -50,7 +50,8 @@ def preload_bytes(settings: Settings) -> int:
     """The preload budget of one job, in bytes."""
     if settings.preload_mb > 0:
         return settings.preload_mb * 1024 * 1024
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return memory // (2 * max(1, settings.concurrent_jobs))
 
 
 @functools.cache
