@@ -105,10 +105,17 @@ def main(argv: list[str]) -> int:
         # MXNet is imported here, after the fd swap, so anything it prints goes to the log.
         from digits_trainer.data import load_data
         from digits_trainer.loop import train
+        from digits_trainer.stream import RecordImages
 
         ctx = devices_to_contexts(config.devices)
         data = load_data(config)
-        log.info("data loaded", train=len(data.train), val=len(data.val) if data.val else 0)
+        streamed = isinstance(data.train.images, RecordImages)  # past the preload budget
+        log.info(
+            "data loaded",
+            train=len(data.train),
+            val=len(data.val) if data.val else 0,
+            read="from disk batch by batch" if streamed else "into memory",
+        )
         train(config, data, ctx, emit)
     except Exception as e:  # any failure is reported; its traceback goes to the log
         log.exception("training failed")
