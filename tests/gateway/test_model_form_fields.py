@@ -1,4 +1,4 @@
-"""The new-model form's fields → TrainSpec (forms.py), and the home-page loss sparkline."""
+"""The new-model form's fields → TrainSpec (forms/), and the home-page loss sparkline."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 // Inline validation of the new-model form: each field is checked when it changes and all of
-// them on submit; messages sit next to the field, worded like the server's (forms.py).
+// them on submit; messages sit next to the field, worded like the server's (digits_gateway.forms).
 import { el } from "./util.js";
 
 const LISTS = {
