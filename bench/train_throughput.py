@@ -197,7 +197,7 @@ class Setup(NamedTuple):
 
 
 def child_config(setup: Setup, job: Path) -> Path:
-    """The child's config as `Attempt.prepare` writes it: spec defaults, no val split, one
+    """The child's config as `staging.prepare` writes it: spec defaults, no val split, one
     snapshot at the end, resume points as often as the trainer's default allows."""
     data, epochs, batch, net = setup.data, setup.epochs, setup.batch, setup.net
     spec = TrainSpec(

@@ -15,9 +15,10 @@ from digits_trainer.checkpoints import read_checkpoint
 from digits_trainer.child import devices_to_contexts
 from digits_trainer.config import ChildConfig, ResumeFiles, SplitFiles
 from digits_trainer.data import Split, batches, decode_image, load_data
-from digits_trainer.loop import TrainingDiverged, interval_iterations, plan_for, train
+from digits_trainer.loop import TrainingDiverged, train
 from digits_trainer.nets import build_model, initializer, load_matching, mean_for
 from digits_trainer.networks import STANDARD, source
+from digits_trainer.plan import interval_iterations, plan_for
 from digits_trainer.reports import MetricsReport, ProgressReport, Report, SnapshotReport
 from digits_trainer.solver import make_optimizer
 from tests.trainer.toy import LABELS, png_bytes, toy_images, write_dataset

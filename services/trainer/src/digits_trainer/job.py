@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import shutil
-import time
 import traceback
 from pathlib import Path
 
@@ -19,31 +17,21 @@ from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetBuilt
 from digits_proto.gpus import LeaseAccepted
 from digits_proto.models import (
-    MetricsRecorded,
     ModelAborted,
     ModelDeleted,
     ModelEvents,
-    SnapshotDeleted,
-    SnapshotSaved,
     TrainingCompleted,
     TrainingFailed,
-    TrainingProgressed,
     TrainingStarted,
 )
 from digits_proto.runtime import ConcurrencyError
-from digits_trainer import reports
-from digits_trainer.config import (
-    ChildConfig,
-    ResumeFiles,
-    ShardFiles,
-    SplitFiles,
-    write_config,
-)
+from digits_trainer import staging
 from digits_trainer.domain import ModelState, resume_point
 from digits_trainer.joblog import TRAINER_MARK, JobLog
-from digits_trainer.process import child_devices, terminate
+from digits_trainer.process import terminate
+from digits_trainer.relay import Relay
 from digits_trainer.resumepoints import Position, find_resume_point, resume_point_name
-from digits_trainer.settings import Settings, preload_bytes
+from digits_trainer.settings import Settings
 from digits_trainer.spares import Spares
 from digits_trainer.store import Store
 
@@ -92,15 +80,12 @@ class Attempt:
         self.folder = Path(settings.data_dir) / "trainer" / "jobs" / state.model_id
         self.stopped = asyncio.Event()
         self.ending = Ending.ABORTED
-        self.done = False
         self.error = ""
-        self.last_progress = float("-inf")
         self.resume = resume_point(state)  # the last snapshot, unless a resume point is newer
         self.point: tuple[Path, Position] | None = None
-        self.next_point_upload = float("-inf")  # uploads of resume points are paced
         self.cache = Path(settings.data_dir) / "cache"
-        self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
         self.log = JobLog(store, self.model_id, self.folder, settings.log_upload_every)
+        self.relay = Relay(store, settings, self.model_id, self.log, self.append)
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
@@ -169,73 +154,22 @@ class Attempt:
             await self.log.close(f"training {ending.value}{error}" if ending else UNEXPECTED)
 
     async def prepare(self, built: DatasetBuilt, lease: LeaseAccepted) -> Path:
-        """Fetch the dataset blobs into the cache and write the child's config file."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        cache = self.cache
-        points = self.folder / "resume"
-        shutil.rmtree(points, ignore_errors=True)  # an earlier attempt's, uploaded or stale
-        splits = {s.split: s for s in built.splits if s.entries > 0}
-        if "train" not in splits:
-            raise ValueError(f"dataset {self.state.dataset_id} has no train images")
-
-        async def local(split: str) -> SplitFiles:
-            shards = [
-                ShardFiles(
-                    rec=str(await self.store.fetch(shard.rec, cache)),
-                    idx=str(await self.store.fetch(shard.idx, cache)),
-                    entries=shard.entries,
-                )
-                for shard in splits[split].all_shards()
-            ]
-            first = shards[0]
-            digests = [f"{s.rec.digest}|{s.idx.digest}" for s in splits[split].all_shards()]
-            return SplitFiles(
-                rec=first.rec,
-                idx=first.idx,
-                key=",".join(digests),
-                entries=splits[split].entries,
-                shards=shards,
-            )
-
-        spec = self.state.spec
-        resume = None
-        if self.point is not None:
-            resume = ResumeFiles(state=str(self.point[0]))
-            log.info("resuming", model_id=self.model_id, point_epoch=self.point[1].epoch)
-        elif self.resume is not None and self.resume.state is not None:
-            resume = ResumeFiles(
-                params=str(await self.store.fetch(self.resume.params, cache)),
-                state=str(await self.store.fetch(self.resume.state, cache)),
-            )
-            log.info("resuming", model_id=self.model_id, epoch=self.resume.epoch)
-        if self.state.attempts > 0:  # an earlier attempt's points stay; none is sent twice
-            self.recorded = await self.store.recorded_iterations(self.model_id)
-        config = ChildConfig(
-            model_id=self.model_id,
-            dataset_id=self.state.dataset_id,
-            spec=spec,
-            classes=len(built.labels),
-            channels=built.image_channels,
-            height=built.image_height,
-            width=built.image_width,
-            encoding=built.encoding,
-            train=await local("train"),
-            val=await local("val") if "val" in splits else None,
-            mean=str(await self.store.fetch(built.mean, cache))
-            if spec.use_mean != "none"
-            else None,
-            devices=child_devices(lease),
-            snapshot_dir=str(self.folder / "snapshots"),
-            network=spec.custom_network if spec.method != "standard" else "",
-            resume=resume,
-            pretrained=await self.pretrained(cache) if resume is None else None,
-            resume_points=str(points) if self.settings.resume_every > 0 else "",
-            resume_every=self.settings.resume_every,
-            preload_bytes=preload_bytes(self.settings),
+        """Fetch the dataset blobs into the cache and write the child's config file (see
+        staging.py); on a later attempt, learn which metric points are recorded already."""
+        config = await staging.prepare(
+            self.store,
+            self.settings,
+            self.state,
+            built,
+            lease,
+            folder=self.folder,
+            cache=self.cache,
+            point=self.point,
+            snapshot=self.resume,
         )
-        path = self.folder / "config.json"
-        write_config(config, str(path))
-        return path
+        if self.state.attempts > 0:  # an earlier attempt's points stay; none is sent twice
+            self.relay.recorded = await self.store.recorded_iterations(self.model_id)
+        return config
 
     async def supervise(self, config: Path, lease: LeaseAccepted) -> Ending:
         """Run the child until it ends or the job is stopped; record how it ended."""
@@ -244,7 +178,7 @@ class Attempt:
         child = await self.spares.start(config, self.folder, lease)
         log.info("child_started", model_id=self.model_id, pid=child.pid)
         assert child.stdout is not None
-        relaying = asyncio.create_task(self.relay(child.stdout))
+        relaying = asyncio.create_task(self.relay.run(child.stdout))
         stopping = asyncio.create_task(self.stopped.wait())
         try:
             await asyncio.wait({relaying, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -252,11 +186,14 @@ class Attempt:
                 return self.ending
             relaying.result()  # raises JobStopped if an append found the job stopped
             returncode = await child.wait()
-            if self.done and returncode == 0:
+            if self.relay.done and returncode == 0:
                 await self.close_log(Ending.COMPLETED)  # complete before the job says Done
                 await self.append(TrainingCompleted(model_id=self.model_id))
                 return Ending.COMPLETED
-            error = self.error or f"Training exited with code {returncode}: {self.last_log_line()}"
+            error = (
+                self.relay.error
+                or f"Training exited with code {returncode}: {self.last_log_line()}"
+            )
             self.error = error
             await self.close_log(Ending.FAILED)
             await self.append(TrainingFailed(model_id=self.model_id, error=error))
@@ -267,104 +204,6 @@ class Attempt:
             await terminate(child, self.settings.kill_grace)
             log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
             await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
-
-    async def relay(self, stdout: asyncio.StreamReader) -> None:
-        """Turn each report line of the child into events, in order."""
-        async for line in stdout:
-            try:
-                report = reports.decoder.decode(line)
-            except msgspec.DecodeError:
-                log.warning("child_line_unreadable", model_id=self.model_id, line=line[:200])
-                continue
-            match report:
-                case reports.MetricsReport() if report.iteration > self.recorded.get(
-                    report.phase, 0
-                ):
-                    await self.store.record_metrics(
-                        MetricsRecorded(
-                            model_id=self.model_id,
-                            epoch=report.epoch,
-                            iteration=report.iteration,
-                            phase=report.phase,
-                            values=report.values,
-                        )
-                    )
-                case reports.ProgressReport():
-                    await self.on_progress(report)
-                case reports.SnapshotReport():
-                    await self.on_snapshot(report)
-                case reports.ResumePointReport():
-                    await self.on_resume_point(report)
-                case reports.DoneReport():
-                    self.done = True
-                case reports.ErrorReport(message=message):
-                    self.error = message
-
-    async def pretrained(self, cache: Path) -> str | None:
-        """The params file of the previous job's (or pretrained model's) snapshot to fine-tune
-        from (method previous or pretrained)."""
-        spec = self.state.spec
-        if spec.method not in ("previous", "pretrained"):
-            return None
-        snapshot = await self.store.start_snapshot(spec.previous_network, spec.previous_snapshot)
-        return str(await self.store.fetch(snapshot.params, cache))
-
-    async def on_progress(self, report: reports.ProgressReport) -> None:
-        """A TrainingProgressed at most every `progress_every` seconds, and at epoch ends."""
-        now = time.monotonic()
-        if not report.epoch_end and now - self.last_progress < self.settings.progress_every:
-            return
-        self.last_progress = now
-        await self.append(
-            TrainingProgressed(
-                model_id=self.model_id,
-                epoch=report.epoch,
-                progress=report.progress,
-                eta_seconds=report.eta_seconds,
-            )
-        )
-        await self.log.upload(force=False)
-
-    async def on_snapshot(self, report: reports.SnapshotReport) -> None:
-        """Upload a snapshot's three files, then say so; the local copies go."""
-        prefix = f"{self.model_id}/snapshot-{report.epoch:g}"
-        symbol = await self.store.put_model_file(f"{prefix}-symbol.json", report.symbol)
-        params = await self.store.put_model_file(f"{prefix}.params", report.params)
-        state = await self.store.put_model_file(f"{prefix}.state", report.state)
-        # The log first: whoever sees SnapshotSaved finds the stored log at least that far.
-        await self.log.upload()
-        await self.append(
-            SnapshotSaved(
-                model_id=self.model_id,
-                epoch=report.epoch,
-                symbol=symbol,
-                params=params,
-                state=state,
-                input_shape=report.input_shape,
-            )
-        )
-        shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
-        for epoch in report.dropped:  # retention: say so first, then free the blobs
-            await self.append(SnapshotDeleted(model_id=self.model_id, epoch=epoch))
-            old = f"{self.model_id}/snapshot-{epoch:g}"
-            await self.store.delete_model_files(
-                [f"{old}-symbol.json", f"{old}.params", f"{old}.state"]
-            )
-
-    async def on_resume_point(self, report: reports.ResumePointReport) -> None:
-        """Upload a resume point over the job's previous one; the local file goes.
-
-        Here, in report order: every point and snapshot the child reported before it is
-        recorded first, so resuming from it never skips a snapshot or a metric point.
-        """
-        # The child paces its writes by their local cost; the upload (and the nats-server's
-        # share of it) costs more for a large network: skipping points that come sooner than
-        # 50 uploads' time after the last keeps it near 2% of the CPU as well.
-        if time.monotonic() >= self.next_point_upload:
-            started = time.monotonic()
-            await self.store.put_model_file(resume_point_name(self.model_id), report.path)
-            self.next_point_upload = time.monotonic() + 49 * (time.monotonic() - started)
-        Path(report.path).unlink(missing_ok=True)
 
     async def drop_resume_point(self) -> None:
         """A job that completed, failed or was aborted is never resumed: its point goes."""

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 
 import mxnet as mx
 import numpy as np
@@ -15,16 +13,11 @@ import structlog
 from mxnet import autograd, gluon
 
 from digits_proto.models import TrainSpec
-from digits_trainer import spec as specs
 from digits_trainer.augment import augment, augmenting
 from digits_trainer.checkpoints import (
     Checkpoint,
     capture_rng,
-    extract_params,
-    load_optimizer_state,
     position_seed,
-    read_checkpoint,
-    restore_rng,
     retain,
     save_resume_point,
     save_snapshot,
@@ -40,10 +33,9 @@ from digits_trainer.data import (
     train_batches,
 )
 from digits_trainer.lr import lr_at
-from digits_trainer.nets import build_model, initializer, load_matching, mean_for
-from digits_trainer.networks import source as standard_source
+from digits_trainer.plan import plan_for
 from digits_trainer.reports import MetricsReport, ProgressReport, Report
-from digits_trainer.solver import make_optimizer
+from digits_trainer.startup import prepare
 from digits_trainer.stream import read_ahead
 from digits_trainer.tracking import EarlyStopping, Window
 
@@ -67,90 +59,6 @@ def parameter_count(net: gluon.Block) -> int:
 
 class TrainingDiverged(Exception):
     """The loss became NaN or infinite."""
-
-
-class Plan(NamedTuple):
-    """When things happen, in iterations, converted from the spec's epochs as DIGITS does."""
-
-    batch_size: int
-    per_epoch: int
-    max_iter: int
-    val_every: int  # 0 = never
-    snapshot_every: int  # 0 = only the final snapshot
-    log_every: int
-
-
-def plan_for(spec: TrainSpec, train_size: int, log_every: int = 0) -> Plan:
-    """The iteration plan of a job: DIGITS's interval conversions and its `display` rule."""
-    batch_size = specs.batch_size(spec)
-    per_epoch = math.ceil(train_size / batch_size)
-    max_iter = per_epoch * spec.train_epochs
-    display = max(1, min(max_iter // (spec.train_epochs * 8), math.ceil(5000 / batch_size)))
-    return Plan(
-        batch_size=batch_size,
-        per_epoch=per_epoch,
-        max_iter=max_iter,
-        val_every=interval_iterations(spec.val_interval, per_epoch, max_iter),
-        snapshot_every=interval_iterations(spec.snapshot_interval, per_epoch, max_iter),
-        log_every=log_every or display,
-    )
-
-
-def interval_iterations(epochs: float, per_epoch: int, max_iter: int) -> int:
-    """An interval in epochs as iterations (caffe_train.py): 0 never, at least 1, at most the end."""
-    if epochs <= 0:
-        return 0
-    iterations = epochs * per_epoch
-    return 1 if iterations <= 1 else min(int(iterations), max_iter)
-
-
-def seed_everything(seed: int | None) -> int:
-    """Seed Python, NumPy and MXNet: the same seed and data give the same run on the CPU."""
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    random.seed(seed)
-    np.random.seed(seed)
-    mx.random.seed(seed)
-    return seed
-
-
-def prepare(config: ChildConfig, data: Data, ctx: list[mx.Context]):
-    """Seed, build and initialize the network and optimizer; resume or fine-tune if asked.
-
-    Returns (net, trainer, seed, checkpoint or None).
-    """
-    spec = config.spec
-    resumed = read_checkpoint(config.resume.state) if config.resume else None
-    seed = seed_everything(resumed[0].seed if resumed else spec.random_seed)
-    crop = spec.crop_size
-    shape = (config.channels, crop or config.height, crop or config.width)
-    mean = mean_for(spec.use_mean, data.mean, crop)
-    code = config.network or standard_source(spec.standard_network)
-    net = build_model(code, config.classes, shape, mean, spec.aug_whitening)
-    net.initialize(initializer(), ctx=ctx)
-    if config.resume or config.pretrained:
-        # Finish deferred shapes before loading weights, imperatively: a hybridized call on
-        # this dummy batch would make every later training step several times slower.
-        net(mx.nd.zeros((1, *shape), ctx=ctx[0]))
-    net.hybridize()
-    trainer = gluon.Trainer(net.collect_params(), make_optimizer(spec))
-    if resumed is not None and config.resume is not None:
-        checkpoint, states = resumed
-        # A resume point carries its weights inside its tar; a snapshot has a params file.
-        params = config.resume.params or extract_params(config.resume.state, config.snapshot_dir)
-        if params is None:
-            raise ValueError(f"{config.resume.state} holds no weights and no params file is given")
-        fresh = load_matching(net, params, ctx)
-        if fresh:
-            raise ValueError(f"the snapshot to resume from lacks {fresh[:3]}")
-        load_optimizer_state(trainer, states, config.snapshot_dir)
-        restore_rng(checkpoint)
-        log.info("resuming from epoch %g (iteration %d)", checkpoint.epoch, checkpoint.iteration)
-        return net, trainer, seed, checkpoint
-    if config.pretrained:
-        fresh = load_matching(net, config.pretrained, ctx)
-        log.info("fine-tuning from %s; freshly initialized: %s", config.pretrained, fresh)
-    return net, trainer, seed, None
 
 
 def train(config: ChildConfig, data: Data, ctx: list[mx.Context], emit: Emit) -> None:

@@ -1,0 +1,137 @@
+"""A training child's reports relayed as the job's events and blobs, in report order."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from digits_proto.models import (
+    MetricsRecorded,
+    ModelEvents,
+    SnapshotDeleted,
+    SnapshotSaved,
+    TrainingProgressed,
+)
+from digits_trainer import reports
+from digits_trainer.joblog import JobLog
+from digits_trainer.resumepoints import resume_point_name
+from digits_trainer.settings import Settings
+from digits_trainer.store import Store
+
+log = structlog.get_logger(__name__)
+
+Append = Callable[[ModelEvents], Awaitable[None]]
+
+
+class Relay:
+    """What one attempt's child reports, turned into events (through the attempt's `append`),
+    metric points and uploads; remembers whether the child said it was done or failed."""
+
+    def __init__(
+        self, store: Store, settings: Settings, model_id: str, log: JobLog, append: Append
+    ):
+        self.store = store
+        self.settings = settings
+        self.model_id = model_id
+        self.log = log
+        self.append = append
+        self.done = False
+        self.error = ""
+        self.last_progress = float("-inf")
+        self.next_point_upload = float("-inf")  # uploads of resume points are paced
+        self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
+
+    async def run(self, stdout: asyncio.StreamReader) -> None:
+        """Turn each report line of the child into events, in order."""
+        async for line in stdout:
+            try:
+                report = reports.decoder.decode(line)
+            except msgspec.DecodeError:
+                log.warning("child_line_unreadable", model_id=self.model_id, line=line[:200])
+                continue
+            match report:
+                case reports.MetricsReport() if report.iteration > self.recorded.get(
+                    report.phase, 0
+                ):
+                    await self.store.record_metrics(
+                        MetricsRecorded(
+                            model_id=self.model_id,
+                            epoch=report.epoch,
+                            iteration=report.iteration,
+                            phase=report.phase,
+                            values=report.values,
+                        )
+                    )
+                case reports.ProgressReport():
+                    await self.on_progress(report)
+                case reports.SnapshotReport():
+                    await self.on_snapshot(report)
+                case reports.ResumePointReport():
+                    await self.on_resume_point(report)
+                case reports.DoneReport():
+                    self.done = True
+                case reports.ErrorReport(message=message):
+                    self.error = message
+
+    async def on_progress(self, report: reports.ProgressReport) -> None:
+        """A TrainingProgressed at most every `progress_every` seconds, and at epoch ends."""
+        now = time.monotonic()
+        if not report.epoch_end and now - self.last_progress < self.settings.progress_every:
+            return
+        self.last_progress = now
+        await self.append(
+            TrainingProgressed(
+                model_id=self.model_id,
+                epoch=report.epoch,
+                progress=report.progress,
+                eta_seconds=report.eta_seconds,
+            )
+        )
+        await self.log.upload(force=False)
+
+    async def on_snapshot(self, report: reports.SnapshotReport) -> None:
+        """Upload a snapshot's three files, then say so; the local copies go."""
+        prefix = f"{self.model_id}/snapshot-{report.epoch:g}"
+        symbol = await self.store.put_model_file(f"{prefix}-symbol.json", report.symbol)
+        params = await self.store.put_model_file(f"{prefix}.params", report.params)
+        state = await self.store.put_model_file(f"{prefix}.state", report.state)
+        # The log first: whoever sees SnapshotSaved finds the stored log at least that far.
+        await self.log.upload()
+        await self.append(
+            SnapshotSaved(
+                model_id=self.model_id,
+                epoch=report.epoch,
+                symbol=symbol,
+                params=params,
+                state=state,
+                input_shape=report.input_shape,
+            )
+        )
+        shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
+        for epoch in report.dropped:  # retention: say so first, then free the blobs
+            await self.append(SnapshotDeleted(model_id=self.model_id, epoch=epoch))
+            old = f"{self.model_id}/snapshot-{epoch:g}"
+            await self.store.delete_model_files(
+                [f"{old}-symbol.json", f"{old}.params", f"{old}.state"]
+            )
+
+    async def on_resume_point(self, report: reports.ResumePointReport) -> None:
+        """Upload a resume point over the job's previous one; the local file goes.
+
+        Here, in report order: every point and snapshot the child reported before it is
+        recorded first, so resuming from it never skips a snapshot or a metric point.
+        """
+        # The child paces its writes by their local cost; the upload (and the nats-server's
+        # share of it) costs more for a large network: skipping points that come sooner than
+        # 50 uploads' time after the last keeps it near 2% of the CPU as well.
+        if time.monotonic() >= self.next_point_upload:
+            started = time.monotonic()
+            await self.store.put_model_file(resume_point_name(self.model_id), report.path)
+            self.next_point_upload = time.monotonic() + 49 * (time.monotonic() - started)
+        Path(report.path).unlink(missing_ok=True)
