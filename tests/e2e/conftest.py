@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,7 +53,14 @@ def digits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         root = Path(tempfile.mkdtemp(dir=os.environ["DIGITS_E2E_ROOT"]))
         yield System(url=url, data_dir=root, root=root, log=root / "launcher.log")
         return
-    base = tmp_path_factory.mktemp("digits")
+    with start_system(tmp_path_factory.mktemp("digits")) as system:
+        yield system
+
+
+@contextlib.contextmanager
+def start_system(base: Path, **settings: str) -> Iterator[System]:
+    """`python -m digits_cli run` in `base` (data dir and data root), with extra `DIGITS_*`
+    settings; stopped with SIGTERM when the block ends."""
     root = base / "images"
     root.mkdir()
     port = free_port()
@@ -63,6 +71,7 @@ def digits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         DIGITS_DATA_DIR=str(base / "data"),
         DIGITS_DATA_ROOTS=str(root),
         OMP_NUM_THREADS="2",
+        **settings,
     )
     env.pop("DIGITS_NATS_URL", None)
     log = base / "launcher.log"

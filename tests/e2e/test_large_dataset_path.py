@@ -1,0 +1,92 @@
+"""The path of a dataset larger than its limits, through the launcher: a system whose shard size
+and preload budget are 1 MiB packs real MNIST digits into several shards and trains on them
+read from disk batch by batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import System, start_system, wait_until
+from tests.e2e.test_mnist import _png, load_mnist, write_class_folders
+
+pytestmark = pytest.mark.e2e
+
+PER_CLASS = 300
+HELD_OUT = 100
+
+
+@pytest.fixture(scope="module")
+def small_limits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """A system of its own whose splits shard past 1 MiB and stream past 1 MiB of pixels."""
+    base = tmp_path_factory.mktemp("large")
+    with start_system(base, DIGITS_DATASETS_SHARD_MB="1", DIGITS_TRAINER_PRELOAD_MB="1") as s:
+        yield s
+
+
+def test_a_sharded_dataset_trains_streamed_and_classifies(small_limits_system: System) -> None:
+    """3,000 raw digits (2.4 MB) → ≥ 2 train shards → LeNet streamed from them → ≥ 85 % held out."""
+    system = small_limits_system
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    folder = system.root / "mnist"
+    write_class_folders(folder, x_train, y_train, PER_CLASS)
+    with httpx.Client(base_url=system.url, timeout=60) as client:
+        client.post("/login", data={"username": "large"})
+        dataset = client.post(
+            "/datasets/images/classification.json",
+            data={
+                "folder_train": str(folder),
+                "folder_pct_val": "10",
+                "resize_width": "28",
+                "resize_height": "28",
+                "resize_channels": "1",
+                "encoding": "none",
+                "dataset_name": "mnist-sharded",
+            },
+        ).json()
+        wait_until(
+            lambda: client.get(f"/datasets/{dataset['id']}/status").json()["status"] == "Done",
+            timeout=180,
+            what="the sharded dataset",
+        )
+        tasks = client.get(f"/datasets/{dataset['id']}.json").json()["CreateDbTasks"]
+        train = next(t for t in tasks if t["split"] == "train")
+        assert train["entries"] == 2700 and train["shard_count"] >= 2, train
+
+        model = client.post(
+            "/models/images/classification.json",
+            data={
+                "dataset": dataset["id"],
+                "standard_networks": "lenet",
+                "train_epochs": "3",
+                "solver_type": "ADAM",
+                "learning_rate": "0.001",
+                "lr_policy": "fixed",
+                "random_seed": "5",
+                "model_name": "lenet-streamed",
+            },
+        ).json()
+        status = wait_until(
+            lambda: (
+                (s := client.get(f"/models/{model['id']}/status").json()["status"])
+                in ("Done", "Error", "Aborted")
+                and s
+            ),
+            timeout=300,
+            what="LeNet streamed from shards",
+        )
+        assert status == "Done", client.get(f"/models/{model['id']}.json").text
+        assert "from disk batch by batch" in client.get(f"/models/{model['id']}/log").text
+
+        correct = 0
+        for image, label in zip(x_test[:HELD_OUT], y_test[:HELD_OUT], strict=True):
+            r = client.post(
+                "/models/images/classification/classify_one.json",
+                data={"job_id": model["id"]},
+                files={"image_file": ("digit.png", _png(image), "image/png")},
+            )
+            assert r.status_code == 200, r.text
+            correct += r.json()["predictions"][0][0] == str(label)
+        assert correct / HELD_OUT >= 0.85, f"held-out accuracy {correct / HELD_OUT:.3f}"
