@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import System, start_system, wait_until
-from tests.e2e.test_mnist import _png, load_mnist, write_class_folders
+from tests.e2e.conftest import System, start_system
+from tests.e2e.flows import build_dataset, held_out_accuracy, train_model
+from tests.e2e.test_mnist import load_mnist, write_class_folders
 
 pytestmark = pytest.mark.e2e
 
@@ -34,59 +35,32 @@ def test_a_sharded_dataset_trains_streamed_and_classifies(small_limits_system: S
     write_class_folders(folder, x_train, y_train, PER_CLASS)
     with httpx.Client(base_url=system.url, timeout=60) as client:
         client.post("/login", data={"username": "large"})
-        dataset = client.post(
-            "/datasets/images/classification.json",
-            data={
-                "folder_train": str(folder),
-                "folder_pct_val": "10",
-                "resize_width": "28",
-                "resize_height": "28",
-                "resize_channels": "1",
-                "encoding": "none",
-                "dataset_name": "mnist-sharded",
-            },
-        ).json()
-        wait_until(
-            lambda: client.get(f"/datasets/{dataset['id']}/status").json()["status"] == "Done",
-            timeout=180,
-            what="the sharded dataset",
+        dataset_id = build_dataset(
+            client,
+            folder_train=str(folder),
+            folder_pct_val="10",
+            resize_width="28",
+            resize_height="28",
+            resize_channels="1",
+            encoding="none",
+            dataset_name="mnist-sharded",
         )
-        tasks = client.get(f"/datasets/{dataset['id']}.json").json()["CreateDbTasks"]
+        tasks = client.get(f"/datasets/{dataset_id}.json").json()["CreateDbTasks"]
         train = next(t for t in tasks if t["split"] == "train")
         assert train["entries"] == 2700 and train["shard_count"] >= 2, train
 
-        model = client.post(
-            "/models/images/classification.json",
-            data={
-                "dataset": dataset["id"],
-                "standard_networks": "lenet",
-                "train_epochs": "3",
-                "solver_type": "ADAM",
-                "learning_rate": "0.001",
-                "lr_policy": "fixed",
-                "random_seed": "5",
-                "model_name": "lenet-streamed",
-            },
-        ).json()
-        status = wait_until(
-            lambda: (
-                (s := client.get(f"/models/{model['id']}/status").json()["status"])
-                in ("Done", "Error", "Aborted")
-                and s
-            ),
+        model_id = train_model(
+            client,
             timeout=300,
-            what="LeNet streamed from shards",
+            dataset=dataset_id,
+            standard_networks="lenet",
+            train_epochs="3",
+            solver_type="ADAM",
+            learning_rate="0.001",
+            lr_policy="fixed",
+            random_seed="5",
+            model_name="lenet-streamed",
         )
-        assert status == "Done", client.get(f"/models/{model['id']}.json").text
-        assert "from disk batch by batch" in client.get(f"/models/{model['id']}/log").text
-
-        correct = 0
-        for image, label in zip(x_test[:HELD_OUT], y_test[:HELD_OUT], strict=True):
-            r = client.post(
-                "/models/images/classification/classify_one.json",
-                data={"job_id": model["id"]},
-                files={"image_file": ("digit.png", _png(image), "image/png")},
-            )
-            assert r.status_code == 200, r.text
-            correct += r.json()["predictions"][0][0] == str(label)
-        assert correct / HELD_OUT >= 0.85, f"held-out accuracy {correct / HELD_OUT:.3f}"
+        assert "from disk batch by batch" in client.get(f"/models/{model_id}/log").text
+        accuracy = held_out_accuracy(client, model_id, x_test[:HELD_OUT], y_test[:HELD_OUT])
+        assert accuracy >= 0.85, f"held-out accuracy {accuracy:.3f}"

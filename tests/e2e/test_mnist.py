@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import System, wait_until
+from tests.e2e.conftest import System
+from tests.e2e.flows import build_dataset, held_out_accuracy, train_model
 
 pytestmark = pytest.mark.e2e
 
@@ -51,63 +52,26 @@ def test_lenet_on_real_mnist_reaches_90_percent_on_held_out_digits(digits_system
     write_class_folders(folder, x_train, y_train, TRAIN_PER_CLASS)
     with httpx.Client(base_url=digits_system.url, timeout=60) as client:
         client.post("/login", data={"username": "mnist"})
-        dataset = client.post(
-            "/datasets/images/classification.json",
-            data={
-                "folder_train": str(folder),
-                "folder_pct_val": "10",
-                "resize_width": "28",
-                "resize_height": "28",
-                "resize_channels": "1",
-                "dataset_name": "mnist",
-            },
-        ).json()
-        wait_until(
-            lambda: client.get(f"/datasets/{dataset['id']}/status").json()["status"] == "Done",
-            timeout=180,
-            what="the MNIST dataset",
+        dataset_id = build_dataset(
+            client,
+            folder_train=str(folder),
+            folder_pct_val="10",
+            resize_width="28",
+            resize_height="28",
+            resize_channels="1",
+            dataset_name="mnist",
         )
-        model = client.post(
-            "/models/images/classification.json",
-            data={
-                "dataset": dataset["id"],
-                "standard_networks": "lenet",
-                "train_epochs": "3",
-                "batch_size": "64",
-                "solver_type": "ADAM",
-                "learning_rate": "0.001",
-                "lr_policy": "fixed",
-                "random_seed": "3",
-                "model_name": "lenet-mnist",
-            },
-        ).json()
-        status = wait_until(
-            lambda: (
-                (s := client.get(f"/models/{model['id']}/status").json()["status"])
-                in ("Done", "Error", "Aborted")
-                and s
-            ),
-            timeout=600,
-            what="LeNet on MNIST",
+        model_id = train_model(
+            client,
+            dataset=dataset_id,
+            standard_networks="lenet",
+            train_epochs="3",
+            batch_size="64",
+            solver_type="ADAM",
+            learning_rate="0.001",
+            lr_policy="fixed",
+            random_seed="3",
+            model_name="lenet-mnist",
         )
-        assert status == "Done", client.get(f"/models/{model['id']}.json").text
-
-        correct = 0
-        for image, label in zip(x_test[:HELD_OUT], y_test[:HELD_OUT], strict=True):
-            png = _png(image)
-            r = client.post(
-                "/models/images/classification/classify_one.json",
-                data={"job_id": model["id"]},
-                files={"image_file": ("digit.png", png, "image/png")},
-            )
-            assert r.status_code == 200, r.text
-            correct += r.json()["predictions"][0][0] == str(label)
-        assert correct / HELD_OUT >= 0.9, f"held-out accuracy {correct / HELD_OUT:.3f}"
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(pixels, "L").save(buf, format="PNG")
-    return buf.getvalue()
+        accuracy = held_out_accuracy(client, model_id, x_test[:HELD_OUT], y_test[:HELD_OUT])
+        assert accuracy >= 0.9, f"held-out accuracy {accuracy:.3f}"

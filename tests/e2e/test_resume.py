@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import System, wait_until
+from tests.e2e.flows import build_dataset
 from tests.trainer.toy import LABELS, toy_images
 
 pytestmark = pytest.mark.e2e
@@ -43,26 +44,19 @@ def test_a_killed_trainer_is_replaced_and_the_job_resumes_to_done(digits_system:
         Image.fromarray(image[0], "L").save(target / f"{i:04d}.png")
     with httpx.Client(base_url=digits_system.url, timeout=60) as client:
         client.post("/login", data={"username": "resume"})
-        dataset = client.post(
-            "/datasets/images/classification.json",
-            data={
-                "folder_train": str(folder),
-                "folder_pct_val": "20",
-                "resize_width": "28",
-                "resize_height": "28",
-                "resize_channels": "1",
-                "dataset_name": "toy-resume",
-            },
-        ).json()
-        wait_until(
-            lambda: client.get(f"/datasets/{dataset['id']}/status").json()["status"] == "Done",
-            timeout=180,
-            what="the toy dataset",
+        dataset_id = build_dataset(
+            client,
+            folder_train=str(folder),
+            folder_pct_val="20",
+            resize_width="28",
+            resize_height="28",
+            resize_channels="1",
+            dataset_name="toy-resume",
         )
         model = client.post(
             "/models/images/classification.json",
             data={
-                "dataset": dataset["id"],
+                "dataset": dataset_id,
                 "standard_networks": "lenet",
                 "train_epochs": "300",
                 "snapshot_interval": "10",
