@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import System, start_system
 from tests.e2e.flows import build_dataset, held_out_accuracy, train_model
-from tests.e2e.test_mnist import load_mnist, write_class_folders
+from tests.e2e.test_mnist import digit_fields, load_mnist, write_class_folders
 
 pytestmark = pytest.mark.e2e
 
@@ -35,16 +35,8 @@ def test_a_sharded_dataset_trains_streamed_and_classifies(small_limits_system: S
     write_class_folders(folder, x_train, y_train, PER_CLASS)
     with httpx.Client(base_url=system.url, timeout=60) as client:
         client.post("/login", data={"username": "large"})
-        dataset_id = build_dataset(
-            client,
-            folder_train=str(folder),
-            folder_pct_val="10",
-            resize_width="28",
-            resize_height="28",
-            resize_channels="1",
-            encoding="none",
-            dataset_name="mnist-sharded",
-        )
+        fields = digit_fields(folder)
+        dataset_id = build_dataset(client, **fields, encoding="none", dataset_name="mnist-sharded")
         tasks = client.get(f"/datasets/{dataset_id}.json").json()["CreateDbTasks"]
         train = next(t for t in tasks if t["split"] == "train")
         assert train["entries"] == 2700 and train["shard_count"] >= 2, train

@@ -45,6 +45,17 @@ def write_class_folders(folder: Path, x: np.ndarray, y: np.ndarray, per_class: i
             Image.fromarray(x[index], "L").save(target / f"{i:05d}.png")
 
 
+def digit_fields(folder: Path) -> dict[str, str]:
+    """The dataset form for MNIST class folders: 28×28 gray, 10 % held for validation."""
+    return dict(
+        folder_train=str(folder),
+        folder_pct_val="10",
+        resize_width="28",
+        resize_height="28",
+        resize_channels="1",
+    )
+
+
 def test_lenet_on_real_mnist_reaches_90_percent_on_held_out_digits(digits_system: System) -> None:
     """4,000 real MNIST digits train a LeNet that classifies unseen test digits at ≥ 90 %."""
     (x_train, y_train), (x_test, y_test) = load_mnist()
@@ -52,15 +63,7 @@ def test_lenet_on_real_mnist_reaches_90_percent_on_held_out_digits(digits_system
     write_class_folders(folder, x_train, y_train, TRAIN_PER_CLASS)
     with httpx.Client(base_url=digits_system.url, timeout=60) as client:
         client.post("/login", data={"username": "mnist"})
-        dataset_id = build_dataset(
-            client,
-            folder_train=str(folder),
-            folder_pct_val="10",
-            resize_width="28",
-            resize_height="28",
-            resize_channels="1",
-            dataset_name="mnist",
-        )
+        dataset_id = build_dataset(client, **digit_fields(folder), dataset_name="mnist")
         model_id = train_model(
             client,
             dataset=dataset_id,
