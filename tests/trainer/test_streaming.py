@@ -14,7 +14,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from digits_trainer.data import BadRecord, load_data, read_split
+from digits_trainer.data import BadRecord, load_data, read_split, stream_split
 from digits_trainer.records import MAGIC, read_label, read_record
 from digits_trainer.reports import MetricsReport
 from digits_trainer.settings import Settings, preload_bytes
@@ -76,6 +76,14 @@ def test_a_bad_record_in_a_streamed_split_names_its_shard(tmp_path: Path) -> Non
             images[np.arange(90, 110)]
     finally:
         images.close()
+
+
+def test_a_streamed_split_whose_count_differs_from_the_dataset_fails_naming_it(tmp_path) -> None:
+    shards = pack(tmp_path / "good", "train", 20_000)
+    last = Path(shards[-1].rec).name
+    with pytest.raises(ValueError, match=rf"train-0.rec to {last} hold 120 records, .* says 121"):
+        stream_split(split_files(shards, 121), "png", SHAPE)
+    assert len(stream_split(split_files(shards, 120), "png", SHAPE)) == 120
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,16 @@ def load_data(config: ChildConfig) -> Data:
 
 def stream_split(files: SplitFiles, encoding: str, shape: tuple[int, int, int]) -> Split:
     """A split read from its shards batch by batch; only its labels are read now."""
-    images = RecordImages(files.all_shards(), encoding, shape, decode_threads(shape))
+    shards = files.all_shards()
+    images = RecordImages(shards, encoding, shape, decode_threads(shape))
+    if files.entries and len(images) != files.entries:
+        images.close()
+        raise ValueError(
+            f"{_names(shards)} {len(images)} records, the dataset says {files.entries}"
+        )
+    if not len(images):
+        images.close()
+        raise ValueError(f"{Path(files.rec).name} holds no images")
     return Split(images=images, labels=images.labels())
 
 
