@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.response import Template
 
-from digits_gateway.pages._frame import _form, _page
+from digits_gateway.pages._frame import _form_page, _page
 from digits_gateway.pages._view import dataset_view
 
 DATASET_DEFAULTS = {
@@ -75,14 +75,13 @@ def dataset_new_page(
     values: dict[str, Any], errors: dict[str, list[str]], user: str | None
 ) -> Template:
     """New image-classification dataset form, re-rendered with values and errors (400)."""
-    merged, errs = _form(DATASET_DEFAULTS, values, errors)
-    return _page(
+    return _form_page(
         "datasets/new.html",
         "New Image Classification Dataset",
         user,
-        status_code=400 if errs else 200,
-        values=merged,
-        errors=errs,
+        DATASET_DEFAULTS,
+        values,
+        errors,
         labels=DATASET_LABELS,
         more_fields=DATASET_MORE_FIELDS,
     )

@@ -1,4 +1,4 @@
-"""The shared page frame (title, user, assets around a template) and form re-rendering."""
+"""The shared page frame (title, user, assets around a template) and form pages re-filled."""
 
 from __future__ import annotations
 
@@ -22,14 +22,29 @@ def _page(
     return Template(template_name=template, context=context, status_code=status_code)
 
 
-def _form(
-    defaults: dict[str, str], values: dict[str, Any] | None, errors: dict[str, list[str]] | None
-) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Values as strings over the defaults, and errors as lists of strings per field."""
+def _form_page(
+    template: str,
+    title: str,
+    user: str | None,
+    defaults: dict[str, str],
+    values: dict[str, Any] | None,
+    errors: dict[str, list[str]] | None,
+    **context: Any,
+) -> Template:
+    """A form page re-filled with the submitted values (as strings, over the defaults) and its
+    errors (lists of strings per field); 400 when there are errors."""
     merged = dict(defaults)
     for key, value in (values or {}).items():
         merged[key] = "" if value is None else str(value)
     errs = {
         k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in (errors or {}).items()
     }
-    return merged, errs
+    return _page(
+        template,
+        title,
+        user,
+        status_code=400 if errs else 200,
+        values=merged,
+        errors=errs,
+        **context,
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.response import Template
 
-from digits_gateway.pages._frame import _form, _page
+from digits_gateway.pages._frame import _form_page, _page
 from digits_gateway.pages._view import RUNNING_STATUSES, model_view, status_view
 
 MODEL_LABELS = {
@@ -117,7 +117,6 @@ def model_new_page(
     user: str | None,
 ) -> Template:
     """New image-classification model form; JS refreshes the dataset list from /index.json."""
-    merged, errs = _form(MODEL_DEFAULTS, values, errors)
     usable = [
         {
             "id": str(d.get("id", "")),
@@ -128,13 +127,13 @@ def model_new_page(
         if isinstance(d, dict)
         and (d.get("status") == "Done" or d.get("status") in RUNNING_STATUSES)
     ]
-    return _page(
+    return _form_page(
         "models/new.html",
         "New Image Classification Model",
         user,
-        status_code=400 if errs else 200,
-        values=merged,
-        errors=errs,
+        MODEL_DEFAULTS,
+        values,
+        errors,
         labels=MODEL_LABELS,
         datasets=usable,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.response import Template
 
-from digits_gateway.pages._frame import _form, _page
+from digits_gateway.pages._frame import _form_page, _page
 from digits_gateway.pages._view import model_view
 
 PRETRAINED_DEFAULTS = {
@@ -34,12 +34,11 @@ def pretrained_new_page(
     values: dict[str, Any], errors: dict[str, list[str]], user: str | None
 ) -> Template:
     """Upload a pretrained model: an archive, or weights + network (+ labels)."""
-    merged, errs = _form(PRETRAINED_DEFAULTS, values, errors)
-    return _page(
+    return _form_page(
         "pretrained/new.html",
         "Upload a pretrained model",
         user,
-        status_code=400 if errs else 200,
-        values=merged,
-        errors=errs,
+        PRETRAINED_DEFAULTS,
+        values,
+        errors,
     )
