@@ -41,6 +41,37 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.INITIALIZED, JobStatus.WAITING, JobStatus.RUNNING)
 
 
+class Role(enum.StrEnum):
+    """What an account may do: viewers read, users create and change their own jobs, admins all."""
+
+    ADMIN = "admin"
+    USER = "user"
+    VIEWER = "viewer"
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who asks: established by the gateway (session or API token), carried in every command
+    a person causes; the service owning the aggregate decides what this principal may do."""
+
+    username: str
+    role: Role = Role.VIEWER
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins may act on anyone's job."""
+        return self.role == Role.ADMIN
+
+    def may_change(self, owner: str) -> bool:
+        """The owner rule: a user changes what they own, an admin changes anything, a viewer
+        changes nothing."""
+        return self.role == Role.ADMIN or (self.role == Role.USER and self.username == owner)
+
+    @property
+    def may_create(self) -> bool:
+        """Viewers create nothing."""
+        return self.role in (Role.ADMIN, Role.USER)
+
+
 class BlobRef(msgspec.Struct, frozen=True, kw_only=True):
     """Where a blob lies in the Object Store; events carry this, never the bytes."""
 

@@ -8,12 +8,14 @@ STREAM_MODELS = "DIGITS_MODELS"
 STREAM_METRICS = "DIGITS_METRICS"
 STREAM_GPUS = "DIGITS_GPUS"
 STREAM_WORK = "DIGITS_WORK"
+STREAM_USERS = "DIGITS_USERS"
 
 DATASET_EVENTS = "digits.evt.datasets.>"
 MODEL_EVENTS = "digits.evt.models.>"
 METRIC_EVENTS = "digits.metrics.>"
 GPU_EVENTS = "digits.evt.gpus.>"
 WORK = "digits.work.>"
+USER_EVENTS = "digits.evt.users.>"
 
 # Streams the gateway projects into DuckDB (work queues, KV and objects are not projected).
 EVENT_STREAMS: dict[str, str] = {
@@ -21,6 +23,7 @@ EVENT_STREAMS: dict[str, str] = {
     STREAM_MODELS: MODEL_EVENTS,
     STREAM_METRICS: METRIC_EVENTS,
     STREAM_GPUS: GPU_EVENTS,
+    STREAM_USERS: USER_EVENTS,
 }
 
 
@@ -32,6 +35,14 @@ def dataset_events(dataset_id: str) -> str:
 def model_events(model_id: str) -> str:
     """Subject of one model-job aggregate."""
     return f"digits.evt.models.{model_id}"
+
+
+def user_events(username: str) -> str:
+    """Subject of one account aggregate (owned by the gateway: identity is set at the edge).
+
+    DIGITS's usernames may hold '.', a subject separator: it is spelled '~', which no username
+    holds, so the subject stays one token per account."""
+    return f"digits.evt.users.{username.replace('.', '~')}"
 
 
 def model_metrics(model_id: str) -> str:
