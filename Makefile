@@ -7,7 +7,7 @@ MEMBERS := pyproject.toml uv.lock proto/pyproject.toml imaging/pyproject.toml cl
 	$(wildcard services/*/pyproject.toml)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help sync run test test-unit test-int e2e lint fmt bench clean
+.PHONY: help sync sandbox run test test-unit test-int e2e lint fmt bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,8 +19,15 @@ $(VENV)/.synced: $(MEMBERS)
 
 sync: $(VENV)/.synced ## create or update the environment (uv workspace, one lock)
 
-run: sync ## start nats-server and all five services; prints the URL; Ctrl-C stops everything
+run: sync sandbox ## start nats-server and all five services; prints the URL; Ctrl-C stops everything
 	$(VENV)/bin/digits run
+
+sandbox: ## install bubblewrap (custom networks run confined by it) where we can: root with apt
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; }; \
+	  else echo "bubblewrap (bwrap) is missing: custom networks will be refused until it is installed"; fi; }
 
 test: sync ## every test: unit, integration (real nats-server), end to end, browser (Chromium)
 	$(PY) -m pytest -q
