@@ -4,7 +4,17 @@
 """
 
 from digits_proto import datasets, gpus, inference, models, replies, subjects
-from digits_proto.base import BlobRef, Command, Event, JobStatus, Reply, new_job_id, utcnow
+from digits_proto.base import (
+    BlobRef,
+    Command,
+    Event,
+    JobStatus,
+    Principal,
+    Reply,
+    Role,
+    new_job_id,
+    utcnow,
+)
 
 ALL_MESSAGES: tuple[type, ...] = (
     *datasets.DatasetCommands.__args__,
@@ -17,8 +27,12 @@ ALL_MESSAGES: tuple[type, ...] = (
     models.MetricsRecorded,
     models.NetworkSource,
     models.NetworkGraph,
-    inference.ClassifyOne,
+    *inference.InferenceCommands.__args__,
+    inference.ClassifyManyTicket,
     inference.Classified,
+    inference.ClassifyManyQueued,
+    inference.ClassifiedMany,
+    inference.Exported,
     *gpus.GpuCommands.__args__,
     *gpus.GpuEvents.__args__,
     gpus.LeaseAccepted,
@@ -33,7 +47,9 @@ __all__ = [
     "Command",
     "Event",
     "JobStatus",
+    "Principal",
     "Reply",
+    "Role",
     "datasets",
     "gpus",
     "inference",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from digits_proto.base import BlobRef, Command, Event, Reply
+from digits_proto.base import BlobRef, Command, Event, Principal, Reply
 
 
 class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,33 +59,37 @@ class CreateDataset(Command, frozen=True, kw_only=True, tag="datasets.CreateData
     """Create and build a dataset; `form` keeps the submitted fields for clone."""
 
     name: str
-    username: str = ""
+    username: str = ""  # superseded by principal (the owner is principal.username)
     group: str = ""
     spec: DatasetSpec
     form: dict[str, str] = {}
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class AbortDataset(Command, frozen=True, kw_only=True, tag="datasets.AbortDataset"):
     """Stop a dataset build."""
 
     dataset_id: str
-    username: str = ""
+    username: str = ""  # superseded by principal
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class DeleteDataset(Command, frozen=True, kw_only=True, tag="datasets.DeleteDataset"):
     """Delete a dataset (refused while models depend on it)."""
 
     dataset_id: str
-    username: str = ""
+    username: str = ""  # superseded by principal
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class EditDataset(Command, frozen=True, kw_only=True, tag="datasets.EditDataset"):
     """Rename a dataset and/or change its notes (None = leave as is; notes "" = clear them)."""
 
     dataset_id: str
-    username: str = ""
+    username: str = ""  # superseded by principal
     name: str | None = None
     notes: str | None = None
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class BuildDatasetTicket(Command, frozen=True, kw_only=True, tag="datasets.BuildDatasetTicket"):
@@ -103,6 +107,7 @@ class ResizeExample(Command, frozen=True, kw_only=True, tag="datasets.ResizeExam
     channels: int = 3
     resize_mode: str = "squash"
     encoding: str = "png"
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class ResizedExample(Reply, frozen=True, kw_only=True, tag="datasets.ResizedExample"):
@@ -124,6 +129,7 @@ class ExploreDataset(Command, frozen=True, kw_only=True, tag="datasets.ExploreDa
     page: int = 0
     size: int = 25
     label: int | None = None
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class ExploredPage(Reply, frozen=True, kw_only=True, tag="datasets.ExploredPage"):
@@ -143,6 +149,7 @@ class GetDatasetRecord(Command, frozen=True, kw_only=True, tag="datasets.GetData
     dataset_id: str
     db: str = "train"
     index: int = 0
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class DatasetRecord(Reply, frozen=True, kw_only=True, tag="datasets.DatasetRecord"):
@@ -206,10 +213,11 @@ class DatasetCreated(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     """A dataset job was accepted."""
 
     name: str
-    username: str = ""
+    username: str = ""  # the owner
     group: str = ""
     spec: DatasetSpec
     form: dict[str, str] = {}
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class DatasetBuildStarted(
@@ -265,9 +273,13 @@ class DatasetFailed(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Datas
 class DatasetAborted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetAborted"):
     """The build was aborted by a user."""
 
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
+
 
 class DatasetDeleted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetDeleted"):
     """The dataset is gone."""
+
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class DatasetEdited(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetEdited"):
@@ -275,6 +287,7 @@ class DatasetEdited(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Datas
 
     name: str | None = None
     notes: str | None = None
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 DatasetEvents = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from digits_proto.base import BlobRef, Command, Reply
+from digits_proto.base import BlobRef, Command, Principal, Reply
 
 
 class ClassifyOne(Command, frozen=True, kw_only=True, tag="inference.ClassifyOne"):
@@ -19,6 +19,7 @@ class ClassifyOne(Command, frozen=True, kw_only=True, tag="inference.ClassifyOne
     snapshot_epoch: float | None = None
     top_k: int = 5
     show_visualizations: bool = False  # layers' activations, weights and a Grad-CAM map
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class Classified(Reply, frozen=True, kw_only=True, tag="inference.Classified"):
@@ -41,6 +42,7 @@ class ExportModel(Command, frozen=True, kw_only=True, tag="inference.ExportModel
     snapshot_epoch: float | None = None
     archive_format: str = "tar.gz"
     onnx: bool = False
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class Exported(Reply, frozen=True, kw_only=True, tag="inference.Exported"):
@@ -112,6 +114,7 @@ class ClassifyMany(Command, frozen=True, kw_only=True, tag="inference.ClassifyMa
     # The requester takes the result inside the reply (`ClassifiedMany.inline`) when it fits
     # in one message; older requesters read the blob.
     inline_result: bool = False
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class ClassifyManyTicket(Command, frozen=True, kw_only=True, tag="inference.ClassifyManyTicket"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from digits_proto.base import BlobRef, Command, Event, Reply
+from digits_proto.base import BlobRef, Command, Event, Principal, Reply
 
 
 class TrainSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,34 +68,38 @@ class CreateModel(Command, frozen=True, kw_only=True, tag="models.CreateModel"):
     """Create a training job on a dataset; `form` keeps the submitted fields for clone."""
 
     name: str
-    username: str = ""
+    username: str = ""  # superseded by principal (the owner is principal.username)
     group: str = ""
     dataset_id: str
     spec: TrainSpec
     form: dict[str, str] = {}
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class AbortModel(Command, frozen=True, kw_only=True, tag="models.AbortModel"):
     """Stop a training job."""
 
     model_id: str
-    username: str = ""
+    username: str = ""  # superseded by principal
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
     """Delete a training job and its snapshots."""
 
     model_id: str
-    username: str = ""
+    username: str = ""  # superseded by principal
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class EditModel(Command, frozen=True, kw_only=True, tag="models.EditModel"):
     """Rename a training job and/or change its notes (None = leave as is; notes "" = clear)."""
 
     model_id: str
-    username: str = ""
+    username: str = ""  # superseded by principal
     name: str | None = None
     notes: str | None = None
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class CustomizeNetwork(Command, frozen=True, kw_only=True, tag="models.CustomizeNetwork"):
@@ -103,6 +107,7 @@ class CustomizeNetwork(Command, frozen=True, kw_only=True, tag="models.Customize
 
     network: str
     snapshot_epoch: float | None = None
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class NetworkSource(Reply, frozen=True, kw_only=True, tag="models.NetworkSource"):
@@ -119,6 +124,7 @@ class VisualizeNetwork(Command, frozen=True, kw_only=True, tag="models.Visualize
     dataset_id: str = ""
     input_shape: list[int] = []  # [C, H, W]; else the dataset's, else [3, 32, 32]
     classes: int = 0  # else the dataset's label count, else 10
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class GraphNode(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,7 +151,7 @@ class CreatePretrainedModel(Command, frozen=True, kw_only=True, tag="models.Crea
     bucket. Fields left at their defaults come from the archive's info.json."""
 
     name: str = ""
-    username: str = ""
+    username: str = ""  # superseded by principal (the owner is principal.username)
     group: str = ""
     archive: BlobRef | None = None
     weights: BlobRef | None = None  # MXNet .params (`weights_file`)
@@ -156,6 +162,7 @@ class CreatePretrainedModel(Command, frozen=True, kw_only=True, tag="models.Crea
     resize_mode: str = "squash"
     width: int = 224
     height: int = 224
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class MakePretrained(Command, frozen=True, kw_only=True, tag="models.MakePretrained"):
@@ -163,7 +170,8 @@ class MakePretrained(Command, frozen=True, kw_only=True, tag="models.MakePretrai
 
     model_id: str
     epoch: float | None = None  # None: the latest snapshot
-    username: str = ""
+    username: str = ""  # superseded by principal
+    principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
 class TrainModelTicket(Command, frozen=True, kw_only=True, tag="models.TrainModelTicket"):
@@ -182,11 +190,12 @@ class ModelCreated(ModelEvent, frozen=True, kw_only=True, tag="models.ModelCreat
     """A training job was accepted."""
 
     name: str
-    username: str = ""
+    username: str = ""  # the owner
     group: str = ""
     dataset_id: str
     spec: TrainSpec
     form: dict[str, str] = {}
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class ModelWaiting(ModelEvent, frozen=True, kw_only=True, tag="models.ModelWaiting"):
@@ -243,10 +252,13 @@ class ModelAborted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelAbort
     """The job was aborted (by a user, or because its dataset failed)."""
 
     reason: str = ""
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class ModelDeleted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelDeleted"):
     """The job is gone."""
+
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class ModelEdited(ModelEvent, frozen=True, kw_only=True, tag="models.ModelEdited"):
@@ -254,6 +266,7 @@ class ModelEdited(ModelEvent, frozen=True, kw_only=True, tag="models.ModelEdited
 
     name: str | None = None
     notes: str | None = None
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class PretrainedModelCreated(
@@ -264,7 +277,7 @@ class PretrainedModelCreated(
     It has no dataset: the resize, labels and mean it needs are here."""
 
     name: str
-    username: str = ""
+    username: str = ""  # the owner
     group: str = ""
     framework: str = "mxnet"
     source: str = "archive"  # archive, files or model (made from a trained job's snapshot)
@@ -281,6 +294,7 @@ class PretrainedModelCreated(
     # The network as Gluon source (`build_network`), for fine-tuning from this model.
     standard_network: str = ""
     custom_network: str = ""
+    actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
 class MetricsRecorded(ModelEvent, frozen=True, kw_only=True, tag="models.MetricsRecorded"):
