@@ -3,7 +3,7 @@
 `digits_proto.runtime` is the separate layer of shared service plumbing (nats-py, structlog).
 """
 
-from digits_proto import datasets, gpus, inference, models, replies, subjects
+from digits_proto import datasets, gpus, inference, models, replies, subjects, users
 from digits_proto.base import (
     BlobRef,
     Command,
@@ -37,6 +37,7 @@ ALL_MESSAGES: tuple[type, ...] = (
     *gpus.GpuEvents.__args__,
     gpus.LeaseAccepted,
     gpus.TelemetrySampled,
+    *users.UserEvents.__args__,
     replies.Accepted,
     replies.Rejected,
 )
@@ -57,5 +58,6 @@ __all__ = [
     "new_job_id",
     "replies",
     "subjects",
+    "users",
     "utcnow",
 ]

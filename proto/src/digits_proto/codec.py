@@ -30,6 +30,7 @@ from digits_proto.models import (
     NetworkSource,
 )
 from digits_proto.replies import Accepted, Rejected
+from digits_proto.users import UserEvents
 
 encoder = msgspec.json.Encoder()
 
@@ -38,6 +39,7 @@ model_events = msgspec.json.Decoder(ModelEvents)
 metric_events = msgspec.json.Decoder(MetricEvents)
 gpu_events = msgspec.json.Decoder(GpuEvents)
 telemetry = msgspec.json.Decoder(TelemetrySampled)
+user_events = msgspec.json.Decoder(UserEvents)
 
 dataset_commands = msgspec.json.Decoder(DatasetCommands)
 model_commands = msgspec.json.Decoder(ModelCommands)
