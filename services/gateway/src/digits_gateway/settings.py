@@ -29,11 +29,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fetch_batch: int = 500  # events per projection transaction
     inline_image_limit: int = 700_000  # bigger classify uploads travel through the Object Store
     max_upload_bytes: int = 64 * 1024 * 1024
+    admin_password: str = ""  # DIGITS_ADMIN_PASSWORD: the first admin's; unset: a one-time link
+    session_hours: float = 72.0  # a sign-in lasts this long (then sign in again)
+    secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
+    password_min_length: int = 8
+    login_delay_base: float = 0.1  # seconds; doubles with each failure (per name and address)
+    login_delay_max: float = 5.0
 
     @property
     def readmodel_path(self) -> Path:
         """The DuckDB file this process alone owns."""
         return Path(self.data_dir) / "gateway" / "readmodel.duckdb"
+
+    @property
+    def session_key_path(self) -> Path:
+        """The key that encrypts and signs session cookies (made once, owner-only)."""
+        return Path(self.data_dir) / "gateway" / "session.key"
+
+    @property
+    def signin_token_path(self) -> Path:
+        """The first admin's one-time sign-in token, for the launcher to print (owner-only)."""
+        return Path(self.data_dir) / "signin-token"
 
     @property
     def cache_dir(self) -> Path:
@@ -44,4 +60,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 @functools.cache
 def get_settings() -> Settings:
     """Settings from the environment, read once."""
-    return env_settings(Settings, "gateway", aliases={"port": "DIGITS_PORT"})
+    return env_settings(
+        Settings,
+        "gateway",
+        aliases={"port": "DIGITS_PORT", "admin_password": "DIGITS_ADMIN_PASSWORD"},
+    )
