@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from digits_imaging import ImageLoadError, load_image
+from digits_imaging import CEILING_PIXELS, MAX_PIXELS, ImageLoadError, ImageTooLarge, load_image
+from tests.imaging.bombs import chunk, png_bomb
 
 
 def _png(image: Image.Image, **params) -> bytes:
@@ -116,13 +120,51 @@ def test_text_file_and_missing_file_raise_image_load_error(tmp_path: Path) -> No
         load_image(tmp_path / "missing.png", 3)
 
 
-def test_decompression_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An image declaring more pixels than the guard allows is refused before decoding."""
-    import digits_imaging._load as load_module
+def test_decompression_bomb_is_refused_from_its_header_naming_the_limit() -> None:
+    """A 194 KB PNG declaring 10000×10000 16-bit pixels is refused, naming count and limit."""
+    with pytest.raises(ImageTooLarge, match="100000000 pixels, the limit is 25000000") as e:
+        load_image(png_bomb(), 1, max_pixels=25_000_000)
+    assert (e.value.pixels, e.value.limit) == (100_000_000, 25_000_000)
 
-    monkeypatch.setattr(load_module, "MAX_PIXELS", 100)
-    with pytest.raises(ImageLoadError, match="too large"):
-        load_image(_png(Image.new("L", (20, 20))), 1)
+
+def test_pixel_limit_is_a_parameter_and_defaults_to_25_megapixels() -> None:
+    """The caller's limit applies (an image at the limit loads, one pixel over does not)."""
+    assert MAX_PIXELS == 25_000_000
+    assert load_image(_png(Image.new("L", (10, 10))), 1, max_pixels=100).size == (10, 10)
+    with pytest.raises(ImageTooLarge, match="10×11 = 110 pixels, the limit is 100"):
+        load_image(_png(Image.new("L", (10, 11))), 1, max_pixels=100)
+
+
+def test_an_image_over_pillows_ceiling_is_refused_as_too_large() -> None:
+    """A header past Pillow's own guard (its DecompressionBombError) is still ImageTooLarge."""
+    header = struct.pack(">IIBBBBB", 50_000, 50_000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+    with pytest.raises(ImageTooLarge, match="the limit is"):
+        load_image(png, 1, max_pixels=10 * CEILING_PIXELS)
+
+
+MEASURE = """
+import resource, sys
+from tests.imaging.bombs import chunk, png_bomb
+from digits_imaging import ImageTooLarge, load_image
+bomb = png_bomb()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_image(bomb, 1)
+except ImageTooLarge:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_decompression_bomb_is_never_decoded() -> None:
+    """Refusing the bomb costs no memory: a fresh process's peak RSS grows by under 20 MB
+    (decoding it would take over 200 MB)."""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) < 20 * 1024, out.stdout  # ru_maxrss is in KiB on Linux
 
 
 def test_exif_orientation_is_applied() -> None:

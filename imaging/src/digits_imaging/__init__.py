@@ -5,7 +5,21 @@ identically, so both depend on this one implementation (Pillow + NumPy only, no 
 opening the file it is given).
 """
 
-from digits_imaging._load import MAX_PIXELS, ImageLoadError, load_image
+from digits_imaging._load import (
+    CEILING_PIXELS,
+    MAX_PIXELS,
+    ImageLoadError,
+    ImageTooLarge,
+    load_image,
+)
 from digits_imaging._resize import RESIZE_MODES, resize_image
 
-__all__ = ["MAX_PIXELS", "RESIZE_MODES", "ImageLoadError", "load_image", "resize_image"]
+__all__ = [
+    "CEILING_PIXELS",
+    "MAX_PIXELS",
+    "RESIZE_MODES",
+    "ImageLoadError",
+    "ImageTooLarge",
+    "load_image",
+    "resize_image",
+]

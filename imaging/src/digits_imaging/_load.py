@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-# A decompression-bomb guard: anything above this many pixels is refused, not decoded.
-MAX_PIXELS = 100_000_000
+# The default pixel limit (classify and dataset builds): a larger image is refused from its
+# header, before a byte of it is decoded (a 200 KB PNG can declare 10000×10000 16-bit pixels).
+MAX_PIXELS = 25_000_000
+# Pillow's own guard, set once and deliberately: it warns above this and raises above twice
+# this inside `Image.open`, for any Pillow use in the process. Every limit is clamped to it, so
+# its warning never fires for an image our own check would let through.
+CEILING_PIXELS = 1_000_000_000
+Image.MAX_IMAGE_PIXELS = CEILING_PIXELS
 ORIENTATION = 0x0112  # the EXIF tag
 WIDE_INT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
@@ -20,8 +25,20 @@ class ImageLoadError(Exception):
     """The file is not an image we can decode (the message says why)."""
 
 
+class ImageTooLarge(ImageLoadError):
+    """The image declares more pixels than the limit; nothing of it was decoded."""
+
+    def __init__(self, pixels: int, limit: int, size: tuple[int, int] | None = None):
+        shape = f"{size[0]}×{size[1]} = " if size else "over "
+        super().__init__(f"The image is {shape}{pixels} pixels, the limit is {limit}")
+        self.pixels, self.limit = pixels, limit
+
+
 def load_image(
-    source: str | Path | bytes, channels: int, min_size: tuple[int, int] | None = None
+    source: str | Path | bytes,
+    channels: int,
+    min_size: tuple[int, int] | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> Image.Image:
     """Decode `source` and convert it to `L` (channels=1) or `RGB` (channels=3).
 
@@ -31,23 +48,24 @@ def load_image(
 
     Transparent images (LA, RGBA, P with transparency) are composited on white, CMYK and
     YCbCr become RGB, 16-bit images are scaled to 8 bits, EXIF orientation is applied.
+
+    ImageTooLarge when the header declares more than `max_pixels` (at most CEILING_PIXELS):
+    `Image.open` reads only the header, so the check comes before any decoding.
     """
+    limit = min(max_pixels, CEILING_PIXELS)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-            # Checked here too: warning filters are process-wide, so under threads the
-            # warning-as-error above is not guaranteed; the header alone tells the size.
-            if image.width * image.height > MAX_PIXELS:
-                image.close()
-                raise Image.DecompressionBombError(f"{image.width}x{image.height}")
-            if min_size is not None and image.format == "JPEG":
-                side = max(min_size)  # square: EXIF may still rotate the image by 90°
-                image.draft("L" if channels == 1 else "RGB", (side, side))
-            image.load()
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        pixels = image.width * image.height
+        if pixels > limit:
+            image.close()
+            raise ImageTooLarge(pixels, limit, image.size)
+        if min_size is not None and image.format == "JPEG":
+            side = max(min_size)  # square: EXIF may still rotate the image by 90°
+            image.draft("L" if channels == 1 else "RGB", (side, side))
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageLoadError(f"image too large (over {MAX_PIXELS} pixels)") from e
+        # Over Pillow's ceiling (its warning counts too where warnings are errors).
+        raise ImageTooLarge(2 * CEILING_PIXELS, limit) from e
     except Image.UnidentifiedImageError as e:  # its message names a BytesIO's address
         raise ImageLoadError("cannot identify image file (not an image Pillow can read)") from e
     except (OSError, SyntaxError, ValueError) as e:
