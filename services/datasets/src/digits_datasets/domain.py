@@ -6,17 +6,18 @@ from collections.abc import Iterable
 
 import msgspec
 
+from digits_datasets import access
 from digits_datasets.errors import (
     DatasetNotFound,
     HasDependentModels,
     InvalidField,
     NotAbortable,
-    NotOwner,
 )
 from digits_imaging import RESIZE_MODES
 from digits_proto import JobStatus
 from digits_proto.base import edited
 from digits_proto.datasets import (
+    AbortDataset,
     CreateDataset,
     DatasetAborted,
     DatasetBuildStarted,
@@ -28,6 +29,7 @@ from digits_proto.datasets import (
     DatasetFailed,
     DatasetFolderParsed,
     DatasetSpec,
+    DeleteDataset,
     EditDataset,
 )
 
@@ -178,54 +180,63 @@ def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def decide_create(dataset_id: str, command: CreateDataset) -> list[DatasetEvent]:
-    """A new dataset (the spec has been validated, folder included)."""
+    """A new dataset owned by who asks, a user or an admin (the spec has been validated,
+    folder included)."""
+    who = access.writer(command.principal)
     validate_spec(command.name, command.spec)
     return [
         DatasetCreated(
             dataset_id=dataset_id,
             name=command.name.strip(),
-            username=command.username,
+            username=who.username,
             group=command.group,
             spec=normalized(command.spec),
             form=dict(command.form),
+            actor=who.username,
         )
     ]
 
 
-def decide_abort(state: DatasetState, dataset_id: str) -> list[DatasetEvent]:
-    """Abort a build that may still run; DIGITS answers 403 otherwise."""
+def decide_abort(state: DatasetState, command: AbortDataset) -> list[DatasetEvent]:
+    """Abort a build that may still run, the owner's or (admin) anyone's; DIGITS answers 403
+    otherwise."""
+    who = access.writer(command.principal)
     if not state.exists:
-        raise DatasetNotFound(dataset_id)
+        raise DatasetNotFound(command.dataset_id)
+    actor = access.actor(who, state.username, "abort")
     if not state.building:
         raise NotAbortable()
-    return [DatasetAborted(dataset_id=dataset_id)]
+    return [DatasetAborted(dataset_id=command.dataset_id, actor=actor)]
 
 
 def decide_delete(
-    state: DatasetState, dataset_id: str, dependent_models: list[str]
+    state: DatasetState, command: DeleteDataset, dependent_models: list[str]
 ) -> list[DatasetEvent]:
-    """Delete a dataset no live model uses (a running build stops on seeing the event)."""
+    """Delete a dataset no live model uses, the owner's or (admin) anyone's (a running build
+    stops on seeing the event)."""
+    who = access.writer(command.principal)
     if not state.exists:
-        raise DatasetNotFound(dataset_id)
+        raise DatasetNotFound(command.dataset_id)
+    actor = access.actor(who, state.username, "delete")
     if dependent_models:
-        raise HasDependentModels(dataset_id, sorted(dependent_models))
-    return [DatasetDeleted(dataset_id=dataset_id)]
+        raise HasDependentModels(command.dataset_id, sorted(dependent_models))
+    return [DatasetDeleted(dataset_id=command.dataset_id, actor=actor)]
 
 
 def decide_edit(state: DatasetState, command: EditDataset) -> list[DatasetEvent]:
-    """Rename and/or re-note a dataset of any status (DIGITS's `PUT /jobs/<id>`): its owner only,
-    a blank name refused, blank notes cleared; nothing appended when nothing changes."""
+    """Rename and/or re-note a dataset of any status (DIGITS's `PUT /jobs/<id>`): its owner or
+    an admin, a blank name refused, blank notes cleared; nothing appended when nothing changes."""
+    who = access.writer(command.principal)
     if not state.exists:
         raise DatasetNotFound(command.dataset_id)
-    if state.username and command.username != state.username:
-        raise NotOwner()
+    actor = access.actor(who, state.username, "edit")
     try:
         name, notes = edited(command.name, command.notes, state.name, state.notes)
     except ValueError as e:
         raise InvalidField("job_name", str(e)) from None
     if name is None and notes is None:
         return []
-    return [DatasetEdited(dataset_id=state.dataset_id, name=name, notes=notes)]
+    return [DatasetEdited(dataset_id=state.dataset_id, name=name, notes=notes, actor=actor)]
 
 
 def decide_start(state: DatasetState, worker: str) -> list[DatasetEvent]:

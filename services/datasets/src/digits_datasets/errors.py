@@ -42,10 +42,25 @@ class HasDependentModels(Forbidden):
 
 
 class NotOwner(Forbidden):
-    """Only the user who created a job may edit it (DIGITS's has_permission 'edit')."""
+    """Only the user who created a job (or an admin) may change it (DIGITS's has_permission)."""
+
+    def __init__(self, verb: str = "edit", owner: str = "") -> None:
+        whose = f" (it belongs to {owner})" if owner else ""
+        super().__init__(f"You don't have permission to {verb} this job{whose}")
+
+
+class NoPrincipal(Forbidden):
+    """The command does not say who asks: only the gateway sends commands, and it always does."""
 
     def __init__(self) -> None:
-        super().__init__("You don't have permission to edit this job")
+        super().__init__("Refused: the command carries no principal (who asks is unknown)")
+
+
+class ReadOnly(Forbidden):
+    """A viewer reads everything and changes nothing."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"{username} is a viewer: viewers change nothing")
 
 
 class BuildError(Exception):

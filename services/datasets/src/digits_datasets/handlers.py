@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from nats.js import JetStreamContext
 
-from digits_datasets import domain, example, upload
+from digits_datasets import access, domain, example, upload
 from digits_datasets.dependents import ModelIndex
 from digits_datasets.errors import DatasetNotFound
 from digits_datasets.explore import Explorer
@@ -90,6 +90,7 @@ def checked_sources(spec: DatasetSpec, roots: list[str]) -> DatasetSpec:
 
 async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
     """Validate what only this service knows (the folder), record the dataset, queue its build."""
+    access.writer(command.principal)  # before any folder is looked at for who asks
     domain.validate_spec(command.name, command.spec)
     spec = checked_sources(domain.normalized(command.spec), deps.settings.roots())
     command = msgspec.structs.replace(command, spec=spec)
@@ -113,13 +114,13 @@ async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
 
 async def abort_dataset(deps: Deps, command: AbortDataset) -> Accepted:
     """Abort a build that is queued or running (the worker sees the event and stops)."""
-    dataset_id = command.dataset_id
+    dataset_id = _checked_id(command.dataset_id)
     state = domain.DatasetState()
 
     def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
         nonlocal state
         state = domain.fold(events)
-        return domain.decide_abort(state, dataset_id)
+        return domain.decide_abort(state, command)
 
     _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
     log.info("dataset_aborted", dataset_id=dataset_id)
@@ -134,14 +135,14 @@ async def abort_dataset(deps: Deps, command: AbortDataset) -> Accepted:
 
 async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
     """Delete a dataset no model depends on, then its blobs."""
-    dataset_id = command.dataset_id
+    dataset_id = _checked_id(command.dataset_id)
     await deps.models.caught_up(deps.js)
     state = domain.DatasetState()
 
     def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
         nonlocal state
         state = domain.fold(events)
-        return domain.decide_delete(state, dataset_id, deps.models.models_using(dataset_id))
+        return domain.decide_delete(state, command, deps.models.models_using(dataset_id))
 
     _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
     removed = await delete_prefix(deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id))
@@ -159,9 +160,7 @@ async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
 async def edit_dataset(deps: Deps, command: EditDataset) -> Accepted:
     """Rename a dataset and/or change its notes, whatever its status (a running build's next
     append conflicts, reloads and goes on)."""
-    dataset_id = command.dataset_id
-    if not JOB_ID.match(dataset_id):  # never a wildcard in a subject
-        raise DatasetNotFound(dataset_id)
+    dataset_id = _checked_id(command.dataset_id)
     state = domain.DatasetState()
 
     def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
@@ -182,6 +181,13 @@ async def edit_dataset(deps: Deps, command: EditDataset) -> Accepted:
     )
 
 
+def _checked_id(dataset_id: str) -> str:
+    """The id, when it can name a subject token (never a wildcard in a subject)."""
+    if not JOB_ID.match(dataset_id):
+        raise DatasetNotFound(dataset_id)
+    return dataset_id
+
+
 async def _delete_uploads(js: JetStreamContext, spec: DatasetSpec | None) -> int:
     """The uploaded lists/archive of a deleted dataset (each belongs to one dataset)."""
     refs = [getattr(spec, name, None) for name in UPLOAD_FIELDS] if spec else []
@@ -197,16 +203,19 @@ async def _delete_uploads(js: JetStreamContext, spec: DatasetSpec | None) -> int
 
 async def resize_example(deps: Deps, command: ResizeExample) -> ResizedExample:
     """Resize the form's sample image off the event loop (Pillow holds the GIL little)."""
+    access.reader(command.principal)
     return await asyncio.to_thread(example.resize_example, command)
 
 
 async def explore_dataset(deps: Deps, query: ExploreDataset) -> ExploredPage:
     """A page of a built split's records (DIGITS's explore)."""
+    access.reader(query.principal)
     assert deps.explorer is not None
     return await deps.explorer.page(query)
 
 
 async def get_record(deps: Deps, query: GetDatasetRecord) -> DatasetRecord:
     """One record's image, for the explore page."""
+    access.reader(query.principal)
     assert deps.explorer is not None
     return await deps.explorer.record(query)

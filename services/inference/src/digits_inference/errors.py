@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from digits_proto.runtime import Conflict, DomainError, NotFound
+from digits_proto.runtime import Conflict, DomainError, Forbidden, NotFound
 
 
 class InferenceError(DomainError):
@@ -15,6 +15,20 @@ class JobNotFound(InferenceError, NotFound):
     def __init__(self, job_id: str):
         super().__init__("Job not found", field="job_id")
         self.job_id = job_id
+
+
+class NoPrincipal(InferenceError, Forbidden):
+    """The command does not say who asks: only the gateway sends commands, and it always does."""
+
+    def __init__(self) -> None:
+        super().__init__("Refused: the command carries no principal (who asks is unknown)")
+
+
+class ReadOnly(InferenceError, Forbidden):
+    """A viewer classifies one image and downloads, but starts no classify-many job."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"{username} is a viewer: viewers classify one image, not many")
 
 
 class NoSnapshot(InferenceError, Conflict):

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
 from digits_imaging import ImageLoadError
-from digits_inference import deploy, errors
+from digits_inference import access, deploy, errors
 from digits_inference.archive import Limits
 from digits_inference.domain import (
     DatasetView,
@@ -65,6 +65,7 @@ class Deps:
 
 async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
     """Classify one image; refusals name the field at fault (job_id, snapshot_epoch, image_file)."""
+    access.reader(cmd.principal)
     if cmd.top_k < 1:
         raise errors.BadTopK(cmd.top_k)
     plan = await _plan(deps, cmd.job_id, cmd.snapshot_epoch)
@@ -105,6 +106,7 @@ async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
 
 async def export_model(deps: Deps, cmd: ExportModel) -> Exported:
     """Pack the snapshot into an archive in the uploads bucket (built in a temporary folder)."""
+    access.reader(cmd.principal)
     fmt = deploy.check_format(cmd.archive_format)
     model, dataset, plan = await _views(deps, cmd.job_id, cmd.snapshot_epoch)
     names = deploy.member_names(plan.epoch)

@@ -20,7 +20,7 @@ from mxnet.base import MXNetError
 from nats.aio.msg import Msg
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from digits_inference import archive, errors, many
+from digits_inference import access, archive, errors, many
 from digits_inference.archives import unpack
 from digits_inference.domain import Plan
 from digits_inference.handlers import Deps, _mxnet_reason, _plan
@@ -55,6 +55,7 @@ class Prepared:
 
 async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | ClassifyManyQueued:
     """Validate; then classify now, or queue a job when `background` is set."""
+    access.runner(cmd.principal)
     started = time.perf_counter()
     prepared = await _prepare(deps, cmd, extract=not cmd.background)
     if not cmd.background:

@@ -20,6 +20,7 @@ from digits_proto.datasets import (
 from digits_proto.models import (
     AbortModel,
     CreateModel,
+    DeleteModel,
     EditModel,
     ModelAborted,
     ModelCreated,
@@ -35,7 +36,8 @@ from digits_proto.models import (
     TrainingStarted,
     TrainSpec,
 )
-from digits_trainer.errors import InvalidField, ModelNotFound, NotAbortable, NotOwner
+from digits_trainer import access
+from digits_trainer.errors import InvalidField, ModelNotFound, NotAbortable
 from digits_trainer.spec import check_crop, check_spec
 
 WAITING_FOR_DEVICES = "Waiting for devices"
@@ -210,7 +212,9 @@ def fold_dataset(events: Iterable[DatasetEvents]) -> DatasetState | None:
 def decide_create(
     command: CreateModel, dataset: DatasetState | None, model_id: str
 ) -> ModelCreated:
-    """Accept a new training job, or raise naming the form field at fault."""
+    """Accept a new training job owned by who asks (a user or an admin), or raise naming the
+    form field at fault."""
+    who = access.writer(command.principal)
     if not command.name.strip():
         raise InvalidField("model_name", "This field is required.")
     if dataset is None or dataset.status in (JobStatus.ERROR, JobStatus.ABORTED):
@@ -223,11 +227,12 @@ def decide_create(
     return ModelCreated(
         model_id=model_id,
         name=command.name.strip(),
-        username=command.username,
+        username=who.username,
         group=command.group,
         dataset_id=dataset.dataset_id,
         spec=command.spec,
         form=command.form,
+        actor=who.username,
     )
 
 
@@ -241,35 +246,41 @@ def resume_point(state: ModelState) -> SnapshotSaved | None:
 
 
 def decide_abort(state: ModelState | None, command: AbortModel) -> list[ModelAborted]:
-    """Abort a job that may still change; DIGITS forbids aborting one that has ended."""
+    """Abort a job that may still change, the owner's or (admin) anyone's; DIGITS forbids
+    aborting one that has ended."""
+    who = access.writer(command.principal)
     if state is None or state.deleted:
         raise ModelNotFound(command.model_id)
+    actor = access.actor(who, state.username, "abort")
     if not state.status.is_running:
         raise NotAbortable()
-    return [ModelAborted(model_id=state.model_id, reason="Aborted by user")]
+    return [ModelAborted(model_id=state.model_id, reason="Aborted by user", actor=actor)]
 
 
-def decide_delete(state: ModelState | None, model_id: str) -> list[ModelDeleted]:
-    """Delete a job (a running one stops: its trainer watches for this event)."""
+def decide_delete(state: ModelState | None, command: DeleteModel) -> list[ModelDeleted]:
+    """Delete a job, the owner's or (admin) anyone's (a running one stops: its trainer watches
+    for this event)."""
+    who = access.writer(command.principal)
     if state is None or state.deleted:
-        raise ModelNotFound(model_id)
-    return [ModelDeleted(model_id=model_id)]
+        raise ModelNotFound(command.model_id)
+    actor = access.actor(who, state.username, "delete")
+    return [ModelDeleted(model_id=command.model_id, actor=actor)]
 
 
 def decide_edit(state: ModelState | None, command: EditModel) -> list[ModelEdited]:
-    """Rename and/or re-note a job of any status (DIGITS's `PUT /jobs/<id>`): its owner only,
-    a blank name refused, blank notes cleared; nothing appended when nothing changes."""
+    """Rename and/or re-note a job of any status (DIGITS's `PUT /jobs/<id>`): its owner or an
+    admin, a blank name refused, blank notes cleared; nothing appended when nothing changes."""
+    who = access.writer(command.principal)
     if state is None or state.deleted:
         raise ModelNotFound(command.model_id)
-    if state.username and command.username != state.username:
-        raise NotOwner()
+    actor = access.actor(who, state.username, "edit")
     try:
         name, notes = edited(command.name, command.notes, state.name, state.notes)
     except ValueError as e:
         raise InvalidField("job_name", str(e)) from None
     if name is None and notes is None:
         return []
-    return [ModelEdited(model_id=state.model_id, name=name, notes=notes)]
+    return [ModelEdited(model_id=state.model_id, name=name, notes=notes, actor=actor)]
 
 
 class Gate(enum.Enum):

@@ -23,7 +23,7 @@ from digits_proto.models import (
 )
 from digits_proto.replies import Accepted
 from digits_proto.runtime import DomainError
-from digits_trainer import pretrained
+from digits_trainer import access, pretrained
 from digits_trainer.domain import (
     ModelState,
     decide_abort,
@@ -49,6 +49,7 @@ async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accep
     must have the snapshot asked for, and its network becomes this job's.
     """
     command = expect(command, CreateModel)
+    access.writer(command.principal)  # before anything is read or run for who asks
     if not valid_job_id(command.dataset_id):
         raise InvalidField("dataset", "Not a valid choice")
     dataset = await store.dataset(command.dataset_id)
@@ -93,7 +94,7 @@ async def delete_model(store: Store, command: object) -> Accepted:
     def decide(history: list[ModelEvents]):
         state = fold_model(history)
         seen[:] = [state] if state else []
-        return decide_delete(state, command.model_id)
+        return decide_delete(state, command)
 
     seq = await store.update(command.model_id, decide)
     await store.forget_model(command.model_id)
@@ -154,6 +155,7 @@ async def customize(store: Store, command: object) -> NetworkSource:
     """A network's editable Gluon source: a standard name, or a previous job's network and
     snapshot (DIGITS's "Customize" button)."""
     command = expect(command, CustomizeNetwork)
+    access.reader(command.principal)
     name = command.network
     if name in STANDARD:
         return NetworkSource(network=standard_source(name))
@@ -180,6 +182,7 @@ async def customize(store: Store, command: object) -> NetworkSource:
 async def visualize(store: Store, sandbox: Sandbox, command: object) -> NetworkGraph:
     """Build network source in the sandbox and describe its graph for the browser to draw."""
     command = expect(command, VisualizeNetwork)
+    access.writer(command.principal)  # it runs code: a user's or admin's tool, not a viewer's
     if not command.custom_network.strip():
         raise InvalidField("custom_network", "This field is required.")
     classes, shape = command.classes or 10, command.input_shape or [3, 32, 32]

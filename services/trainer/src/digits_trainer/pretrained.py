@@ -29,7 +29,7 @@ from digits_proto.models import (
 )
 from digits_proto.replies import Accepted
 from digits_proto.runtime import Conflict
-from digits_trainer import unpack
+from digits_trainer import access, unpack
 from digits_trainer.domain import ModelState, pick_snapshot
 from digits_trainer.errors import InvalidField, ModelNotFound
 from digits_trainer.importer import Importer, Probe, network_source
@@ -58,6 +58,7 @@ async def create_pretrained(store: Store, imports: Imports, command: object) -> 
     child, copy them into the models bucket, record the job."""
     if not isinstance(command, CreatePretrainedModel):
         raise InvalidField("archive", "expected CreatePretrainedModel")
+    access.writer(command.principal)  # before any upload is read or loaded for who asks
     imports.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pretrained-", dir=imports.work_dir) as tmp:
         work = Path(tmp)
@@ -176,10 +177,11 @@ async def _register(
     for key, filename in (("mean", "mean.npy"), ("mean_jpg", "mean.jpg")):
         if found[key] is not None:
             blobs[key] = await store.put_model_file(f"{model_id}/{filename}", found[key])
+    owner = access.writer(command.principal).username
     created = PretrainedModelCreated(
         model_id=model_id,
         name=name,
-        username=command.username,
+        username=owner,
         group=command.group,
         source=found["source"],
         width=found["width"],
@@ -192,6 +194,7 @@ async def _register(
         mean=blobs.get("mean"),
         mean_jpg=blobs.get("mean_jpg"),
         custom_network=source if verdict.source_ok and len(source) <= MAX_SOURCE else "",
+        actor=owner,
     )
     return await _append(store, created, blobs, epoch, found["input_shape"])
 
@@ -201,9 +204,11 @@ async def make_pretrained(store: Store, imports: Imports, command: object) -> Ac
     becomes a pretrained model, its files copied so it outlives the job."""
     if not isinstance(command, MakePretrained):
         raise InvalidField("job_id", "expected MakePretrained")
+    who = access.writer(command.principal)
     state, _ = await store.model(command.model_id) if valid_job_id(command.model_id) else (None, 0)
     if state is None or state.deleted:
         raise ModelNotFound(command.model_id)
+    owner = access.actor(who, state.username, "make a pretrained model of")
     if state.pretrained:
         raise InvalidField("job_id", f"{command.model_id} is already a pretrained model")
     if state.last_snapshot is None:
@@ -214,9 +219,8 @@ async def make_pretrained(store: Store, imports: Imports, command: object) -> Ac
         raise InvalidField("snapshot_epoch", str(e).replace("previous network", "job")) from None
     created, means = await _trained_origin(store, state)
     model_id = new_job_id()
-    owner = command.username or created.username  # DIGITS: whoever made it owns it
-    created = PretrainedModelCreated(
-        **{**_fields(created), "model_id": model_id, "username": owner}
+    created = PretrainedModelCreated(  # DIGITS: whoever made it owns it
+        **{**_fields(created), "model_id": model_id, "username": owner, "actor": owner}
     )
     prefix = f"{model_id}/snapshot-{snapshot.epoch:g}"
     blobs: dict[str, BlobRef] = {}

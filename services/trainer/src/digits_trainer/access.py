@@ -1,0 +1,35 @@
+"""Who may do what to a model job, decided here whatever the gateway checked (pure, no I/O).
+
+Any principal reads (customize included); users and admins create jobs and run network code in
+the sandbox (visualize), a user changes (aborts, deletes, edits, makes pretrained) only the jobs
+they own, an admin any (the event's `actor` then differs from its owner). A command without a
+principal is refused: only the gateway sends commands on the sealed bus, and it always says who
+asks.
+"""
+
+from __future__ import annotations
+
+from digits_proto.base import Principal
+from digits_trainer.errors import NoPrincipal, NotOwner, ReadOnly
+
+
+def reader(principal: Principal | None) -> Principal:
+    """Who asks, for a read: any signed-in principal."""
+    if principal is None:
+        raise NoPrincipal()
+    return principal
+
+
+def writer(principal: Principal | None) -> Principal:
+    """Who asks, for a state change: a user or an admin, never a viewer."""
+    who = reader(principal)
+    if not who.may_create:
+        raise ReadOnly(who.username)
+    return who
+
+
+def actor(who: Principal, owner: str, verb: str) -> str:
+    """The actor's name when `who` may `verb` a job owned by `owner`; refused otherwise."""
+    if not who.may_change(owner):
+        raise NotOwner(verb, owner)
+    return who.username
