@@ -51,6 +51,7 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
         metrics=host.metrics,
         cache_dir=Path(settings.cache_dir),
         max_image_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_pixels,
         data_roots=tuple(settings.data_roots),
         max_list_bytes=settings.max_list_bytes,
         batch_size=settings.batch_size,

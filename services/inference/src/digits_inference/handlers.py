@@ -17,7 +17,7 @@ from mxnet.base import MXNetError
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from digits_imaging import ImageLoadError
+from digits_imaging import MAX_PIXELS, ImageLoadError, ImageTooLarge
 from digits_inference import access, deploy, errors
 from digits_inference.archive import Limits
 from digits_inference.domain import (
@@ -55,6 +55,7 @@ class Deps:
     metrics: Metrics
     cache_dir: Path
     max_image_bytes: int
+    max_pixels: int = MAX_PIXELS  # more in an image's header: refused before decoding
     data_roots: tuple[str, ...] = ()
     max_list_bytes: int = 16 * 1024 * 1024
     batch_size: int = 64
@@ -78,7 +79,10 @@ async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
             channels=plan.channels,
             resize_mode=plan.resize_mode,
             input_shape=plan.input_shape,
+            max_pixels=deps.max_pixels,
         )
+    except ImageTooLarge as e:
+        raise errors.BadImageInput(f"{e} (DIGITS_INFERENCE_MAX_PIXELS)") from e
     except ImageLoadError as e:
         raise errors.NotAnImage(str(e)) from e
     probs = await _forward(deps, plan, batch)

@@ -194,6 +194,7 @@ async def _compute(
         "channels": plan.channels,
         "resize_mode": plan.resize_mode,
         "input_shape": plan.input_shape,
+        "max_pixels": deps.max_pixels,
     }
 
     tally = many.Tally(labels=plan.labels, top_n=cmd.top_n)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from digits_imaging import ImageLoadError
+from digits_imaging import ImageLoadError, ImageTooLarge
 from digits_inference import tiles
 from digits_inference.predictor import pixels, preprocess
 from digits_inference.visualize import data_url
@@ -247,12 +247,16 @@ def load_batch(entries: Sequence[Entry], how: dict[str, object], max_bytes: int)
             arrays.append(pixels(read_image(entry, max_bytes), **how))  # type: ignore[arg-type]
             ok.append(entry)
         except (ValueError, OSError, ImageLoadError) as e:
-            failures.append(
-                (entry, f"Not an image: {e}" if isinstance(e, ImageLoadError) else str(e))
-            )
+            failures.append((entry, _reason(e)))
     # Kept as uint8 (a quarter of float32's bytes while batches wait in the pipeline); the
     # network's input array converts it in one go (exact: every uint8 is a float32).
     return Loaded(ok, np.stack(arrays) if arrays else None, failures)
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, ImageLoadError) and not isinstance(e, ImageTooLarge):
+        return f"Not an image: {e}"
+    return str(e)
 
 
 def top_n_mosaics(tally: Tally, how: dict[str, object], max_bytes: int) -> list[TopImages]:

@@ -13,7 +13,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from digits_imaging import load_image, resize_image
+from digits_imaging import MAX_PIXELS, load_image, resize_image
 from digits_inference.netcache import NetCache
 from digits_inference.placement import Placement
 from digits_inference.visualize import Explainer
@@ -42,14 +42,15 @@ def preprocess(
     channels: int,
     resize_mode: str,
     input_shape: Sequence[int],
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """Decode, resize as the dataset did, center-crop to `input_shape`: a 1×C×H×W batch.
 
-    Raises `digits_imaging.ImageLoadError` when the bytes are not a decodable image.
+    Raises `digits_imaging.ImageLoadError` when the bytes are not a decodable image
+    (`ImageTooLarge`, before decoding, when its header declares over `max_pixels`).
     """
-    return pixels(image, width, height, channels, resize_mode, input_shape)[np.newaxis].astype(
-        np.float32
-    )
+    chw = pixels(image, width, height, channels, resize_mode, input_shape, max_pixels)
+    return chw[np.newaxis].astype(np.float32)
 
 
 def pixels(
@@ -59,12 +60,13 @@ def pixels(
     channels: int,
     resize_mode: str,
     input_shape: Sequence[int],
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """`preprocess` before the float conversion: uint8 C×H×W (a view), for batching many
     images into one array that is converted once."""
     # min_size as the datasets packer passes it: a large JPEG is decoded at the same reduced
     # scale there and here, so a training image and an uploaded copy give identical pixels.
-    loaded = load_image(image, channels, min_size=(width, height))
+    loaded = load_image(image, channels, min_size=(width, height), max_pixels=max_pixels)
     array = np.asarray(resize_image(loaded, width, height, resize_mode))
     chw = array[np.newaxis] if array.ndim == 2 else array.transpose(2, 0, 1)
     return center_crop(chw, input_shape[1], input_shape[2])
