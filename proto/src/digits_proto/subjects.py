@@ -125,6 +125,11 @@ SERVICE_GPU_BROKER = "digits-gpu-broker"
 BACKEND_SERVICES = (SERVICE_DATASETS, SERVICE_TRAINER, SERVICE_INFERENCE, SERVICE_GPU_BROKER)
 
 
+def inbox_prefix(service: str) -> str:
+    """Where a service's replies arrive (set on its connection; its NATS user reads only these)."""
+    return f"_INBOX.{service}"
+
+
 def micro_ping(service: str) -> str:
     """The nats.micro discovery subject answering for every instance of `service`."""
     return f"$SRV.PING.{service}"

@@ -1,0 +1,219 @@
+"""Who may publish and subscribe to what on the bus: one row per service, derived from `subjects`.
+
+The embedded nats-server's config and `digits nats-config` render this table; nothing else spells
+a permission. A too-narrow row shows up as a timeout, a too-wide one as a hole: the table tests
+try every subject a service must not publish with that service's credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from digits_proto import subjects as s
+
+API = "$JS.API"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One service's NATS permissions: `allow` lists (everything else is refused)."""
+
+    user: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    # Answer requests received (nats.micro endpoints, $SRV pings, the trainer's live log).
+    allow_responses: bool = True
+
+
+# Every stream the system creates (events, work, KV, objects), as JetStream names them.
+KV_STREAMS = tuple(f"KV_{b}" for b in (s.KV_LEASES, s.KV_QUEUE))
+OBJECT_STREAMS = tuple(f"OBJ_{b}" for b in (s.BUCKET_DATASETS, s.BUCKET_MODELS, s.BUCKET_UPLOADS))
+ALL_STREAMS = (*s.EVENT_STREAMS, s.STREAM_WORK, *KV_STREAMS, *OBJECT_STREAMS)
+
+
+def _read_stream(stream: str) -> list[str]:
+    """Load an aggregate or a message: stream info, get by sequence or last-by-subject."""
+    return [
+        f"{API}.STREAM.MSG.GET.{stream}",
+        f"{API}.DIRECT.GET.{stream}",
+        f"{API}.DIRECT.GET.{stream}.>",
+    ]
+
+
+def _ephemeral_consumers(stream: str) -> list[str]:
+    """Ordered consumers and the blob reader's pull consumer (unnamed, created on demand)."""
+    return [
+        f"{API}.CONSUMER.CREATE.{stream}",
+        f"{API}.CONSUMER.*.{stream}.>",
+        f"{API}.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.FC.{stream}.>",
+        f"$JS.ACK.{stream}.>",
+    ]
+
+
+def _durable(stream: str, durable: str) -> list[str]:
+    """One named durable consumer: create, read, fetch from and ack only that one."""
+    return [
+        f"{API}.CONSUMER.*.{stream}.{durable}",
+        f"{API}.CONSUMER.*.{stream}.{durable}.>",
+        f"{API}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+        f"{API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
+    ]
+
+
+def _objects(bucket: str, write: bool) -> list[str]:
+    """Read (or also write and delete) an Object Store bucket."""
+    stream = f"OBJ_{bucket}"
+    rights = _read_stream(stream) + _ephemeral_consumers(stream)
+    if write:
+        rights += [f"$O.{bucket}.>", f"{API}.STREAM.PURGE.{stream}"]
+    return rights
+
+
+def _kv(bucket: str) -> list[str]:
+    """Read, write and watch a KV bucket."""
+    stream = f"KV_{bucket}"
+    return [f"$KV.{bucket}.>", *_read_stream(stream), *_ephemeral_consumers(stream)]
+
+
+def _micro(service: str) -> list[str]:
+    """Discovery subjects a nats.micro service answers ($SRV.PING / INFO / STATS)."""
+    return ["$SRV.*", f"$SRV.*.{service}", f"$SRV.*.{service}.*"]
+
+
+def _commands(context: str) -> list[str]:
+    """Every `digits.cmd.<context>.<verb>` constant in `subjects`."""
+    prefix = f"digits.cmd.{context}."
+    return sorted(v for k, v in vars(s).items() if k.startswith("CMD_") and v.startswith(prefix))
+
+
+# Every service may read any stream's info: `ensure_streams` checks that the provisioned streams
+# exist before a service starts (only the provisioning user creates or changes one).
+_INFO = [f"{API}.STREAM.INFO.{stream}" for stream in ALL_STREAMS]
+
+# Blob reads/writes every service needs: uploads are the shared scratch bucket.
+_BLOBS_READ_ALL = [
+    *_objects(s.BUCKET_DATASETS, write=False),
+    *_objects(s.BUCKET_MODELS, write=False),
+    *_objects(s.BUCKET_UPLOADS, write=True),
+]
+
+
+def _grant(service: str, publish: list[str], subscribe: list[str]) -> Grant:
+    return Grant(
+        user=service,
+        publish=tuple(dict.fromkeys([*_INFO, *publish])),
+        subscribe=tuple(dict.fromkeys([f"{s.inbox_prefix(service)}.>", *subscribe])),
+    )
+
+
+def _gateway() -> Grant:
+    backends = [cmd for c in ("datasets", "models", "inference") for cmd in _commands(c)]
+    readmodel = [
+        right
+        for stream in s.EVENT_STREAMS
+        for right in _read_stream(stream) + _durable(stream, s.readmodel_consumer(stream))
+    ]
+    return _grant(
+        s.SERVICE_GATEWAY,
+        publish=[
+            s.USER_EVENTS,
+            *backends,
+            *(s.micro_ping(name) for name in s.BACKEND_SERVICES),
+            s.model_log("*"),
+            *readmodel,
+            *_ephemeral_consumers(s.STREAM_METRICS),  # replaying one job's metrics
+            *_ephemeral_consumers(s.STREAM_USERS),
+            *_BLOBS_READ_ALL,
+        ],
+        subscribe=[s.TELEMETRY_ALL],
+    )
+
+
+def _datasets() -> Grant:
+    return _grant(
+        s.SERVICE_DATASETS,
+        publish=[
+            s.DATASET_EVENTS,
+            s.WORK_BUILD_DATASET,
+            *_read_stream(s.STREAM_DATASETS),
+            *_durable(s.STREAM_WORK, s.CONSUMER_DATASET_BUILDER),
+            *_read_stream(s.STREAM_MODELS),
+            *_ephemeral_consumers(s.STREAM_MODELS),  # which models use a dataset
+            *_objects(s.BUCKET_DATASETS, write=True),
+            *_objects(s.BUCKET_UPLOADS, write=True),
+        ],
+        subscribe=[
+            *_commands("datasets"),
+            *_micro(s.SERVICE_DATASETS),
+            s.dataset_events("*"),  # a build watches its own dataset for an abort
+        ],
+    )
+
+
+def _trainer() -> Grant:
+    return _grant(
+        s.SERVICE_TRAINER,
+        publish=[
+            s.MODEL_EVENTS,
+            s.METRIC_EVENTS,
+            s.WORK_TRAIN_MODEL,
+            *_commands("gpus"),
+            s.gpus_node_command("*", "*"),
+            *_read_stream(s.STREAM_MODELS),
+            *_read_stream(s.STREAM_METRICS),
+            f"{API}.STREAM.PURGE.{s.STREAM_METRICS}",  # a deleted model's metrics go with it
+            *_read_stream(s.STREAM_DATASETS),
+            *_durable(s.STREAM_WORK, s.CONSUMER_TRAINER),
+            *_objects(s.BUCKET_MODELS, write=True),
+            *_objects(s.BUCKET_DATASETS, write=False),
+            *_objects(s.BUCKET_UPLOADS, write=True),
+        ],
+        subscribe=[
+            *_commands("models"),
+            *_micro(s.SERVICE_TRAINER),
+            s.model_events("*"),  # a running job watches its own model for an abort
+            s.model_log("*"),  # and answers for its live log
+        ],
+    )
+
+
+def _inference() -> Grant:
+    return _grant(
+        s.SERVICE_INFERENCE,
+        publish=[
+            s.WORK_CLASSIFY_MANY,
+            *_commands("gpus"),
+            s.gpus_node_command("*", "*"),
+            *_read_stream(s.STREAM_MODELS),
+            *_read_stream(s.STREAM_DATASETS),
+            *_durable(s.STREAM_WORK, s.CONSUMER_CLASSIFIER),
+            *_BLOBS_READ_ALL,
+        ],
+        subscribe=[*_commands("inference"), *_micro(s.SERVICE_INFERENCE)],
+    )
+
+
+def _gpu_broker() -> Grant:
+    return _grant(
+        s.SERVICE_GPU_BROKER,
+        publish=[
+            s.GPU_EVENTS,
+            s.TELEMETRY_ALL,
+            *_read_stream(s.STREAM_GPUS),
+            *_kv(s.KV_LEASES),
+            *_kv(s.KV_QUEUE),
+        ],
+        subscribe=[
+            *_commands("gpus"),
+            s.gpus_node_command("*", "*"),
+            *_micro(s.SERVICE_GPU_BROKER),
+            s.MODEL_EVENTS,  # a deleted or finished job leaves the device queue
+        ],
+    )
+
+
+TABLE: dict[str, Grant] = {
+    g.user: g for g in (_gateway(), _datasets(), _trainer(), _inference(), _gpu_broker())
+}
