@@ -30,7 +30,7 @@ class ImageTooLarge(ImageLoadError):
 
     def __init__(self, pixels: int, limit: int, size: tuple[int, int] | None = None):
         shape = f"{size[0]}×{size[1]} = " if size else "over "
-        super().__init__(f"The image is {shape}{pixels} pixels, the limit is {limit}")
+        super().__init__(f"Image too large: {shape}{pixels} pixels, the limit is {limit}")
         self.pixels, self.limit = pixels, limit
 
 

@@ -10,14 +10,14 @@ from PIL import Image
 from digits_datasets import domain
 from digits_datasets.errors import InvalidField
 from digits_datasets.packing import encode
-from digits_imaging import ImageLoadError, load_image, resize_image
+from digits_imaging import MAX_PIXELS, ImageLoadError, load_image, resize_image
 from digits_proto.datasets import DatasetSpec, ResizedExample, ResizeExample
 
 MAX_REPLY_IMAGE = 600_000  # bytes: a reply must stay well under NATS's 1 MB message cap
 DISPLAY_SIDE = 1024
 
 
-def resize_example(command: ResizeExample) -> ResizedExample:
+def resize_example(command: ResizeExample, max_pixels: int = MAX_PIXELS) -> ResizedExample:
     """Resize the sample with the form's settings; a record too big to send is shown scaled."""
     spec = DatasetSpec(
         folder_train="-",
@@ -29,7 +29,7 @@ def resize_example(command: ResizeExample) -> ResizedExample:
     )
     domain.validate_spec("example", spec)
     try:
-        image = load_image(command.image, command.channels)
+        image = load_image(command.image, command.channels, max_pixels=max_pixels)
     except ImageLoadError as e:
         raise InvalidField("image", str(e)) from e
     rng = np.random.default_rng(0)

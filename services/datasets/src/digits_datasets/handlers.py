@@ -204,7 +204,7 @@ async def _delete_uploads(js: JetStreamContext, spec: DatasetSpec | None) -> int
 async def resize_example(deps: Deps, command: ResizeExample) -> ResizedExample:
     """Resize the form's sample image off the event loop (Pillow holds the GIL little)."""
     access.reader(command.principal)
-    return await asyncio.to_thread(example.resize_example, command)
+    return await asyncio.to_thread(example.resize_example, command, deps.settings.max_pixels)
 
 
 async def explore_dataset(deps: Deps, query: ExploreDataset) -> ExploredPage:

@@ -12,7 +12,7 @@ import msgspec
 import numpy as np
 from PIL import Image
 
-from digits_imaging import load_image, resize_image
+from digits_imaging import MAX_PIXELS, ImageLoadError, load_image, resize_image
 
 
 class EncodeSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,6 +23,7 @@ class EncodeSpec(msgspec.Struct, frozen=True, kw_only=True):
     channels: int
     resize_mode: str = "squash"
     encoding: str = "png"
+    max_pixels: int = MAX_PIXELS  # an image declaring more is a skipped file, never decoded
 
 
 @dataclass
@@ -62,7 +63,9 @@ def process_chunk(
     total = np.zeros(shape, np.int64) if want_sum else None
     for path, label in items:
         try:
-            image = load_image(path, spec.channels, min_size=(spec.width, spec.height))
+            image = load_image(
+                path, spec.channels, min_size=(spec.width, spec.height), max_pixels=spec.max_pixels
+            )
             image = resize_image(image, spec.width, spec.height, spec.resize_mode, rng=rng)
             data = encode(image, spec.encoding)
         except Exception as e:  # noqa: BLE001 - any failure on one file only skips that file
@@ -79,4 +82,4 @@ def process_chunk(
 
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
-    return text if type(e).__name__ == "ImageLoadError" else f"{type(e).__name__}: {text}"
+    return text if isinstance(e, ImageLoadError) else f"{type(e).__name__}: {text}"

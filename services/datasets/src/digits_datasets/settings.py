@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Uploaded archives (method "upload"): refused when they expand past this or hold more.
     upload_max_bytes: int = 20 * 1024**3
     upload_max_members: int = 2_000_000
+    # An image declaring more pixels is a skipped file (with the reason), never decoded; the
+    # form's resize example is refused the same way (a 200 KB PNG can declare 10000×10000).
+    max_pixels: int = 25_000_000
 
     def roots(self) -> list[str]:
         """The data roots, as absolute real paths."""

@@ -120,6 +120,7 @@ class Build:
             channels=spec.resize_channels,
             resize_mode=spec.resize_mode,
             encoding=spec.encoding,
+            max_pixels=self.deps.settings.max_pixels,
         )
         pool = self.deps.pool
         settings = self.deps.settings
