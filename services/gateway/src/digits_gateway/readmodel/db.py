@@ -46,6 +46,12 @@ create table if not exists leases(
 create table if not exists queue(
   job_id varchar primary key, position integer, priority integer, username varchar,
   count integer, device_indexes varchar, node_id varchar, reason varchar, since bigint);
+create table if not exists users(
+  username varchar primary key, role varchar, disabled boolean, epoch integer,
+  created timestamptz, created_by varchar, seq bigint);
+create table if not exists tokens(
+  token_id varchar primary key, username varchar, name varchar, token_hash varchar,
+  created timestamptz, revoked boolean);
 create table if not exists failures(
   stream varchar, seq bigint, error varchar, occurred timestamptz, primary key(stream, seq));
 """

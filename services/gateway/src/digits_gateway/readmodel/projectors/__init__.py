@@ -9,7 +9,7 @@ import duckdb
 import msgspec
 
 from digits_gateway.readmodel.live import LiveEvent
-from digits_gateway.readmodel.projectors import datasets, gpus, metrics, models
+from digits_gateway.readmodel.projectors import datasets, gpus, metrics, models, users
 from digits_proto import codec, subjects
 
 Apply = Callable[[duckdb.DuckDBPyConnection, Sequence[tuple[int, Any]]], list[LiveEvent]]
@@ -20,4 +20,5 @@ PROJECTORS: dict[str, tuple[msgspec.json.Decoder[Any], Apply]] = {
     subjects.STREAM_MODELS: (codec.model_events, models.apply),
     subjects.STREAM_METRICS: (codec.metric_events, metrics.apply),
     subjects.STREAM_GPUS: (codec.gpu_events, gpus.apply),
+    subjects.STREAM_USERS: (codec.user_events, users.apply),
 }

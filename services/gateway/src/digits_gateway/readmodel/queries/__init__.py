@@ -21,6 +21,14 @@ from digits_gateway.readmodel.queries._records import (
 )
 from digits_gateway.readmodel.queries._replay import changes_since, metric_events_since
 from digits_gateway.readmodel.queries._sparklines import loss_sparklines
+from digits_gateway.readmodel.queries._users import (
+    TokenRow,
+    UserRow,
+    get_user,
+    list_tokens,
+    list_users,
+    token_user,
+)
 
 __all__ = [
     "Cursor",
@@ -28,12 +36,17 @@ __all__ = [
     "Job",
     "MetricPoint",
     "Snapshot",
+    "TokenRow",
+    "UserRow",
     "changes_since",
     "dataset_details",
     "dependents",
     "devices",
     "get_job",
+    "get_user",
     "list_jobs",
+    "list_tokens",
+    "list_users",
     "loss_sparklines",
     "metric_events_since",
     "metric_summaries",
@@ -41,4 +54,5 @@ __all__ = [
     "snapshot_epochs",
     "snapshots",
     "status_history",
+    "token_user",
 ]
