@@ -16,6 +16,7 @@ from digits_datasets.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.datasets import CreateDataset, DatasetBuilt, DatasetFailed, DatasetSpec
 from digits_proto.runtime import put_bytes, request
+from tests.fakes.principals import ALICE
 
 from .test_service import wait_terminal
 
@@ -127,7 +128,7 @@ async def create_upload(nc, js, data: bytes) -> str:
         method="upload", upload_archive=ref, folder_pct_val=0, resize_width=8, resize_height=8
     )
     body, rejected = await request(
-        nc, subjects.CMD_DATASETS_CREATE, CreateDataset(name="u", spec=spec)
+        nc, subjects.CMD_DATASETS_CREATE, CreateDataset(name="u", spec=spec, principal=ALICE)
     )
     assert rejected is None, rejected
     return codec.command_reply.decode(body).id

@@ -17,6 +17,7 @@ from digits_proto.datasets import (
     EditDataset,
 )
 from digits_proto.runtime import request
+from tests.fakes.principals import ALICE, BOB
 
 from .conftest import make_folder
 from .test_service import history, wait_terminal
@@ -36,9 +37,11 @@ def test_edit_renames_and_sets_notes_stripped() -> None:
     """A new name and notes are recorded stripped; folding them shows both."""
     state = _created()
     events = domain.decide_edit(
-        state, EditDataset(dataset_id="d1", username="alice", name=" new ", notes=" hi\n")
+        state, EditDataset(dataset_id="d1", principal=ALICE, name=" new ", notes=" hi\n")
     )
-    assert events == [DatasetEdited(dataset_id="d1", name="new", notes="hi", **_ids(events[0]))]
+    assert events == [
+        DatasetEdited(dataset_id="d1", name="new", notes="hi", actor="alice", **_ids(events[0]))
+    ]
     after = domain.evolve(state, events[0])
     assert (after.name, after.notes, after.status) == ("new", "hi", JobStatus.INITIALIZED)
 
@@ -50,7 +53,7 @@ def _ids(event: DatasetEdited) -> dict[str, object]:
 def test_edit_refuses_a_blank_name_naming_job_name() -> None:
     """A blank job_name is DIGITS's 400 'name cannot be blank'."""
     try:
-        domain.decide_edit(_created(), EditDataset(dataset_id="d1", username="alice", name="  "))
+        domain.decide_edit(_created(), EditDataset(dataset_id="d1", principal=ALICE, name="  "))
     except InvalidField as e:
         assert (e.field, str(e)) == ("job_name", "name cannot be blank")
     else:
@@ -60,11 +63,11 @@ def test_edit_refuses_a_blank_name_naming_job_name() -> None:
 def test_edit_by_another_user_or_of_a_missing_dataset_is_refused() -> None:
     """Only the owner edits (403); an unknown or deleted dataset is a 404."""
     for state, user, error in (
-        (_created(), "bob", NotOwner),
-        (domain.DatasetState(), "alice", DatasetNotFound),
+        (_created(), BOB, NotOwner),
+        (domain.DatasetState(), ALICE, DatasetNotFound),
     ):
         try:
-            domain.decide_edit(state, EditDataset(dataset_id="d1", username=user, notes="x"))
+            domain.decide_edit(state, EditDataset(dataset_id="d1", principal=user, notes="x"))
         except error:
             continue
         raise AssertionError(f"{error.__name__} not raised")
@@ -73,10 +76,10 @@ def test_edit_by_another_user_or_of_a_missing_dataset_is_refused() -> None:
 def test_edit_that_changes_nothing_appends_nothing_and_blank_notes_clear() -> None:
     """The same name appends nothing; empty notes clear notes that were set."""
     state = _created()
-    same = EditDataset(dataset_id="d1", username="alice", name="old")
+    same = EditDataset(dataset_id="d1", principal=ALICE, name="old")
     assert domain.decide_edit(state, same) == []
     noted = domain.evolve(state, DatasetEdited(dataset_id="d1", notes="remember"))
-    [cleared] = domain.decide_edit(noted, EditDataset(dataset_id="d1", username="alice", notes=""))
+    [cleared] = domain.decide_edit(noted, EditDataset(dataset_id="d1", principal=ALICE, notes=""))
     assert cleared.notes == "" and cleared.name is None
     assert domain.evolve(noted, cleared).notes == ""
 
@@ -88,20 +91,20 @@ async def test_a_built_dataset_is_renamed_over_the_bus_and_keeps_its_status(
     folder = make_folder(images / "edit", {"a": 20, "b": 20})
     command = CreateDataset(
         name="before",
-        username="alice",
+        principal=ALICE,
         spec=DatasetSpec(folder_train=str(folder), resize_width=8, resize_height=8),
     )
     body, rejected = await request(nc, subjects.CMD_DATASETS_CREATE, command)
     assert rejected is None
     dataset_id = codec.command_reply.decode(body).id
-    early = EditDataset(dataset_id=dataset_id, username="alice", notes="while building")
+    early = EditDataset(dataset_id=dataset_id, principal=ALICE, notes="while building")
     _, rejected = await request(nc, subjects.CMD_DATASETS_EDIT, early)
     assert rejected is None
     events = await wait_terminal(js, dataset_id)
     assert isinstance(events[-1], DatasetBuilt)
     assert any(isinstance(e, DatasetEdited) for e in events)
 
-    edit = EditDataset(dataset_id=dataset_id, username="alice", name="after", notes="n")
+    edit = EditDataset(dataset_id=dataset_id, principal=ALICE, name="after", notes="n")
     body, rejected = await request(nc, subjects.CMD_DATASETS_EDIT, edit)
     assert rejected is None
     accepted = codec.command_reply.decode(body)
@@ -110,8 +113,10 @@ async def test_a_built_dataset_is_renamed_over_the_bus_and_keeps_its_status(
     assert isinstance(events[-1], DatasetEdited) and accepted.seq > 0
     assert domain.fold(events).status is JobStatus.DONE
 
-    bob = EditDataset(dataset_id=dataset_id, username="bob", name="mine")
+    bob = EditDataset(dataset_id=dataset_id, principal=BOB, name="mine")
     _, rejected = await request(nc, subjects.CMD_DATASETS_EDIT, bob)
     assert rejected is not None and rejected.code == 403
-    _, rejected = await request(nc, subjects.CMD_DATASETS_EDIT, EditDataset(dataset_id="x.>"))
+    _, rejected = await request(
+        nc, subjects.CMD_DATASETS_EDIT, EditDataset(dataset_id="x.>", principal=ALICE)
+    )
     assert rejected is not None and rejected.code == 404

@@ -12,6 +12,7 @@ from digits_datasets.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetBuilt, ExploreDataset, GetDatasetRecord
 from digits_proto.runtime import request
+from tests.fakes.principals import ALICE
 
 from .conftest import make_folder
 from .test_service import create, fetch, read_records, wait_terminal
@@ -42,7 +43,7 @@ async def test_pages_filter_by_label_and_records_match_the_packed_file(
         reply, rejected = await ask(
             nc,
             subjects.CMD_DATASETS_EXPLORE,
-            ExploreDataset(dataset_id=accepted.id, db="train", page=page, size=10),
+            ExploreDataset(dataset_id=accepted.id, db="train", page=page, size=10, principal=ALICE),
             codec.explore_reply,
         )
         assert rejected is None, rejected
@@ -53,7 +54,7 @@ async def test_pages_filter_by_label_and_records_match_the_packed_file(
     only_b, _ = await ask(
         nc,
         subjects.CMD_DATASETS_EXPLORE,
-        ExploreDataset(dataset_id=accepted.id, page=0, size=25, label=1),
+        ExploreDataset(dataset_id=accepted.id, page=0, size=25, label=1, principal=ALICE),
         codec.explore_reply,
     )
     assert only_b.total == 5 and set(only_b.record_labels) == {1}
@@ -61,7 +62,7 @@ async def test_pages_filter_by_label_and_records_match_the_packed_file(
     record, _ = await ask(
         nc,
         subjects.CMD_DATASETS_RECORD,
-        GetDatasetRecord(dataset_id=accepted.id, db="train", index=3),
+        GetDatasetRecord(dataset_id=accepted.id, db="train", index=3, principal=ALICE),
         codec.record_reply,
     )
     assert record.label == packed[3][0] and record.media_type == "image/png"
@@ -77,11 +78,11 @@ async def test_explore_refusals_name_the_field(service: Settings, nc, js, images
     accepted, _ = await create(nc, folder, folder_pct_val=0)
     await wait_terminal(js, accepted.id)
     cases = [
-        (ExploreDataset(dataset_id=accepted.id, size=7), 400, "size"),
-        (ExploreDataset(dataset_id=accepted.id, db="val"), 400, "db"),
-        (ExploreDataset(dataset_id=accepted.id, label=5), 400, "label"),
-        (ExploreDataset(dataset_id=accepted.id, page=-1), 400, "page"),
-        (ExploreDataset(dataset_id="20200101-000000-none"), 404, "dataset_id"),
+        (ExploreDataset(dataset_id=accepted.id, size=7, principal=ALICE), 400, "size"),
+        (ExploreDataset(dataset_id=accepted.id, db="val", principal=ALICE), 400, "db"),
+        (ExploreDataset(dataset_id=accepted.id, label=5, principal=ALICE), 400, "label"),
+        (ExploreDataset(dataset_id=accepted.id, page=-1, principal=ALICE), 400, "page"),
+        (ExploreDataset(dataset_id="20200101-000000-none", principal=ALICE), 404, "dataset_id"),
     ]
     for query, code, field in cases:
         _, rejected = await ask(nc, subjects.CMD_DATASETS_EXPLORE, query, codec.explore_reply)
@@ -89,7 +90,7 @@ async def test_explore_refusals_name_the_field(service: Settings, nc, js, images
     _, rejected = await ask(
         nc,
         subjects.CMD_DATASETS_RECORD,
-        GetDatasetRecord(dataset_id=accepted.id, index=99),
+        GetDatasetRecord(dataset_id=accepted.id, index=99, principal=ALICE),
         codec.record_reply,
     )
     assert rejected is not None and (rejected.code, rejected.field) == (404, "index")

@@ -20,6 +20,7 @@ from digits_proto.datasets import DatasetCreated, DatasetFailed, DatasetSpec, De
 from digits_proto.models import ModelCreated, TrainSpec
 from digits_proto.runtime import EventStore, request
 from tests.conftest import free_port
+from tests.fakes.principals import ALICE
 
 from .conftest import make_folder, running
 from .test_service import create, wait_terminal
@@ -72,7 +73,9 @@ async def test_model_index_is_rebuilt_from_the_stream_after_a_restart(
     models = EventStore(js, subjects.STREAM_MODELS, codec.model_events)
     spec = DatasetSpec(folder_train="/nowhere")
     await datasets.append(
-        subjects.dataset_events("d-1"), [DatasetCreated(dataset_id="d-1", name="d", spec=spec)], 0
+        subjects.dataset_events("d-1"),
+        [DatasetCreated(dataset_id="d-1", name="d", username="alice", spec=spec)],
+        0,
     )
     await models.append(
         subjects.model_events("m-9"),
@@ -81,7 +84,7 @@ async def test_model_index_is_rebuilt_from_the_stream_after_a_restart(
     )
     async with running(settings):
         _, rejected = await request(
-            nc, subjects.CMD_DATASETS_DELETE, DeleteDataset(dataset_id="d-1")
+            nc, subjects.CMD_DATASETS_DELETE, DeleteDataset(dataset_id="d-1", principal=ALICE)
         )
     assert rejected is not None and rejected.code == 403 and "m-9" in rejected.message
 

@@ -29,6 +29,7 @@ from digits_proto.datasets import (
 from digits_proto.models import ModelCreated, ModelDeleted, TrainSpec
 from digits_proto.replies import Accepted, Rejected
 from digits_proto.runtime import EventStore, fetch, request
+from tests.fakes.principals import ALICE
 
 from .conftest import make_folder, wait_for
 
@@ -39,7 +40,8 @@ async def create(nc, folder: Path | str, **spec) -> tuple[Accepted | None, Rejec
     """Send CreateDataset; returns (accepted, rejected)."""
     spec.setdefault("resize_width", 16)
     spec.setdefault("resize_height", 16)
-    command = CreateDataset(name="ds", spec=DatasetSpec(folder_train=str(folder), **spec))
+    spec = DatasetSpec(folder_train=str(folder), **spec)
+    command = CreateDataset(name="ds", spec=spec, principal=ALICE)
     body, rejected = await request(nc, subjects.CMD_DATASETS_CREATE, command)
     return (None, rejected) if rejected else (codec.command_reply.decode(body), None)
 
@@ -209,7 +211,7 @@ async def test_abort_stops_a_running_build_and_leaves_no_blobs(
     accepted, _ = await create(nc, folder)
     assert accepted is not None
     await asyncio.wait_for(progressed.wait(), 30)
-    abort = AbortDataset(dataset_id=accepted.id)
+    abort = AbortDataset(dataset_id=accepted.id, principal=ALICE)
     body, rejected = await request(nc, subjects.CMD_DATASETS_ABORT, abort)
     assert rejected is None
     assert codec.command_reply.decode(body).status is JobStatus.ABORTED
@@ -234,12 +236,14 @@ async def test_abort_before_the_build_starts_and_of_unknown_dataset(
     accepted, _ = await create(nc, folder)
     assert accepted is not None
     _, rejected = await request(
-        nc, subjects.CMD_DATASETS_ABORT, AbortDataset(dataset_id=accepted.id)
+        nc, subjects.CMD_DATASETS_ABORT, AbortDataset(dataset_id=accepted.id, principal=ALICE)
     )
     assert rejected is None
     events = await wait_terminal(js, accepted.id)
     assert not any(isinstance(e, DatasetBuilt) for e in events)
-    _, rejected = await request(nc, subjects.CMD_DATASETS_ABORT, AbortDataset(dataset_id="nope"))
+    _, rejected = await request(
+        nc, subjects.CMD_DATASETS_ABORT, AbortDataset(dataset_id="nope", principal=ALICE)
+    )
     assert rejected is not None and (rejected.code, rejected.field) == (404, "dataset_id")
 
 
@@ -260,7 +264,7 @@ async def test_delete_is_refused_while_a_model_uses_the_dataset(
         [ModelCreated(model_id="m-1", name="m", dataset_id=accepted.id, spec=TrainSpec())],
         0,
     )
-    delete = DeleteDataset(dataset_id=accepted.id)
+    delete = DeleteDataset(dataset_id=accepted.id, principal=ALICE)
     _, rejected = await request(nc, subjects.CMD_DATASETS_DELETE, delete)
     assert rejected is not None and rejected.code == 403
     assert rejected.message == (

@@ -25,6 +25,7 @@ from digits_proto.datasets import (
     SplitBlobs,
 )
 from digits_proto.runtime import EventStore, env_settings, fetch, request
+from tests.fakes.principals import ALICE
 
 from .conftest import make_folder, running
 from .test_pack_window import noop, plan_of
@@ -92,7 +93,7 @@ async def test_explore_pages_and_records_cross_shard_boundaries(
     records = await split_records(js, train, tmp_path / "c")
     seen: list[tuple[int, int]] = []
     for page in range(3):
-        query = ExploreDataset(dataset_id=built.dataset_id, page=page, size=10)
+        query = ExploreDataset(dataset_id=built.dataset_id, page=page, size=10, principal=ALICE)
         body, rejected = await request(nc, subjects.CMD_DATASETS_EXPLORE, query)
         assert rejected is None, rejected
         reply = codec.explore_reply.decode(body)
@@ -100,18 +101,22 @@ async def test_explore_pages_and_records_cross_shard_boundaries(
         seen += list(zip(reply.indices, reply.record_labels, strict=True))
     assert seen == [(key, label) for key, label, _ in records]
 
-    query = ExploreDataset(dataset_id=built.dataset_id, page=0, size=25, label=2)
+    query = ExploreDataset(dataset_id=built.dataset_id, page=0, size=25, label=2, principal=ALICE)
     body, _ = await request(nc, subjects.CMD_DATASETS_EXPLORE, query)
     only_c = codec.explore_reply.decode(body)
     assert only_c.indices == [key for key, label, _ in records if label == 2]
 
     for key, label, data in records:
-        query = GetDatasetRecord(dataset_id=built.dataset_id, db="train", index=key)
+        query = GetDatasetRecord(
+            dataset_id=built.dataset_id, db="train", index=key, principal=ALICE
+        )
         body, rejected = await request(nc, subjects.CMD_DATASETS_RECORD, query)
         assert rejected is None, rejected
         record = codec.record_reply.decode(body)
         assert (record.label, record.image) == (label, data)
-    query = GetDatasetRecord(dataset_id=built.dataset_id, db="train", index=train.entries)
+    query = GetDatasetRecord(
+        dataset_id=built.dataset_id, db="train", index=train.entries, principal=ALICE
+    )
     _, rejected = await request(nc, subjects.CMD_DATASETS_RECORD, query)
     assert rejected is not None and rejected.code == 404
 
@@ -156,11 +161,13 @@ async def test_an_event_written_before_sharding_still_explores(
     await store.append(subjects.dataset_events(old.dataset_id), [created, old], 0)
 
     records = await split_records(js, train, tmp_path / "c")
-    query = ExploreDataset(dataset_id=old.dataset_id, page=0, size=10)
+    query = ExploreDataset(dataset_id=old.dataset_id, page=0, size=10, principal=ALICE)
     body, rejected = await request(nc, subjects.CMD_DATASETS_EXPLORE, query)
     assert rejected is None, rejected
     assert codec.explore_reply.decode(body).indices == [key for key, _, _ in records]
-    query = GetDatasetRecord(dataset_id=old.dataset_id, db="train", index=len(records) - 1)
+    query = GetDatasetRecord(
+        dataset_id=old.dataset_id, db="train", index=len(records) - 1, principal=ALICE
+    )
     body, rejected = await request(nc, subjects.CMD_DATASETS_RECORD, query)
     assert rejected is None and codec.record_reply.decode(body).image == records[-1][2]
 

@@ -12,6 +12,7 @@ from digits_datasets.textfile import parse_list, read_labels
 from digits_proto import subjects
 from digits_proto.datasets import CreateDataset, DatasetBuilt, DatasetFailed, DatasetSpec
 from digits_proto.runtime import put_bytes, request
+from tests.fakes.principals import ALICE
 
 from .conftest import make_folder
 from .test_service import fetch, read_records, wait_terminal
@@ -79,7 +80,7 @@ def write_lists(images: Path) -> tuple[Path, dict[str, Path]]:
 
 async def create(nc, spec: DatasetSpec):
     body, rejected = await request(
-        nc, subjects.CMD_DATASETS_CREATE, CreateDataset(name="t", spec=spec)
+        nc, subjects.CMD_DATASETS_CREATE, CreateDataset(name="t", spec=spec, principal=ALICE)
     )
     return body, rejected
 
