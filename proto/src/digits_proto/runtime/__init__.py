@@ -1,6 +1,12 @@
 """Shared service plumbing (nats-py + structlog): never imports a service, MXNet, Litestar or DuckDB."""
 
-from digits_proto.runtime._archives import ArchiveRefused, extract_archive, safe_member_path
+from digits_proto.runtime._archives import (
+    MIN_FREE,
+    ArchiveRefused,
+    check_free_space,
+    extract_archive,
+    safe_member_path,
+)
 from digits_proto.runtime._blobs import (
     clear_cache,
     delete_prefix,
@@ -29,6 +35,7 @@ from digits_proto.runtime._work import Outcome, consume_tickets, heartbeat
 
 __all__ = [
     "LEASE_TTL_SECONDS",
+    "MIN_FREE",
     "ArchiveRefused",
     "ConcurrencyError",
     "Conflict",
@@ -39,6 +46,7 @@ __all__ = [
     "NotFound",
     "Outcome",
     "ServiceHost",
+    "check_free_space",
     "clear_cache",
     "configure_logging",
     "connect",

@@ -7,16 +7,22 @@ import os
 from pathlib import Path
 
 from digits_datasets.errors import BuildError
-from digits_proto.runtime import ArchiveRefused, extract_archive
+from digits_proto.runtime import MIN_FREE, ArchiveRefused, extract_archive
 
 SKIPPED_DIRS = ("__MACOSX",)
 
 
-def extract(path: Path, dest: Path, max_bytes: int, max_members: int = 1_000_000) -> Path:
+def extract(
+    path: Path,
+    dest: Path,
+    max_bytes: int,
+    max_members: int = 1_000_000,
+    min_free: int = MIN_FREE,
+) -> Path:
     """Unpack `path` into `dest`; returns the folder holding the class folders."""
     try:
         extract_archive(
-            path, dest, max_bytes, max_members, "The upload is not a zip or tar archive"
+            path, dest, max_bytes, max_members, "The upload is not a zip or tar archive", min_free
         )
     except ArchiveRefused as e:
         raise BuildError(str(e)) from e

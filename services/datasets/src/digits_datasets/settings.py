@@ -29,9 +29,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shard_mb: float = 512.0
     progress_interval: float = 0.5
     ack_wait: float = 30.0
-    # Uploaded archives (method "upload"): refused when they expand past this or hold more.
-    upload_max_bytes: int = 20 * 1024**3
+    # Uploaded archives (method "upload"): refused when they expand past this or hold more,
+    # or when unpacking would leave the data disk with less than `upload_min_free_bytes`.
+    upload_max_bytes: int = 4 * 1024**3
     upload_max_members: int = 2_000_000
+    upload_min_free_bytes: int = 1024**3
     # An image declaring more pixels is a skipped file (with the reason), never decoded; the
     # form's resize example is refused the same way (a 200 KB PNG can declare 10000×10000).
     max_pixels: int = 25_000_000

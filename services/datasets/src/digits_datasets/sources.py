@@ -37,7 +37,12 @@ async def parse_sources(
         src = await _local(js, spec.upload_archive, workdir, "archive")
         dest = workdir / "upload"
         folder = await asyncio.to_thread(
-            archive.extract, Path(src), dest, settings.upload_max_bytes, settings.upload_max_members
+            archive.extract,
+            Path(src),
+            dest,
+            settings.upload_max_bytes,
+            settings.upload_max_members,
+            settings.upload_min_free_bytes,
         )
         local = msgspec.structs.replace(
             spec, folder_train=str(folder), has_val_folder=False, has_test_folder=False

@@ -60,6 +60,7 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
             max_members=settings.max_archive_members,
             max_expanded=settings.max_expanded_bytes,
             max_image=settings.max_image_bytes,
+            min_free=settings.min_free_bytes,
         ),
         # The server's message limit, less room for the reply's envelope and headers.
         max_reply_bytes=max(0, host.nc.max_payload - REPLY_HEADROOM),

@@ -2,8 +2,8 @@
 
 zip, tar, tar.gz/tgz, tar.bz2. A member named absolutely or with `..`, a link, a device or any
 other non-regular file refuses the whole archive; so do more than `max_members` members or
-more than `max_expanded` bytes once extracted (counted while copying, not trusted from the
-headers). Images are the regular files with an image extension (hidden files and `__MACOSX`
+more than `max_expanded` bytes once extracted (summed from the headers first, then counted
+while copying), and an extraction that would leave the data disk under `min_free` bytes. Images are the regular files with an image extension (hidden files and `__MACOSX`
 skipped); the folder that holds one, when named like a label, is its ground truth.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digits_inference.many import Entry
-from digits_proto.runtime import ArchiveRefused, safe_member_path
+from digits_proto.runtime import MIN_FREE, ArchiveRefused, check_free_space, safe_member_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff")
 COPY_CHUNK = 1 << 20
@@ -33,6 +33,7 @@ class Limits:
     max_members: int = 100_000
     max_expanded: int = 2 << 30  # bytes, all images together
     max_image: int = 32 << 20  # bytes, one image
+    min_free: int = MIN_FREE  # bytes the data disk keeps free whatever the archive holds
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,10 @@ def _copy(source: BinaryIO, target: Path, budget: int, limits: Limits) -> int:
 
 def extract(path: Path, folder: Path, limits: Limits) -> list[Member]:
     """Extract the images (only) under `folder`; members checked again as they are read."""
-    wanted = {m.name for m in list_images(path, limits)}
+    listed = list_images(path, limits)
+    wanted = {m.name for m in listed}
     folder.mkdir(parents=True, exist_ok=True)
+    check_free_space(folder, sum(min(m.size, limits.max_image) for m in listed), limits.min_free)
     root = folder.resolve()
     budget = limits.max_expanded
     done: list[Member] = []
@@ -151,6 +154,7 @@ def extract(path: Path, folder: Path, limits: Limits) -> list[Member]:
             if not target.resolve().is_relative_to(root):  # belt and braces after safe_name
                 raise ArchiveRefused(f"Unsafe member name: {raw!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
+            check_free_space(folder, 0, limits.min_free)  # other writers share the disk
             if isinstance(archive, zipfile.ZipFile):
                 stream: BinaryIO | None = archive.open(info)  # type: ignore[arg-type]
             else:

@@ -37,6 +37,8 @@ async def unpack(
     try:
         if folder is None:
             members = await asyncio.to_thread(archive.list_images, local, limits)
+            needed = sum(min(m.size, limits.max_image) for m in members)
+            archive.check_free_space(work, needed, limits.min_free)  # refused now, not queued
         else:
             members = await asyncio.to_thread(archive.extract, local, folder, limits)
     except BaseException as e:  # refused, or disk full: leave nothing extracted behind

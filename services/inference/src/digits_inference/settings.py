@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_archive_bytes: int = 1 << 30  # an uploaded image archive larger than this is refused
     max_archive_members: int = 100_000  # members (files and folders) one archive may hold
     max_expanded_bytes: int = 4 << 30  # bytes an archive's images may expand to
+    min_free_bytes: int = 1 << 30  # an archive is refused if it would leave less free on disk
     # An image declaring more pixels is refused from its header, never decoded (classify one,
     # classify many): a 200 KB PNG can declare 10000×10000 16-bit pixels.
     max_pixels: int = 25_000_000
