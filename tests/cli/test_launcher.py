@@ -6,12 +6,11 @@ import threading
 import time
 from pathlib import Path
 
-import nats
 import pytest
 
 from digits_cli.launcher import Launcher
 from digits_cli.settings import Settings
-from digits_proto.runtime import env_settings
+from digits_proto.runtime import connect, credentials_for, env_settings
 
 
 def test_settings_read_the_shared_digits_variables() -> None:
@@ -19,7 +18,8 @@ def test_settings_read_the_shared_digits_variables() -> None:
     env = {"DIGITS_PORT": "5123", "DIGITS_DATA_DIR": "/tmp/d", "DIGITS_DATA_ROOTS": "/a:/b"}
     settings = env_settings(Settings, "launcher", env=env, aliases={"port": "DIGITS_PORT"})
     assert settings.port == 5123 and settings.roots == ["/a", "/b"]
-    assert Settings(data_dir="/tmp/d").roots == ["/tmp/d"]
+    # Never the data directory itself (logs, credentials, the NATS store): `datasets/` beside it.
+    assert Settings(data_dir="/tmp/d").roots == ["/tmp/datasets"]
 
 
 @pytest.mark.timeout(60)
@@ -42,7 +42,9 @@ async def test_launcher_starts_nats_restarts_a_crashed_service_and_stops_everyth
         time.sleep(0.1)
     assert any("ready" in line for line in lines), lines
     assert any("restarting" in line for line in lines), lines
-    client = await nats.connect(launcher.nats_url)
+    admin = credentials_for("digits-admin", str(launcher.data_dir / "nats" / "creds"))
+    assert admin is not None
+    client = await connect(launcher.nats_url, admin.user, admin)
     assert (await client.jetstream().account_info()) is not None
     await client.close()
     procs = [c.proc for c in launcher.children]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from digits_cli import nats
 from digits_cli.settings import Settings
+from digits_proto.runtime import CREDS_ENV, NatsCredentials, credentials_for
 
 SERVICES = ("gpu-broker", "datasets", "trainer", "inference", "gateway")
 MAX_BACKOFF = 30.0
@@ -62,6 +63,7 @@ class Launcher:
         self.logs = self.data_dir / "logs"
         self.nats_proc: subprocess.Popen[bytes] | None = None
         self.nats_url = settings.nats_url
+        self.creds_dir: Path | None = None  # embedded mode: one credentials file per service
         modules = modules or {name: "" for name in SERVICES}
         self.children = [
             Child(name, settings.port if name == "gateway" else self._port_for(name), module)
@@ -78,27 +80,61 @@ class Launcher:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self._private_folders()
         try:
             if not self.nats_url:
-                port = self.settings.nats_port or nats.free_port()
-                self.nats_proc = nats.start(self.data_dir, port, self.logs / "nats-server.log")
-                self.nats_url = f"nats://127.0.0.1:{port}"
-                self.echo(f"nats-server (JetStream) on {self.nats_url}")
+                self._start_nats()
+            elif admin := self._external_admin():
+                nats.provision(self.nats_url, admin)
             for child in self.children:
                 self._start(child)
             if not self._wait_ready():
                 return 1
-            host = "localhost" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
-            self.echo(
-                f"DIGITS is ready: http://{host}:{self.settings.port}/  (logs: {self.logs})",
-                flush=True,
-            )
+            self.echo(self._ready_line(), flush=True)
             self._supervise()
             return 0
         finally:
             self.shutdown()
             self.echo("DIGITS stopped.", flush=True)
+
+    def _private_folders(self) -> None:
+        """The data directory and all it holds are the owner's alone; the dataset root exists."""
+        os.umask(0o077)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # a data dir made before this was 0755
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.settings.data_roots:
+            Path(self.settings.roots[0]).mkdir(parents=True, exist_ok=True)
+
+    def _start_nats(self) -> None:
+        """Embedded mode: credentials, the config with the permission table, then provisioning."""
+        port = self.settings.nats_port or nats.free_port()
+        conf, self.creds_dir = nats.write_config(self.data_dir, port)
+        self.nats_proc = nats.start(conf, port, self.logs / "nats-server.log")
+        self.nats_url = f"nats://127.0.0.1:{port}"
+        nats.provision(self.nats_url, nats.credentials(self.creds_dir)[nats.ADMIN])
+        self.echo(f"nats-server (JetStream) on {self.nats_url}")
+
+    def _external_admin(self) -> NatsCredentials | None:
+        """External mode: a DIGITS_NATS_CREDS directory holding the admin's file provisions."""
+        folder = os.environ.get(CREDS_ENV, "")
+        if folder and (Path(folder) / f"{nats.ADMIN}.json").is_file():
+            return credentials_for(nats.ADMIN, folder)
+        return None
+
+    def _ready_line(self) -> str:
+        """The URL to open: a one-time sign-in link when the gateway left a token for it."""
+        host = "localhost" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
+        base = f"http://{host}:{self.settings.port}/"
+        token_file = self.data_dir / "signin-token"
+        try:
+            token = token_file.read_text().strip()
+        except FileNotFoundError:
+            token = ""
+        if not token:
+            return f"DIGITS is ready: {base}  (logs: {self.logs})"
+        token_file.unlink(missing_ok=True)  # printed once: the terminal is its only copy
+        return f"DIGITS is ready: {base}login?token={token}  (logs: {self.logs})"
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopping = True
@@ -112,6 +148,12 @@ class Launcher:
             DIGITS_PORT=str(self.settings.port),
             PYTHONUNBUFFERED="1",
         )
+        # Each service gets its own NATS user only; a module the table does not know gets none.
+        user = "digits-" + child.name
+        if self.creds_dir is not None:
+            env.pop(CREDS_ENV, None)
+            if (self.creds_dir / f"{user}.json").is_file() and user != nats.ADMIN:
+                env[CREDS_ENV] = str(self.creds_dir / f"{user}.json")
         # The trainer asks its own node's broker: both must agree on the node id.
         env.setdefault("DIGITS_NODE_ID", re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()))
         env[f"DIGITS_{child.name.upper().replace('-', '_')}_PORT"] = str(child.port)

@@ -1,7 +1,11 @@
-"""The embedded nats-server: JetStream on, store under the data directory."""
+"""The embedded nats-server: one user per service with its permission row, JetStream under the data dir."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -9,8 +13,18 @@ import sys
 import time
 from pathlib import Path
 
+import bcrypt
+import msgspec
+
+from digits_proto.permissions import TABLE, Grant
+from digits_proto.runtime import NatsCredentials, connect, ensure_streams
+
 # A blob chunk plus headers must fit; architecture.md allows the embedded server up to 8 MB.
 MAX_PAYLOAD = 8 * 1024 * 1024
+# The provisioning user: creates and updates streams and buckets; never given to a service.
+ADMIN = "digits-admin"
+# bcrypt cost: the passwords are 256-bit random, the hash only keeps them out of the config.
+BCRYPT_ROUNDS = 10
 
 
 def binary() -> str:
@@ -29,22 +43,83 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(data_dir: Path, port: int) -> Path:
-    """The server's config file (flags cannot set max_payload)."""
-    conf = data_dir / "nats" / "nats.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    store = (data_dir / "nats" / "jetstream").as_posix()
-    conf.write_text(
-        f'listen: "127.0.0.1:{port}"\n'
-        f"max_payload: {MAX_PAYLOAD}\n"
-        f'jetstream {{\n  store_dir: "{store}"\n}}\n'
-    )
-    return conf
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner may read (0600 even if it existed with wider modes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    path.chmod(0o600)
 
 
-def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """Start nats-server and wait until it accepts connections."""
-    conf = write_config(data_dir, port)
+def credentials(folder: Path) -> dict[str, NatsCredentials]:
+    """Every service's user and the admin, `<user>.json` in `folder` (0700, files 0600).
+
+    Made once with random passwords and kept: a restart (or an operator's server) reuses them.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    found: dict[str, NatsCredentials] = {}
+    for user in (*TABLE, ADMIN):
+        file = folder / f"{user}.json"
+        if not file.exists():
+            made = NatsCredentials(user=user, password=secrets.token_urlsafe(32))
+            write_private(file, msgspec.json.encode(made))
+        file.chmod(0o600)
+        found[user] = msgspec.json.decode(file.read_bytes(), type=NatsCredentials)
+    return found
+
+
+def _user(creds: NatsCredentials, grant: Grant | None) -> dict[str, object]:
+    hashed = bcrypt.hashpw(creds.password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+    user: dict[str, object] = {"user": creds.user, "password": hashed}
+    if grant is not None:
+        user["permissions"] = {
+            "publish": {"allow": list(grant.publish)},
+            "subscribe": {"allow": list(grant.subscribe)},
+            "allow_responses": grant.allow_responses,
+        }
+    return user
+
+
+def authorization(users: dict[str, NatsCredentials]) -> dict[str, object]:
+    """The config's users (bcrypt hashes) with their rows; the admin alone has no limits."""
+    return {
+        "timeout": 10,  # seconds to authenticate: bcrypt on a loaded machine
+        "users": [_user(creds, TABLE.get(name)) for name, creds in users.items()],
+    }
+
+
+def config_text(authz: dict[str, object], listen: str, store_dir: str) -> str:
+    """The server config (NATS reads JSON as its config format)."""
+    config = {
+        "listen": listen,
+        "max_payload": MAX_PAYLOAD,
+        "jetstream": {"store_dir": store_dir},
+        "authorization": authz,
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def render_config(users: dict[str, NatsCredentials], listen: str, store_dir: str) -> str:
+    """The server config: the permission table as users, JetStream, max_payload."""
+    return config_text(authorization(users), listen, store_dir)
+
+
+def write_config(data_dir: Path, port: int) -> tuple[Path, Path]:
+    """The embedded server's config (0600) and the credentials folder beside it."""
+    folder = data_dir / "nats"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    creds_dir = folder / "creds"
+    users = credentials(creds_dir)
+    conf = folder / "nats.conf"
+    store = (folder / "jetstream").as_posix()
+    write_private(conf, render_config(users, f"127.0.0.1:{port}", store).encode())
+    return conf, creds_dir
+
+
+def start(conf: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start nats-server with `conf` and wait until it accepts connections."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [binary(), "-c", str(conf)],
@@ -62,3 +137,16 @@ def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"nats-server did not start on port {port}; see {log}")
+
+
+def provision(url: str, admin: NatsCredentials) -> None:
+    """Create (or update) every stream and bucket as the admin: services may not."""
+
+    async def run() -> None:
+        nc = await connect(url, ADMIN, admin)
+        try:
+            await ensure_streams(nc.jetstream())
+        finally:
+            await nc.close()
+
+    asyncio.run(run())

@@ -30,8 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def roots(self) -> list[str]:
-        """Folders dataset paths may point into; the data directory when none are set."""
-        return [os.path.abspath(r) for r in self.data_roots] or [self.data_path]
+        """Folders dataset paths may point into; when none are set, `datasets/` beside the data
+        directory (never the data directory: logs, credentials and the NATS store live there)."""
+        default = os.path.join(os.path.dirname(self.data_path), "datasets")
+        return [os.path.abspath(r) for r in self.data_roots] or [default]
 
 
 @functools.cache

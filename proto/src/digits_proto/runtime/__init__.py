@@ -17,7 +17,15 @@ from digits_proto.runtime._blobs import (
     read_blob,
     read_bytes,
 )
-from digits_proto.runtime._bus import LEASE_TTL_SECONDS, connect, ensure_streams, stream_configs
+from digits_proto.runtime._bus import (
+    CREDS_ENV,
+    LEASE_TTL_SECONDS,
+    NatsCredentials,
+    connect,
+    credentials_for,
+    ensure_streams,
+    stream_configs,
+)
 from digits_proto.runtime._http import Metrics, serve_health
 from digits_proto.runtime._logging import configure_logging
 from digits_proto.runtime._micro import (
@@ -34,6 +42,7 @@ from digits_proto.runtime._store import ConcurrencyError, EventStore
 from digits_proto.runtime._work import Outcome, consume_tickets, heartbeat
 
 __all__ = [
+    "CREDS_ENV",
     "LEASE_TTL_SECONDS",
     "MIN_FREE",
     "ArchiveRefused",
@@ -43,6 +52,7 @@ __all__ = [
     "EventStore",
     "Forbidden",
     "Metrics",
+    "NatsCredentials",
     "NotFound",
     "Outcome",
     "ServiceHost",
@@ -51,6 +61,7 @@ __all__ = [
     "configure_logging",
     "connect",
     "consume_tickets",
+    "credentials_for",
     "delete_prefix",
     "ensure_streams",
     "env_settings",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import msgspec
 import nats
 import structlog
 from nats.aio.client import Client
@@ -13,7 +17,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from digits_proto import subjects
 
@@ -23,8 +27,42 @@ log = structlog.get_logger(__name__)
 LEASE_TTL_SECONDS = 15.0
 
 
-async def connect(url: str, name: str) -> Client:
-    """Connect, retrying forever on later disconnects (a restarted NATS is found again)."""
+# A file with this service's NATS user and password, or a directory of `<service>.json` files.
+CREDS_ENV = "DIGITS_NATS_CREDS"
+
+
+class NatsCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """One NATS user (a service's, or the provisioning admin's): what its `.json` file holds."""
+
+    user: str
+    password: str
+
+
+def credentials_for(name: str, path: str | None = None) -> NatsCredentials | None:
+    """The credentials `name` connects with: from `path`, else DIGITS_NATS_CREDS; None if unset.
+
+    A directory holds one `<name>.json` per service; a file is this service's own.
+    """
+    path = os.environ.get(CREDS_ENV, "") if path is None else path
+    if not path:
+        return None
+    file = Path(path)
+    if file.is_dir():
+        file = file / f"{name}.json"
+    try:
+        return msgspec.json.decode(file.read_bytes(), type=NatsCredentials)
+    except (OSError, msgspec.DecodeError) as e:
+        raise SystemExit(f"{CREDS_ENV}: cannot read NATS credentials from {file}: {e}") from e
+
+
+async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> Client:
+    """Connect as `name`, retrying forever on later disconnects (a restarted NATS is found again).
+
+    Credentials come from `creds`, else DIGITS_NATS_CREDS, else the URL (`nats://user:pw@host`).
+    Replies arrive under the service's own inbox prefix: its NATS user may read only those.
+    """
+    creds = creds or credentials_for(name)
+    auth = {"user": creds.user, "password": creds.password} if creds else {}
 
     async def on_error(e: Exception) -> None:
         log.warning("nats_error", error=str(e))
@@ -45,6 +83,8 @@ async def connect(url: str, name: str) -> Client:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
+        inbox_prefix=subjects.inbox_prefix(name),
+        **auth,
     )
 
 
@@ -71,16 +111,41 @@ def stream_configs() -> list[StreamConfig]:
 
 
 async def ensure_streams(js: JetStreamContext) -> None:
-    """Create the streams, KV and Object Store buckets if missing (idempotent, race-safe)."""
+    """Create the streams, KV and Object Store buckets if missing (idempotent, race-safe).
+
+    Only what is missing or configured differently is created or updated: a service whose NATS
+    user may read stream info but not create streams (the embedded launcher provisions them
+    with its admin user first) passes through when everything is in place.
+    """
     for config in stream_configs():
         try:
-            await js.add_stream(config)
-        except BadRequestError:
+            info = await js.stream_info(config.name or "")
+            if _same(info.config, config):
+                continue
             await js.update_stream(config)
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:  # created meanwhile by another service
+                await js.update_stream(config)
     for bucket in (subjects.BUCKET_DATASETS, subjects.BUCKET_MODELS, subjects.BUCKET_UPLOADS):
-        await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
+        try:
+            await js.object_store(bucket)
+        except BucketNotFoundError:
+            await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
     # No bucket max_age: every lease write carries its own TTL (Nats-TTL; nats-py enables
     # allow_msg_ttl on KV buckets), so the broker's TTL setting alone decides expiry, and
     # delete markers (one per device key) stay.
-    await js.create_key_value(KeyValueConfig(bucket=subjects.KV_LEASES, history=1))
-    await js.create_key_value(KeyValueConfig(bucket=subjects.KV_QUEUE, history=1))
+    for bucket in (subjects.KV_LEASES, subjects.KV_QUEUE):
+        try:
+            await js.key_value(bucket)
+        except BucketNotFoundError:
+            await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+
+
+def _same(actual: StreamConfig, wanted: StreamConfig) -> bool:
+    """The fields `stream_configs` sets agree (the server fills in the rest)."""
+    names = ("subjects", "retention", "storage", "duplicate_window", "allow_direct")
+    return all(
+        getattr(wanted, n) is None or getattr(actual, n) == getattr(wanted, n) for n in names
+    )

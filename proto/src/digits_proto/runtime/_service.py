@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -38,6 +39,8 @@ class ServiceHost:
 
     async def start(self) -> None:
         """Connect and create the streams; readiness stays false until `mark_ready()`."""
+        # Whatever the service writes (logs, caches, scratch files) is the owner's alone.
+        os.umask(0o077)
         self.nc = await connect(self.nats_url, self.name)
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)

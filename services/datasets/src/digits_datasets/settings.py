@@ -15,7 +15,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     nats_url: str = "nats://127.0.0.1:4222"
     data_dir: str = "./data"
-    # Folders a dataset may be read from; empty means `[data_dir]` (DIGITS_DATA_ROOTS, like PATH).
+    # Folders a dataset may be read from (DIGITS_DATA_ROOTS, like PATH); empty means `datasets/`
+    # beside the data directory, never the data directory itself (logs, credentials, stores).
     data_roots: list[str] = []
     port: int = 0
     log_level: str = "info"
@@ -40,7 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def roots(self) -> list[str]:
         """The data roots, as absolute real paths."""
-        return [os.path.realpath(r) for r in (self.data_roots or [self.data_dir])]
+        beside = os.path.join(os.path.dirname(os.path.abspath(self.data_dir)), "datasets")
+        return [os.path.realpath(r) for r in (self.data_roots or [beside])]
 
     def jobs_dir(self) -> str:
         """Where a build keeps its work files until they are uploaded."""
