@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -51,6 +52,14 @@ class Forbidden(DomainError):
     code = 403
 
 
+def internal_error(service: str, subject: str) -> str:
+    """Log the exception being handled with a fresh id; the message the caller gets instead
+    (never the exception's text: it may name paths, hosts or data of other users)."""
+    error_id = uuid.uuid4().hex[:12]
+    log.exception("command_failed", subject=subject, error_id=error_id)
+    return f"internal error, id {error_id}; see the {service} log"
+
+
 async def serve_endpoints(
     nc: Client,
     service_name: str,
@@ -66,18 +75,18 @@ async def serve_endpoints(
         await service.add_endpoint(
             name=subject.rsplit(".", 1)[-1],
             subject=subject,
-            handler=_wrap(decoder, handler, subject),
+            handler=_wrap(decoder, handler, subject, service_name),
         )
     # The subscriptions must reach the server before anyone is told we are ready.
     await nc.flush()
     return service
 
 
-def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str):
+def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, service: str):
     async def endpoint(req: Request) -> None:
         try:
             command = decoder.decode(req.data)
-        except msgspec.ValidationError as e:
+        except msgspec.DecodeError as e:  # malformed JSON, or a field of the wrong type
             await _reject(req, Rejected(code=400, message=str(e)))
             return
         try:
@@ -85,9 +94,8 @@ def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str):
         except DomainError as e:
             await _reject(req, Rejected(code=e.code, message=e.message, field=e.field))
             return
-        except Exception as e:
-            log.exception("command_failed", subject=subject)
-            await _reject(req, Rejected(code=500, message=f"{type(e).__name__}: {e}"))
+        except Exception:  # noqa: BLE001 - the detail goes to the log, never to the caller
+            await _reject(req, Rejected(code=500, message=internal_error(service, subject)))
             return
         await req.respond(codec.encode(reply))
 
