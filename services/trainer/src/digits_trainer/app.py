@@ -10,12 +10,13 @@ from pathlib import Path
 
 from digits_proto import codec, subjects
 from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
+from digits_trainer.confine import Confiner
 from digits_trainer.handlers import command_handlers
 from digits_trainer.importer import Importer
 from digits_trainer.leases import Leases
 from digits_trainer.pretrained import Imports
-from digits_trainer.sandbox import Sandbox
-from digits_trainer.settings import Settings
+from digits_trainer.sandbox import Sandbox, Turns
+from digits_trainer.settings import Settings, sandbox_limits
 from digits_trainer.spares import Spares
 from digits_trainer.store import Store
 from digits_trainer.worker import Worker, train_model
@@ -30,11 +31,22 @@ async def main(settings: Settings, host: ServiceHost | None = None) -> None:
 async def setup(host: ServiceHost, settings: Settings) -> None:
     """Serve the commands, start the worker, then report ready."""
     store = Store.on(host.js)
-    sandbox = Sandbox(settings.sandbox_wall_seconds, settings.sandbox_cpu_seconds)
-    host.spawn(keep_warm(sandbox, host.stop, settings.sandbox_warm), name="sandbox")
     data = Path(settings.data_dir)
+    confiner = Confiner(settings.sandbox, settings.sandbox_bwrap, data)
+    await confiner.probe()  # logs one clear line when user code cannot be confined
+    check_limits, train_limits = sandbox_limits(settings)
+    sandbox = Sandbox(
+        settings.sandbox_wall_seconds,
+        settings.sandbox_cpu_seconds,
+        confiner,
+        check_limits,
+        Turns(settings.sandbox_per_user, settings.sandbox_backlog, settings.sandbox_children),
+    )
+    host.spawn(keep_warm(sandbox, host.stop, settings.sandbox_warm), name="sandbox")
     imports = Imports(
-        Importer(settings.import_wall_seconds, settings.sandbox_cpu_seconds),
+        Importer(
+            settings.import_wall_seconds, settings.sandbox_cpu_seconds, confiner, check_limits
+        ),
         work_dir=data / "trainer" / "imports",
         cache_dir=data / "cache",
         max_bytes=settings.import_max_bytes,
@@ -46,7 +58,9 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         command_handlers(store, sandbox, imports),
     )
     holder = f"{settings.node_id}/{os.getpid()}/{uuid.uuid4().hex[:6]}"  # this worker, for leases
-    spares = Spares(data / "trainer" / "spare-lease.json", settings.warm_child)
+    spares = Spares(
+        data / "trainer" / "spare-lease.json", settings.warm_child, confiner, train_limits
+    )
     host.spawn(keep_spare(spares, host.stop), name="spare-child")
     worker = Worker(
         nc=host.nc,

@@ -3,14 +3,14 @@
 It needs no NATS: reports go to stdout as JSON lines (see reports.py), the training log to
 stderr, which the parent writes to the job's log file. Started as a spare
 (`python -m digits_trainer.child --wait`, see spares.py), it imports MXNet first, says `ready`,
-then reads its job's config and folder from stdin and makes the folder's `train.log` its stderr.
+then reads its job's config and folder from stdin (its stderr is already the job's log: the
+parent opened it). Paths in the config are relative to the job's folder, its working folder.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
@@ -64,8 +64,8 @@ def devices_to_contexts(devices: list[str]):
 
 def await_job(emit) -> str | None:
     """As a spare: import what training needs, say so, then take the job from stdin: its
-    folder becomes the working folder and its `train.log` this process's stderr. None when
-    stdin closes first (the spare was not needed)."""
+    folder becomes the working folder. None when stdin closes first (the spare was not
+    needed)."""
     import mxnet  # noqa: F401 - the slow part, paid before the job arrives
 
     import digits_trainer.data
@@ -78,10 +78,6 @@ def await_job(emit) -> str | None:
     from digits_trainer.spares import Handover
 
     job = msgspec.json.decode(line, type=Handover)
-    log_fd = os.open(Path(job.folder) / "train.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    for fd in (1, 2):  # fd 1 too: claim_stdout pointed it at the old stderr
-        os.dup2(log_fd, fd)
-    os.close(log_fd)
     os.chdir(job.folder)
     return job.config
 

@@ -61,7 +61,9 @@ async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accep
     created = decide_create(command, dataset, model_id)
     if spec.method == "custom" and dataset is not None:
         classes, shape = dataset.input_shape(spec)
-        await sandbox.check(spec.custom_network, classes, list(shape))
+        await sandbox.check(spec.custom_network, classes, list(shape), asker(command))
+    elif spec.custom_network.strip():  # fine-tuning from source: it must run confined
+        sandbox.require()
     seq = await store.append(model_id, [created], 0)
     await store.submit_ticket(model_id)
     return Accepted(
@@ -197,7 +199,13 @@ async def visualize(store: Store, sandbox: Sandbox, command: object) -> NetworkG
         shape = command.input_shape or list(dims)
     if len(shape) != 3 or min(shape) < 1 or max(shape) > 4096 or classes < 1:
         raise InvalidField("input_shape", "Must be [channels, height, width] and classes ≥ 1")
-    return await sandbox.check(command.custom_network, classes, list(shape))
+    return await sandbox.check(command.custom_network, classes, list(shape), asker(command))
+
+
+def asker(command: object) -> str:
+    """Whose queue a network check waits in: the principal's username ("" if none)."""
+    principal = getattr(command, "principal", None)
+    return principal.username if principal is not None else ""
 
 
 def expect(command: object, kind: type[T]) -> T:

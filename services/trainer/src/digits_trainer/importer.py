@@ -1,8 +1,9 @@
 """Check an imported network (exported symbol + params) in a throwaway child, and turn its symbol
 into Gluon source that a fine-tuning job can build.
 
-`Importer.check()` starts `python -m digits_trainer.importer` with a CPU-time limit, a wall-time
-limit and an environment without the service's settings, as the custom-network sandbox does:
+`Importer.check()` starts `python -m digits_trainer.importer` confined as the custom-network
+sandbox is (confine.py: uid 65534, no network, a scratch folder holding copies of the two files
+as its only world), with a CPU-time limit and a wall-time limit:
 the child loads the symbol and the params with `SymbolBlock.imports`, runs one zero batch of the
 declared input shape and answers the number of outputs. A file MXNet cannot parse (or that
 crashes it) is a 400 naming the form field, never a dead service.
@@ -11,16 +12,18 @@ crashes it) is a 400 naming the form field, never a dead service.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
+from pathlib import Path
 
 import msgspec
 
+from digits_trainer.confine import Confiner, Limits, SandboxUnavailable, spawn
 from digits_trainer.errors import InvalidField
 from digits_trainer.settings import inherited_environment
 
@@ -101,41 +104,62 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
 class Importer:
     """Runs probes in fresh children (rare: one per imported model)."""
 
-    def __init__(self, wall_seconds: float = 60.0, cpu_seconds: int = 30) -> None:
+    def __init__(
+        self,
+        wall_seconds: float = 60.0,
+        cpu_seconds: int = 30,
+        confiner: Confiner | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.wall_seconds = wall_seconds
         self.cpu_seconds = cpu_seconds
+        self.confiner = confiner
+        self.limits = limits or Limits()
 
     async def check(self, probe: Probe, field: str) -> Verdict:
         """The verdict, or InvalidField(field) when the network cannot be loaded and run."""
-        probe = msgspec.structs.replace(probe, cpu_seconds=self.cpu_seconds)
+        if self.confiner is not None:
+            try:  # MXNet parses the uploaded files (C++): the child runs confined or not at all
+                self.confiner.require()
+            except SandboxUnavailable as e:
+                raise InvalidField(field, str(e)) from None
         env = {**inherited_environment(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        with tempfile.TemporaryDirectory(prefix="digits-import-") as scratch:
-            child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "digits_trainer.importer",
-                cwd=scratch,
-                env=env,
+        # Beside the upload: the files are linked into it, not copied.
+        beside = Path(probe.symbol).parent
+        with tempfile.TemporaryDirectory(prefix="digits-import-", dir=beside) as scratch:
+            folder = Path(scratch)
+            if self.confiner is not None and self.confiner.on:
+                self.confiner.prepare(folder)
+            probe = msgspec.structs.replace(
+                probe,
+                cpu_seconds=self.cpu_seconds,
+                symbol=self._stage(Path(probe.symbol), folder / "net-symbol.json"),
+                params=self._stage(Path(probe.params), folder / "net.params"),
+            )
+            child = await spawn(
+                self.confiner,
+                [sys.executable, "-m", "digits_trainer.importer"],
+                folder,
+                env,
+                self.limits,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:
                 out, _ = await asyncio.wait_for(
-                    child.communicate(msgspec.json.encode(probe)), self.wall_seconds
+                    child.process.communicate(msgspec.json.encode(probe)), self.wall_seconds
                 )
             except TimeoutError:
                 raise InvalidField(
                     field, f"Loading the network took longer than {self.wall_seconds:g} s"
                 ) from None
             finally:
-                with contextlib.suppress(ProcessLookupError):
-                    child.kill()
-                await child.wait()
+                await child.end()
         try:
             verdict = msgspec.json.decode(out.strip().splitlines()[-1], type=Verdict)
         except (msgspec.DecodeError, IndexError):
-            limit = child.returncode in (-signal.SIGKILL, -signal.SIGXCPU)
+            limit = child.returncode in (-signal.SIGKILL, -signal.SIGXCPU, 128 + signal.SIGXCPU)
             cause = f" (over {self.cpu_seconds} s of CPU time?)" if limit else ""
             raise InvalidField(
                 field, f"Loading the network stopped with exit code {child.returncode}{cause}"
@@ -143,6 +167,18 @@ class Importer:
         if verdict.error:
             raise InvalidField(field, verdict.error)
         return verdict
+
+    def _stage(self, source: Path, target: Path) -> str:
+        """An uploaded file linked (else copied) into the child's folder, its only world, by
+        its name there; the original path when the child is not confined."""
+        if self.confiner is None or not self.confiner.on:
+            return str(source)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        self.confiner.share(target)
+        return target.name
 
 
 def _reason(error: BaseException) -> str:

@@ -26,6 +26,7 @@ from digits_proto.models import (
 )
 from digits_proto.runtime import ConcurrencyError
 from digits_trainer import staging
+from digits_trainer.confine import SandboxUnavailable
 from digits_trainer.domain import ModelState, resume_point
 from digits_trainer.joblog import TRAINER_MARK, JobLog
 from digits_trainer.process import terminate
@@ -85,7 +86,7 @@ class Attempt:
         self.point: tuple[Path, Position] | None = None
         self.cache = Path(settings.data_dir) / "cache"
         self.log = JobLog(store, self.model_id, self.folder, settings.log_upload_every)
-        self.relay = Relay(store, settings, self.model_id, self.log, self.append)
+        self.relay = Relay(store, settings, self.model_id, self.log, self.append, self.folder)
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
@@ -166,6 +167,7 @@ class Attempt:
             cache=self.cache,
             point=self.point,
             snapshot=self.resume,
+            confiner=self.spares.confiner,
         )
         if self.state.attempts > 0:  # an earlier attempt's points stay; none is sent twice
             self.relay.recorded = await self.store.recorded_iterations(self.model_id)
@@ -175,6 +177,10 @@ class Attempt:
         """Run the child until it ends or the job is stopped; record how it ended."""
         if self.stopped.is_set():
             return self.ending
+        try:  # network source (custom, or fine-tuning from it) never runs unconfined
+            self.spares.require(bool(self.state.spec.custom_network.strip()))
+        except SandboxUnavailable as e:
+            return await self.fail(f"{e}")
         child = await self.spares.start(config, self.folder, lease)
         log.info("child_started", model_id=self.model_id, pid=child.pid)
         assert child.stdout is not None
@@ -185,25 +191,30 @@ class Attempt:
             if stopping.done():
                 return self.ending
             relaying.result()  # raises JobStopped if an append found the job stopped
+            if self.relay.refused:  # it would go on writing to a pipe nobody reads
+                await terminate(child, 0)
             returncode = await child.wait()
             if self.relay.done and returncode == 0:
                 await self.close_log(Ending.COMPLETED)  # complete before the job says Done
                 await self.append(TrainingCompleted(model_id=self.model_id))
                 return Ending.COMPLETED
-            error = (
+            return await self.fail(
                 self.relay.error
                 or f"Training exited with code {returncode}: {self.last_log_line()}"
             )
-            self.error = error
-            await self.close_log(Ending.FAILED)
-            await self.append(TrainingFailed(model_id=self.model_id, error=error))
-            return Ending.FAILED
         finally:
             for task in (relaying, stopping):
                 task.cancel()
             await terminate(child, self.settings.kill_grace)
             log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
             await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
+
+    async def fail(self, error: str) -> Ending:
+        """The attempt failed: say why in the log, then in the job's events."""
+        self.error = error
+        await self.close_log(Ending.FAILED)
+        await self.append(TrainingFailed(model_id=self.model_id, error=error))
+        return Ending.FAILED
 
     async def drop_resume_point(self) -> None:
         """A job that completed, failed or was aborted is never resumed: its point goes."""

@@ -1,14 +1,18 @@
-"""The training child as a process: its environment, its start in a fresh interpreter, its end."""
+"""The training child as a process: its environment, its start in a fresh interpreter (confined
+by confine.py unless the sandbox is off or unavailable for a standard network), its end."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 from pathlib import Path
 
+import msgspec
+
 from digits_proto.gpus import LeaseAccepted
+from digits_trainer.confine import Confined, Confiner, Limits, spawn
+from digits_trainer.joblog import LOG_FILE
 from digits_trainer.settings import inherited_environment
 
 
@@ -50,18 +54,30 @@ def child_environment(lease: LeaseAccepted) -> dict[str, str]:
     }
 
 
+def child_limits(limits: Limits, env: dict[str, str]) -> Limits:
+    """A training child's limits: no address-space limit with GPUs (CUDA maps their memory)."""
+    if env.get("CUDA_VISIBLE_DEVICES"):
+        return msgspec.structs.replace(limits, memory_mb=0)
+    return limits
+
+
 async def start_child(
-    config: Path, folder: Path, env: dict[str, str]
-) -> asyncio.subprocess.Process:
-    """A fresh interpreter (never a fork of this one: MXNet's threads do not survive fork)."""
-    with open(folder / "train.log", "ab") as log_file:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "digits_trainer.child",
-            str(config),
-            cwd=folder,
-            env=env,
+    config: Path,
+    folder: Path,
+    env: dict[str, str],
+    confiner: Confiner | None = None,
+    limits: Limits | None = None,
+) -> Confined:
+    """A fresh interpreter (never a fork of this one: MXNet's threads do not survive fork), in
+    the job's folder; its stderr is the job's log, opened here (the child cannot open it)."""
+    with open(folder / LOG_FILE, "ab") as log_file:
+        return await spawn(
+            confiner,
+            [sys.executable, "-m", "digits_trainer.child", str(config.relative_to(folder))],
+            folder,
+            env,
+            child_limits(limits or Limits(), env),
+            gpus=bool(env.get("CUDA_VISIBLE_DEVICES")),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=log_file,
@@ -69,15 +85,6 @@ async def start_child(
         )
 
 
-async def terminate(child: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds (DIGITS's abort)."""
-    if child.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        child.terminate()
-    try:
-        await asyncio.wait_for(child.wait(), grace)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            child.kill()
-        await child.wait()
+async def terminate(child: Confined, grace: float) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds (DIGITS's abort); the whole tree."""
+    await child.end(grace)

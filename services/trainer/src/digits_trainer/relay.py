@@ -1,9 +1,12 @@
-"""A training child's reports relayed as the job's events and blobs, in report order."""
+"""A training child's reports relayed as the job's events and blobs, in report order.
+
+The child is untrusted: the files it names are read only inside its job's `work/` folder (see
+reported.py), and a report the parent refuses ends the relay with an error, the job failing.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +23,7 @@ from digits_proto.models import (
 )
 from digits_trainer import reports
 from digits_trainer.joblog import JobLog
+from digits_trainer.reported import Refused, open_reported, remove_reported
 from digits_trainer.resumepoints import resume_point_name
 from digits_trainer.settings import Settings
 from digits_trainer.store import Store
@@ -34,8 +38,17 @@ class Relay:
     metric points and uploads; remembers whether the child said it was done or failed."""
 
     def __init__(
-        self, store: Store, settings: Settings, model_id: str, log: JobLog, append: Append
+        self,
+        store: Store,
+        settings: Settings,
+        model_id: str,
+        log: JobLog,
+        append: Append,
+        folder: Path | None = None,
     ):
+        self.folder = folder or log.path.parent  # the job's folder; the child writes its work/
+        self.max_bytes = settings.sandbox_file_mb * 1024 * 1024
+        self.refused = False
         self.store = store
         self.settings = settings
         self.model_id = model_id
@@ -48,7 +61,19 @@ class Relay:
         self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
 
     async def run(self, stdout: asyncio.StreamReader) -> None:
-        """Turn each report line of the child into events, in order."""
+        """Turn each report line of the child into events, in order; stop at a report that
+        is refused (the attempt then ends the child and fails the job with `error`)."""
+        try:
+            await self._relay(stdout)
+        except Refused as e:
+            log.warning("child_report_refused", model_id=self.model_id, reason=str(e))
+            self.refused = True
+            self.error = f"The training process sent a report that was refused: {e}"
+        except ValueError:  # asyncio's limit on a line's length
+            self.refused = True
+            self.error = "The training process sent a report line over 1 MiB"
+
+    async def _relay(self, stdout: asyncio.StreamReader) -> None:
         async for line in stdout:
             try:
                 report = reports.decoder.decode(line)
@@ -98,9 +123,9 @@ class Relay:
     async def on_snapshot(self, report: reports.SnapshotReport) -> None:
         """Upload a snapshot's three files, then say so; the local copies go."""
         prefix = f"{self.model_id}/snapshot-{report.epoch:g}"
-        symbol = await self.store.put_model_file(f"{prefix}-symbol.json", report.symbol)
-        params = await self.store.put_model_file(f"{prefix}.params", report.params)
-        state = await self.store.put_model_file(f"{prefix}.state", report.state)
+        symbol = await self.upload(f"{prefix}-symbol.json", report.symbol)
+        params = await self.upload(f"{prefix}.params", report.params)
+        state = await self.upload(f"{prefix}.state", report.state)
         # The log first: whoever sees SnapshotSaved finds the stored log at least that far.
         await self.log.upload()
         await self.append(
@@ -113,7 +138,8 @@ class Relay:
                 input_shape=report.input_shape,
             )
         )
-        shutil.rmtree(Path(report.symbol).parent, ignore_errors=True)
+        for path in (report.symbol, report.params, report.state):
+            remove_reported(self.folder, path)
         for epoch in report.dropped:  # retention: say so first, then free the blobs
             await self.append(SnapshotDeleted(model_id=self.model_id, epoch=epoch))
             old = f"{self.model_id}/snapshot-{epoch:g}"
@@ -132,6 +158,11 @@ class Relay:
         # 50 uploads' time after the last keeps it near 2% of the CPU as well.
         if time.monotonic() >= self.next_point_upload:
             started = time.monotonic()
-            await self.store.put_model_file(resume_point_name(self.model_id), report.path)
+            await self.upload(resume_point_name(self.model_id), report.path)
             self.next_point_upload = time.monotonic() + 49 * (time.monotonic() - started)
-        Path(report.path).unlink(missing_ok=True)
+        remove_reported(self.folder, report.path)
+
+    async def upload(self, name: str, reported: str):
+        """Upload a file the child reported, read only if it lies in its work/ (Refused)."""
+        with open_reported(self.folder, reported, self.max_bytes) as path:
+            return await self.store.put_model_file(name, path)

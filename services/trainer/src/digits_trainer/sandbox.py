@@ -1,10 +1,14 @@
-"""Check network source in a throwaway child: build it, run one dummy batch, describe its graph.
+"""Check network source in a throwaway, confined child: build it, run one dummy batch, describe
+its graph.
 
-`Sandbox.check()` (the service side) starts `python -m digits_trainer.sandbox` with a CPU-time
-limit (RLIMIT_CPU, set by the child on itself), a wall-time limit, an environment without the
-service's settings (no DIGITS_*/NATS* variables) and a scratch working folder that is removed
-afterwards. This isolates mistakes, not malice. Any error becomes a 400 on `custom_network`
-whose message shows the failing line of the source.
+`Sandbox.check()` (the service side) starts `python -m digits_trainer.sandbox` through the
+bubblewrap wrapper (confine.py): uid 65534, no network, its own pid namespace, a scrubbed
+environment, memory/process/file-size rlimits, a scratch folder as its only world; a CPU-time
+limit (RLIMIT_CPU, set by the child on itself once MXNet is imported) and a wall-time limit,
+after which the whole process tree is killed. Checks are queued per user: each user has at
+most `per_user` children at once and `backlog` more waiting (more is a 429), and all users
+share `total` children. Any error becomes a 400 on `custom_network` whose message shows the
+failing line of the source; so does a sandbox that cannot be set up.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ import sys
 import tempfile
 import traceback
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
 
 from digits_proto.models import NetworkGraph
+from digits_proto.runtime import DomainError
+from digits_trainer.confine import Confined, Confiner, Limits, SandboxUnavailable, spawn
 from digits_trainer.errors import InvalidField
 from digits_trainer.settings import inherited_environment
 
@@ -52,31 +60,91 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
 class Spare(NamedTuple):
     """A sandbox child that has imported MXNet and waits for its one probe on stdin."""
 
-    process: asyncio.subprocess.Process
+    process: Confined
     scratch: tempfile.TemporaryDirectory
+
+
+class Busy(DomainError):
+    """One user has too many checks queued (429): the others' checks are not held up."""
+
+    code = 429
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(
+            f"Too many network checks of yours are running or waiting ({queued}); "
+            "try again when they have finished",
+            field=FIELD,
+        )
+
+
+class Turns:
+    """Per-user queues in front of a shared pool of children."""
+
+    def __init__(self, per_user: int = 1, backlog: int = 4, total: int = 2) -> None:
+        self.per_user = max(1, per_user)
+        self.backlog = max(0, backlog)
+        self.total = asyncio.Semaphore(max(1, total))
+        self.users: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, user: str) -> AsyncIterator[None]:
+        """Wait for a turn of `user` and then of the pool; Busy past the user's backlog."""
+        own, queued = self.users.setdefault(user, (asyncio.Semaphore(self.per_user), [0]))
+        if queued[0] >= self.per_user + self.backlog:
+            raise Busy(queued[0])
+        queued[0] += 1
+        try:
+            async with own, self.total:
+                yield
+        finally:
+            queued[0] -= 1
+            if not queued[0]:
+                self.users.pop(user, None)
 
 
 class Sandbox:
     """Starts sandbox children, keeping one warm (MXNet imported) so a check answers quickly."""
 
-    def __init__(self, wall_seconds: float = 60.0, cpu_seconds: int = 20) -> None:
+    def __init__(
+        self,
+        wall_seconds: float = 60.0,
+        cpu_seconds: int = 20,
+        confiner: Confiner | None = None,
+        limits: Limits | None = None,
+        turns: Turns | None = None,
+    ) -> None:
         self.wall_seconds = wall_seconds
         self.cpu_seconds = cpu_seconds
+        self.confiner = confiner
+        self.limits = limits or Limits()
+        self.turns = turns or Turns()
         self.spare: Spare | None = None
         self.closed = False
+        self.refilling = False
         # Networks that built: a sweep or a clone sends the same code again (one child each
         # would cost seconds per job); only successes are kept, a failure is always re-run.
         self.passed: OrderedDict[tuple[str, int, tuple[int, ...]], NetworkGraph] = OrderedDict()
 
+    def require(self) -> None:
+        """InvalidField(custom_network) when user code may not run here (no sandbox)."""
+        if self.confiner is not None:
+            try:
+                self.confiner.require()
+            except SandboxUnavailable as e:
+                raise InvalidField(FIELD, str(e)) from None
+
     async def _start(self) -> Spare:
         scratch = tempfile.TemporaryDirectory(prefix="digits-sandbox-")
+        folder = Path(scratch.name)
+        if self.confiner is not None:
+            self.confiner.prepare(folder)
         env = {**inherited_environment(), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "digits_trainer.sandbox",
-            cwd=scratch.name,
-            env=env,
+        process = await spawn(
+            self.confiner,
+            [sys.executable, "-m", "digits_trainer.sandbox"],
+            folder,
+            env,
+            self.limits,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -85,20 +153,39 @@ class Sandbox:
 
     async def warm(self) -> None:
         """Have a child import MXNet before the first check arrives."""
-        if self.spare is None and not self.closed:
-            self.spare = await self._start()
+        with contextlib.suppress(InvalidField):
+            self.require()
+            if self.spare is None and not self.closed:
+                self.spare = await self._start()
 
-    async def check(self, code: str, classes: int, input_shape: list[int]) -> NetworkGraph:
+    async def check(
+        self, code: str, classes: int, input_shape: list[int], user: str = ""
+    ) -> NetworkGraph:
         """The graph if `code` builds and runs one batch; else InvalidField(custom_network)."""
+        self.require()
         key = (hashlib.sha256(code.encode()).hexdigest(), classes, tuple(input_shape))
         if (graph := self.passed.get(key)) is not None:
             self.passed.move_to_end(key)
             return graph
-        graph = await self._probe(code, classes, input_shape)
+        async with self.turns.turn(user):
+            graph = await self._probe(code, classes, input_shape)
         self.passed[key] = graph
         while len(self.passed) > PASSED_KEPT:
             self.passed.popitem(last=False)
         return graph
+
+    async def _refill(self) -> None:
+        """The next check finds MXNet already imported (one spare, one refill at a time)."""
+        if self.spare is None and not self.closed and not self.refilling:
+            self.refilling = True
+            try:
+                spare = await self._start()
+            finally:
+                self.refilling = False
+            if self.spare is None and not self.closed:
+                self.spare = spare
+            else:
+                await _end(spare)
 
     async def _probe(self, code: str, classes: int, input_shape: list[int]) -> NetworkGraph:
         spare, self.spare = self.spare or await self._start(), None
@@ -108,7 +195,7 @@ class Sandbox:
         child = spare.process
         try:
             out, _ = await asyncio.wait_for(
-                child.communicate(msgspec.json.encode(probe)), self.wall_seconds
+                child.process.communicate(msgspec.json.encode(probe)), self.wall_seconds
             )
         except TimeoutError:
             raise InvalidField(
@@ -116,13 +203,11 @@ class Sandbox:
             ) from None
         finally:
             await _end(spare)
-            # The next check finds MXNet already imported.
-            if self.spare is None and not self.closed:
-                self.spare = await self._start()
+            await self._refill()
         try:
             verdict = msgspec.json.decode(out.strip().splitlines()[-1], type=Verdict)
         except (msgspec.DecodeError, IndexError):
-            limit = child.returncode in (-signal.SIGKILL, -signal.SIGXCPU)
+            limit = child.returncode in (-signal.SIGKILL, -signal.SIGXCPU, 128 + signal.SIGXCPU)
             cause = f" (over {self.cpu_seconds} s of CPU time?)" if limit else ""
             raise InvalidField(
                 FIELD, f"Building the network stopped with exit code {child.returncode}{cause}"
@@ -140,9 +225,7 @@ class Sandbox:
 
 
 async def _end(spare: Spare) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        spare.process.kill()
-    await spare.process.wait()
+    await spare.process.end()
     spare.scratch.cleanup()
 
 

@@ -9,6 +9,7 @@ import socket
 import msgspec
 
 from digits_proto.runtime import env_settings
+from digits_trainer.confine import Limits
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,10 +41,42 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sandbox_wall_seconds: float = 60.0  # building a custom network: wall-time limit
     sandbox_cpu_seconds: int = 30  # ... and CPU-time limit (RLIMIT_CPU), MXNet's import excluded
     sandbox_warm: bool = True  # one sandbox child waits with MXNet imported, from the start
+    # User code (custom networks, fine-tuning from source, pretrained imports, and every
+    # training child) runs under bubblewrap as uid 65534 with no network. "off" runs it
+    # unconfined, as the service's own user: DANGEROUS (see the README).
+    sandbox: str = "bwrap"
+    sandbox_bwrap: str = "/usr/bin/bwrap"
+    sandbox_memory_mb: int = 4096  # address space of a network check or import child
+    train_memory_mb: int = 0  # ... of a training child on the CPU; 0 = this machine's memory
+    sandbox_processes: int = 1024  # processes + threads of uid 65534, all sandboxes together
+    sandbox_file_mb: int = 8192  # the largest file a child may write (a snapshot)
+    sandbox_per_user: int = 1  # network checks of one user at once ...
+    sandbox_backlog: int = 4  # ... and waiting behind them; more is a 429
+    sandbox_children: int = 2  # network checks at once, all users together
     # Pretrained-model uploads: an archive may expand to at most this many bytes; loading the
     # network to check it gets this much wall time.
     import_max_bytes: int = 4 * 1024 * 1024 * 1024
     import_wall_seconds: float = 120.0
+
+
+def sandbox_limits(settings: Settings) -> tuple[Limits, Limits]:
+    """The rlimits of a network check or import child, and of a training child."""
+    check = Limits(
+        memory_mb=settings.sandbox_memory_mb,
+        processes=settings.sandbox_processes,
+        file_mb=min(64, settings.sandbox_file_mb),  # it writes nothing we keep
+    )
+    train = Limits(
+        memory_mb=settings.train_memory_mb or machine_memory_mb(),
+        processes=settings.sandbox_processes,
+        file_mb=settings.sandbox_file_mb,
+    )
+    return check, train
+
+
+def machine_memory_mb() -> int:
+    """This machine's memory in MiB."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
 
 
 def preload_bytes(settings: Settings) -> int:

@@ -8,20 +8,29 @@ child ends (`Spares.refill`), not beside it: its import would take CPU from the 
 The node's last lease is remembered on disk (ids, devices, threads; never the environment
 itself), so a trainer that starts (a replacement after a crash, say) has a spare ready for the
 job it will resume.
+
+A spare is confined like any training child, in a folder of its own (`spares/<id>`, its `/job`
+and working folder). Its job's folder is staged as usual; the hand-over moves the staged files
+into the spare's folder and renames that to the job's: the sandbox's bind (and the spare's
+working folder) follow the folder, not its name, so the spare finds its job where it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import msgspec
 import structlog
 
 from digits_proto.gpus import LeaseAccepted
-from digits_trainer.process import child_environment, start_child
+from digits_trainer.confine import WORK, Confined, Confiner, Limits, remove_tree, spawn
+from digits_trainer.joblog import LOG_FILE
+from digits_trainer.process import child_environment, child_limits, start_child
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +45,18 @@ class Handover(msgspec.Struct, frozen=True, kw_only=True):
 class Spares:
     """Keeps one spare child (MXNet imported, waiting on stdin) for the next attempt."""
 
-    def __init__(self, memory: Path | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        memory: Path | None = None,
+        enabled: bool = True,
+        confiner: Confiner | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.memory = memory  # where the node's last lease is kept
-        self.enabled = enabled
-        self.spare: tuple[dict[str, str], asyncio.subprocess.Process] | None = None
+        self.enabled = enabled and memory is not None  # spares live beside it
+        self.confiner = confiner
+        self.limits = limits or Limits()
+        self.spare: tuple[dict[str, str], Spare] | None = None
         self.closed = False
 
     async def warm(self) -> None:
@@ -49,9 +66,12 @@ class Spares:
         with contextlib.suppress(OSError, msgspec.DecodeError):
             await self.refill(msgspec.json.decode(self.memory.read_bytes(), type=LeaseAccepted))
 
-    async def start(
-        self, config: Path, folder: Path, lease: LeaseAccepted
-    ) -> asyncio.subprocess.Process:
+    def require(self, user_code: bool) -> None:
+        """Raise SandboxUnavailable when a job runs user code and it cannot be confined."""
+        if user_code and self.confiner is not None:
+            self.confiner.require()
+
+    async def start(self, config: Path, folder: Path, lease: LeaseAccepted) -> Confined:
         """The job's child: the spare if it suits the lease, else a fresh one. The lease is
         remembered, so a replacement trainer warms a spare for it."""
         env = child_environment(lease)
@@ -64,7 +84,7 @@ class Spares:
             if child is None:
                 await discard(spare)
         if child is None:
-            child = await start_child(config, folder, env)
+            child = await start_child(config, folder, env, self.confiner, self.limits)
         self.remember(lease)
         return child
 
@@ -79,7 +99,9 @@ class Spares:
             if spare_env == env and spare.returncode is None:
                 return
             await discard(spare)
-        self.spare = (env, await start_spare(env))
+        assert self.memory is not None
+        folder = self.memory.parent / "spares" / uuid.uuid4().hex
+        self.spare = (env, await start_spare(env, folder, self.confiner, self.limits))
         self.remember(lease)
 
     def remember(self, lease: LeaseAccepted) -> None:
@@ -92,9 +114,9 @@ class Spares:
     async def ready(self) -> bool:
         """Wait until the spare has imported MXNet (its `ready` line); False if there is none
         or it died. Its job's reports follow on the same stdout."""
-        if self.spare is None or self.spare[1].stdout is None:
+        if self.spare is None or self.spare[1].process.stdout is None:
             return False
-        return bool(await self.spare[1].stdout.readline())
+        return bool(await self.spare[1].process.stdout.readline())
 
     async def close(self) -> None:
         """Stop the spare and start no other."""
@@ -104,40 +126,75 @@ class Spares:
             self.spare = None
 
 
-async def start_spare(env: dict[str, str]) -> asyncio.subprocess.Process:
-    """`python -m digits_trainer.child --wait`: imports, then waits for its Handover."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "digits_trainer.child",
-        "--wait",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,  # until its job's log is its stderr
-        limit=1 << 20,
-    )
+class Spare(msgspec.Struct):
+    """A waiting child and the folder it was started in."""
+
+    process: Confined
+    folder: Path
 
 
-async def hand_over(
-    spare: asyncio.subprocess.Process, config: Path, folder: Path
-) -> asyncio.subprocess.Process | None:
+async def start_spare(
+    env: dict[str, str], folder: Path, confiner: Confiner | None, limits: Limits
+) -> Spare:
+    """`python -m digits_trainer.child --wait` in a fresh folder: imports, then waits for its
+    Handover. Its stderr is the folder's log file (emptied at the hand-over)."""
+    remove_tree(folder)
+    folder.mkdir(parents=True)
+    if confiner is not None:
+        confiner.prepare(folder)
+    else:
+        (folder / WORK).mkdir()
+    with open(folder / LOG_FILE, "ab") as log_file:
+        process = await spawn(
+            confiner,
+            [sys.executable, "-m", "digits_trainer.child", "--wait"],
+            folder,
+            env,
+            child_limits(limits, env),
+            gpus=bool(env.get("CUDA_VISIBLE_DEVICES")),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+            limit=1 << 20,
+        )
+    return Spare(process, folder)
+
+
+def adopt(spare: Path, folder: Path) -> None:
+    """Make the spare's folder the job's: the staged files (log, config, inputs) move into it
+    and it takes the job folder's name. The spare's log (its import's noise) is replaced by
+    the job's; the spare keeps writing to it (O_APPEND), now after the job's lines."""
+    with open(spare / LOG_FILE, "r+b") as spare_log:
+        spare_log.truncate(0)
+        with contextlib.suppress(FileNotFoundError), open(folder / LOG_FILE, "rb") as job_log:
+            while chunk := job_log.read(1 << 20):
+                spare_log.write(chunk)
+    for entry in os.listdir(folder):
+        if entry not in (LOG_FILE, WORK):  # the spare has its own (empty) work folder
+            os.rename(folder / entry, spare / entry)
+    remove_tree(folder)
+    os.rename(spare, folder)
+
+
+async def hand_over(spare: Spare, config: Path, folder: Path) -> Confined | None:
     """Give the spare its job; None if it is gone (it died, or was killed)."""
-    if spare.returncode is not None or spare.stdin is None:
+    process = spare.process
+    if process.returncode is not None or process.stdin is None:
         return None
-    line = msgspec.json.encode(Handover(config=str(config), folder=str(folder))) + b"\n"
+    adopt(spare.folder, folder)
+    line = msgspec.json.encode(Handover(config=config.name, folder=".")) + b"\n"
     try:
-        spare.stdin.write(line)
-        await spare.stdin.drain()
-        spare.stdin.close()
+        process.stdin.write(line)
+        await process.stdin.drain()
+        process.stdin.close()
     except (BrokenPipeError, ConnectionResetError):
-        log.warning("spare_child_gone", returncode=spare.returncode)
+        log.warning("spare_child_gone", returncode=process.returncode)
         return None
-    return spare
+    return process
 
 
-async def discard(spare: asyncio.subprocess.Process) -> None:
-    """End a spare that will not be used."""
-    with contextlib.suppress(ProcessLookupError):
-        spare.kill()
-    await spare.wait()
+async def discard(spare: Spare) -> None:
+    """End a spare that will not be used, and remove its folder (unless it became a job's)."""
+    await spare.process.end()
+    if spare.folder.exists():
+        remove_tree(spare.folder)

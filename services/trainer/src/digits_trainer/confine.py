@@ -1,0 +1,344 @@
+"""Confining user code: an argv turned into a bubblewrap sandbox with limits, and its end.
+
+A confined child sees, read-only, the system's programs and libraries, the Python prefix, the
+venv and the project's source folders, plus its own folder at `/job`; it may write only the
+folder's `work/` (bound at `/job/work`). No network (its own namespace), no other process (its
+own pid namespace), a scrubbed environment, uid/gid 65534, and rlimits on memory, CPU time,
+processes and file size. Killing it kills its namespace's first process, which takes every
+other process of the namespace with it (a `start_new_session` grandchild too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import msgspec
+import structlog
+
+log = structlog.get_logger(__name__)
+
+NOBODY = 65534
+JOB = "/job"  # the child's folder, inside the sandbox
+WORK = "work"  # the only part of it the child may write
+SYSTEM = ("/usr", "/lib", "/lib64", "/bin")
+# The only variables a confined child gets (no DIGITS_*, NATS*, credentials or tokens).
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED")
+PASSED_PREFIXES = ("OMP_", "MXNET_", "CUDA_", "KMP_", "OPENBLAS_", "MKL_")
+
+
+def passed_environment(env: dict[str, str]) -> dict[str, str]:
+    """The part of `env` a confined child gets: an allow-list, not a deny-list."""
+    return {k: v for k, v in env.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """rlimits for one child; 0 = not limited."""
+
+    memory_mb: int = 0  # RLIMIT_AS (not applied with GPUs: CUDA maps their memory)
+    cpu_seconds: int = 0  # RLIMIT_CPU
+    processes: int = 0  # RLIMIT_NPROC (threads count too; per uid, shared by all sandboxes)
+    file_mb: int = 0  # RLIMIT_FSIZE
+
+    def prlimit(self) -> list[str]:
+        """util-linux `prlimit` options for these limits."""
+        options = {
+            "--as": self.memory_mb * 1024 * 1024,
+            "--cpu": self.cpu_seconds,
+            "--nproc": self.processes,
+            "--fsize": self.file_mb * 1024 * 1024,
+        }
+        return [f"{k}={v}" for k, v in options.items() if v > 0]
+
+
+class SandboxUnavailable(Exception):
+    """User code cannot be confined here (the message says why)."""
+
+
+def source_folders() -> list[Path]:
+    """The folders the venv's editable installs (`.pth` lines) put on `sys.path`."""
+    found: list[Path] = []
+    for entry in sys.path:
+        for pth in sorted(Path(entry).glob("*.pth")) if entry and Path(entry).is_dir() else []:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                for line in pth.read_text().splitlines():
+                    path = Path(line.strip())
+                    if path.is_absolute() and path.is_dir() and path not in found:
+                        found.append(path)
+    return found
+
+
+def readable_tree(data_dir: Path) -> list[Path]:
+    """What a child may read besides its folder: Python, venv, source folders (real paths, none
+    inside another); never a folder that holds the data directory (its listing would be the
+    child's to read)."""
+    data = data_dir.resolve()
+    kept: list[Path] = []
+    for path in [Path(sys.base_prefix), Path(sys.prefix), *source_folders()]:
+        real = path.resolve()
+        if not real.exists() or data.is_relative_to(real) or real.is_relative_to("/usr"):
+            continue
+        if not any(real.is_relative_to(k) for k in kept):
+            kept = [k for k in kept if not k.is_relative_to(real)] + [real]
+    return kept
+
+
+def system_binds() -> list[str]:
+    """/usr and the top-level folders of a merged-/usr system (symlinks there, as here)."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in SYSTEM[1:]:
+        path = Path(top)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), top]
+        elif path.is_dir():
+            args += ["--ro-bind", top, top]
+    return args
+
+
+class Confiner:
+    """Builds confined argvs; `mode` "bwrap" (the default) or "off" (unconfined: dangerous)."""
+
+    def __init__(self, mode: str, bwrap: str, data_dir: Path) -> None:
+        self.mode = mode
+        self.bwrap = bwrap
+        self.data_dir = data_dir
+        self.root = os.geteuid() == 0
+        self.problem = "" if mode in ("bwrap", "off") else f"unknown sandbox mode {mode!r}"
+        self._readable: list[Path] | None = None
+
+    @property
+    def on(self) -> bool:
+        """Children are confined (the mode is bwrap and the probe found it working)."""
+        return self.mode == "bwrap" and not self.problem
+
+    def require(self) -> None:
+        """Raise SandboxUnavailable unless user code may run (confined, or the admin opted out)."""
+        if self.mode == "off":
+            return
+        if self.problem:
+            raise SandboxUnavailable(
+                f"user code is refused: the sandbox is unavailable ({self.problem})"
+            )
+
+    async def probe(self) -> bool:
+        """Run `true` through the wrapper; on failure remember why (and log it once)."""
+        if self.mode != "bwrap" or self.problem:
+            if self.problem:
+                log.error("sandbox_unavailable", reason=self.problem)
+            return not self.problem
+        self.problem = ""  # so argv() builds the real command
+        folder = self.data_dir / "trainer" / "sandbox-probe"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.prepare(folder)
+            process = await asyncio.create_subprocess_exec(
+                *self.argv(["/bin/true"], folder, {}, Limits()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await asyncio.wait_for(process.communicate(), 30)
+            if process.returncode != 0:
+                lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
+                self.problem = f"{self.bwrap} exited with {process.returncode}: {lines[-1]}"
+        except (OSError, TimeoutError) as e:
+            self.problem = (
+                f"{self.bwrap}: {e.strerror or e}"
+                if isinstance(e, OSError)
+                else (f"{self.bwrap} did not answer in 30 s")
+            )
+        if self.problem:
+            log.error(
+                "sandbox_unavailable: custom networks are refused, standard networks train "
+                "unconfined",
+                reason=self.problem,
+            )
+        else:
+            log.info("sandbox_ready", bwrap=self.bwrap, uid=NOBODY)
+        return not self.problem
+
+    def prepare(self, folder: Path) -> Path:
+        """Make `folder` the child's to read and `folder/work` (fresh) its to write: owned by
+        65534 when we are root."""
+        self.share(folder)
+        work = folder / WORK
+        remove_tree(work)
+        work.mkdir(mode=0o700)
+        if self.root:
+            os.chown(work, NOBODY, NOBODY)
+        return work
+
+    def share(self, path: Path) -> None:
+        """Let the child read a file or folder we created (as root: group 65534, g+r(x)); the
+        data directory around it stays closed to everyone else."""
+        if self.root:
+            mode = os.stat(path, follow_symlinks=False).st_mode
+            os.chown(path, -1, NOBODY, follow_symlinks=False)
+            os.chmod(path, mode | (0o050 if path.is_dir() else 0o040))
+
+    def argv(
+        self,
+        command: list[str],
+        folder: Path,
+        env: dict[str, str],
+        limits: Limits,
+        gpus: bool = False,
+        info_fd: int | None = None,
+    ) -> list[str]:
+        """`command` run inside the sandbox, its folder at /job (cwd), `work/` writable."""
+        if self._readable is None:
+            self._readable = readable_tree(self.data_dir)
+        args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        args += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+        if not self.root:  # unprivileged: a user namespace maps us to 65534
+            args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+        args += system_binds()
+        made: set[str] = set()
+        for path in self._readable:
+            for parent in reversed(path.parents):  # bwrap makes missing parents 0700
+                if str(parent) != "/" and str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if gpus:
+            for device in sorted(Path("/dev").glob("nvidia*")):
+                args += ["--dev-bind", str(device), str(device)]
+        args += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+        args += ["--perms", "0755", "--dir", JOB, "--ro-bind", str(folder), JOB]
+        args += ["--bind", str(folder / WORK), f"{JOB}/{WORK}", "--chdir", JOB]
+        if info_fd is not None:
+            args += ["--info-fd", str(info_fd)]
+        args += ["--clearenv"]
+        passed = {**passed_environment(env), "HOME": "/tmp", "TMPDIR": "/tmp"}
+        passed.setdefault("PATH", "/usr/bin:/bin")
+        for key, value in passed.items():
+            args += ["--setenv", key, value]
+        args += ["--", "/usr/bin/prlimit", *limits.prlimit(), "--"]
+        if self.root:  # drop to nobody after the mounts (bwrap cannot bind /root's 0700 parts)
+            args += ["/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}"]
+            args += ["--clear-groups", "--no-new-privs"]
+        return args + command
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder a child may have written: never follows its symlinks (rmtree walks by
+    file descriptor), a symlink itself is only unlinked."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+
+
+class Confined:
+    """A started child, confined or not, and how to end its whole process tree."""
+
+    def __init__(self, process: asyncio.subprocess.Process, info: int | None) -> None:
+        self.process = process
+        self.confined = info is not None
+        self.info = info  # read end of bwrap's --info-fd pipe ({"child-pid": N})
+        self.sandbox_pid: int | None = None
+
+    @property
+    def stdin(self) -> asyncio.StreamWriter | None:
+        return self.process.stdin
+
+    @property
+    def stdout(self) -> asyncio.StreamReader | None:
+        return self.process.stdout
+
+    @property
+    def stderr(self) -> asyncio.StreamReader | None:
+        return self.process.stderr
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def learn_pid(self) -> None:
+        """The host pid of the sandbox's first process, from bwrap's info pipe."""
+        if self.info is None:
+            return
+        fd, self.info = self.info, None
+        try:
+            data = await asyncio.get_running_loop().run_in_executor(None, _read_all, fd)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            self.sandbox_pid = int(json.loads(data or b"{}").get("child-pid"))
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole tree. Confined: SIGKILL the namespace's first process (the kernel
+        then kills the rest of its namespace before bwrap sees it exit), and bwrap. Unconfined:
+        the child's process group (a grandchild in a session of its own escapes that)."""
+        if self.confined:
+            if self.process.returncode is not None:
+                return  # bwrap saw its namespace end: nothing of it is left
+            if self.sandbox_pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(self.sandbox_pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)  # a pgid in use is never a new process's pid
+
+    async def end(self, grace: float = 0.0) -> int:
+        """End the tree (SIGTERM first and `grace` seconds when unconfined) and wait for it."""
+        await self.learn_pid()
+        if self.process.returncode is None and grace > 0 and not self.confined:
+            self.kill(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), grace)
+        self.kill()
+        return await self.process.wait()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def spawn(
+    confiner: Confiner | None,
+    command: list[str],
+    folder: Path,
+    env: dict[str, str],
+    limits: Limits,
+    gpus: bool = False,
+    **kwargs,
+) -> Confined:
+    """Start `command` confined (when the confiner is on) or as a plain child in `folder`."""
+    if confiner is None or not confiner.on:
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=folder, env=env, start_new_session=True, **kwargs
+        )
+        return Confined(process, None)
+    read, write = os.pipe()
+    try:
+        argv = confiner.argv(command, folder, env, limits, gpus, info_fd=write)
+        process = await asyncio.create_subprocess_exec(
+            *argv, pass_fds=(write,), start_new_session=True, **kwargs
+        )
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    return Confined(process, read)
