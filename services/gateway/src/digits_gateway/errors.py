@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import structlog
@@ -146,17 +147,18 @@ def on_bad_body(request: Request[Any, Any, Any], exc: SerializationException) ->
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Never a traceback to the client: log it, answer a short JSON error."""
+    """Never a detail to the client: the traceback goes to the log under a fresh id, the client
+    gets that id to quote (the exception's text may name paths, hosts or other users' data)."""
+    error_id = uuid.uuid4().hex[:12]
     log.error(
         "unhandled_error",
         path=request.url.path,
         method=request.method,
-        error=f"{type(exc).__name__}: {exc}",
+        error_id=error_id,
         exc_info=exc,
     )
-    return error_response(
-        request, 500, "Internal error; the gateway log has the details", "InternalServerError"
-    )
+    message = f"internal error, id {error_id}; see the gateway log"
+    return error_response(request, 500, message, "InternalServerError")
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
