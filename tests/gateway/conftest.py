@@ -15,6 +15,7 @@ from digits_gateway.app import create_app, server
 from digits_gateway.settings import Settings
 from tests.conftest import free_port
 from tests.gateway.fake_backend import FakeBackend
+from tests.gateway.accounts import PASSWORDS, seed_accounts, sign_in, with_csrf
 
 
 def make_settings(nats_url: str, tmp_path: Path, **changes: object) -> Settings:
@@ -26,6 +27,7 @@ def make_settings(nats_url: str, tmp_path: Path, **changes: object) -> Settings:
         "host": "127.0.0.1",
         "port": 0,
         "keepalive_seconds": 15.0,
+        "admin_password": PASSWORDS["admin"],
     }
     values.update(changes)
     return Settings(**values)  # type: ignore[arg-type]
@@ -55,7 +57,7 @@ async def running(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
+            yield with_csrf(client)
     finally:
         stop.set()
         await task
@@ -69,8 +71,14 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture
-async def backend(nc, js) -> AsyncIterator[FakeBackend]:
-    """All four backend services, faked."""
+async def accounts(js) -> None:
+    """admin, alice, bob (users) and vera (viewer), opened before the gateway starts."""
+    await seed_accounts(js)
+
+
+@pytest.fixture
+async def backend(nc, js, accounts) -> AsyncIterator[FakeBackend]:
+    """All four backend services, faked (the test accounts exist)."""
     fake = FakeBackend(nc, js)
     await fake.start()
     yield fake
@@ -85,10 +93,10 @@ def settings(nats_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings, backend: FakeBackend) -> AsyncIterator[httpx.AsyncClient]:
-    """A ready gateway, logged in as `alice`."""
+    """A ready gateway, signed in as `alice` with her password (a session cookie)."""
     async with running(create_app(settings)) as c:
         await wait_ready(c)
-        c.cookies.set("username", "alice")
+        await sign_in(c, "alice")
         yield c
 
 

@@ -20,6 +20,7 @@ from litestar.template import TemplateConfig
 from digits_gateway import ui, views
 from digits_gateway.bus import Bus
 from digits_gateway.controllers import (
+    accounts,
     api,
     browse,
     datasets,
@@ -40,6 +41,8 @@ from digits_gateway.controllers.networks import customize, visualize_network
 from digits_gateway.controllers.resize_example import resize_example
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import EXCEPTION_HANDLERS
+from digits_gateway.identity import AccountStore, Accounts
+from digits_gateway.identity import middleware as identity_middleware
 from digits_gateway.readiness import Readiness
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
@@ -66,6 +69,7 @@ def _lifespan(settings: Settings) -> Any:
         projection = Projection(db, js, hub, metrics, settings.fetch_batch)
         readiness = Readiness(nc, projection.caught_up, interval=settings.ready_interval)
         telemetry = TelemetryRelay(nc, hub, db)
+        users = Accounts(AccountStore(js), projection, settings)
         bus = Bus(
             nc, projection, metrics, settings.command_timeout, settings.read_your_writes_timeout
         )
@@ -80,7 +84,9 @@ def _lifespan(settings: Settings) -> Any:
             readiness=readiness,
             metrics=metrics,
             telemetry=telemetry,
+            accounts=users,
         )
+        await users.ensure_admin()  # before the projection starts: it is there at first view
         await projection.start()
         await telemetry.start()
         watcher = asyncio.create_task(readiness.run(), name="readiness")
@@ -158,6 +164,9 @@ def create_app(settings: Settings) -> Litestar:
         api.DatasetApi,
         api.ModelApi,
         api.JobApi,
+        accounts.SessionApi,
+        accounts.TokenApi,
+        accounts.UserApi,
     ]
     handlers += [*ui.pages().page_routes, cluster_routes.cluster_page]
     if (web / "static").is_dir():
@@ -177,6 +186,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"gw": Provide(provide_gateway, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=_gate,
+        middleware=identity_middleware(settings),
         request_max_body_size=settings.max_upload_bytes,
         template_config=templates,
         openapi_config=OpenAPIConfig(title="DIGITS gateway", version=views.VERSION, path="/schema"),

@@ -16,7 +16,7 @@ from digits_gateway.errors import CommandRejected, Denied, JobNotFound
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
 from digits_proto import subjects
-from digits_proto.base import BlobRef
+from digits_proto.base import BlobRef, Principal
 from digits_proto.datasets import AbortDataset, DeleteDataset, EditDataset
 from digits_proto.inference import Classified, ClassifyOne
 from digits_proto.models import AbortModel, DeleteModel, EditModel
@@ -41,7 +41,7 @@ def find_job(gw: Gateway, job_id: str, type: str | tuple[str, ...] | None = None
 
 
 async def create_dataset(
-    gw: Gateway, values: Mapping[str, Any], user: str, files: Mapping[str, Any] | None = None
+    gw: Gateway, values: Mapping[str, Any], user: Principal, files: Mapping[str, Any] | None = None
 ) -> Accepted:
     """Validate the form, send CreateDataset, wait for the read model.
 
@@ -89,36 +89,45 @@ def replay_clone(gw: Gateway, values: Mapping[str, Any], type: str) -> Mapping[s
     return replayed
 
 
-async def create_models(gw: Gateway, values: Mapping[str, Any], user: str) -> list[Accepted]:
+async def create_models(gw: Gateway, values: Mapping[str, Any], user: Principal) -> list[Accepted]:
     """Validate the form, send one CreateModel per sweep combination, wait for each."""
     values = replay_clone(gw, values, "model")
     commands = forms.model_commands(values, user, lambda d: usable_dataset(gw, d))
     return [await gw.bus.send(subjects.CMD_MODELS_CREATE, c) for c in commands]
 
 
-async def abort_job(gw: Gateway, job_id: str, user: str, type: str | None = None) -> Accepted:
-    """Abort a running job (DIGITS checks login only, not ownership)."""
+def _check_may_change(user: Principal, job: Job, message: str) -> None:
+    """The early, friendly answer (the owning service decides again): owners and admins."""
+    if not (user.may_change(job.username) if job.username else user.may_create):
+        raise Denied(message)
+
+
+async def abort_job(gw: Gateway, job_id: str, user: Principal, type: str | None = None) -> Accepted:
+    """Abort a running job its principal may change."""
     job = find_job(gw, job_id, type)
+    _check_may_change(user, job, "You don't have permission to abort this job")
     if not job.running:
         raise Denied("Job not aborted")
     if job.type == "dataset":
         subject, command = (
             subjects.CMD_DATASETS_ABORT,
-            AbortDataset(dataset_id=job.id, username=user),
+            AbortDataset(dataset_id=job.id, username=user.username, principal=user),
         )
     else:
-        subject, command = subjects.CMD_MODELS_ABORT, AbortModel(model_id=job.id, username=user)
+        command = AbortModel(model_id=job.id, username=user.username, principal=user)
+        subject = subjects.CMD_MODELS_ABORT
     try:
         return await gw.bus.send(subject, command)
     except CommandRejected as e:
         raise _refused(e, "Job not aborted") from e
 
 
-async def delete_job(gw: Gateway, job_id: str, user: str, type: str | None = None) -> Accepted:
-    """Delete a job its user owns (or nobody owns); a dataset only once no model uses it."""
+async def delete_job(
+    gw: Gateway, job_id: str, user: Principal, type: str | None = None
+) -> Accepted:
+    """Delete a job its principal may change; a dataset only once no model uses it."""
     job = find_job(gw, job_id, type)
-    if job.username and job.username != user:
-        raise Denied("You don't have permission to delete job")
+    _check_may_change(user, job, "You don't have permission to delete job")
     if job.type == "dataset":
         with gw.db.cursor() as cur:
             users = queries.dependents(cur, job.id)
@@ -129,10 +138,11 @@ async def delete_job(gw: Gateway, job_id: str, user: str, type: str | None = Non
             )
         subject, command = (
             subjects.CMD_DATASETS_DELETE,
-            DeleteDataset(dataset_id=job.id, username=user),
+            DeleteDataset(dataset_id=job.id, username=user.username, principal=user),
         )
     else:
-        subject, command = subjects.CMD_MODELS_DELETE, DeleteModel(model_id=job.id, username=user)
+        command = DeleteModel(model_id=job.id, username=user.username, principal=user)
+        subject = subjects.CMD_MODELS_DELETE
     try:
         return await gw.bus.send(subject, command)
     except CommandRejected as e:
@@ -140,12 +150,11 @@ async def delete_job(gw: Gateway, job_id: str, user: str, type: str | None = Non
 
 
 async def edit_job(
-    gw: Gateway, job_id: str, user: str, name: str | None, notes: str | None
+    gw: Gateway, job_id: str, user: Principal, name: str | None, notes: str | None
 ) -> tuple[Job, Accepted]:
     """DIGITS's `PUT /jobs/<id>`: a new name and/or notes (None = unchanged), by the owner."""
     job = find_job(gw, job_id)
-    if job.username and job.username != user:
-        raise Denied("You don't have permission to edit this job")
+    _check_may_change(user, job, "You don't have permission to edit this job")
     name = None if name is None else name.strip()
     notes = None if notes is None else notes.strip()
     if name == "":
@@ -153,11 +162,13 @@ async def edit_job(
     if job.type == "dataset":
         subject: str = subjects.CMD_DATASETS_EDIT
         command: EditDataset | EditModel = EditDataset(
-            dataset_id=job.id, username=user, name=name, notes=notes
+            dataset_id=job.id, username=user.username, name=name, notes=notes, principal=user
         )
     else:
         subject = subjects.CMD_MODELS_EDIT
-        command = EditModel(model_id=job.id, username=user, name=name, notes=notes)
+        command = EditModel(
+            model_id=job.id, username=user.username, name=name, notes=notes, principal=user
+        )
     try:
         return job, await gw.bus.send(subject, command)
     except CommandRejected as e:
@@ -194,21 +205,34 @@ def server_image(gw: Gateway, path: str) -> bytes:
 
 
 async def classify_one(
-    gw: Gateway, job_id: str, image: bytes, epoch: float | None, visualize: bool = False
+    gw: Gateway,
+    job_id: str,
+    image: bytes,
+    epoch: float | None,
+    visualize: bool = False,
+    principal: Principal | None = None,
 ) -> Classified:
     """Send ClassifyOne; a big image travels through the Object Store (1 MB message cap)."""
     model = find_job(gw, job_id, CLASSIFIERS)
     if not image:
         raise forms.FormErrors({"image_file": ["Provide an image: image_file (upload)"]})
     command = ClassifyOne(
-        job_id=model.id, image=image, snapshot_epoch=epoch, show_visualizations=visualize
+        job_id=model.id,
+        image=image,
+        snapshot_epoch=epoch,
+        show_visualizations=visualize,
+        principal=principal,
     )
     blob_name = ""
     if len(image) > gw.settings.inline_image_limit:
         blob_name = f"classify/{uuid.uuid4().hex}"
         ref = await put_bytes(gw.js, subjects.BUCKET_UPLOADS, blob_name, image)
         command = ClassifyOne(
-            job_id=model.id, image_blob=ref, snapshot_epoch=epoch, show_visualizations=visualize
+            job_id=model.id,
+            image_blob=ref,
+            snapshot_epoch=epoch,
+            show_visualizations=visualize,
+            principal=principal,
         )
     try:
         return await gw.bus.classify(subjects.CMD_INFERENCE_CLASSIFY_ONE, command)

@@ -8,6 +8,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from digits_gateway.bus import Bus
+from digits_gateway.identity import Accounts
 from digits_gateway.readiness import Readiness
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
@@ -31,3 +32,4 @@ class Gateway:
     readiness: Readiness
     metrics: Metrics
     telemetry: TelemetryRelay | None = None  # live device samples (`gpu` SSE events)
+    accounts: Accounts | None = None  # the users context (sign-in, tokens, accounts)

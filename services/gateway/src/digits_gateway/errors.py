@@ -44,7 +44,7 @@ class NotLoggedIn(GatewayError):
     kind = "Unauthorized"
 
     def __init__(self) -> None:
-        super().__init__("You must log in first (set the username cookie or a username field)")
+        super().__init__("Sign in first (a session cookie or an Authorization: Bearer token)")
 
 
 class InvalidUsername(GatewayError):

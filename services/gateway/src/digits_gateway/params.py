@@ -79,9 +79,10 @@ def _quality(accept: str, mime: str) -> float:
 
 
 def username(request: Request[Any, Any, Any], params: Params | None = None) -> str | None:
-    """The acting user: a `username` query/form field wins over the cookie (DIGITS)."""
-    name = params.get("username") if params is not None else None
-    return name or request.query_params.get("username") or request.cookies.get("username") or None
+    """The signed-in username (session or Bearer token), None when anonymous. DIGITS let a
+    `username` field or cookie say who you are; here `params` is ignored: it never does."""
+    user = request.scope.get("user")
+    return getattr(user, "username", None) if user is not None else None
 
 
 def strip_json(job_id: str) -> str:

@@ -11,9 +11,9 @@ from litestar import Controller, Request, delete, get, patch, post
 from digits_gateway import commands, views
 from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
-from digits_gateway.errors import CommandRejected, InvalidUsername
+from digits_gateway.errors import CommandRejected
 from digits_gateway.forms import FormErrors
-from digits_gateway.params import USERNAME_RE, Params, read_params
+from digits_gateway.params import Params, read_params
 from digits_gateway.readmodel import queries
 from digits_gateway.schemas import (
     Classification,
@@ -29,13 +29,11 @@ from digits_gateway.schemas import (
     MetricSeries,
     ModelCreate,
 )
+from digits_proto.base import Principal
 
 
-def _user(request: Request[Any, Any, Any], body_user: str | None) -> str:
-    if body_user is not None:
-        if not USERNAME_RE.match(body_user):
-            raise InvalidUsername(f'Invalid username - "{body_user}"')
-        return body_user
+def _user(request: Request[Any, Any, Any], body_user: str | None) -> Principal:
+    """The signed-in principal; a `username` in the body never changes who you are."""
     return require_user(request)
 
 
@@ -172,7 +170,11 @@ class ModelApi(Controller):
         upload = params.files.get("image_file")
         image = await upload.read() if upload is not None else b""
         result = await commands.classify_one(
-            gw, job_id, image, commands.snapshot_epoch(params.values)
+            gw,
+            job_id,
+            image,
+            commands.snapshot_epoch(params.values),
+            principal=require_user(request),
         )
         return Classification(
             job_id=result.job_id,

@@ -40,7 +40,7 @@ class DatasetController(Controller):
             if pages is None or (isinstance(e, CommandRejected) and e.code != 400):
                 raise
             errors = e.errors if isinstance(e, FormErrors) else rejected_errors(e)
-            return pages.dataset_new_page(params.values, errors, user)  # type: ignore[no-any-return]
+            return pages.dataset_new_page(params.values, errors, user.username)  # type: ignore[no-any-return]
         if as_json:
             return Response(
                 {"id": accepted.id, "name": accepted.name, "status": str(accepted.status)}

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import MediaType, Request, Response, get
 from litestar.response import Template
 
 from digits_gateway import commands
-from digits_gateway.controllers._common import text
+from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.forms import Fields
 from digits_gateway.pages._assets import STATIC_URL, asset_version, import_map
@@ -66,7 +67,7 @@ def page_url(query: ExploreDataset, **changes: Any) -> str:
 async def explore(request: Request[Any, Any, Any], gw: Gateway) -> Any:
     """The gallery page (HTML), or the page as JSON (`Accept: application/json`)."""
     params = await read_params(request)
-    query = explore_query(params.values)
+    query = msgspec.structs.replace(explore_query(params.values), principal=require_user(request))
     job = commands.find_job(gw, query.dataset_id, "dataset")
     reply: ExploredPage = await gw.bus.ask(
         subjects.CMD_DATASETS_EXPLORE, query, codec.explore_reply
@@ -111,13 +112,15 @@ async def explore(request: Request[Any, Any, Any], gw: Gateway) -> Any:
 
 
 @get("/datasets/{job_id:str}/records/{db:str}/{index:int}", status_code=200)
-async def record_image(job_id: str, db: str, index: int, gw: Gateway) -> Response[Any]:
+async def record_image(
+    request: Request[Any, Any, Any], job_id: str, db: str, index: int, gw: Gateway
+) -> Response[Any]:
     """One record's image (raw records come back as PNG)."""
     if db not in ("train", "val", "test"):
         return text(f"Unknown db {db!r}", 404)
     reply = await gw.bus.ask(
         subjects.CMD_DATASETS_RECORD,
-        GetDatasetRecord(dataset_id=job_id, db=db, index=index),
+        GetDatasetRecord(dataset_id=job_id, db=db, index=index, principal=require_user(request)),
         codec.record_reply,
     )
     return Response(

@@ -16,6 +16,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import File, Redirect
 
 from digits_gateway import commands, forms, many, ui, views
+from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, JobNotFound, Unavailable
 from digits_gateway.forms import FormErrors
@@ -55,6 +56,7 @@ async def download(request: Request[Any, Any, Any], gw: Gateway, job_id: str, ac
         snapshot_epoch=epoch,
         archive_format=fmt,
         onnx=(params.get("onnx") or "").lower() in TRUE,
+        principal=require_user(request),
     )
     try:
         body, rejected = await bus_request(
@@ -145,6 +147,7 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
         # Small lists are answered at once (DIGITS answered in the request, and its scripts and
         # tests expect the result in the reply); big lists and archives run as a followed job.
         background=archive is not None or min(lines, limit or lines) > many.SYNC_LINES,
+        principal=require_user(request),
     )
     outcome = await many.submit(gw, command, text, archive)
     if isinstance(outcome, ClassifyManyQueued):

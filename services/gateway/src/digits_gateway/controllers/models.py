@@ -46,7 +46,7 @@ class ModelController(Controller):
                 raise
             errors = e.errors if isinstance(e, FormErrors) else rejected_errors(e)
             return pages.model_new_page(  # type: ignore[no-any-return]
-                params.values, errors, _dataset_choices(gw), user
+                params.values, errors, _dataset_choices(gw), user.username
             )
         if not as_json:
             return Redirect(path=f"/models/{accepted[0].id}" if len(accepted) == 1 else "/")
@@ -71,6 +71,7 @@ class ModelController(Controller):
             image,
             commands.snapshot_epoch(params.values),
             visualize=bool(params.get("show_visualizations")),
+            principal=require_user(request),
         )
         predictions = [[label, pct] for label, pct in result.predictions]
         visuals = await inference.visualizations(gw, result)

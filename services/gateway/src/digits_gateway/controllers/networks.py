@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
+from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, Unavailable
 from digits_gateway.forms import FormErrors
@@ -50,7 +51,7 @@ async def customize(request: Request[Any, Any, Any], gw: Gateway) -> Response[An
         epoch = float(epoch_text) if epoch_text else None
     except ValueError:
         raise FormErrors({"snapshot_epoch": ["Not a valid number."]}) from None
-    command = CustomizeNetwork(network=name, snapshot_epoch=epoch)
+    command = CustomizeNetwork(network=name, snapshot_epoch=epoch, principal=require_user(request))
     reply = await _ask(gw, subjects.CMD_MODELS_CUSTOMIZE, command, codec.network_source_reply, 10.0)
     body: dict[str, Any] = {"network": reply.network}
     if reply.snapshot is not None:
@@ -67,7 +68,9 @@ async def visualize_network(request: Request[Any, Any, Any], gw: Gateway) -> Res
     if not code.strip():
         raise FormErrors({"custom_network": ["This field is required."]})
     command = VisualizeNetwork(
-        custom_network=code, dataset_id=(params.get("dataset_id") or "").strip()
+        custom_network=code,
+        dataset_id=(params.get("dataset_id") or "").strip(),
+        principal=require_user(request),
     )
     graph: NetworkGraph = await _ask(
         gw, subjects.CMD_MODELS_VISUALIZE, command, codec.network_graph_reply, SANDBOX_TIMEOUT

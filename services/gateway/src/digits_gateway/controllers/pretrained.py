@@ -9,7 +9,7 @@ import contextlib
 import uuid
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, delete, get, post, route
+from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Redirect
 
@@ -64,7 +64,8 @@ class PretrainedController(Controller):
                 gw,
                 {"archive": upload},
                 name=(params.get("job_name") or "").strip(),
-                username=user,
+                username=user.username,
+                principal=user,
                 group=params.get("group_name") or "",
             )
         except (FormErrors, CommandRejected) as e:
@@ -72,7 +73,7 @@ class PretrainedController(Controller):
                 raise
             errors = e.errors if isinstance(e, FormErrors) else rejected_errors(e)
             if _html(request):
-                return ui.pages().pretrained_new_page(params.values, errors, user)  # type: ignore[no-any-return]
+                return ui.pages().pretrained_new_page(params.values, errors, user.username)  # type: ignore[no-any-return]
             reason = next(iter(errors.values()))[0]
             return Response(
                 {"status": reason, "errors": errors}, status_code=400, media_type=MediaType.JSON
@@ -91,12 +92,12 @@ class PretrainedController(Controller):
         try:
             fields = _new_fields(params)
             uploads = {k: f for k in FILE_TYPES if (f := params.files.get(k)) and f.filename}
-            accepted = await _create(gw, uploads, username=user, **fields)
+            accepted = await _create(gw, uploads, username=user.username, principal=user, **fields)
         except (FormErrors, CommandRejected) as e:
             if (isinstance(e, CommandRejected) and e.code != 400) or not _html(request):
                 raise
             errors = e.errors if isinstance(e, FormErrors) else rejected_errors(e)
-            return ui.pages().pretrained_new_page(params.values, errors, user)  # type: ignore[no-any-return]
+            return ui.pages().pretrained_new_page(params.values, errors, user.username)  # type: ignore[no-any-return]
         if wants_json(request):
             return Response({"id": accepted.id, "name": accepted.name, "status": "Done"})
         return Redirect(path=f"/pretrained_models/{accepted.id}")
@@ -123,7 +124,7 @@ class PretrainedController(Controller):
         return text("Job deleted.")
 
 
-@route("/models/{job_id:str}/to_pretrained", http_method=["GET", "POST"], status_code=302)
+@post("/models/{job_id:str}/to_pretrained", status_code=302)
 async def to_pretrained(request: Request[Any, Any, Any], gw: Gateway, job_id: str) -> Redirect:
     """DIGITS's "Make Pretrained Model": the snapshot (`epoch`/`snapshot_epoch`, else the
     latest) becomes a pretrained model; 302 to it (DIGITS went to the home page's third tab)."""
@@ -132,7 +133,7 @@ async def to_pretrained(request: Request[Any, Any, Any], gw: Gateway, job_id: st
     epoch_text = params.get("epoch") or params.get("snapshot_epoch") or ""
     epoch = commands.snapshot_epoch({"snapshot_epoch": epoch_text})
     model = commands.find_job(gw, job_id, "model")
-    command = MakePretrained(model_id=model.id, epoch=epoch, username=user)
+    command = MakePretrained(model_id=model.id, epoch=epoch, username=user.username, principal=user)
     accepted = await gw.bus.send(subjects.CMD_MODELS_TO_PRETRAINED, command, IMPORT_TIMEOUT)
     return Redirect(path=f"/pretrained_models/{accepted.id}", status_code=302)
 

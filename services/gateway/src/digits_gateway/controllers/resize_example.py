@@ -12,9 +12,11 @@ import html
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response, post
 
 from digits_gateway import ui
+from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
 from digits_gateway.forms import Fields
 from digits_gateway.params import read_params, wants_json
@@ -71,7 +73,9 @@ def snippet(reply: ResizedExample, encoding: str) -> str:
 async def resize_example(request: Request[Any, Any, Any], gw: Gateway) -> Response[Any]:
     """HTML snippet (DIGITS), or JSON with a data URL when asked for JSON; bad fields: 400."""
     params = await read_params(request)
-    command = example_command(params.values, sample_bytes(gw.settings))
+    command = msgspec.structs.replace(
+        example_command(params.values, sample_bytes(gw.settings)), principal=require_user(request)
+    )
     reply: ResizedExample = await gw.bus.ask(
         subjects.CMD_DATASETS_RESIZE_EXAMPLE, command, codec.resize_example_reply
     )

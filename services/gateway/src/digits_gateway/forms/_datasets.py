@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from digits_gateway.forms._fields import Fields, submitted
-from digits_proto.base import BlobRef
+from digits_proto.base import BlobRef, Principal
 from digits_proto.datasets import CreateDataset, DatasetSpec
 
 
@@ -82,9 +82,10 @@ def _textfile_fields(f: Fields, method: str, blobs: Mapping[str, BlobRef]) -> di
 
 
 def dataset_command(
-    values: Mapping[str, Any], username: str, blobs: Mapping[str, BlobRef] | None = None
+    values: Mapping[str, Any], principal: Principal, blobs: Mapping[str, BlobRef] | None = None
 ) -> CreateDataset:
-    """CreateDataset from DIGITS's image-classification dataset form (§1)."""
+    """CreateDataset from DIGITS's image-classification dataset form (§1), asked by (and to be
+    owned by) `principal`."""
     f = Fields(values)
     blobs = blobs or {}
     name = f.text("dataset_name", required=True)
@@ -129,5 +130,10 @@ def dataset_command(
     group = f.text("group_name")
     f.check()
     return CreateDataset(
-        name=name, username=username, group=group, spec=spec, form=submitted(values)
+        name=name,
+        username=principal.username,
+        group=group,
+        spec=spec,
+        form=submitted(values),
+        principal=principal,
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from digits_gateway.forms._fields import Fields, submitted
+from digits_proto.base import Principal
 from digits_proto.models import CreateModel, TrainSpec
 
 SOLVERS = (
@@ -25,7 +26,7 @@ FRAMEWORKS = ("mxnet", "caffe", "torch", "tensorflow")  # every one runs on MXNe
 
 
 def model_commands(
-    values: Mapping[str, Any], username: str, dataset_ok: Callable[[str], bool]
+    values: Mapping[str, Any], principal: Principal, dataset_ok: Callable[[str], bool]
 ) -> list[CreateModel]:
     """CreateModel(s) from DIGITS's model form (§2); a list of learning rates or batch sizes
     is a sweep: one job per combination, named like DIGITS's (` learning_rate:0.01`)."""
@@ -115,11 +116,12 @@ def model_commands(
         commands.append(
             CreateModel(
                 name=name + suffix,
-                username=username,
+                username=principal.username,
                 group=group,
                 dataset_id=dataset,
                 spec=spec,
                 form=submitted(values),
+                principal=principal,
             )
         )
     return commands

@@ -12,6 +12,7 @@ from digits_gateway.identity._middleware import AuthMiddleware
 from digits_gateway.identity._session import (
     SESSION_COOKIE,
     end_session,
+    middleware,
     session_config,
     start_session,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "SignInFailed",
     "TokenNotFound",
     "end_session",
+    "middleware",
     "session_config",
     "start_session",
 ]

@@ -1,21 +1,20 @@
-"""Who is logged in (DIGITS's `username` cookie), safe `next` paths, and the login page."""
+"""Who is signed in (the principal the auth middleware set), safe `next` paths, the login page."""
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from litestar import Request
 from litestar.response import Template
 
 from digits_gateway.pages._frame import _page
+from digits_proto.base import Principal
 
-USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")  # DIGITS utils/auth.py rule
 
-
-def current_user(request: Request) -> str | None:
-    """The logged-in username from DIGITS's `username` cookie, None when absent or invalid."""
-    name = request.cookies.get("username") or ""
-    return name if USERNAME_RE.match(name) else None
+def current_user(request: Request[Any, Any, Any]) -> str | None:
+    """The signed-in username (session or token), None when anonymous."""
+    user = request.scope.get("user")
+    return user.username if isinstance(user, Principal) else None
 
 
 def safe_next(target: str | None) -> str:
@@ -25,13 +24,13 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-def login_page(next: str, error: str | None) -> Template:
-    """Login form (username only, as in DIGITS); `error` re-renders it with a message."""
+def login_page(next: str, error: str | None, status_code: int | None = None) -> Template:
+    """The sign-in form (username and password); `error` re-renders it with a message."""
     return _page(
         "login.html",
-        "Log in",
+        "Sign in",
         None,
-        status_code=400 if error else 200,
+        status_code=status_code or (400 if error else 200),
         next=safe_next(next),
         error=error or "",
     )

@@ -8,9 +8,10 @@ from urllib.parse import quote
 from litestar import Request, get
 from litestar.response import Redirect, Template
 
+from digits_gateway.identity import TokenNotFound, start_session
 from digits_gateway.pages._datasets import dataset_new_page
 from digits_gateway.pages._frame import _page
-from digits_gateway.pages._login import current_user, login_page
+from digits_gateway.pages._login import current_user, login_page, safe_next
 from digits_gateway.pages._models import model_new_page
 from digits_gateway.pages._pretrained import pretrained_new_page
 
@@ -25,10 +26,21 @@ def home(request: Request) -> Template:
     return _page("home.html", "Home", current_user(request))
 
 
-@get("/login", include_in_schema=False, sync_to_thread=False)
-def login_form(request: Request, next: str = "/") -> Template:
-    """GET /login: the form (POST /login belongs to the gateway)."""
-    return login_page(next, None)
+@get("/login", include_in_schema=False)
+async def login_form(
+    request: Request, next: str = "/", token: str | None = None
+) -> Template | Redirect:
+    """GET /login: the form (POST /login belongs to the gateway). `?token=` is the first
+    admin's one-time sign-in link: it signs in once, then never again."""
+    if not token:
+        return login_page(next, None)
+    gw = request.app.state.gateway
+    try:
+        account = await gw.accounts.use_signin_token(token)
+    except TokenNotFound as e:
+        return login_page(next, e.message, status_code=404)
+    start_session(request, account)
+    return Redirect(path=safe_next(next))
 
 
 @get("/datasets/images/classification/new", include_in_schema=False, sync_to_thread=False)
