@@ -18,6 +18,7 @@ from digits_proto.models import AbortModel, TrainingStarted
 from digits_proto.runtime import EventStore, ServiceHost, request
 from digits_trainer import app as trainer_app
 from digits_trainer.settings import Settings as TrainerSettings
+from tests.fakes.principals import ALICE
 from tests.gpu_broker.bus import acquire, last_queue, node_events, release
 from tests.trainer.test_service import add_dataset, create, status_is, wait_for, wait_for_child
 
@@ -90,7 +91,7 @@ async def test_one_slot_serves_priority_then_fifo_and_skips_aborted_and_unbuilt(
             return ids if len(ids) == 3 else None
 
         assert await poll(queued) == [urgent, old, dropped]
-        await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=dropped))
+        await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=dropped, principal=ALICE))
 
         async def dropped_left() -> bool:
             return [e.job_id for e in await last_queue(js)] == [urgent, old]
@@ -100,7 +101,7 @@ async def test_one_slot_serves_priority_then_fifo_and_skips_aborted_and_unbuilt(
         # urgent runs first; old only gets the slot once urgent ends (aborted here: quicker).
         await wait_for(js, urgent, status_is(JobStatus.RUNNING))
         assert await started(js, old) is None
-        await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=urgent))
+        await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=urgent, principal=ALICE))
         await wait_for(js, old, status_is(JobStatus.DONE))
         assert await started(js, dropped) is None
         await wait_for(js, dropped, status_is(JobStatus.ABORTED))
@@ -109,7 +110,7 @@ async def test_one_slot_serves_priority_then_fifo_and_skips_aborted_and_unbuilt(
         store = EventStore(js, subjects.STREAM_DATASETS, codec.dataset_events)
         await store.append(subjects.dataset_events(building), [built_later], None)
         await wait_for(js, later, status_is(JobStatus.RUNNING))
-        await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=later))
+        await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=later, principal=ALICE))
         await wait_for(js, later, status_is(JobStatus.ABORTED))
 
 
@@ -154,7 +155,7 @@ async def test_jobs_spread_over_two_nodes_and_run_on_the_node_that_leased(
             granted = [e for e in await node_events(js, s.node_id) if isinstance(e, LeaseGranted)]
             assert s.lease_id in {e.lease_id for e in granted}
         for job in jobs:
-            await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=job))
+            await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=job, principal=ALICE))
             await wait_for(js, job, status_is(JobStatus.ABORTED))
 
 

@@ -17,6 +17,7 @@ from digits_proto.datasets import (
 from digits_proto.models import (
     AbortModel,
     CreateModel,
+    DeleteModel,
     ModelAborted,
     ModelCreated,
     ModelDeleted,
@@ -40,12 +41,15 @@ from digits_trainer.domain import (
     fold_model,
 )
 from digits_trainer.spec import batch_size, check_spec, weight_decay
+from tests.fakes.principals import ALICE
 
 REF = BlobRef(bucket="b", name="n")
 
 
 def created(**spec) -> ModelCreated:
-    return ModelCreated(model_id="m", name="lenet", dataset_id="d", spec=TrainSpec(**spec))
+    return ModelCreated(
+        model_id="m", name="lenet", username="alice", dataset_id="d", spec=TrainSpec(**spec)
+    )
 
 
 def built(width: int = 28, height: int = 28) -> DatasetBuilt:
@@ -68,7 +72,7 @@ def dataset(*events) -> object:
 
 
 def create(name: str = "my model", **spec) -> CreateModel:
-    return CreateModel(name=name, dataset_id="d", spec=TrainSpec(**spec))
+    return CreateModel(name=name, dataset_id="d", spec=TrainSpec(**spec), principal=ALICE)
 
 
 def test_model_status_follows_digits_lifecycle() -> None:
@@ -179,7 +183,7 @@ def test_spec_defaults_follow_digits() -> None:
 
 def test_abort_only_while_the_job_may_still_change() -> None:
     """A running job is aborted; an ended one is Forbidden; a deleted one is NotFound."""
-    abort = AbortModel(model_id="m")
+    abort = AbortModel(model_id="m", principal=ALICE)
     assert isinstance(decide_abort(fold_model([created()]), abort)[0], ModelAborted)
     with pytest.raises(DomainError) as err:
         decide_abort(fold_model([created(), TrainingCompleted(model_id="m")]), abort)
@@ -192,11 +196,14 @@ def test_abort_only_while_the_job_may_still_change() -> None:
 def test_delete_any_known_job_once() -> None:
     """Delete works in every status but not twice, and not on unknown ids."""
     done = fold_model([created(), TrainingCompleted(model_id="m")])
-    assert decide_delete(done, "m") == [ModelDeleted(model_id="m", event_id=ANY, occurred_at=ANY)]
+    delete = DeleteModel(model_id="m", principal=ALICE)
+    assert decide_delete(done, delete) == [
+        ModelDeleted(model_id="m", actor="alice", event_id=ANY, occurred_at=ANY)
+    ]
     with pytest.raises(DomainError):
-        decide_delete(fold_model([created(), ModelDeleted(model_id="m")]), "m")
+        decide_delete(fold_model([created(), ModelDeleted(model_id="m")]), delete)
     with pytest.raises(DomainError):
-        decide_delete(None, "m")
+        decide_delete(None, delete)
 
 
 def test_dataset_gate_waits_for_done_and_aborts_on_failure() -> None:

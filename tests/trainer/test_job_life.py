@@ -23,6 +23,7 @@ from digits_trainer.domain import decide_edit, evolve_model
 from digits_trainer.errors import InvalidField, ModelNotFound, NotOwner
 from digits_trainer.joblog import JobLog, log_blob
 from digits_trainer.store import Store
+from tests.fakes.principals import ALICE, BOB
 from tests.trainer.test_service import FakeBroker, add_dataset, status_is, trainer, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,18 +41,18 @@ def _state(username: str = "alice"):
 def test_edit_decides_a_model_edited_event_and_folding_it_renames() -> None:
     """A new name and notes, stripped; folding the event shows them; the same name adds nothing."""
     state = _state()
-    [event] = decide_edit(state, EditModel(model_id="m1", username="alice", name=" b ", notes="x"))
+    [event] = decide_edit(state, EditModel(model_id="m1", principal=ALICE, name=" b ", notes="x"))
     assert (event.name, event.notes) == ("b", "x")
     after = evolve_model(state, event)
     assert after is not None and (after.name, after.notes) == ("b", "x")
-    assert decide_edit(after, EditModel(model_id="m1", username="alice", name="b")) == []
+    assert decide_edit(after, EditModel(model_id="m1", principal=ALICE, name="b")) == []
 
 
 @pytest.mark.parametrize(
     ("command", "error"),
     [
-        (EditModel(model_id="m1", username="alice", name=" "), InvalidField),
-        (EditModel(model_id="m1", username="bob", name="b"), NotOwner),
+        (EditModel(model_id="m1", principal=ALICE, name=" "), InvalidField),
+        (EditModel(model_id="m1", principal=BOB, name="b"), NotOwner),
     ],
 )
 def test_edit_refuses_a_blank_name_and_another_user(command, error) -> None:
@@ -94,7 +95,7 @@ async def test_a_running_job_is_renamed_and_trains_on_with_its_log_uploaded(
     async with trainer(nats_url, tmp_path / "data"):
         command = CreateModel(
             name="before",
-            username="alice",
+            principal=ALICE,
             dataset_id=dataset_id,
             spec=TrainSpec(train_epochs=2, random_seed=1, lr_policy="fixed"),
         )
@@ -103,14 +104,14 @@ async def test_a_running_job_is_renamed_and_trains_on_with_its_log_uploaded(
         model_id = codec.command_reply.decode(body).id
         await wait_for(js, model_id, lambda ev: any(isinstance(e, TrainingProgressed) for e in ev))
         for n in range(3):  # several edits while the attempt appends its own events
-            edit = EditModel(model_id=model_id, username="alice", name=f"after {n}", notes="n")
+            edit = EditModel(model_id=model_id, principal=ALICE, name=f"after {n}", notes="n")
             body, rejected = await request(nc, subjects.CMD_MODELS_EDIT, edit)
             assert rejected is None
         reply = codec.command_reply.decode(body)
         assert (reply.name, reply.status) == ("after 2", JobStatus.RUNNING)
         live = await nc.request(subjects.model_log(model_id), b"", timeout=2)
         assert f"attempt 1 of {model_id}" in live.data.decode()
-        bob = EditModel(model_id=model_id, username="bob", name="mine")
+        bob = EditModel(model_id=model_id, principal=BOB, name="mine")
         _, rejected = await request(nc, subjects.CMD_MODELS_EDIT, bob)
         assert rejected is not None and rejected.code == 403
         events = await wait_for(js, model_id, status_is(JobStatus.DONE))

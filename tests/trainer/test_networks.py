@@ -17,6 +17,7 @@ from digits_proto.models import (
 )
 from digits_proto.runtime import request
 from digits_trainer.networks import source
+from tests.fakes.principals import ALICE
 from tests.trainer.test_service import (
     FakeBroker,
     add_dataset,
@@ -55,7 +56,7 @@ async def test_customize_returns_gluon_source_for_standard_names_and_400_otherwi
             reply = await ask(
                 nc,
                 subjects.CMD_MODELS_CUSTOMIZE,
-                CustomizeNetwork(network=name),
+                CustomizeNetwork(network=name, principal=ALICE),
                 codec.network_source_reply,
             )
             assert isinstance(reply, NetworkSource) and reply.network == source(name)
@@ -63,7 +64,7 @@ async def test_customize_returns_gluon_source_for_standard_names_and_400_otherwi
         rejected = await ask(
             nc,
             subjects.CMD_MODELS_CUSTOMIZE,
-            CustomizeNetwork(network="vgg"),
+            CustomizeNetwork(network="vgg", principal=ALICE),
             codec.network_source_reply,
         )
         assert (rejected.code, rejected.field) == (400, "network")
@@ -77,7 +78,7 @@ async def test_visualize_draws_the_graph_and_names_the_failing_line(nats_url, nc
         graph = await ask(
             nc,
             subjects.CMD_MODELS_VISUALIZE,
-            VisualizeNetwork(custom_network=TINY, dataset_id=dataset_id),
+            VisualizeNetwork(custom_network=TINY, dataset_id=dataset_id, principal=ALICE),
             codec.network_graph_reply,
         )
         assert isinstance(graph, NetworkGraph)
@@ -89,7 +90,7 @@ async def test_visualize_draws_the_graph_and_names_the_failing_line(nats_url, nc
         rejected = await ask(
             nc,
             subjects.CMD_MODELS_VISUALIZE,
-            VisualizeNetwork(custom_network=BROKEN),
+            VisualizeNetwork(custom_network=BROKEN, principal=ALICE),
             codec.network_graph_reply,
         )
         assert (rejected.code, rejected.field) == (400, "custom_network")
@@ -108,7 +109,7 @@ async def test_a_custom_network_trains_and_a_previous_one_fine_tunes_from_it(
         _, rejected = await request(
             nc,
             subjects.CMD_MODELS_CREATE,
-            CreateModel(name="bad", dataset_id=dataset_id, spec=spec),
+            CreateModel(name="bad", dataset_id=dataset_id, spec=spec, principal=ALICE),
             timeout=90,
         )
         assert rejected is not None and (rejected.code, rejected.field) == (400, "custom_network")
@@ -118,7 +119,7 @@ async def test_a_custom_network_trains_and_a_previous_one_fine_tunes_from_it(
         body, rejected = await request(
             nc,
             subjects.CMD_MODELS_CREATE,
-            CreateModel(name="tiny", dataset_id=dataset_id, spec=spec),
+            CreateModel(name="tiny", dataset_id=dataset_id, spec=spec, principal=ALICE),
             timeout=90,
         )
         assert rejected is None, rejected
@@ -131,6 +132,7 @@ async def test_a_custom_network_trains_and_a_previous_one_fine_tunes_from_it(
                 name="ft",
                 dataset_id=dataset_id,
                 spec=TrainSpec(method="previous", previous_network="20990101-000000-none"),
+                principal=ALICE,
             ),
         )
         assert rejected is not None and rejected.field == "previous_networks"
@@ -143,7 +145,7 @@ async def test_a_custom_network_trains_and_a_previous_one_fine_tunes_from_it(
         reply = await ask(
             nc,
             subjects.CMD_MODELS_CUSTOMIZE,
-            CustomizeNetwork(network=first.id),
+            CustomizeNetwork(network=first.id, principal=ALICE),
             codec.network_source_reply,
         )
         assert reply.network == TINY and reply.snapshot == 1.0

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from digits_proto import subjects
 from digits_proto.base import BlobRef, JobStatus
-from digits_proto.models import PretrainedModelCreated, SnapshotSaved, TrainingCompleted
+from digits_proto.models import (
+    DeleteModel,
+    PretrainedModelCreated,
+    SnapshotSaved,
+    TrainingCompleted,
+)
 from digits_trainer.domain import decide_delete, fold_model, pick_snapshot
+from tests.fakes.principals import ALICE
 
 
 def blob(name: str) -> BlobRef:
@@ -46,4 +52,6 @@ def test_pretrained_model_is_done_with_its_snapshot_and_network_source():
 def test_pretrained_model_can_be_deleted_like_any_job():
     """DeleteModel's decision applies to it unchanged."""
     state = fold_model(history())
-    assert [type(e).__name__ for e in decide_delete(state, "p")] == ["ModelDeleted"]
+    assert [
+        type(e).__name__ for e in decide_delete(state, DeleteModel(model_id="p", principal=ALICE))
+    ] == ["ModelDeleted"]

@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from digits_proto import codec, new_job_id, subjects
-from digits_proto.base import JobStatus
+from digits_proto.base import JobStatus, Principal
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetSpec, SplitBlobs
 from digits_proto.gpus import Device, LeaseAccepted
 from digits_proto.models import (
@@ -44,6 +44,7 @@ from digits_proto.runtime import (
 from digits_trainer import app
 from digits_trainer.domain import fold_model
 from digits_trainer.settings import Settings
+from tests.fakes.principals import ALICE
 from tests.trainer.toy import LABELS, write_dataset
 
 pytestmark = pytest.mark.timeout(120)
@@ -146,10 +147,12 @@ async def add_dataset(
     return dataset_id, event
 
 
-async def create(nc, dataset_id: str, **spec) -> Accepted:
-    """CreateModel through the endpoint; the reply must be Accepted."""
+async def create(nc, dataset_id: str, who: Principal = ALICE, **spec) -> Accepted:
+    """CreateModel through the endpoint, sent by `who`; the reply must be Accepted."""
     spec = {"train_epochs": 1, "random_seed": 1, "lr_policy": "fixed", **spec}
-    command = CreateModel(name="toy lenet", dataset_id=dataset_id, spec=TrainSpec(**spec))
+    command = CreateModel(
+        name="toy lenet", dataset_id=dataset_id, spec=TrainSpec(**spec), principal=who
+    )
     body, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command)
     assert rejected is None, rejected
     reply = codec.command_reply.decode(body)
@@ -221,7 +224,7 @@ async def test_a_job_trains_to_done_with_snapshots_metrics_and_blobs(nats_url, j
         assert {p.phase for p in points} == {"train", "val"}
         assert broker.calls[0] == "AcquireLease" and broker.calls[-1] == "ReleaseLease"
 
-        delete = DeleteModel(model_id=reply.id)
+        delete = DeleteModel(model_id=reply.id, principal=ALICE)
         _, rejected = await request(nc, subjects.CMD_MODELS_DELETE, delete)
         assert rejected is None
         assert (await metrics.load(subjects.model_metrics(reply.id)))[0] == []
@@ -240,14 +243,18 @@ async def test_abort_during_training_stops_the_child(nats_url, js, nc, tmp_path)
         reply = await create(nc, dataset_id, train_epochs=200)
         await wait_for(js, reply.id, lambda ev: any(isinstance(e, TrainingProgressed) for e in ev))
         assert children_of_job(reply.id)
-        _, rejected = await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=reply.id))
+        _, rejected = await request(
+            nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=reply.id, principal=ALICE)
+        )
         assert rejected is None
         await wait_for(js, reply.id, status_is(JobStatus.ABORTED), timeout=5)
         deadline = time.monotonic() + 5
         while children_of_job(reply.id):
             assert time.monotonic() < deadline, "the training child survived the abort"
             await asyncio.sleep(0.1)
-        _, rejected = await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=reply.id))
+        _, rejected = await request(
+            nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=reply.id, principal=ALICE)
+        )
         assert rejected is not None and rejected.code == 403
 
 
@@ -280,10 +287,12 @@ async def test_create_refuses_an_unknown_dataset_or_an_unavailable_network(
             ("digits.>", TrainSpec(), "dataset"),
             (dataset_id, TrainSpec(standard_network="alexnet"), "standard_networks"),
         ):
-            command = CreateModel(name="x", dataset_id=ds, spec=spec)
+            command = CreateModel(name="x", dataset_id=ds, spec=spec, principal=ALICE)
             _, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command)
             assert rejected is not None and (rejected.code, rejected.field) == (400, field)
-        _, rejected = await request(nc, subjects.CMD_MODELS_DELETE, DeleteModel(model_id="nope"))
+        _, rejected = await request(
+            nc, subjects.CMD_MODELS_DELETE, DeleteModel(model_id="nope", principal=ALICE)
+        )
         assert rejected is not None and rejected.code == 404
 
 
@@ -316,7 +325,9 @@ async def test_job_waits_for_devices_and_can_be_aborted(broker, nats_url, js, nc
         reply = await create(nc, dataset_id)
         await wait_for(js, reply.id, status_is(JobStatus.WAITING))
         await asyncio.sleep(0.6)
-        _, rejected = await request(nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=reply.id))
+        _, rejected = await request(
+            nc, subjects.CMD_MODELS_ABORT, AbortModel(model_id=reply.id, principal=ALICE)
+        )
         assert rejected is None
         events = await wait_for(js, reply.id, status_is(JobStatus.ABORTED))
     assert [e.reason for e in events if isinstance(e, ModelWaiting)] == ["Waiting for devices"]
