@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import structlog
 from nats.aio.client import Client
 
 from digits_proto import codec
-from digits_proto.datasets import DeleteDataset
+from digits_proto.datasets import DeleteDataset, GetDatasetRecord
 from digits_proto.replies import Accepted
 from digits_proto.runtime import request, serve_endpoints
 
@@ -52,3 +53,24 @@ async def test_malformed_json_is_a_400_not_a_framework_500(nc: Client) -> None:
     msg = await nc.request(SUBJECT, b"{not json", timeout=5)
     assert msg.headers is not None and msg.headers["Nats-Service-Error-Code"] == "400"
     assert "malformed" in msg.headers["Nats-Service-Error"].lower()
+
+
+@pytest.mark.parametrize("bad", ["*", ">", "a.b", "x.>", "a b", "d\n"])
+async def test_an_id_that_is_not_one_subject_token_is_a_404_before_the_handler(
+    nc: Client, bad: str
+) -> None:
+    """The bus is a trust boundary: a `*_id` holding a wildcard, a '.' or a space never reaches
+    a handler (which would build `digits.evt.datasets.<id>` from it)."""
+    called: list[str] = []
+
+    async def record(command: GetDatasetRecord) -> Accepted:
+        called.append(command.dataset_id)
+        return Accepted(id=command.dataset_id)
+
+    await serve_endpoints(nc, "digits-test", codec.dataset_commands, {SUBJECT: record})
+    _, rejected = await request(nc, SUBJECT, GetDatasetRecord(dataset_id=bad, db="train", index=0))
+    assert rejected is not None and (rejected.code, rejected.field) == (404, "dataset_id")
+    _, rejected = await request(
+        nc, SUBJECT, GetDatasetRecord(dataset_id="d-1", db="train", index=0)
+    )
+    assert rejected is None and called == ["d-1"]

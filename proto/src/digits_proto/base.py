@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -90,6 +91,14 @@ def new_job_id(now: datetime | None = None) -> str:
     """A DIGITS-style job id, `YYYYMMDD-HHMMSS-xxxx`: sortable and readable."""
     now = now or utcnow()
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+
+
+def is_job_id(value: str) -> bool:
+    """True for an id `new_job_id` could have made: never a wildcard or a subject separator."""
+    return JOB_ID.fullmatch(value) is not None
 
 
 def edited(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -19,6 +20,10 @@ from digits_proto.replies import Rejected
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Any], Awaitable[msgspec.Struct]]
+
+# What a command's `*_id` may hold: one subject token. Ids become subjects (`digits.evt.
+# datasets.<id>`), so '*', '>' or '.' would read or watch other aggregates; no id has them.
+ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class DomainError(Exception):
@@ -89,6 +94,9 @@ def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, se
         except msgspec.DecodeError as e:  # malformed JSON, or a field of the wrong type
             await _reject(req, Rejected(code=400, message=str(e)))
             return
+        if (bad := _bad_id(command)) is not None:
+            await _reject(req, Rejected(code=404, message=f"No such id: {bad[1]!r}", field=bad[0]))
+            return
         try:
             reply = await handler(command)
         except DomainError as e:
@@ -100,6 +108,17 @@ def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, se
         await req.respond(codec.encode(reply))
 
     return endpoint
+
+
+def _bad_id(command: object) -> tuple[str, str] | None:
+    """(field, value) of the first `*_id` field that is not one subject token; empty is left
+    to the handler (an optional id)."""
+    for name in getattr(command, "__struct_fields__", ()):
+        value = getattr(command, name)
+        wrong = isinstance(value, str) and value and not ID_TOKEN.fullmatch(value)
+        if name.endswith("_id") and wrong:
+            return name, value
+    return None
 
 
 async def _reject(req: Request, rejected: Rejected) -> None:

@@ -20,6 +20,7 @@ from PIL import Image
 from digits_datasets import domain, recordio
 from digits_datasets.errors import DatasetNotFound, InvalidField
 from digits_proto import JobStatus, subjects
+from digits_proto.base import is_job_id
 from digits_proto.datasets import (
     DatasetBuilt,
     DatasetEvent,
@@ -78,6 +79,8 @@ class Explorer:
         self._splits: OrderedDict[tuple[str, str], SplitIndex] = OrderedDict()
 
     async def _built(self, dataset_id: str) -> DatasetBuilt:
+        if not is_job_id(dataset_id):  # the bus is a trust boundary: no wildcard in a subject
+            raise DatasetNotFound(dataset_id)
         events, _ = await self.store.load(subjects.dataset_events(dataset_id))
         state = domain.fold(events)
         if not state.exists:

@@ -17,10 +17,12 @@ from litestar.response import Template
 from digits_gateway import commands
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
+from digits_gateway.errors import JobNotFound
 from digits_gateway.forms import Fields
 from digits_gateway.pages._assets import STATIC_URL, asset_version, import_map
 from digits_gateway.params import read_params, wants_json
 from digits_proto import codec, subjects
+from digits_proto.base import is_job_id
 from digits_proto.datasets import ExploreDataset, ExploredPage, GetDatasetRecord
 
 PAGE_SIZES = ("10", "25", "50", "100")
@@ -116,11 +118,14 @@ async def record_image(
     request: Request[Any, Any, Any], job_id: str, db: str, index: int, gw: Gateway
 ) -> Response[Any]:
     """One record's image (raw records come back as PNG)."""
+    principal = require_user(request)
+    if not is_job_id(job_id):  # it becomes a subject token: never a wildcard or a '.'
+        raise JobNotFound()
     if db not in ("train", "val", "test"):
         return text(f"Unknown db {db!r}", 404)
     reply = await gw.bus.ask(
         subjects.CMD_DATASETS_RECORD,
-        GetDatasetRecord(dataset_id=job_id, db=db, index=index, principal=require_user(request)),
+        GetDatasetRecord(dataset_id=job_id, db=db, index=index, principal=principal),
         codec.record_reply,
     )
     return Response(
