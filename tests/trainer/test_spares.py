@@ -55,7 +55,7 @@ async def test_a_spare_trains_the_job_handed_to_it_and_the_next_spare_starts_aft
         await spares.refill(lease(1))
         assert await spares.ready()
         assert spares.spare is not None
-        spare_pid = spares.spare[1].pid
+        spare_pid = spares.spare[1].process.pid
         config, folder = job(tmp_path, "first")
         child = await spares.start(config, folder, lease(1))
         assert child.pid == spare_pid
@@ -63,7 +63,7 @@ async def test_a_spare_trains_the_job_handed_to_it_and_the_next_spare_starts_aft
         done = await reports_of(child)
         assert isinstance(done[-1], reports.DoneReport) and child.returncode == 0
         await spares.refill(lease(1))  # as Attempt.supervise does once its child ended
-        assert os.readlink(f"/proc/{spares.spare[1].pid}/cwd") != str(folder)
+        assert os.readlink(f"/proc/{spares.spare[1].process.pid}/cwd") != str(folder)
         assert "data loaded" in (folder / "train.log").read_text()
         assert spares.spare is not None and spares.spare[0] == env
         assert msgspec.json.decode(memory.read_bytes(), type=LeaseAccepted) == lease(1)
@@ -79,23 +79,23 @@ async def test_a_spare_trains_the_job_handed_to_it_and_the_next_spare_starts_aft
 
 
 async def test_a_spare_for_another_lease_or_a_dead_one_gives_way_to_a_fresh_child(tmp_path):
-    """A spare started for other threads is discarded and the job starts a fresh child (its
-    config on the command line); so it does when the spare died."""
+    """A spare started for other threads is discarded and the job starts a fresh child (in the
+    job's folder); so it does when the spare died."""
     spares = Spares()
     try:
         await spares.refill(lease(2))
         assert spares.spare is not None
-        other = spares.spare[1]
+        other = spares.spare[1].process
         config, folder = job(tmp_path, "second")
         child = await spares.start(config, folder, lease(1))
         assert other.returncode is not None  # killed
         assert child.pid != other.pid
-        assert str(config).encode() in Path(f"/proc/{child.pid}/cmdline").read_bytes()
         assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+        assert "data loaded" in (folder / "train.log").read_text()  # it worked in the job's
 
         await spares.refill(lease(1))
         assert spares.spare is not None
-        dead = spares.spare[1]
+        dead = spares.spare[1].process
         dead.kill()
         await dead.wait()
         config, folder = job(tmp_path, "third")

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -53,7 +54,9 @@ class Spares:
         limits: Limits | None = None,
     ) -> None:
         self.memory = memory  # where the node's last lease is kept
-        self.enabled = enabled and memory is not None  # spares live beside it
+        self.enabled = enabled
+        # Each spare's folder (renamed to its job's at the hand-over: the same file system).
+        self.home = (memory.parent if memory else Path(tempfile.gettempdir())) / "spares"
         self.confiner = confiner
         self.limits = limits or Limits()
         self.spare: tuple[dict[str, str], Spare] | None = None
@@ -99,8 +102,7 @@ class Spares:
             if spare_env == env and spare.returncode is None:
                 return
             await discard(spare)
-        assert self.memory is not None
-        folder = self.memory.parent / "spares" / uuid.uuid4().hex
+        folder = self.home / uuid.uuid4().hex
         self.spare = (env, await start_spare(env, folder, self.confiner, self.limits))
         self.remember(lease)
 
