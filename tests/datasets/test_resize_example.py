@@ -15,6 +15,7 @@ from digits_datasets.settings import Settings
 from digits_gateway.app import create_app
 from digits_proto import subjects
 from digits_proto.datasets import ResizeExample
+from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
 
@@ -64,8 +65,10 @@ async def test_gateway_route_answers_html_and_json_through_the_service(
     fake = FakeBackend(nc, js)  # the other services, so that the gateway is ready
     await fake.start(tuple(s for s in subjects.BACKEND_SERVICES if s != subjects.SERVICE_DATASETS))
     try:
+        await seed_accounts(js)
         async with running(create_app(make_settings(nats_url, tmp_path / "gw"))) as client:
             await wait_ready(client, timeout=20)
+            await sign_in(client, "alice")
             form = {
                 "width": "48",
                 "height": "32",
