@@ -47,7 +47,11 @@ from PIL import Image  # noqa: E402
 
 from digits_imaging import load_image, resize_image  # noqa: E402
 from digits_proto import codec, subjects  # noqa: E402
-from digits_proto.base import BlobRef  # noqa: E402
+from digits_proto.base import (  # noqa: E402
+    BlobRef,
+    Principal,
+    Role,
+)
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetSpec  # noqa: E402
 from digits_proto.inference import ClassifyMany, ClassifyOne  # noqa: E402
 from digits_proto.models import ModelCreated, SnapshotSaved, TrainSpec  # noqa: E402
@@ -60,6 +64,7 @@ from digits_proto.runtime import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = Principal(username="bench", role=Role.USER)  # who the benchmark acts as
 BIN = Path(sys.executable).parent
 LABELS = [str(i) for i in range(10)]
 URL: list[str] = []
@@ -275,7 +280,9 @@ async def over_nats(image: bytes) -> list[float]:
         for _ in range(ARGS.requests):
             t = time.perf_counter()
             _, rejected = await request(
-                nc, subjects.CMD_INFERENCE_CLASSIFY_ONE, ClassifyOne(job_id="m", image=image)
+                nc,
+                subjects.CMD_INFERENCE_CLASSIFY_ONE,
+                ClassifyOne(job_id="m", image=image, principal=BENCH),
             )
             assert rejected is None, rejected
             times.append(1000 * (time.perf_counter() - t))
@@ -294,7 +301,9 @@ async def many_over_nats(listing: bytes, images: Path, count: int) -> list[float
         for _ in range(3):
             t = time.perf_counter()
             ref = await put_bytes(js, subjects.BUCKET_UPLOADS, "bench/list.txt", listing)
-            cmd = ClassifyMany(job_id="m", image_list=ref, image_folder=str(images))
+            cmd = ClassifyMany(
+                job_id="m", image_list=ref, image_folder=str(images), principal=BENCH
+            )
             body, rejected = await request(nc, subjects.CMD_INFERENCE_CLASSIFY_MANY, cmd, 300)
             assert rejected is None, rejected
             reply = codec.classify_many_reply.decode(body)

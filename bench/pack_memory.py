@@ -109,6 +109,7 @@ async def build(nats_url: str, folder: Path) -> tuple[float, str]:
     import nats
 
     from digits_proto import codec, subjects
+    from digits_proto.base import Principal, Role
     from digits_proto.datasets import CreateDataset, DatasetSpec
     from digits_proto.runtime import EventStore, request
 
@@ -119,7 +120,10 @@ async def build(nats_url: str, folder: Path) -> tuple[float, str]:
     )
     start = time.perf_counter()
     body, rejected = await request(
-        nc, subjects.CMD_DATASETS_CREATE, CreateDataset(name="mem", spec=spec), timeout=60
+        nc,
+        subjects.CMD_DATASETS_CREATE,
+        CreateDataset(name="mem", spec=spec, principal=Principal(username="bench", role=Role.USER)),
+        timeout=60,
     )
     if rejected is not None:
         raise SystemExit(f"refused: {rejected}")

@@ -19,6 +19,7 @@ from digits_proto import codec, subjects
 from digits_proto.base import BlobRef
 from digits_proto.inference import ClassifyMany, ClassifyManyQueued, ManyResult, ManyStatus
 from digits_proto.runtime import put_bytes, request
+from tests.fakes.principals import ALICE
 from tests.inference.test_many import service  # noqa: F401 - the fixture
 from tests.inference.test_service import png
 
@@ -143,7 +144,13 @@ def test_not_an_archive_is_refused(tmp_path) -> None:
 async def run_archive(nc, js, data: bytes, **fields) -> ManyStatus | object:
     """Upload an archive, queue the job, wait for its final status (or the refusal)."""
     ref = await put_bytes(js, subjects.BUCKET_UPLOADS, "archives/x/images.tgz", data)
-    cmd = ClassifyMany(job_id="m", image_list=NO_LIST, image_archive=ref, background=True, **fields)
+    cmd = ClassifyMany(
+        job_id="m",
+        image_list=NO_LIST,
+        image_archive=ref,
+        background=True,
+        **{"principal": ALICE, **fields},
+    )
     body, rejected = await request(nc, subjects.CMD_INFERENCE_CLASSIFY_MANY, cmd, 30)
     if rejected is not None:
         return rejected

@@ -22,6 +22,7 @@ from digits_proto.inference import (
 )
 from digits_proto.replies import Rejected
 from digits_proto.runtime import ServiceHost, put_bytes, request
+from tests.fakes.principals import ALICE
 from tests.inference.test_service import NORMAL, REVERSED, add_dataset, add_model, png
 
 
@@ -85,7 +86,10 @@ async def classify_many(nc, js, text: str, **fields) -> ManyResult | Rejected:
     """Upload the list, send ClassifyMany, fetch the result blob."""
     ref = await put_bytes(js, subjects.BUCKET_UPLOADS, "lists/x.txt", text.encode())
     body, rejected = await request(
-        nc, subjects.CMD_INFERENCE_CLASSIFY_MANY, ClassifyMany(image_list=ref, **fields), 30
+        nc,
+        subjects.CMD_INFERENCE_CLASSIFY_MANY,
+        ClassifyMany(image_list=ref, **{"principal": ALICE, **fields}),
+        30,
     )
     if rejected:
         return rejected
@@ -152,7 +156,9 @@ async def test_background_job_reports_progress_and_result(service, nc, js) -> No
     ref = await put_bytes(
         js, subjects.BUCKET_UPLOADS, "lists/bg.txt", b"black.png 0\nwhite.png 2\nnope.png 1\n"
     )
-    cmd = ClassifyMany(job_id="m", image_list=ref, image_folder=str(service), background=True)
+    cmd = ClassifyMany(
+        job_id="m", image_list=ref, image_folder=str(service), background=True, principal=ALICE
+    )
     body, rejected = await request(nc, subjects.CMD_INFERENCE_CLASSIFY_MANY, cmd, 10)
     assert rejected is None
     queued = codec.classify_many_reply.decode(body)
@@ -171,6 +177,6 @@ async def test_background_job_reports_progress_and_result(service, nc, js) -> No
 async def test_background_job_refusals_are_immediate(service, nc, js) -> None:
     """A queued job is validated first: unknown job is a 404 reply, not a failed job."""
     ref = await put_bytes(js, subjects.BUCKET_UPLOADS, "lists/bad.txt", b"a.png\n")
-    cmd = ClassifyMany(job_id="nope", image_list=ref, background=True)
+    cmd = ClassifyMany(job_id="nope", image_list=ref, background=True, principal=ALICE)
     _, rejected = await request(nc, subjects.CMD_INFERENCE_CLASSIFY_MANY, cmd, 10)
     assert rejected is not None and rejected.code == 404

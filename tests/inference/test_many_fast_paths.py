@@ -22,6 +22,7 @@ from digits_proto.base import BlobRef
 from digits_proto.inference import ClassifiedMany, ClassifyMany, ManyResult
 from digits_proto.replies import Rejected
 from digits_proto.runtime import ServiceHost, request
+from tests.fakes.principals import ALICE
 from tests.inference.test_gateway_routes import client  # noqa: F401
 from tests.inference.test_many import service  # noqa: F401
 from tests.inference.test_many_routes import LIST, MANY, post_list
@@ -33,7 +34,10 @@ NO_LIST = BlobRef(bucket="", name="")
 async def ask(nc, **fields) -> ClassifiedMany | Rejected:
     """Send ClassifyMany with the list inline; the decoded reply."""
     body, rejected = await request(
-        nc, subjects.CMD_INFERENCE_CLASSIFY_MANY, ClassifyMany(image_list=NO_LIST, **fields), 30
+        nc,
+        subjects.CMD_INFERENCE_CLASSIFY_MANY,
+        ClassifyMany(image_list=NO_LIST, **{"principal": ALICE, **fields}),
+        30,
     )
     if rejected:
         return rejected

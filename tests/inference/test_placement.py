@@ -23,6 +23,7 @@ from digits_proto.gpus import AcquireLease, Device, LeaseAccepted
 from digits_proto.inference import Classified, ClassifyOne
 from digits_proto.runtime import ServiceHost, request
 from tests.fakes.fake_nvml import FakeNvml
+from tests.fakes.principals import ALICE
 from tests.inference.test_service import NORMAL, add_dataset, add_model, png
 
 StartBroker = Callable[..., Awaitable[ServiceHost]]
@@ -198,7 +199,9 @@ async def test_inference_answers_while_training_holds_every_device(
         for _ in range(3):
             started = time.monotonic()
             body, rejected = await request(
-                nc, subjects.CMD_INFERENCE_CLASSIFY_ONE, ClassifyOne(job_id="m", image=png(255))
+                nc,
+                subjects.CMD_INFERENCE_CLASSIFY_ONE,
+                ClassifyOne(job_id="m", image=png(255), principal=ALICE),
             )
             assert rejected is None, rejected
             reply = codec.classify_reply.decode(body)
