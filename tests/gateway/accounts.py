@@ -3,7 +3,10 @@ clients signed in for real (session cookie + CSRF header) or with a Bearer token
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,7 +14,7 @@ from nats.js import JetStreamContext
 
 from digits_gateway.identity import AccountStore
 from digits_gateway.identity import _domain as domain
-from digits_gateway.identity._secrets import hash_password
+from digits_gateway.identity._secrets import hash_password, new_token, token_hash
 from digits_proto.base import Role
 
 PASSWORDS = {
@@ -59,9 +62,7 @@ def with_csrf(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 def another_client(client: httpx.AsyncClient) -> httpx.AsyncClient:
     """A second client to the same gateway, with no cookies of its own."""
-    return with_csrf(
-        httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))  # noqa: SLF001
-    )
+    return with_csrf(httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url)))
 
 
 async def sign_in(client: httpx.AsyncClient, name: str, password: str | None = None) -> None:
@@ -80,3 +81,22 @@ async def bearer(client: httpx.AsyncClient, name: str) -> dict[str, str]:
         r = await other.post("/api/v1/tokens", json={"name": f"{name}-test"})
         assert r.status_code == 201, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@contextlib.asynccontextmanager
+async def live_client(url: str, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a gateway served on `url`, signed in as `name`."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        await sign_in(with_csrf(client), name)
+        yield client
+
+
+async def seed_token(js: JetStreamContext, name: str) -> dict[str, str]:
+    """An API token of `name` issued as its TokenIssued event (for a gateway not yet ready to
+    sign anyone in); the `Authorization` header that carries it."""
+    token = new_token()
+    digest = token_hash(token)
+    await AccountStore(js).update(
+        name, lambda s: domain.issue_token(s, name, uuid.uuid4().hex[:16], "seeded", digest)
+    )
+    return {"Authorization": f"Bearer {token}"}

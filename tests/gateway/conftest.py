@@ -14,8 +14,8 @@ from litestar import Litestar
 from digits_gateway.app import create_app, server
 from digits_gateway.settings import Settings
 from tests.conftest import free_port
-from tests.gateway.fake_backend import FakeBackend
 from tests.gateway.accounts import PASSWORDS, seed_accounts, sign_in, with_csrf
+from tests.gateway.fake_backend import FakeBackend
 
 
 def make_settings(nats_url: str, tmp_path: Path, **changes: object) -> Settings:

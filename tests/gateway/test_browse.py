@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digits_gateway.app import create_app
+from tests.gateway.accounts import sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 
 
@@ -27,6 +28,7 @@ async def test_autocomplete_suggests_only_inside_the_data_roots(
     settings = make_settings(nats_url, tmp_path, data_roots=[str(root)])
     async with running(create_app(settings)) as client:
         await wait_ready(client)
+        await sign_in(client, "alice")
 
         async def suggest(query: str) -> list[str]:
             r = await client.get("/autocomplete/path", params={"query": query})

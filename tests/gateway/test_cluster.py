@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import httpx
 import pytest
 
 from digits_gateway.forms import FormErrors, model_commands
 from digits_proto import codec, subjects
+from digits_proto.base import Principal, Role
 from digits_proto.gpus import (
     Device,
     DeviceSample,
@@ -19,8 +19,11 @@ from digits_proto.gpus import (
     QueueEntry,
     TelemetrySampled,
 )
+from tests.gateway.accounts import live_client
 from tests.gateway.helpers import sse_events, take, until
 from tests.gateway.test_sse import model_job
+
+ALICE = Principal(username="alice", role=Role.USER)
 
 GIB = 1 << 30
 
@@ -102,7 +105,7 @@ async def test_telemetry_reaches_the_home_stream_and_the_holding_jobs_stream(
     live_url, backend, js, nc
 ) -> None:
     """`gpu` events: /events gets every device; a job's stream only the device it holds."""
-    async with httpx.AsyncClient(base_url=live_url, cookies={"username": "alice"}) as http:
+    async with live_client(live_url, "alice") as http:
         model_id = await model_job(http, backend)
         await announce(js)
         await grant(js, model_id, "gpu1")
@@ -146,10 +149,10 @@ async def test_telemetry_reaches_the_home_stream_and_the_holding_jobs_stream(
 def test_the_priority_form_field_reaches_the_train_spec() -> None:
     """`priority` maps onto TrainSpec (default 0); out of range names the field."""
     base = {"dataset": "ds", "model_name": "net"}
-    [command] = model_commands({**base, "priority": "7"}, "alice", lambda _id: True)
+    [command] = model_commands({**base, "priority": "7"}, ALICE, lambda _id: True)
     assert command.spec.priority == 7
-    [command] = model_commands(base, "alice", lambda _id: True)
+    [command] = model_commands(base, ALICE, lambda _id: True)
     assert command.spec.priority == 0
     with pytest.raises(FormErrors) as refused:
-        model_commands({**base, "priority": "1000"}, "alice", lambda _id: True)
+        model_commands({**base, "priority": "1000"}, ALICE, lambda _id: True)
     assert "priority" in refused.value.errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.gateway.accounts import another_client, sign_in
 from tests.gateway.fake_backend import FakeBackend
 from tests.gateway.helpers import until
 
@@ -104,16 +105,16 @@ async def test_bad_input_is_a_400_naming_the_field(client, changes, field) -> No
 
 
 async def test_create_requires_a_login(client) -> None:
-    """No cookie and no username field: 401 JSON; a bad name: 400."""
+    """Signed out: 401 JSON, and a `username` form field or query parameter signs nobody in."""
     client.cookies.clear()
     r = await client.post("/datasets/images/classification.json", data=FORM)
     assert r.status_code == 401 and r.json()["error"]["type"] == "Unauthorized"
-    r = await client.post(
-        "/datasets/images/classification.json", data={**FORM, "username": "Bad Name"}
-    )
-    assert r.status_code == 400
     r = await client.post("/datasets/images/classification.json", data={**FORM, "username": "bob"})
-    assert r.status_code == 200
+    assert r.status_code == 401
+    r = await client.post(
+        "/datasets/images/classification.json", data=FORM, params={"username": "bob"}
+    )
+    assert r.status_code == 401
 
 
 async def test_parameters_may_come_from_the_query_string(client) -> None:
@@ -133,7 +134,7 @@ async def test_the_form_variant_redirects_to_login_without_a_user(client) -> Non
     """A page form without a login goes to /login?next=...."""
     client.cookies.clear()
     r = await client.post("/datasets/images/classification", data=FORM)
-    assert r.status_code == 302 and r.headers["location"].startswith("/login?next=")
+    assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?next=")
 
 
 async def test_abort_is_200_then_403_and_404_for_unknown(client) -> None:
@@ -170,11 +171,15 @@ async def test_delete_is_refused_while_models_depend_on_the_dataset(client, back
     assert (await client.delete(f"/datasets/{dataset_id}")).status_code == 404
 
 
-async def test_only_the_owner_may_delete_and_a_username_field_wins(client) -> None:
-    """Delete is permission-checked; `username` in the query wins over the cookie (DIGITS)."""
+async def test_only_the_owner_may_delete_and_a_username_field_changes_nothing(client) -> None:
+    """Bob may not delete alice's dataset, even naming her in the query or the form."""
     dataset_id = await create(client)
-    r = await client.delete(f"/datasets/{dataset_id}", params={"username": "mallory"})
-    assert r.status_code == 403
+    async with another_client(client) as bob:
+        await sign_in(bob, "bob")
+        r = await bob.delete(f"/datasets/{dataset_id}", params={"username": "alice"})
+        assert r.status_code == 403
+        r = await bob.request("DELETE", f"/jobs/{dataset_id}", data={"username": "alice"})
+        assert r.status_code == 403
     assert (await client.delete(f"/jobs/{dataset_id}")).text == "Job deleted."
 
 

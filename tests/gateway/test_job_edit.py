@@ -10,6 +10,7 @@ from digits_gateway.readmodel.projectors import datasets as dataset_projector
 from digits_proto import subjects
 from digits_proto.datasets import DatasetCreated, DatasetEdited, DatasetSpec
 from digits_proto.runtime import put_bytes
+from tests.gateway.accounts import another_client, sign_in
 from tests.gateway.fake_backend import FakeBackend
 from tests.gateway.helpers import until
 from tests.gateway.test_models_routes import built_dataset, form
@@ -58,12 +59,16 @@ async def test_put_refusals_follow_digits(client, backend) -> None:
     assert r.status_code == 404
     r = await client.put(f"/jobs/{dataset_id}", data={"job_name": "   "}, headers=JSON)
     assert r.status_code == 400 and r.json()["errors"]["job_name"] == ["name cannot be blank"]
-    r = await client.put(f"/jobs/{dataset_id}", data={"job_name": "x", "username": "bob"})
-    assert r.status_code == 403
+    async with another_client(client) as bob:
+        await sign_in(bob, "bob")
+        r = await bob.put(f"/jobs/{dataset_id}", data={"job_name": "x", "username": "alice"})
+        assert r.status_code == 403
     client.cookies.clear()
-    r = await client.put(f"/jobs/{dataset_id}", data={"job_name": "x"})
+    r = await client.put(
+        f"/jobs/{dataset_id}", data={"job_name": "x", "username": "alice"}, headers=JSON
+    )
     assert r.status_code == 401
-    client.cookies.set("username", "alice")
+    await sign_in(client, "alice")
     data = (await client.get(f"/datasets/{dataset_id}.json")).json()
     assert data["name"] == "pets"
 

@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 from digits_gateway.app import create_app
+from tests.gateway.accounts import PASSWORDS, sign_in
 from tests.gateway.conftest import running, wait_ready
 from tests.gateway.helpers import until
 
 DATASET = {"dataset_name": "pets", "folder_train": "/data/pets"}
 
 
-async def test_login_sets_the_cookie_and_redirects_to_next(client) -> None:
-    """POST /login: cookie `username`, 302 to `next`; logout clears it."""
+async def test_login_sets_the_session_and_redirects_to_next(client) -> None:
+    """POST /login with a right pair: a session cookie, 302 to a local `next` only."""
     client.cookies.clear()
-    r = await client.post("/login", data={"username": "bob", "next": "/models/x"})
-    assert (r.status_code, r.headers["location"]) == (302, "/models/x")
-    assert client.cookies.get("username") == "bob"
-    r = await client.post("/login", data={"username": "eve", "next": "https://evil.example"})
-    assert r.headers["location"] == "/"
-    r = await client.get("/logout")
-    assert r.status_code == 302 and "username" not in client.cookies
-
-
-async def test_an_invalid_username_is_refused(client) -> None:
-    """400 naming `username` for JSON clients; the login form again (with the error) for pages."""
     r = await client.post(
-        "/login", data={"username": "Not Valid"}, headers={"Accept": "application/json"}
+        "/login", data={"username": "bob", "password": PASSWORDS["bob"], "next": "/models/x"}
     )
-    assert r.status_code == 400 and "username" in r.json()["errors"]
-    r = await client.post("/login", data={"username": "9lives"})
-    assert r.headers["content-type"].startswith("text/html") and "9lives" in r.text
+    assert (r.status_code, r.headers["location"]) == (302, "/models/x")
+    assert (await client.get("/api/v1/session")).json() == {"username": "bob", "role": "user"}
+    r = await client.post(
+        "/login",
+        data={"username": "bob", "password": PASSWORDS["bob"], "next": "https://evil.example"},
+    )
+    assert r.headers["location"] == "/"
+
+
+async def test_an_invalid_username_is_refused_as_any_wrong_pair(client) -> None:
+    """401 for JSON clients; the login form again (with the error) for pages."""
+    r = await client.post(
+        "/login",
+        data={"username": "Not Valid", "password": "x"},
+        headers={"Accept": "application/json"},
+    )
+    assert r.status_code == 401 and r.json()["error"]["message"] == "Wrong username or password"
+    r = await client.post("/login", data={"username": "9lives", "password": "x"})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("text/html") and "Wrong username" in r.text
 
 
 async def test_index_and_completed_jobs_list_the_jobs(client) -> None:
@@ -80,7 +87,7 @@ async def test_views_are_rebuilt_equal_after_the_duckdb_file_is_deleted(settings
     """Gateway stopped, DuckDB deleted, gateway started: once ready, the same JSON answers."""
     async with running(create_app(settings)) as client:
         await wait_ready(client)
-        client.cookies.set("username", "alice")
+        await sign_in(client, "alice")
         ds = (await client.post("/datasets/images/classification.json", data=DATASET)).json()
         await backend.build(ds["id"])
         await until(lambda: _done(client, ds["id"]))
@@ -106,6 +113,7 @@ async def test_views_are_rebuilt_equal_after_the_duckdb_file_is_deleted(settings
     settings.readmodel_path.unlink()
     async with running(create_app(settings)) as client:
         await wait_ready(client)  # ready means: everything stored at start is projected
+        await sign_in(client, "alice")
         after = [
             (await client.get(p)).json()
             for p in (

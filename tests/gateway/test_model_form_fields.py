@@ -5,14 +5,17 @@ from __future__ import annotations
 import pytest
 
 from digits_gateway.forms import FormErrors, model_commands
+from digits_proto.base import Principal, Role
 from tests.gateway.helpers import until
 from tests.gateway.test_models_routes import built_dataset, form
+
+ALICE = Principal(username="alice", role=Role.USER)
 
 BASE = {"dataset": "ds", "model_name": "net"}
 
 
 def spec_of(**values: str):
-    [command] = model_commands({**BASE, **values}, "alice", lambda _id: True)
+    [command] = model_commands({**BASE, **values}, ALICE, lambda _id: True)
     return command.spec
 
 

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 
 from digits_proto import subjects
+from tests.gateway.accounts import live_client, sign_in, with_csrf
 from tests.gateway.fake_backend import FakeBackend
 from tests.gateway.helpers import SseEvent, sse_events, take, until
 
@@ -40,7 +41,7 @@ def cursor(event: SseEvent) -> dict[str, int]:
 
 async def test_a_job_stream_starts_with_history_then_goes_live(live_url, backend) -> None:
     """history carries every metric point so far; later changes arrive as typed events."""
-    async with httpx.AsyncClient(base_url=live_url, cookies={"username": "alice"}) as http:
+    async with live_client(live_url, "alice") as http:
         model_id = await model_job(http, backend)
         await backend.metric(model_id, 0)
         await backend.metric(model_id, 1)
@@ -84,7 +85,7 @@ async def test_a_job_stream_starts_with_history_then_goes_live(live_url, backend
 async def test_resume_with_last_event_id_has_no_gaps_and_no_duplicates(live_url, backend) -> None:
     """Points published while clients come and go arrive exactly once across reconnects."""
     total = 150
-    async with httpx.AsyncClient(base_url=live_url, cookies={"username": "alice"}) as http:
+    async with live_client(live_url, "alice") as http:
         model_id = await model_job(http, backend)
 
         async def publish() -> None:
@@ -125,7 +126,7 @@ async def test_resume_replays_status_snapshot_and_progress_missed_meanwhile(
     live_url, backend
 ) -> None:
     """Changes made while disconnected come from DuckDB in stream order, then live ones."""
-    async with httpx.AsyncClient(base_url=live_url, cookies={"username": "alice"}) as http:
+    async with live_client(live_url, "alice") as http:
         model_id = await model_job(http, backend)
         async with http.stream("GET", f"/jobs/{model_id}/events") as response:
             (history,) = await take(sse_events(response), 1)
@@ -155,7 +156,7 @@ async def test_resume_replays_status_snapshot_and_progress_missed_meanwhile(
 
 async def test_the_home_stream_lists_jobs_then_reports_new_ones(live_url, backend) -> None:
     """/events: a history of every job, then status events for jobs created later."""
-    async with httpx.AsyncClient(base_url=live_url, cookies={"username": "alice"}) as http:
+    async with live_client(live_url, "alice") as http:
         first = (
             await http.post(
                 "/datasets/images/classification.json",
@@ -190,7 +191,7 @@ async def test_the_home_stream_lists_jobs_then_reports_new_ones(live_url, backen
 
 async def test_unknown_jobs_have_no_stream(live_url) -> None:
     """404 for a job that never existed."""
-    async with httpx.AsyncClient(base_url=live_url) as http:
+    async with live_client(live_url, "alice") as http:
         assert (await http.get("/jobs/nope/events")).status_code == 404
 
 
@@ -206,6 +207,7 @@ async def test_shutdown_ends_open_streams_at_once(nats_url, tmp_path, backend) -
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         await until(lambda: _healthy(http))
+        await sign_in(with_csrf(http), "alice")
         async with http.stream("GET", "/events") as response:
             events = sse_events(response)
             await take(events, 1)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from digits_gateway.forms import model_commands
+from digits_proto.base import Principal, Role
+
+ALICE = Principal(username="alice", role=Role.USER)
 
 
 def test_a_sweep_makes_one_job_per_combination_grouped_under_the_model_name() -> None:
@@ -14,7 +17,7 @@ def test_a_sweep_makes_one_job_per_combination_grouped_under_the_model_name() ->
         "learning_rate": "0.1,0.01",
         "batch_size": "32,64",
     }
-    commands = model_commands(form, "alice", lambda _: True)
+    commands = model_commands(form, ALICE, lambda _: True)
     assert [(c.spec.learning_rate, c.spec.batch_size) for c in commands] == [
         (0.1, 32),
         (0.1, 64),
@@ -23,7 +26,9 @@ def test_a_sweep_makes_one_job_per_combination_grouped_under_the_model_name() ->
     ]
     assert commands[0].name == "sweep learning_rate:0.1 batch_size:32"
     assert {c.group for c in commands} == {"sweep"}
-    named = model_commands({**form, "group_name": "mine"}, "alice", lambda _: True)
+    named = model_commands({**form, "group_name": "mine"}, ALICE, lambda _: True)
     assert {c.group for c in named} == {"mine"}
-    single = model_commands({**form, "learning_rate": "0.1", "batch_size": ""}, "a", lambda _: True)
+    single = model_commands(
+        {**form, "learning_rate": "0.1", "batch_size": ""}, ALICE, lambda _: True
+    )
     assert len(single) == 1 and single[0].group == ""
