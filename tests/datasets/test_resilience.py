@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 from digits_datasets import parse
 from digits_datasets.settings import Settings
@@ -29,7 +31,8 @@ from .test_service import create, wait_terminal
 async def test_unexpected_error_fails_the_job_and_acks_the_ticket(
     service: Settings, nc, js, images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A crash inside the build becomes DatasetFailed with a readable message; no redelivery."""
+    """A crash inside the build becomes DatasetFailed with an error id, its detail only in the
+    log; no redelivery."""
 
     def boom(folder, roots):
         raise RuntimeError("disk on fire")
@@ -37,8 +40,13 @@ async def test_unexpected_error_fails_the_job_and_acks_the_ticket(
     monkeypatch.setattr(parse, "scan_folder", boom)
     accepted, _ = await create(nc, make_folder(images / "x", {"a_cat": 3, "b": 3}))
     assert accepted is not None
-    failed = (await wait_terminal(js, accepted.id))[-1]
-    assert isinstance(failed, DatasetFailed) and failed.error == "RuntimeError: disk on fire"
+    with structlog.testing.capture_logs() as logs:
+        failed = (await wait_terminal(js, accepted.id))[-1]
+    assert isinstance(failed, DatasetFailed)
+    found = re.fullmatch(r"internal error, id (\w{12}); see the digits-datasets log", failed.error)
+    assert found, failed.error
+    logged = [e for e in logs if e.get("error_id") == found.group(1)]
+    assert [e["event"] for e in logged] == ["build_failed"] and logged[0]["exc_info"] is True
     # The ticket is acked just after the event is stored: give the ack a moment to land.
     for _ in range(100):
         info = await js.consumer_info(subjects.STREAM_WORK, subjects.CONSUMER_DATASET_BUILDER)

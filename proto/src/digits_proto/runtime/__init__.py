@@ -33,6 +33,7 @@ from digits_proto.runtime._micro import (
     DomainError,
     Forbidden,
     NotFound,
+    internal_error,
     request,
     serve_endpoints,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "extract_archive",
     "fetch",
     "heartbeat",
+    "internal_error",
     "put_bytes",
     "put_file",
     "put_reader",

@@ -57,11 +57,12 @@ class Forbidden(DomainError):
     code = 403
 
 
-def internal_error(service: str, subject: str) -> str:
-    """Log the exception being handled with a fresh id; the message the caller gets instead
-    (never the exception's text: it may name paths, hosts or data of other users)."""
+def internal_error(service: str, event: str, **context: Any) -> str:
+    """Log the exception being handled (traceback included) with a fresh id; returns the
+    message the caller gets instead: never the exception's text, which may name paths, hosts
+    or other users' data."""
     error_id = uuid.uuid4().hex[:12]
-    log.exception("command_failed", subject=subject, error_id=error_id)
+    log.exception(event, error_id=error_id, **context)
     return f"internal error, id {error_id}; see the {service} log"
 
 
@@ -103,7 +104,12 @@ def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, se
             await _reject(req, Rejected(code=e.code, message=e.message, field=e.field))
             return
         except Exception:  # noqa: BLE001 - the detail goes to the log, never to the caller
-            await _reject(req, Rejected(code=500, message=internal_error(service, subject)))
+            await _reject(
+                req,
+                Rejected(
+                    code=500, message=internal_error(service, "command_failed", subject=subject)
+                ),
+            )
             return
         await req.respond(codec.encode(reply))
 

@@ -36,7 +36,14 @@ from digits_proto.datasets import (
     DatasetProgressed,
     DatasetSpec,
 )
-from digits_proto.runtime import ConcurrencyError, EventStore, Outcome, delete_prefix, heartbeat
+from digits_proto.runtime import (
+    ConcurrencyError,
+    EventStore,
+    Outcome,
+    delete_prefix,
+    heartbeat,
+    internal_error,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -101,9 +108,14 @@ class Build:
                 )
             except BuildError as e:
                 await self._step(DatasetFailed(dataset_id=self.dataset_id, error=str(e)))
-            except Exception as e:  # recorded on the job, never a crash loop
+            except OSError as e:  # disk full, read-only folder: the job names the path
                 log.exception("build_failed", dataset_id=self.dataset_id)
                 error = f"{type(e).__name__}: {e}"
+                await self._step(DatasetFailed(dataset_id=self.dataset_id, error=error))
+            except Exception:  # noqa: BLE001 - a bug: on the job (no crash loop), detail logged
+                error = internal_error(
+                    subjects.SERVICE_DATASETS, "build_failed", dataset_id=self.dataset_id
+                )
                 await self._step(DatasetFailed(dataset_id=self.dataset_id, error=error))
         finally:
             with contextlib.suppress(Exception):  # the connection may be closing

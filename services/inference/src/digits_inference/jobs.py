@@ -35,7 +35,7 @@ from digits_proto.inference import (
     ManyStatus,
     many_status_name,
 )
-from digits_proto.runtime import Outcome, fetch, heartbeat, put_bytes, read_bytes
+from digits_proto.runtime import Outcome, fetch, heartbeat, internal_error, put_bytes, read_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -134,9 +134,11 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
             )
         except errors.InferenceError as e:
             final = msgspec.structs.replace(status, status="Error", error=str(e))
-        except Exception:  # a bug or an outage: the user sees an error, not "Running" forever
-            log.exception("classify_many_failed", run_id=run_id)
-            final = msgspec.structs.replace(status, status="Error", error="Internal error")
+        except Exception:  # noqa: BLE001 - a bug or an outage: an error, not "Running" forever
+            error = internal_error(
+                subjects.SERVICE_INFERENCE, "classify_many_failed", run_id=run_id
+            )
+            final = msgspec.structs.replace(status, status="Error", error=error)
         finally:
             if reporter is not None:
                 reporter.cancel()
