@@ -14,6 +14,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.micro import add_service
 
 from digits_proto import codec
 from digits_proto import subjects as s
@@ -195,3 +196,33 @@ async def test_a_service_restarted_with_another_ones_credentials_cannot_append_i
         assert await _count(js, s.STREAM_MODELS) == before
     finally:
         await nc.close()
+
+
+async def test_the_gateway_pings_each_service_and_gets_its_answer(
+    nats_url: str, nats_creds: Path
+) -> None:
+    """$SRV pings and replies under the services' own users (the gpu-broker runs two
+    nats.micro services; every answer to one ping must pass)."""
+    gateway, gateway_watch = await _as("gateway", nats_creds, _plain(nats_url))
+    clients = [gateway]
+    try:
+        for service in ("datasets", "trainer", "inference", "gpu-broker"):
+            nc, watched = await _as(service, nats_creds, _plain(nats_url))
+            clients.append(nc)
+            name = f"digits-{service}"
+            for _ in range(2 if service == "gpu-broker" else 1):
+                await add_service(nc, name=name, version="0.1.0", queue_group=s.QUEUE_GROUP)
+            await nc.flush()
+            inbox = gateway.new_inbox()
+            sub = await gateway.subscribe(inbox)
+            await gateway.publish(s.micro_ping(name), b"", reply=inbox)
+            answers = [
+                await sub.next_msg(timeout=5) for _ in range(2 if service == "gpu-broker" else 1)
+            ]
+            assert all(name.encode() in a.data for a in answers)
+            await nc.flush()
+            assert not watched.errors, watched.errors
+        assert not gateway_watch.errors, gateway_watch.errors
+    finally:
+        for nc in clients:
+            await nc.close()

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import bcrypt
 import msgspec
+import nats
 
 from digits_proto.permissions import TABLE, Grant
-from digits_proto.runtime import NatsCredentials, connect, ensure_streams
+from digits_proto.runtime import NatsCredentials, ensure_streams
 
 # A blob chunk plus headers must fit; architecture.md allows the embedded server up to 8 MB.
 MAX_PAYLOAD = 8 * 1024 * 1024
@@ -76,7 +77,7 @@ def _user(creds: NatsCredentials, grant: Grant | None) -> dict[str, object]:
         user["permissions"] = {
             "publish": {"allow": list(grant.publish)},
             "subscribe": {"allow": list(grant.subscribe)},
-            "allow_responses": grant.allow_responses,
+            "allow_responses": {"max": grant.allow_responses},
         }
     return user
 
@@ -143,7 +144,9 @@ def provision(url: str, admin: NatsCredentials) -> None:
     """Create (or update) every stream and bucket as the admin: services may not."""
 
     async def run() -> None:
-        nc = await connect(url, ADMIN, admin)
+        nc = await nats.connect(
+            url, user=admin.user, password=admin.password, allow_reconnect=False
+        )
         try:
             await ensure_streams(nc.jetstream())
         finally:

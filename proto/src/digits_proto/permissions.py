@@ -21,8 +21,9 @@ class Grant:
     user: str
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
-    # Answer requests received (nats.micro endpoints, $SRV pings, the trainer's live log).
-    allow_responses: bool = True
+    # Replies it may send per request received (nats.micro endpoints, $SRV pings, the trainer's
+    # live log): one, or one per nats.micro service it registers (all answer a $SRV ping).
+    allow_responses: int = 1
 
 
 # Every stream the system creates (events, work, KV, objects), as JetStream names them.
@@ -89,8 +90,9 @@ def _commands(context: str) -> list[str]:
 
 
 # Every service may read any stream's info: `ensure_streams` checks that the provisioned streams
-# exist before a service starts (only the provisioning user creates or changes one).
-_INFO = [f"{API}.STREAM.INFO.{stream}" for stream in ALL_STREAMS]
+# exist before a service starts (only the provisioning user creates or changes one). Stream names
+# are how nats-py finds the stream behind a subject (an Object Store listing, a KV watch).
+_INFO = [f"{API}.STREAM.INFO.{stream}" for stream in ALL_STREAMS] + [f"{API}.STREAM.NAMES"]
 
 # Blob reads/writes every service needs: uploads are the shared scratch bucket.
 _BLOBS_READ_ALL = [
@@ -100,11 +102,12 @@ _BLOBS_READ_ALL = [
 ]
 
 
-def _grant(service: str, publish: list[str], subscribe: list[str]) -> Grant:
+def _grant(service: str, publish: list[str], subscribe: list[str], responses: int = 1) -> Grant:
     return Grant(
         user=service,
         publish=tuple(dict.fromkeys([*_INFO, *publish])),
         subscribe=tuple(dict.fromkeys([f"{s.inbox_prefix(service)}.>", *subscribe])),
+        allow_responses=responses,
     )
 
 
@@ -211,6 +214,9 @@ def _gpu_broker() -> Grant:
             *_micro(s.SERVICE_GPU_BROKER),
             s.MODEL_EVENTS,  # a deleted or finished job leaves the device queue
         ],
+        # Two nats.micro services (the shared commands and the node's own) both answer a $SRV
+        # ping; nats-server 2.15 refused the second answer with max 2 and passes it with 3.
+        responses=3,
     )
 
 
