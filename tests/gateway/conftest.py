@@ -28,6 +28,7 @@ def make_settings(nats_url: str, tmp_path: Path, **changes: object) -> Settings:
         "port": 0,
         "keepalive_seconds": 15.0,
         "admin_password": PASSWORDS["admin"],
+        "allowed_hosts": "gateway,127.0.0.1",  # in-process base_url, live server
     }
     values.update(changes)
     return Settings(**values)  # type: ignore[arg-type]

@@ -161,7 +161,7 @@ class FakeBackend:
     async def edit_dataset(self, cmd: EditDataset) -> Accepted:
         event = DatasetEdited(dataset_id=cmd.dataset_id, name=cmd.name, notes=cmd.notes)
         return await self._edit(
-            self.datasets, subjects.dataset_events(cmd.dataset_id), event, cmd.username
+            self.datasets, subjects.dataset_events(cmd.dataset_id), event, cmd.principal
         )
 
     # --- models ---
@@ -209,7 +209,7 @@ class FakeBackend:
     async def edit_model(self, cmd: EditModel) -> Accepted:
         event = ModelEdited(model_id=cmd.model_id, name=cmd.name, notes=cmd.notes)
         return await self._edit(
-            self.models, subjects.model_events(cmd.model_id), event, cmd.username
+            self.models, subjects.model_events(cmd.model_id), event, cmd.principal
         )
 
     # --- inference and gpus ---
@@ -246,11 +246,13 @@ class FakeBackend:
             id=subject.rsplit(".", 1)[-1], status=JobStatus.ABORTED, stream=stream, seq=seq
         )
 
-    async def _edit(self, store: EventStore[Any], subject: str, event: Any, user: str) -> Accepted:
+    async def _edit(
+        self, store: EventStore[Any], subject: str, event: Any, user: base.Principal | None
+    ) -> Accepted:
         events, last = await store.load(subject)
         if not events:
             raise NotFound("no such job")
-        if events[0].username and events[0].username != user:
+        if events[0].username and (user is None or not user.may_change(events[0].username)):
             raise Forbidden("You don't have permission to edit this job")
         if event.name is not None and not event.name.strip():
             raise DomainError("name cannot be blank", field="job_name")

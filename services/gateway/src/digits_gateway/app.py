@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from digits_gateway import ui, views
+from digits_gateway import access, security, ui, views
 from digits_gateway.bus import Bus
 from digits_gateway.controllers import (
     accounts,
@@ -43,6 +43,7 @@ from digits_gateway.deps import Gateway
 from digits_gateway.errors import EXCEPTION_HANDLERS
 from digits_gateway.identity import AccountStore, Accounts
 from digits_gateway.identity import middleware as identity_middleware
+from digits_gateway.pages._assets import import_map
 from digits_gateway.readiness import Readiness
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
@@ -184,9 +185,13 @@ def create_app(settings: Settings) -> Litestar:
         handlers,
         lifespan=[_lifespan(settings)],
         dependencies={"gw": Provide(provide_gateway, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, access.LoginRequired: access.on_login_required},
         before_request=_gate,
-        middleware=identity_middleware(settings),
+        guards=[access.require_access],
+        # After the authentication middleware: they read the principal it sets.
+        middleware=[*identity_middleware(settings), *security.middleware(settings)],
+        allowed_hosts=security.allowed_hosts(settings),
+        before_send=[security.headers_hook(import_map())],
         request_max_body_size=settings.max_upload_bytes,
         template_config=templates,
         openapi_config=OpenAPIConfig(title="DIGITS gateway", version=views.VERSION, path="/schema"),

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from nats.js.errors import ObjectNotFoundError
 
 from digits_gateway.forms import FormErrors
 from digits_gateway.params import wants_json
@@ -161,7 +162,13 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     return error_response(request, 500, message, "InternalServerError")
 
 
+def on_blob_gone(request: Request[Any, Any, Any], exc: ObjectNotFoundError) -> Response[Any]:
+    """A file the read model names is no longer in the Object Store (deleted with its job)."""
+    return error_response(request, 404, "The file is gone (its job was deleted?)", "NotFound")
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ObjectNotFoundError: on_blob_gone,
     GatewayError: on_gateway_error,
     FormErrors: on_form_errors,
     ValidationException: on_validation,

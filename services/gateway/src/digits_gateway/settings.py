@@ -17,7 +17,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = "./data"
     data_roots: list[str] = []  # where `image_path` may point (classify_one on a server path)
     log_level: str = "info"
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # 0.0.0.0 is a deliberate choice (README: exposure)
     port: int = 5000  # DIGITS_PORT: DIGITS's own default
     web_dir: str = ""  # empty: the repository's web/ found next to the package
     ready_interval: float = 3.0  # seconds between pings of the backend services
@@ -29,6 +29,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fetch_batch: int = 500  # events per projection transaction
     inline_image_limit: int = 700_000  # bigger classify uploads travel through the Object Store
     max_upload_bytes: int = 64 * 1024 * 1024
+    # DIGITS_ALLOWED_HOSTS: Host names answered, comma-separated; empty: loopback + bind address
+    allowed_hosts: str = ""
+    csrf_secret: str = ""  # empty: generated at first start, kept in <data_dir>/gateway/
+    rate_limit_per_minute: int = 1200  # per account (per address when anonymous)
+    sign_in_rate_limit_per_minute: int = 30  # POST /login and /api/v1/session, per address
     admin_password: str = ""  # DIGITS_ADMIN_PASSWORD: the first admin's; unset: a one-time link
     session_hours: float = 72.0  # a sign-in lasts this long (then sign in again)
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)

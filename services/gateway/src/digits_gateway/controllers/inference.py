@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, Response, get, route
 from litestar.background_tasks import BackgroundTask
 from litestar.response import File, Redirect
+from nats.errors import NoRespondersError
 
 from digits_gateway import commands, forms, many, ui, views
 from digits_gateway.controllers._common import require_user
@@ -62,7 +63,7 @@ async def download(request: Request[Any, Any, Any], gw: Gateway, job_id: str, ac
         body, rejected = await bus_request(
             gw.nc, subjects.CMD_INFERENCE_EXPORT, command, timeout=EXPORT_TIMEOUT
         )
-    except TimeoutError as e:
+    except (TimeoutError, NoRespondersError) as e:
         raise Unavailable("The inference service did not answer; retry") from e
     reply = rejected or codec.export_reply.decode(body)
     if isinstance(reply, Rejected):
