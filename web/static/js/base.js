@@ -1,5 +1,5 @@
 // Every page: theme toggle (auto → light → dark, kept in localStorage) and local times.
-import { hydrateTimes } from "./util.js";
+import { applySizes, hydrateTimes } from "./util.js";
 
 const KEY = "digits-theme";
 const ORDER = ["auto", "light", "dark"];
@@ -33,4 +33,5 @@ matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
 });
 label();
 hydrateTimes();
+applySizes();
 setInterval(() => hydrateTimes(), 30_000);

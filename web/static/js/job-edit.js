@@ -1,5 +1,5 @@
 // Rename a job in place and edit its notes (DIGITS's PUT /jobs/<id> with job_name / job_notes).
-import { responseError } from "./util.js";
+import { csrfHeaders, responseError } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 async function save(jobId, fields) {
   const response = await fetch(`/jobs/${encodeURIComponent(jobId)}`, {
     method: "PUT",
-    headers: { Accept: "application/json" },
+    headers: csrfHeaders({ Accept: "application/json" }),
     body: new URLSearchParams(fields),
   });
   if (response.ok) return "";

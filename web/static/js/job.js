@@ -1,6 +1,7 @@
 // Behaviour shared by job pages: status badge + history, progress/ETA, abort and delete.
 import {
-  RUNNING, badge, el, fmtDuration, hydrateTimes, responseError, setBadge, timeEl, toDate,
+  RUNNING, applySizes, badge, csrfHeaders, el, fmtDuration, hydrateTimes, responseError, setBadge,
+  timeEl, toDate,
 } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
@@ -24,9 +25,10 @@ export function jobPage() {
   const kind = page.dataset.kind;  // "datasets" | "models" | "pretrained_models"
   const noun = { models: "model", pretrained_models: "pretrained model" }[kind] || "dataset";
   const statusBadge = $("job-status");
-  const abortForm = $("abort-form");
-  const abortButton = $("abort-button");
-  const deleteButton = $("delete-button");
+  // Absent when the signed-in user may not change this job: stand-ins keep the code simple.
+  const abortForm = $("abort-form") || document.createElement("form");
+  const abortButton = $("abort-button") || document.createElement("button");
+  const deleteButton = $("delete-button") || document.createElement("button");
   const message = $("action-message");
   let status = statusBadge.dataset.status;
 
@@ -92,6 +94,7 @@ export function jobPage() {
         if (fresh) node.replaceWith(document.importNode(fresh, true));
       }
       hydrateTimes();
+      applySizes();
     } catch (error) {
       console.warn("refresh failed", error);
     }
@@ -103,7 +106,7 @@ export function jobPage() {
     if (!ok) return;
     message.textContent = "";
     abortButton.disabled = true;
-    const response = await fetch(abortForm.action, { method: "POST" });
+    const response = await fetch(abortForm.action, { method: "POST", headers: csrfHeaders() });
     if (!response.ok) {
       abortButton.disabled = false;
       message.textContent = `Could not abort: ${await responseError(response)}`;
@@ -114,7 +117,7 @@ export function jobPage() {
     const ok = await confirmDialog(`Delete this ${noun}?`, "Its files are removed. This cannot be undone.", "Delete job");
     if (!ok) return;
     message.textContent = "";
-    const response = await fetch(`/${kind}/${encodeURIComponent(id)}`, { method: "DELETE" });
+    const response = await fetch(`/${kind}/${encodeURIComponent(id)}`, { method: "DELETE", headers: csrfHeaders() });
     if (response.ok) location.assign("/");
     else message.textContent = `Could not delete: ${await responseError(response)}`;
   });

@@ -2,7 +2,7 @@
 // previous jobs' snapshots, and a custom Gluon editor with a live graph of the network.
 import { attachEditor, selectLine } from "./editor.js";
 import { drawGraph, fmtCount } from "./graph.js";
-import { el, fmtEpoch } from "./util.js";
+import { csrfHeaders, el, fmtEpoch } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const DEBOUNCE_MS = 500;
@@ -37,7 +37,7 @@ function initTabs(form) {
 async function postForm(url, fields) {
   const body = new FormData();
   for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== null) body.append(k, v);
-  const response = await fetch(url, { method: "POST", body, headers: { Accept: "application/json" } });
+  const response = await fetch(url, { method: "POST", body, headers: csrfHeaders({ Accept: "application/json" }) });
   let data = null;
   try {
     data = await response.json();

@@ -4,6 +4,12 @@ import { forJob, jobPage } from "./job.js";
 import { connectLive } from "./live.js";
 import { RUNNING, el, fmtEpoch, fmtNumber } from "./util.js";
 
+// "Make pretrained model" posts its own form: it takes the snapshot chosen for download.
+document.addEventListener("change", (event) => {
+  const epoch = document.getElementById("to-pretrained-epoch");
+  if (epoch && event.target.id === "download_epoch") epoch.value = event.target.value;
+});
+
 const $ = (id) => document.getElementById(id);
 const job = jobPage();
 

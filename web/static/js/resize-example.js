@@ -1,4 +1,6 @@
 // New-dataset form: "See example" resizes the sample photo with the form's image settings.
+import { csrfHeaders } from "./util.js";
+
 const button = document.getElementById("resize-example-button");
 const output = document.getElementById("resize-example-output");
 
@@ -22,7 +24,7 @@ async function showExample() {
     const response = await fetch("/datasets/images/resize-example", {
       method: "POST",
       body,
-      headers: { Accept: "application/json" },
+      headers: csrfHeaders({ Accept: "application/json" }),
     });
     const data = await response.json();
     if (!response.ok) {

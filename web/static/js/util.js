@@ -117,3 +117,16 @@ export async function responseError(response) {
   } catch { /* not JSON */ }
   return text.trim().slice(0, 300) || `${response.status} ${response.statusText}`;
 }
+
+/** The CSRF header for a state-changing fetch: the `csrftoken` cookie sent back (double submit). */
+export function csrfHeaders(headers = {}) {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? { ...headers, "x-csrftoken": decodeURIComponent(match[1]) } : headers;
+}
+
+/** The CSP forbids style attributes: bar sizes come as data-* and are set through the CSSOM. */
+export function applySizes(root = document) {
+  for (const node of root.querySelectorAll("[data-width]")) node.style.width = `${node.dataset.width}%`;
+  for (const node of root.querySelectorAll("[data-height]")) node.style.height = `${node.dataset.height}%`;
+  for (const node of root.querySelectorAll("[data-share]")) node.style.setProperty("--share", node.dataset.share);
+}
