@@ -8,6 +8,7 @@ in about 200 KB, the zip holds a 2 GiB member of zeros in about 2 MB.
 from __future__ import annotations
 
 import struct
+import tarfile
 import zlib
 from pathlib import Path
 
@@ -62,4 +63,19 @@ def zip_bomb(
         "<HHHHIIH", 0, 0, 1, 1, len(central), len(local) + len(data), 0
     )
     path.write_bytes(local + data + central + end)
+    return path
+
+
+def tar_bomb(path: Path, mib: int = 2048, name: str = "a/zeros.png") -> Path:
+    """A tar.gz whose one member holds `mib` MiB of zeros (the tar header tells the truth; the
+    gzip stream is what multiplies it). The gzip trailer's CRC is left 0, as in `zip_bomb`."""
+    info = tarfile.TarInfo(name)
+    info.size = mib * MIB
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = z.compress(info.tobuf(format=tarfile.PAX_FORMAT)) + z.flush(zlib.Z_FULL_FLUSH)
+    zeros = z.compress(bytes(MIB)) + z.flush(zlib.Z_FULL_FLUSH)
+    tail = z.compress(bytes(2 * tarfile.BLOCKSIZE)) + z.flush(zlib.Z_FINISH)
+    gzip_header = b"\x1f\x8b\x08\x00" + bytes(4) + b"\x02\xff"
+    trailer = struct.pack("<II", 0, (mib * MIB) & 0xFFFFFFFF)
+    path.write_bytes(gzip_header + head + zeros * mib + tail + trailer)
     return path

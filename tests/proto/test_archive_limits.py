@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from digits_proto.runtime import MIN_FREE, ArchiveRefused, extract_archive
-from tests.imaging.bombs import MIB, zip_bomb
+from tests.imaging.bombs import MIB, tar_bomb, zip_bomb
 
 GIB = 1 << 30
 
@@ -41,6 +41,15 @@ def test_a_2_gib_zip_bomb_is_refused_from_its_headers_leaving_nothing(tmp_path: 
     dest = tmp_path / "job" / "upload"
     with pytest.raises(ArchiveRefused, match=f"size limit of {GIB} bytes"):
         extract(bomb, dest, max_bytes=GIB)
+    assert left_behind(tmp_path) == [bomb]
+
+
+def test_a_2_gib_tar_gz_bomb_is_refused_from_its_headers_leaving_nothing(tmp_path: Path) -> None:
+    """The same bomb as a tar.gz: the member header's size refuses it before it is expanded."""
+    bomb = tar_bomb(tmp_path / "bomb.tgz", mib=2048)
+    assert bomb.stat().st_size < 3 * MIB
+    with pytest.raises(ArchiveRefused, match=f"size limit of {GIB} bytes"):
+        extract(bomb, tmp_path / "job" / "upload", max_bytes=GIB)
     assert left_behind(tmp_path) == [bomb]
 
 
