@@ -8,6 +8,8 @@ and the server refuses it. The expectations are written out here, not derived fr
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import nats
@@ -188,6 +190,14 @@ async def test_a_service_restarted_with_another_ones_credentials_cannot_append_i
     monkeypatch.setenv("DIGITS_NATS_CREDS", str(nats_creds / "digits-gateway.json"))
     nc = await connect(_plain(nats_url), s.SERVICE_GATEWAY)
     try:
+        # Read once and dropped: a child of the service never learns where credentials are.
+        child = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.environ.get('DIGITS_NATS_CREDS', ''))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert child.stdout.strip() == ""
         before = await _count(js, s.STREAM_MODELS)
         event = ModelDeleted(model_id="m1")
         store = EventStore(nc.jetstream(timeout=2), s.STREAM_MODELS, codec.model_events)

@@ -62,6 +62,9 @@ async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> 
     Replies arrive under the service's own inbox prefix: its NATS user may read only those.
     """
     creds = creds or credentials_for(name)
+    # Read once, then gone from the environment: no child (build workers, training, sandboxes,
+    # imports) inherits where the credentials are.
+    os.environ.pop(CREDS_ENV, None)
     auth = {"user": creds.user, "password": creds.password} if creds else {}
 
     async def on_error(e: Exception) -> None:
