@@ -54,12 +54,8 @@ class _Budget:
     """Members, bytes and free disk space the archive may still use."""
 
     def __init__(self, dest: Path, max_bytes: int, max_members: int, min_free: int):
-        self.dest, self.max_bytes, self.max_members, self.min_free = (
-            dest,
-            max_bytes,
-            max_members,
-            min_free,
-        )
+        self.dest, self.min_free = dest, min_free
+        self.max_bytes, self.max_members = max_bytes, max_members
         self.members = self.declared = self.written = 0
 
     def member(self, name: str) -> None:
