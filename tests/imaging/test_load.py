@@ -6,6 +6,7 @@ import io
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,21 @@ def test_an_image_over_pillows_ceiling_is_refused_as_too_large() -> None:
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
     with pytest.raises(ImageTooLarge, match="the limit is"):
         load_image(png, 1, max_pixels=10 * CEILING_PIXELS)
+
+
+def test_pillows_warning_past_its_ceiling_is_too_large_whether_or_not_it_raises() -> None:
+    """Between Pillow's ceiling and twice it Pillow only warns: as an error (pytest, strict
+    deployments) it is ImageTooLarge; ignored, our own header check still refuses."""
+    header = struct.pack(">IIBBBBB", 40_000, 40_000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(ImageTooLarge, match=f"over {CEILING_PIXELS} pixels"):
+            load_image(png, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(ImageTooLarge, match="40000×40000 = 1600000000 pixels"):
+            load_image(png, 1)
 
 
 MEASURE = """

@@ -63,9 +63,10 @@ def load_image(
             side = max(min_size)  # square: EXIF may still rotate the image by 90°
             image.draft("L" if channels == 1 else "RGB", (side, side))
         image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        # Over Pillow's ceiling (its warning counts too where warnings are errors).
+    except Image.DecompressionBombError as e:  # over twice Pillow's ceiling
         raise ImageTooLarge(2 * CEILING_PIXELS, limit) from e
+    except Image.DecompressionBombWarning as e:  # over the ceiling, where warnings are errors
+        raise ImageTooLarge(CEILING_PIXELS, limit) from e
     except Image.UnidentifiedImageError as e:  # its message names a BytesIO's address
         raise ImageLoadError("cannot identify image file (not an image Pillow can read)") from e
     except (OSError, SyntaxError, ValueError) as e:
