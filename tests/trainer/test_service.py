@@ -86,9 +86,11 @@ class FakeBroker:
 
 
 @contextlib.asynccontextmanager
-async def trainer(nats_url: str, data_dir: Path, warm: bool = False) -> AsyncIterator[ServiceHost]:
+async def trainer(
+    nats_url: str, data_dir: Path, warm: bool = False, **settings_: object
+) -> AsyncIterator[ServiceHost]:
     """The trainer service running in this process until the block ends (`warm`: with a
-    sandbox child ready for custom networks)."""
+    sandbox child ready for custom networks; other settings as given)."""
     settings = Settings(
         nats_url=nats_url,
         data_dir=str(data_dir),
@@ -96,6 +98,7 @@ async def trainer(nats_url: str, data_dir: Path, warm: bool = False) -> AsyncIte
         retry_delay=0.2,
         progress_every=0.5,
         sandbox_warm=warm,
+        **settings_,  # pyright: ignore[reportArgumentType]
     )
     host = ServiceHost(subjects.SERVICE_TRAINER, nats_url, http_port=-1)
     task = asyncio.create_task(app.main(settings, host))
