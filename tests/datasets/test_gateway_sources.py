@@ -12,6 +12,7 @@ import pytest
 from digits_datasets.settings import Settings
 from digits_gateway.app import create_app
 from digits_proto import subjects
+from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
 
@@ -30,9 +31,10 @@ async def gateway(
     fake = FakeBackend(nc, js)
     await fake.start(tuple(s for s in subjects.BACKEND_SERVICES if s != subjects.SERVICE_DATASETS))
     try:
+        await seed_accounts(js)
         async with running(create_app(make_settings(nats_url, tmp_path / "gw"))) as client:
             await wait_ready(client, timeout=20)
-            client.cookies.set("username", "alice")
+            await sign_in(client, "alice")
             yield client
     finally:
         await fake.stop()

@@ -12,6 +12,7 @@ from PIL import Image
 
 from digits_gateway.app import create_app
 from digits_proto import subjects
+from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
 from tests.gateway.helpers import until
@@ -35,10 +36,11 @@ async def client(
     fake = FakeBackend(nc, js)
     await fake.start(OTHERS)
     settings = make_settings(nats_url, tmp_path, max_upload_bytes=2 * 1024 * 1024)
+    await seed_accounts(js)
     async with running(create_app(settings)) as c:
         await wait_ready(c)
+        await sign_in(c, "alice")
         await until(lambda: _known(c, "c"))
-        c.cookies.set("username", "alice")
         yield c
     await fake.stop()
 

@@ -21,6 +21,7 @@ from digits_inference.settings import Settings as InferenceSettings
 from digits_proto import subjects
 from digits_proto.base import JobStatus
 from digits_proto.runtime import ServiceHost
+from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
 from tests.trainer.test_service import FakeBroker, add_dataset, create, status_is, trainer, wait_for
@@ -55,9 +56,10 @@ async def client(nats_url, nc, js, tmp_path, inference) -> AsyncIterator[httpx.A
     await fake.start((subjects.SERVICE_DATASETS,))
     async with trainer(nats_url, tmp_path / "trainer"):
         settings = make_settings(nats_url, tmp_path, max_upload_bytes=8 * 1024 * 1024)
+        await seed_accounts(js)
         async with running(create_app(settings)) as c:
             await wait_ready(c, timeout=20)
-            c.cookies.set("username", "alice")
+            await sign_in(c, "alice")
             yield c
     await fake.stop()
 
@@ -168,9 +170,10 @@ async def test_to_pretrained_registers_the_snapshot_like_digits(client, nc, js, 
     )
     assert r.status_code == 400 and "pretrained_networks" in r.json()["errors"]
 
-    r = await client.get(f"/models/{model_id}/to_pretrained", params={"epoch": "7"})
+    r = await client.post(f"/models/{model_id}/to_pretrained", data={"epoch": "7"})
     assert r.status_code == 400 and "snapshot_epoch" in r.json()["errors"]
-    assert (await client.get("/models/nope/to_pretrained")).status_code == 404
+    assert (await client.post("/models/nope/to_pretrained")).status_code == 404
+    assert (await client.get(f"/models/{model_id}/to_pretrained")).status_code == 405
 
 
 def lenet_files(folder: Path, classes: int = 3) -> tuple[Path, Path]:
