@@ -9,6 +9,7 @@ from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from digits_gateway.identity import TokenNotFound, start_session
+from digits_gateway.pages._account import account_routes
 from digits_gateway.pages._datasets import dataset_new_page
 from digits_gateway.pages._frame import _page
 from digits_gateway.pages._login import current_user, login_page, safe_next
@@ -69,4 +70,11 @@ def new_pretrained(request: Request) -> Template | Redirect:
     return pretrained_new_page({}, {}, user) if user else _login_redirect(request)
 
 
-page_routes: list[Any] = [home, login_form, new_dataset, new_model, new_pretrained]
+page_routes: list[Any] = [
+    home,
+    login_form,
+    new_dataset,
+    new_model,
+    new_pretrained,
+    *account_routes,
+]
