@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 import uvloop
@@ -15,6 +16,7 @@ from digits_proto.runtime import configure_logging
 def main() -> None:
     """Run the gateway until signalled."""
     settings = get_settings()
+    os.umask(0o077)  # the read model, secrets and logs are the owner's alone (ServiceHost's rule)
     configure_logging("gateway", settings.log_level)
     # The imported modules (Litestar, Jinja, DuckDB, nats…) stay for the process's life: frozen,
     # a full collection no longer walks them again (~17 ms each; a classify-many reply alone
