@@ -122,3 +122,13 @@ def test_nats_config_prints_a_config_nats_server_accepts(
             [embedded.binary(), "-c", str(conf), "-t"], capture_output=True, text=True
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_no_service_reads_datasets_from_the_data_directory_by_default(tmp_path: Path) -> None:
+    """The launcher's and the datasets service's default data root: `datasets/` beside it."""
+    from digits_datasets.settings import Settings as DatasetsSettings
+
+    data = tmp_path / "data"
+    beside = str(tmp_path / "datasets")
+    assert Settings(data_dir=str(data)).roots == [beside]
+    assert DatasetsSettings(data_dir=str(data)).roots() == [beside]

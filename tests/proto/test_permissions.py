@@ -8,6 +8,7 @@ and the server refuses it. The expectations are written out here, not derived fr
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from nats.micro import add_service
 from digits_proto import codec
 from digits_proto import subjects as s
 from digits_proto.models import ModelDeleted
-from digits_proto.runtime import EventStore, connect, credentials_for
+from digits_proto.runtime import EventStore, ServiceHost, connect, credentials_for
 from digits_proto.runtime._bus import NatsCredentials
 
 SERVICES = ("gateway", "datasets", "trainer", "inference", "gpu-broker")
@@ -236,3 +237,24 @@ async def test_the_gateway_pings_each_service_and_gets_its_answer(
     finally:
         for nc in clients:
             await nc.close()
+
+
+@pytest.mark.parametrize("service", SERVICES[1:])
+async def test_a_service_starts_under_its_own_user_once_the_admin_provisioned_the_streams(
+    nats_url: str,
+    nats_creds: Path,
+    js: JetStreamContext,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+) -> None:
+    """ServiceHost takes its credentials out of the environment when built (before any child
+    starts), connects as itself and finds every stream in place without the right to make one."""
+    monkeypatch.setenv("DIGITS_NATS_CREDS", str(nats_creds))
+    host = ServiceHost(f"digits-{service}", _plain(nats_url), http_port=-1)
+    assert "DIGITS_NATS_CREDS" not in os.environ
+    await host.start()
+    try:
+        assert host.nc.is_connected and host.creds is not None
+        assert host.creds.user == f"digits-{service}"
+    finally:
+        await host.close()

@@ -41,9 +41,11 @@ class NatsCredentials(msgspec.Struct, frozen=True, kw_only=True):
 def credentials_for(name: str, path: str | None = None) -> NatsCredentials | None:
     """The credentials `name` connects with: from `path`, else DIGITS_NATS_CREDS; None if unset.
 
-    A directory holds one `<name>.json` per service; a file is this service's own.
+    A directory holds one `<name>.json` per service; a file is this service's own. Read from the
+    environment, the variable is removed there: no child process (build workers, training,
+    sandboxes, imports) started later inherits where the credentials are.
     """
-    path = os.environ.get(CREDS_ENV, "") if path is None else path
+    path = os.environ.pop(CREDS_ENV, "") if path is None else path
     if not path:
         return None
     file = Path(path)
@@ -62,9 +64,6 @@ async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> 
     Replies arrive under the service's own inbox prefix: its NATS user may read only those.
     """
     creds = creds or credentials_for(name)
-    # Read once, then gone from the environment: no child (build workers, training, sandboxes,
-    # imports) inherits where the credentials are.
-    os.environ.pop(CREDS_ENV, None)
     auth = {"user": creds.user, "password": creds.password} if creds else {}
 
     async def on_error(e: Exception) -> None:

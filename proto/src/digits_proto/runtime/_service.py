@@ -12,7 +12,7 @@ import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from digits_proto.runtime._bus import connect, ensure_streams
+from digits_proto.runtime._bus import connect, credentials_for, ensure_streams
 from digits_proto.runtime._http import Metrics, serve_health
 
 log = structlog.get_logger(__name__)
@@ -27,6 +27,8 @@ class ServiceHost:
     def __init__(self, name: str, nats_url: str, http_port: int = 0, http_host: str = "127.0.0.1"):
         self.name = name
         self.nats_url = nats_url
+        # Read now, before the service starts any child process (it leaves the environment).
+        self.creds = credentials_for(name)
         self.http_port = http_port
         self.http_host = http_host
         self.metrics = Metrics(name)
@@ -41,7 +43,7 @@ class ServiceHost:
         """Connect and create the streams; readiness stays false until `mark_ready()`."""
         # Whatever the service writes (logs, caches, scratch files) is the owner's alone.
         os.umask(0o077)
-        self.nc = await connect(self.nats_url, self.name)
+        self.nc = await connect(self.nats_url, self.name, self.creds)
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)
         if self.http_port >= 0:
