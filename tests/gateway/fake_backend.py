@@ -58,6 +58,11 @@ FINAL = {
 }
 
 
+def _actor(cmd: Any) -> str:
+    """Who caused the event, as the real services record it (the command's principal)."""
+    return cmd.principal.username if cmd.principal is not None else ""
+
+
 def blob(name: str) -> base.BlobRef:
     """A blob reference (the fakes never upload the bytes)."""
     return base.BlobRef(bucket=subjects.BUCKET_DATASETS, name=name, digest="d", size=1)
@@ -132,6 +137,7 @@ class FakeBackend:
             group=cmd.group,
             spec=cmd.spec,
             form=cmd.form,
+            actor=_actor(cmd),
         )
         seq = await self.datasets.append(subjects.dataset_events(dataset_id), [event], 0)
         return Accepted(
@@ -146,7 +152,7 @@ class FakeBackend:
         return await self._stop(
             self.datasets,
             subjects.dataset_events(cmd.dataset_id),
-            DatasetAborted(dataset_id=cmd.dataset_id),
+            DatasetAborted(dataset_id=cmd.dataset_id, actor=_actor(cmd)),
             subjects.STREAM_DATASETS,
         )
 
@@ -154,12 +160,14 @@ class FakeBackend:
         return await self._delete(
             self.datasets,
             subjects.dataset_events(cmd.dataset_id),
-            DatasetDeleted(dataset_id=cmd.dataset_id),
+            DatasetDeleted(dataset_id=cmd.dataset_id, actor=_actor(cmd)),
             subjects.STREAM_DATASETS,
         )
 
     async def edit_dataset(self, cmd: EditDataset) -> Accepted:
-        event = DatasetEdited(dataset_id=cmd.dataset_id, name=cmd.name, notes=cmd.notes)
+        event = DatasetEdited(
+            dataset_id=cmd.dataset_id, name=cmd.name, notes=cmd.notes, actor=_actor(cmd)
+        )
         return await self._edit(
             self.datasets, subjects.dataset_events(cmd.dataset_id), event, cmd.principal
         )
@@ -180,6 +188,7 @@ class FakeBackend:
             dataset_id=cmd.dataset_id,
             spec=cmd.spec,
             form=cmd.form,
+            actor=_actor(cmd),
         )
         seq = await self.models.append(subjects.model_events(model_id), [event], 0)
         return Accepted(
@@ -194,7 +203,7 @@ class FakeBackend:
         return await self._stop(
             self.models,
             subjects.model_events(cmd.model_id),
-            ModelAborted(model_id=cmd.model_id, reason="by user"),
+            ModelAborted(model_id=cmd.model_id, reason="by user", actor=_actor(cmd)),
             subjects.STREAM_MODELS,
         )
 
@@ -202,12 +211,14 @@ class FakeBackend:
         return await self._delete(
             self.models,
             subjects.model_events(cmd.model_id),
-            ModelDeleted(model_id=cmd.model_id),
+            ModelDeleted(model_id=cmd.model_id, actor=_actor(cmd)),
             subjects.STREAM_MODELS,
         )
 
     async def edit_model(self, cmd: EditModel) -> Accepted:
-        event = ModelEdited(model_id=cmd.model_id, name=cmd.name, notes=cmd.notes)
+        event = ModelEdited(
+            model_id=cmd.model_id, name=cmd.name, notes=cmd.notes, actor=_actor(cmd)
+        )
         return await self._edit(
             self.models, subjects.model_events(cmd.model_id), event, cmd.principal
         )

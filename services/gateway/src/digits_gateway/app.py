@@ -22,6 +22,7 @@ from digits_gateway.bus import Bus
 from digits_gateway.controllers import (
     accounts,
     api,
+    audit,
     browse,
     datasets,
     events,
@@ -41,7 +42,7 @@ from digits_gateway.controllers.networks import customize, visualize_network
 from digits_gateway.controllers.resize_example import resize_example
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import EXCEPTION_HANDLERS
-from digits_gateway.identity import AccountStore, Accounts
+from digits_gateway.identity import Accounts, AccountStore
 from digits_gateway.identity import middleware as identity_middleware
 from digits_gateway.pages._assets import import_map
 from digits_gateway.readiness import Readiness
@@ -134,6 +135,8 @@ def create_app(settings: Settings) -> Litestar:
     web = ui.web_dir(settings)
     handlers: list[Any] = [
         system.health,
+        audit.audit_json,
+        audit.audit_page,
         system.metrics,
         session.login,
         session.logout,

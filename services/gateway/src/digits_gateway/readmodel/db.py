@@ -12,7 +12,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 # Bump when a table changes: the file is then deleted and rebuilt from the streams.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 DDL = """
 create table if not exists meta(key varchar primary key, value varchar);
@@ -52,6 +52,9 @@ create table if not exists users(
 create table if not exists tokens(
   token_id varchar primary key, username varchar, name varchar, token_hash varchar,
   created timestamptz, revoked boolean);
+create table if not exists audit(
+  stream varchar, seq bigint, occurred timestamptz, actor varchar, type varchar,
+  aggregate varchar, owner varchar, primary key(stream, seq));
 create table if not exists failures(
   stream varchar, seq bigint, error varchar, occurred timestamptz, primary key(stream, seq));
 """

@@ -1,5 +1,6 @@
 """The only SQL the controllers run: read-model rows as small typed records."""
 
+from digits_gateway.readmodel.queries._audit import AuditEntry, audit_entries
 from digits_gateway.readmodel.queries._jobs import (
     dataset_details,
     dependents,
@@ -31,6 +32,7 @@ from digits_gateway.readmodel.queries._users import (
 )
 
 __all__ = [
+    "AuditEntry",
     "Cursor",
     "DatasetDetails",
     "Job",
@@ -38,6 +40,7 @@ __all__ = [
     "Snapshot",
     "TokenRow",
     "UserRow",
+    "audit_entries",
     "changes_since",
     "dataset_details",
     "dependents",
