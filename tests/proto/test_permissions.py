@@ -62,6 +62,10 @@ def _refused() -> list[tuple[str, str]]:
     builder = f"{s.STREAM_WORK}.{s.CONSUMER_DATASET_BUILDER}"  # another's work tickets
     for subject in (f"$JS.API.CONSUMER.DELETE.{builder}", f"$JS.ACK.{builder}.1.2.3.4.5.6"):
         rows += [(svc, subject) for svc in SERVICES if svc != "datasets"]
+    models_readmodel = f"{s.STREAM_MODELS}.{s.readmodel_consumer(s.STREAM_MODELS)}"
+    rows += [  # datasets may read the models stream, not touch the gateway's consumer on it
+        (svc, f"$JS.API.CONSUMER.DELETE.{models_readmodel}") for svc in SERVICES if svc != "gateway"
+    ]
     rows += [(svc, subject) for subject in EVERYONE_REFUSED for svc in SERVICES]
     return rows
 

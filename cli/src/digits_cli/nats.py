@@ -75,7 +75,7 @@ def _user(creds: NatsCredentials, grant: Grant | None) -> dict[str, object]:
     user: dict[str, object] = {"user": creds.user, "password": hashed}
     if grant is not None:
         user["permissions"] = {
-            "publish": {"allow": list(grant.publish)},
+            "publish": {"allow": list(grant.publish), "deny": list(grant.deny_publish)},
             "subscribe": {"allow": list(grant.subscribe)},
             "allow_responses": {"max": grant.allow_responses},
         }

@@ -24,6 +24,8 @@ class Grant:
     # Replies it may send per request received (nats.micro endpoints, $SRV pings, the trainer's
     # live log): one, or one per nats.micro service it registers (all answer a $SRV ping).
     allow_responses: int = 1
+    # Refused even where an `allow` wildcard matches: other services' durable consumers.
+    deny_publish: tuple[str, ...] = ()
 
 
 # Every stream the system creates (events, work, KV, objects), as JetStream names them.
@@ -102,12 +104,37 @@ _BLOBS_READ_ALL = [
 ]
 
 
+# Every durable consumer and its owner. Ephemeral consumer rights are per stream (nats-py names
+# ordered consumers at random), so each service is denied the durables of the others.
+DURABLES: dict[tuple[str, str], str] = {
+    **{(st, s.readmodel_consumer(st)): s.SERVICE_GATEWAY for st in s.EVENT_STREAMS},
+    (s.STREAM_WORK, s.CONSUMER_DATASET_BUILDER): s.SERVICE_DATASETS,
+    (s.STREAM_WORK, s.CONSUMER_TRAINER): s.SERVICE_TRAINER,
+    (s.STREAM_WORK, s.CONSUMER_CLASSIFIER): s.SERVICE_INFERENCE,
+}
+
+
+def _others_durables(service: str) -> tuple[str, ...]:
+    return tuple(
+        right
+        for (stream, durable), owner in DURABLES.items()
+        if owner != service
+        for right in (
+            f"{API}.CONSUMER.*.{stream}.{durable}",
+            f"{API}.CONSUMER.*.{stream}.{durable}.>",
+            f"{API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.>",
+        )
+    )
+
+
 def _grant(service: str, publish: list[str], subscribe: list[str], responses: int = 1) -> Grant:
     return Grant(
         user=service,
         publish=tuple(dict.fromkeys([*_INFO, *publish])),
         subscribe=tuple(dict.fromkeys([f"{s.inbox_prefix(service)}.>", *subscribe])),
         allow_responses=responses,
+        deny_publish=_others_durables(service),
     )
 
 
