@@ -10,9 +10,11 @@ import pytest
 
 from digits_proto.gpus import Device, LeaseAccepted
 from digits_trainer import reports
-from digits_trainer.config import write_config
+from digits_trainer.config import SplitFiles, write_config
+from digits_trainer.confine import Confiner, Limits
 from digits_trainer.process import child_environment
 from digits_trainer.spares import Spares
+from digits_trainer.staging import Inputs
 from tests.trainer.test_training import config_for
 from tests.trainer.toy import write_dataset
 
@@ -102,5 +104,49 @@ async def test_a_spare_for_another_lease_or_a_dead_one_gives_way_to_a_fresh_chil
         child = await spares.start(config, folder, lease(1))
         assert child.pid != dead.pid
         assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+    finally:
+        await spares.close()
+
+
+async def test_a_confined_spare_takes_its_job_folder_and_trains_as_nobody(tmp_path):
+    """Under bwrap the spare starts in a folder of its own; the hand-over moves the staged job
+    (log, config, inputs) into it and renames it to the job's: the spare trains there as uid
+    65534, its lines after the job's header, its snapshot in work/, no spare folder left."""
+    data = tmp_path / "data"
+    confiner = Confiner("bwrap", "/usr/bin/bwrap", data)
+    assert await confiner.probe(), confiner.problem
+    spares = Spares(data / "trainer" / "spare-lease.json", True, confiner, Limits(processes=1024))
+    try:
+        await spares.refill(lease(1))
+        assert await spares.ready()
+        folder = data / "trainer" / "jobs" / "job1"
+        folder.mkdir(parents=True)
+        confiner.prepare(folder)
+        inputs = Inputs(folder, confiner)
+        files = write_dataset(tmp_path / "toy", per_class=10, val_per_class=2)
+        config = config_for(files, folder, train_epochs=1)
+        split = {
+            s: SplitFiles(rec=inputs.add(files[f"{s}.rec"]), idx=inputs.add(files[f"{s}.idx"]))
+            for s in ("train", "val")
+        }
+        config = msgspec.structs.replace(
+            config,
+            train=split["train"],
+            val=split["val"],
+            mean=inputs.add(files["mean.npy"]),
+            snapshot_dir="work/snapshots",
+        )
+        write_config(config, str(folder / "config.json"))
+        confiner.share(folder / "config.json")
+        (folder / "train.log").write_text("the job's header\n")
+        child = await spares.start(folder / "config.json", folder, lease(1))
+        done = await reports_of(child)
+        assert isinstance(done[-1], reports.DoneReport) and child.returncode == 0
+        log = (folder / "train.log").read_text()
+        assert log.startswith("the job's header\n") and "data loaded" in log
+        snapshot = next(r for r in done if isinstance(r, reports.SnapshotReport))
+        assert snapshot.params.startswith("work/snapshots/")
+        assert (folder / snapshot.params).stat().st_uid == 65534
+        assert not list((data / "trainer" / "spares").iterdir())
     finally:
         await spares.close()
