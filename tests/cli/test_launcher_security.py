@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 import subprocess
 import threading
@@ -16,7 +17,8 @@ import pytest
 from digits_cli import nats as embedded
 from digits_cli.__main__ import main
 from digits_cli.launcher import Child, Launcher
-from digits_cli.settings import Settings
+from digits_cli.settings import Settings, get_settings
+from digits_proto.permissions import ALL_STREAMS as TABLE_STREAMS
 from digits_proto.runtime import CREDS_ENV, credentials_for
 
 FAKES = {"fake-a": "tests.cli.fake_service"}
@@ -132,3 +134,24 @@ def test_no_service_reads_datasets_from_the_data_directory_by_default(tmp_path: 
     beside = str(tmp_path / "datasets")
     assert Settings(data_dir=str(data)).roots == [beside]
     assert DatasetsSettings(data_dir=str(data)).roots() == [beside]
+
+
+async def test_nats_provision_creates_every_stream_as_the_admin(
+    nats_url: str, nats_creds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """External mode: `digits nats-provision` with digits-admin's file; a service user cannot."""
+    plain = "nats://" + nats_url.rsplit("@", 1)[-1]
+    monkeypatch.setenv("DIGITS_NATS_URL", plain)
+    get_settings.cache_clear()
+    monkeypatch.setenv(CREDS_ENV, str(nats_creds / "digits-trainer.json"))
+    with pytest.raises(SystemExit, match="digits-admin"):
+        await asyncio.to_thread(main, ["nats-provision"])
+    monkeypatch.setenv(CREDS_ENV, str(nats_creds / "digits-admin.json"))
+    assert await asyncio.to_thread(main, ["nats-provision"]) == 0
+    get_settings.cache_clear()
+    client = await nats.connect(nats_url)
+    try:
+        names = await client.jetstream().streams_info()
+        assert {s.config.name for s in names} >= {*TABLE_STREAMS}
+    finally:
+        await client.close()

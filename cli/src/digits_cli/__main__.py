@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "nats-provision":
         url = get_settings().nats_url or "nats://127.0.0.1:4222"
         admin = credentials_for(nats.ADMIN)
-        if admin is None:
+        if admin is None or admin.user != nats.ADMIN:
             raise SystemExit("DIGITS_NATS_CREDS must name digits-admin's credentials")
         nats.provision(url, admin)
         return 0
