@@ -6,8 +6,9 @@ v1 (CIFAR-style stem) on MNIST digits colorised to 32×32 RGB (random foreground
 colours per image), packed once and cached under ~/.cache/digits-bench/. SGD momentum 0.9, the
 same batch and OMP threads, each run in a fresh interpreter, alternately. The candidate is
 `python -m digits_trainer.child config.json` started by the trainer's own `start_child`, with
-the config and environment built as `job.Attempt` builds them, over a .rec/.idx packed with the
-datasets service's own writer. The anchor preloads the images as one normalized NDArray and runs
+the config, job folder and environment built as `job.Attempt` builds them, over a .rec/.idx
+packed with the datasets service's own writer, confined by bubblewrap as the trainer confines
+it (`--sandbox off`: unconfined). The anchor preloads the images as one normalized NDArray and runs
 the shortest hybridized Gluon loop.
 
     .venv/bin/python bench/train_throughput.py [--net lenet] [--epochs 2] [--images 10000]
@@ -15,6 +16,7 @@ the shortest hybridized Gluon loop.
     .venv/bin/python bench/train_throughput.py --net resnet18   # 1,024 images, batch 16, 1 epoch
     .venv/bin/python bench/train_throughput.py --stream   # both read the .rec batch by batch:
         the trainer as for a dataset past its preload budget, the anchor with ImageRecordIter
+    .venv/bin/python bench/train_throughput.py --sandbox off   # the trainer's child unconfined
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ from digits_proto.gpus import Device, LeaseAccepted
 from digits_proto.models import TrainSpec
 from digits_trainer import reports
 from digits_trainer.config import ChildConfig, SplitFiles, write_config
+from digits_trainer.confine import Confiner
 from digits_trainer.process import child_devices, child_environment, start_child
+from digits_trainer.settings import Settings, sandbox_limits
+from digits_trainer.staging import Inputs
 
 LOG_POLL = 0.01  # seconds between reads of the child's log (to timestamp its "training" line)
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digits-bench"
@@ -194,12 +199,19 @@ class Setup(NamedTuple):
     threads: int
     net: str = "lenet"
     stream: bool = False  # read the .rec batch by batch instead of preloading
+    confiner: Confiner | None = None  # the trainer's sandbox (None: unconfined)
 
 
 def child_config(setup: Setup, job: Path) -> Path:
-    """The child's config as `staging.prepare` writes it: spec defaults, no val split, one
-    snapshot at the end, resume points as often as the trainer's default allows."""
+    """The child's config and folder as `staging.prepare` writes them: spec defaults, no val
+    split, one snapshot at the end, resume points as often as the trainer's default allows;
+    the inputs linked into the folder when the child is confined."""
     data, epochs, batch, net = setup.data, setup.epochs, setup.batch, setup.net
+    if setup.confiner is not None:
+        setup.confiner.prepare(job)
+    else:
+        (job / "work").mkdir()
+    inputs = Inputs(job, setup.confiner)
     spec = TrainSpec(
         train_epochs=epochs,
         snapshot_interval=float(epochs),
@@ -216,14 +228,16 @@ def child_config(setup: Setup, job: Path) -> Path:
         height=NETS[net].size,
         width=NETS[net].size,
         encoding="png",
-        train=SplitFiles(rec=str(data / "train.rec"), idx=str(data / "train.idx")),
-        mean=str(data / "mean.npy"),
+        train=SplitFiles(rec=inputs.add(data / "train.rec"), idx=inputs.add(data / "train.idx")),
+        mean=inputs.add(data / "mean.npy"),
         devices=child_devices(lease(1)),
-        snapshot_dir=str(job / "snapshots"),
-        resume_points=str(job / "resume"),
+        snapshot_dir="work/snapshots",
+        resume_points="work/resume",
         preload_bytes=1 if setup.stream else 0,
     )
     write_config(config, str(job / "config.json"))
+    if setup.confiner is not None:
+        setup.confiner.share(job / "config.json")
     return job / "config.json"
 
 
@@ -251,7 +265,9 @@ async def run_trainer(setup: Setup) -> dict:
     config = child_config(setup, job)
     marks: dict[str, float] = {}
     cpu0, spawn = children_cpu(), time.monotonic()
-    child = await start_child(config, job, child_environment(lease(setup.threads)))
+    _, limits = sandbox_limits(Settings())
+    env = child_environment(lease(setup.threads))
+    child = await start_child(config, job, env, setup.confiner, limits)
     watcher = asyncio.create_task(watch_log(job / "train.log", marks))
     loss, max_iter, done = float("nan"), 0, False
     assert child.stdout is not None
@@ -263,7 +279,7 @@ async def run_trainer(setup: Setup) -> dict:
             case reports.SnapshotReport():
                 marks["snapshot"] = now
             case reports.ResumePointReport(path=path):  # uploaded, then deleted, by the parent
-                Path(path).unlink(missing_ok=True)
+                (job / path).unlink(missing_ok=True)
             case reports.DoneReport():
                 done = True
             case reports.ErrorReport(message=message):
@@ -366,11 +382,17 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
         data, described = prepare_data(net, args.images, work)
-        setup = Setup(data, work, epochs, args.batch, args.threads, net, args.stream)
+        confiner = None
+        if args.sandbox == "bwrap":
+            confiner = Confiner("bwrap", "/usr/bin/bwrap", work)
+            if not await confiner.probe():
+                sys.exit(f"the sandbox does not work here: {confiner.problem}")
+        setup = Setup(data, work, epochs, args.batch, args.threads, net, args.stream, confiner)
         print(
             f"{described} {net}, {epochs} epochs, batch {args.batch}, "
             f"OMP_NUM_THREADS={args.threads}, {args.rounds} rounds of trainer then bare"
-            + (", both streaming the .rec batch by batch." if args.stream else ".")
+            + (", both streaming the .rec batch by batch" if args.stream else "")
+            + f"; the trainer's child {'under bwrap' if confiner else 'unconfined'}."
         )
         warm = await asyncio.create_subprocess_exec(sys.executable, "-c", "import mxnet")
         await warm.wait()  # the first import reads 200 MB from disk: keep it out of round 1
@@ -417,6 +439,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stream",
         action="store_true",
         help="both read the .rec batch by batch (the anchor with MXNet's ImageRecordIter)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=("bwrap", "off"),
+        default="bwrap",
+        help="the trainer's child under bubblewrap as the service runs it (default), or not",
     )
     parser.add_argument(
         "--threads",
