@@ -8,6 +8,7 @@ and the server refuses it. The expectations are written out here, not derived fr
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from digits_proto import codec
 from digits_proto import subjects as s
 from digits_proto.models import ModelDeleted
 from digits_proto.runtime import EventStore, ServiceHost, connect, credentials_for
-from digits_proto.runtime._bus import NatsCredentials
+from digits_proto.runtime._bus import NatsCredentials, subject_matches
 
 SERVICES = ("gateway", "datasets", "trainer", "inference", "gpu-broker")
 EVENTS = {  # subject of a fake event -> the one service allowed to publish it
@@ -262,3 +263,71 @@ async def test_a_service_starts_under_its_own_user_once_the_admin_provisioned_th
         assert host.creds.user == f"digits-{service}"
     finally:
         await host.close()
+
+
+async def test_a_push_consumer_aimed_at_another_services_commands_reaches_no_service(
+    nats_url: str, nats_creds: Path, js: JetStreamContext
+) -> None:
+    """nats-server lets a user with consumer rights name any deliver subject: the gpu-broker's
+    credentials aim the leases bucket (holding a forged DeleteModel) at the trainer's command
+    subject. A bare nats-py client receives it (the attack is real); a service's connection
+    (runtime `connect`) drops it and still takes the genuine command after it."""
+    seen: dict[str, list[bytes]] = {"bare": [], "service": []}
+    arrived = {"bare": asyncio.Event(), "service": asyncio.Event()}
+
+    def record(who: str):
+        async def cb(msg) -> None:
+            seen[who].append(msg.data)
+            arrived[who].set()
+
+        return cb
+
+    trainer = credentials_for("digits-trainer", str(nats_creds))
+    bare = await nats.connect(_plain(nats_url), user=trainer.user, password=trainer.password)
+    service = await connect(_plain(nats_url), s.SERVICE_TRAINER, trainer)
+    attacker, _ = await _as("gpu-broker", nats_creds, _plain(nats_url))
+    try:
+        await bare.subscribe(s.CMD_MODELS_DELETE, cb=record("bare"))
+        await service.subscribe(s.CMD_MODELS_DELETE, cb=record("service"))
+        await bare.flush()
+        await service.flush()
+        forged = b'{"type":"models.DeleteModel","model_id":"m1"}'
+        await attacker.jetstream().publish(f"$KV.{s.KV_LEASES}.forged", forged)
+        config = {"deliver_subject": s.CMD_MODELS_DELETE, "ack_policy": "none"}
+        stream = f"KV_{s.KV_LEASES}"
+        await attacker.request(
+            f"$JS.API.CONSUMER.CREATE.{stream}",
+            json.dumps({"stream_name": stream, "config": config}).encode(),
+        )
+        async with asyncio.timeout(10):
+            await arrived["bare"].wait()
+        assert seen["bare"] == [forged]
+        await nc_publish_genuine(js, s.CMD_MODELS_DELETE)
+        async with asyncio.timeout(10):
+            await arrived["service"].wait()
+        assert seen["service"] == [b"genuine"]
+    finally:
+        for nc in (bare, service, attacker):
+            await nc.close()
+
+
+async def nc_publish_genuine(js: JetStreamContext, subject: str) -> None:
+    """The gateway's (here: the admin's) own command, after the forged one."""
+    await js._nc.publish(subject, b"genuine")
+    await js._nc.flush()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        (s.CMD_MODELS_DELETE, s.CMD_MODELS_DELETE, True),
+        (s.CMD_MODELS_DELETE, f"$KV.{s.KV_LEASES}.forged", False),
+        (s.MODEL_EVENTS, s.model_events("m1"), True),
+        (s.MODEL_EVENTS, "digits.evt.models", False),
+        (s.model_events("*"), s.model_events("m1"), True),
+        (s.model_events("*"), s.model_events("m1") + ".x", False),
+        (s.model_events("m1"), s.model_events("m2"), False),
+    ],
+)
+def test_subject_matching_follows_nats_wildcards(pattern: str, subject: str, matches: bool) -> None:
+    assert subject_matches(pattern, subject) is matches

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
-import nats
 import structlog
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     KeyValueConfig,
@@ -57,6 +59,46 @@ def credentials_for(name: str, path: str | None = None) -> NatsCredentials | Non
         raise SystemExit(f"{CREDS_ENV}: cannot read NATS credentials from {file}: {e}") from e
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    want, got = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(got) > i
+        if i >= len(got) or (token != "*" and token != got[i]):
+            return False
+    return len(got) == len(want)
+
+
+class GuardedClient(Client):
+    """nats-py's client, deaf to messages a JetStream push consumer redirected onto a subject.
+
+    A NATS user allowed to create a consumer may name any deliver subject (nats-server does not
+    hold it to the user's permissions): a compromised service could aim a stream's messages at
+    another service's command endpoint or event watch. Redirected messages keep their stream
+    subject, so a subscription (other than on our own inbox, where JetStream delivers to us on
+    purpose) takes only messages whose subject matches what it subscribed to.
+    """
+
+    async def subscribe(self, subject: str, queue: str = "", cb=None, **kwargs: Any) -> Any:
+        inbox = self._inbox_prefix.decode() + "."
+        if cb is not None and not subject.startswith(inbox):
+            cb = _only_matching(subject, cb)
+        return await super().subscribe(subject, queue, cb, **kwargs)
+
+
+def _only_matching(
+    pattern: str, cb: Callable[[Msg], Awaitable[None]]
+) -> Callable[[Msg], Awaitable[None]]:
+    async def guarded(msg: Msg) -> None:
+        if subject_matches(pattern, msg.subject):
+            await cb(msg)
+        else:
+            log.warning("redirected_message_dropped", subscribed=pattern, subject=msg.subject)
+
+    return guarded
+
+
 async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> Client:
     """Connect as `name`, retrying forever on later disconnects (a restarted NATS is found again).
 
@@ -75,7 +117,8 @@ async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> 
     async def on_reconnect() -> None:
         log.info("nats_reconnected")
 
-    return await nats.connect(
+    nc = GuardedClient()
+    await nc.connect(
         servers=url.split(","),
         name=name,
         max_reconnect_attempts=-1,
@@ -88,6 +131,7 @@ async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> 
         inbox_prefix=subjects.inbox_prefix(name),
         **auth,
     )
+    return nc
 
 
 def stream_configs() -> list[StreamConfig]:
