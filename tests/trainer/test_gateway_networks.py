@@ -6,6 +6,7 @@ import pytest
 
 from digits_gateway.app import create_app
 from digits_trainer.networks import source
+from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
 from tests.trainer.test_networks import BROKEN, TINY
@@ -20,10 +21,12 @@ async def test_customize_and_visualize_network_routes_answer_json(nats_url, nc, 
     fake = FakeBackend(nc, js)
     await fake.start()
     try:
+        await seed_accounts(js)
         async with trainer(nats_url, tmp_path / "trainer", warm=True):
             app = create_app(make_settings(nats_url, tmp_path))
             async with running(app) as client:
                 await wait_ready(client)
+                await sign_in(client, "alice")
                 ok = await client.post("/models/customize?network=resnet18&framework=mxnet")
                 assert ok.status_code == 200 and ok.json() == {"network": source("resnet18")}
                 bad = await client.post("/models/customize?network=vgg&framework=mxnet")
