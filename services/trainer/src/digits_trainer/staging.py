@@ -121,8 +121,9 @@ class Inputs:
             self.dir.mkdir(mode=0o750)
             confiner.share(self.dir)
 
-    def add(self, path: Path) -> str:
+    def add(self, path: Path | str) -> str:
         """The name the child opens `path` by."""
+        path = Path(path)
         if self.confiner is None:
             return str(path)
         target = self.dir / f"{path.parent.name}-{path.name}"  # cache/blobs/<key>/<name>
