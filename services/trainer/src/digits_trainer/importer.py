@@ -23,7 +23,8 @@ from pathlib import Path
 
 import msgspec
 
-from digits_trainer.confine import Confiner, Limits, SandboxUnavailable, spawn
+from digits_trainer.confine import Confiner, Limits, SandboxUnavailable
+from digits_trainer.confined import spawn
 from digits_trainer.errors import InvalidField
 from digits_trainer.settings import inherited_environment
 

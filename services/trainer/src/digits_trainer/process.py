@@ -11,7 +11,8 @@ from pathlib import Path
 import msgspec
 
 from digits_proto.gpus import LeaseAccepted
-from digits_trainer.confine import Confined, Confiner, Limits, spawn
+from digits_trainer.confine import Confiner, Limits
+from digits_trainer.confined import Confined, spawn
 from digits_trainer.joblog import LOG_FILE
 from digits_trainer.settings import inherited_environment
 

@@ -24,17 +24,17 @@ import sys
 import tempfile
 import traceback
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
 
 from digits_proto.models import NetworkGraph
-from digits_proto.runtime import DomainError
-from digits_trainer.confine import Confined, Confiner, Limits, SandboxUnavailable, spawn
+from digits_trainer.confine import Confiner, Limits, SandboxUnavailable
+from digits_trainer.confined import Confined, spawn
 from digits_trainer.errors import InvalidField
 from digits_trainer.settings import inherited_environment
+from digits_trainer.turns import Turns
 
 FIELD = "custom_network"
 FILENAME = "custom_network"  # nets.CUSTOM_FILENAME, kept import-free of MXNet here
@@ -62,44 +62,6 @@ class Spare(NamedTuple):
 
     process: Confined
     scratch: tempfile.TemporaryDirectory
-
-
-class Busy(DomainError):
-    """One user has too many checks queued (429): the others' checks are not held up."""
-
-    code = 429
-
-    def __init__(self, queued: int) -> None:
-        super().__init__(
-            f"Too many network checks of yours are running or waiting ({queued}); "
-            "try again when they have finished",
-            field=FIELD,
-        )
-
-
-class Turns:
-    """Per-user queues in front of a shared pool of children."""
-
-    def __init__(self, per_user: int = 1, backlog: int = 4, total: int = 2) -> None:
-        self.per_user = max(1, per_user)
-        self.backlog = max(0, backlog)
-        self.total = asyncio.Semaphore(max(1, total))
-        self.users: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
-
-    @contextlib.asynccontextmanager
-    async def turn(self, user: str) -> AsyncIterator[None]:
-        """Wait for a turn of `user` and then of the pool; Busy past the user's backlog."""
-        own, queued = self.users.setdefault(user, (asyncio.Semaphore(self.per_user), [0]))
-        if queued[0] >= self.per_user + self.backlog:
-            raise Busy(queued[0])
-        queued[0] += 1
-        try:
-            async with own, self.total:
-                yield
-        finally:
-            queued[0] -= 1
-            if not queued[0]:
-                self.users.pop(user, None)
 
 
 class Sandbox:

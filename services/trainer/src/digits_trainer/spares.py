@@ -29,7 +29,8 @@ import msgspec
 import structlog
 
 from digits_proto.gpus import LeaseAccepted
-from digits_trainer.confine import WORK, Confined, Confiner, Limits, remove_tree, spawn
+from digits_trainer.confine import WORK, Confiner, Limits, remove_tree
+from digits_trainer.confined import Confined, spawn
 from digits_trainer.joblog import LOG_FILE
 from digits_trainer.process import child_environment, child_limits, start_child
 
