@@ -20,6 +20,11 @@ from PIL import Image
 
 from tests.conftest import free_port
 
+# The first admin's password (DIGITS_ADMIN_PASSWORD) of the systems the tests start, and the one
+# every account the tests open gets.
+ADMIN_PASSWORD = "e2e-admin-password"
+USER_PASSWORD = "e2e-user-password"
+
 
 @dataclass(frozen=True)
 class System:
@@ -58,9 +63,12 @@ def digits_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 
 @contextlib.contextmanager
-def start_system(base: Path, **settings: str) -> Iterator[System]:
+def start_system(
+    base: Path, admin_password: str | None = ADMIN_PASSWORD, **settings: str
+) -> Iterator[System]:
     """`python -m digits_cli run` in `base` (data dir and data root), with extra `DIGITS_*`
-    settings; stopped with SIGTERM when the block ends."""
+    settings; stopped with SIGTERM when the block ends. Without `admin_password` the first
+    admin's password is generated and the launcher prints a one-time sign-in link."""
     root = base / "images"
     root.mkdir()
     port = free_port()
@@ -74,6 +82,9 @@ def start_system(base: Path, **settings: str) -> Iterator[System]:
         **settings,
     )
     env.pop("DIGITS_NATS_URL", None)
+    env.pop("DIGITS_ADMIN_PASSWORD", None)
+    if admin_password:
+        env["DIGITS_ADMIN_PASSWORD"] = admin_password
     log = base / "launcher.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -102,6 +113,43 @@ def _ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _send_csrf(client: httpx.Client) -> None:
+    """Send the CSRF cookie back as the header on state changes, as the web UI's scripts do."""
+
+    def hook(request: httpx.Request) -> None:
+        token = client.cookies.get("csrftoken")
+        if token and request.method not in ("GET", "HEAD", "OPTIONS"):
+            request.headers["x-csrftoken"] = token
+
+    client.event_hooks["request"].append(hook)
+
+
+def sign_in(client: httpx.Client, username: str, password: str) -> None:
+    """Sign in through DIGITS's own route (`username` + `password`), then fetch a CSRF cookie."""
+    r = client.post("/login", data={"username": username, "password": password})
+    assert r.status_code == 302, f"sign-in as {username}: {r.status_code} {r.text[:300]}"
+    client.get("/")
+    if not any(h.__name__ == "hook" for h in client.event_hooks["request"]):
+        _send_csrf(client)
+
+
+def signed_in(
+    system: System, username: str, role: str = "user", timeout: float = 60
+) -> httpx.Client:
+    """A client signed in as `username`, an account the admin opens first if it is missing."""
+    client = httpx.Client(base_url=system.url, timeout=timeout)
+    if username != "admin":
+        with httpx.Client(base_url=system.url, timeout=timeout) as admin:
+            sign_in(admin, "admin", ADMIN_PASSWORD)
+            r = admin.post(
+                "/api/v1/users",
+                json={"username": username, "password": USER_PASSWORD, "role": role},
+            )
+            assert r.status_code in (201, 409), r.text
+    sign_in(client, username, ADMIN_PASSWORD if username == "admin" else USER_PASSWORD)
+    return client
 
 
 def write_intensity_classes(folder: Path, per_class: int = 30, size: int = 28) -> dict[str, float]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
-
-from tests.e2e.conftest import System, wait_until, write_intensity_classes
+from tests.e2e.conftest import System, signed_in, wait_until, write_intensity_classes
 from tests.e2e.test_digits_routes import _status, _wait_done
 
 MODEL = {
@@ -23,8 +21,7 @@ def test_a_second_job_queues_for_the_slot_and_the_cluster_shows_it(digits_system
     hardware panel has live telemetry; aborting the waiting job empties the queue."""
     folder = digits_system.root / "queue"
     write_intensity_classes(folder, per_class=20)
-    with httpx.Client(base_url=digits_system.url, timeout=30) as client:
-        client.post("/login", data={"username": "queuer"})
+    with signed_in(digits_system, "queuer", timeout=30) as client:
         dataset = client.post(
             "/datasets/images/classification.json",
             data={

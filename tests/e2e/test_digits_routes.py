@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.conftest import System, wait_until, write_intensity_classes
+from tests.e2e.conftest import System, signed_in, wait_until, write_intensity_classes
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +28,7 @@ def test_dataset_model_and_classify_one_through_digits_routes(digits_system: Sys
     """Folder → dataset Done → LeNet Done with a snapshot → classify_one puts the true class first."""
     folder = digits_system.root / "intensity"
     write_intensity_classes(folder)
-    with httpx.Client(base_url=digits_system.url, timeout=30) as client:
-        login = client.post("/login", data={"username": "tester"})
-        assert login.status_code == 302 and client.cookies.get("username") == "tester"
-
+    with signed_in(digits_system, "tester", timeout=30) as client:
         created = client.post(
             "/datasets/images/classification.json",
             data={
@@ -125,8 +122,7 @@ def test_invalid_input_answers_400_naming_the_field(digits_system: System) -> No
     """Bad folders, bad percentages and unknown datasets are 400s with DIGITS's errors body."""
     valid = digits_system.root / "valid"
     write_intensity_classes(valid, per_class=3)
-    with httpx.Client(base_url=digits_system.url, timeout=30) as client:
-        client.post("/login", data={"username": "tester"})
+    with signed_in(digits_system, "tester", timeout=30) as client:
         base = {"dataset_name": "bad", "resize_width": "28", "resize_height": "28"}
         cases = [
             ({"folder_train": "/etc"}, "folder_train"),

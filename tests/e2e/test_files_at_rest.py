@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """A system of its own: its first admin signs in with the link the launcher printed."""
-    with start_system(tmp_path_factory.mktemp("at-rest")) as s:
+    with start_system(tmp_path_factory.mktemp("at-rest"), admin_password=None) as s:
         yield s
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import System, start_system
+from tests.e2e.conftest import System, signed_in, start_system
 from tests.e2e.flows import build_dataset, held_out_accuracy, train_model
 from tests.e2e.test_mnist import digit_fields, load_mnist, write_class_folders
 
@@ -33,8 +32,7 @@ def test_a_sharded_dataset_trains_streamed_and_classifies(small_limits_system: S
     (x_train, y_train), (x_test, y_test) = load_mnist()
     folder = system.root / "mnist"
     write_class_folders(folder, x_train, y_train, PER_CLASS)
-    with httpx.Client(base_url=system.url, timeout=60) as client:
-        client.post("/login", data={"username": "large"})
+    with signed_in(system, "large") as client:
         fields = digit_fields(folder)
         dataset_id = build_dataset(client, **fields, encoding="none", dataset_name="mnist-sharded")
         tasks = client.get(f"/datasets/{dataset_id}.json").json()["CreateDbTasks"]

@@ -7,12 +7,11 @@ import importlib.util
 import pickle
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import System
+from tests.e2e.conftest import System, signed_in
 from tests.e2e.flows import build_dataset, held_out_accuracy, train_model
 
 pytestmark = pytest.mark.e2e
@@ -61,8 +60,7 @@ def test_lenet_on_real_mnist_reaches_90_percent_on_held_out_digits(digits_system
     (x_train, y_train), (x_test, y_test) = load_mnist()
     folder = digits_system.root / "mnist"
     write_class_folders(folder, x_train, y_train, TRAIN_PER_CLASS)
-    with httpx.Client(base_url=digits_system.url, timeout=60) as client:
-        client.post("/login", data={"username": "mnist"})
+    with signed_in(digits_system, "mnist") as client:
         dataset_id = build_dataset(client, **digit_fields(folder), dataset_name="mnist")
         model_id = train_model(
             client,

@@ -8,11 +8,10 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import System, wait_until
+from tests.e2e.conftest import System, signed_in, wait_until
 from tests.e2e.flows import build_dataset
 from tests.trainer.toy import LABELS, toy_images
 
@@ -42,8 +41,7 @@ def test_a_killed_trainer_is_replaced_and_the_job_resumes_to_done(digits_system:
         target = folder / LABELS[label]
         target.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image[0], "L").save(target / f"{i:04d}.png")
-    with httpx.Client(base_url=digits_system.url, timeout=60) as client:
-        client.post("/login", data={"username": "resume"})
+    with signed_in(digits_system, "resume") as client:
         dataset_id = build_dataset(
             client,
             folder_train=str(folder),
