@@ -78,6 +78,23 @@ class Confined:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)  # a pgid in use is never a new process's pid
 
+    async def exchange(self, request: bytes, limit: int = 1 << 20) -> bytes:
+        """Send `request` on stdin, then read stdout to its end; at most `limit` bytes are
+        kept (a child that writes more is ended: its answer cannot be that long)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.process.stdin.write(request)
+            await self.process.stdin.drain()
+            self.process.stdin.close()
+        out = bytearray()
+        while chunk := await self.process.stdout.read(1 << 16):
+            out += chunk
+            if len(out) > limit:
+                await self.end()
+                return bytes(out[:limit])
+        await self.process.wait()
+        return bytes(out)
+
     async def end(self, grace: float = 0.0) -> int:
         """End the tree (SIGTERM first and `grace` seconds when unconfined) and wait for it."""
         await self.learn_pid()

@@ -149,7 +149,7 @@ class Importer:
             )
             try:
                 out, _ = await asyncio.wait_for(
-                    child.process.communicate(msgspec.json.encode(probe)), self.wall_seconds
+                    child.exchange(msgspec.json.encode(probe)), self.wall_seconds
                 )
             except TimeoutError:
                 raise InvalidField(

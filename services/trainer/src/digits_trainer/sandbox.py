@@ -157,7 +157,7 @@ class Sandbox:
         child = spare.process
         try:
             out, _ = await asyncio.wait_for(
-                child.process.communicate(msgspec.json.encode(probe)), self.wall_seconds
+                child.exchange(msgspec.json.encode(probe)), self.wall_seconds
             )
         except TimeoutError:
             raise InvalidField(
