@@ -178,7 +178,8 @@ class Attempt:
         if self.stopped.is_set():
             return self.ending
         try:  # network source (custom, or fine-tuning from it) never runs unconfined
-            self.spares.require(bool(self.state.spec.custom_network.strip()))
+            spec = self.state.spec
+            self.spares.require(spec.method != "standard" and bool(spec.custom_network.strip()))
         except SandboxUnavailable as e:
             return await self.fail(f"{e}")
         child = await self.spares.start(config, self.folder, lease)
