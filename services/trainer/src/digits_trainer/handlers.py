@@ -62,7 +62,7 @@ async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accep
     if spec.method == "custom" and dataset is not None:
         classes, shape = dataset.input_shape(spec)
         await sandbox.check(spec.custom_network, classes, list(shape), asker(command))
-    elif spec.custom_network.strip():  # fine-tuning from source: it must run confined
+    elif spec.method != "standard" and spec.custom_network.strip():  # fine-tuning from source
         sandbox.require()
     seq = await store.append(model_id, [created], 0)
     await store.submit_ticket(model_id)
