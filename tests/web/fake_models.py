@@ -26,6 +26,7 @@ from digits_gateway.pages import (
     model_new_page,
     page_routes,
 )
+from tests.web import fake_site
 
 DS_GRAY = "20261127-101500-a1b2"
 DS_COLOR = "20261127-103000-c3d4"
@@ -184,10 +185,12 @@ def build_app() -> Litestar:
             visualize_network,
             visualize_lr,
             model_form_errors,
+            fake_site.login,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[fake_site.SESSIONS.middleware, fake_site.FakeAuth],
     )
 
 

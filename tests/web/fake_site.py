@@ -8,6 +8,7 @@ import base64
 import copy
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -19,12 +20,15 @@ from typing import Any
 import uvicorn
 from litestar import Litestar, Request, Response, delete, get, post, put
 from litestar.contrib.jinja import JinjaTemplateEngine
-from litestar.response import ServerSentEvent, Template
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.response import Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from PIL import Image, ImageDraw
 
+from digits_gateway.identity import Account, start_session
+from digits_gateway.identity._session import session_claims
 from digits_gateway.pages import (
     STATIC_DIR,
     TEMPLATES_DIR,
@@ -36,7 +40,12 @@ from digits_gateway.pages import (
     model_new_page,
     model_page,
     page_routes,
+    safe_next,
 )
+from digits_gateway.pages._assets import import_map
+from digits_gateway.security import headers_hook
+from digits_proto.base import Principal
+from tests.gateway.accounts import PASSWORDS, ROLES
 from tests.web import fake_cluster
 
 DS_DONE = "20261127-101500-a1b2"
@@ -512,10 +521,50 @@ def model_errors(request: Request) -> Template:
     )
 
 
+class FakeAuth:
+    """The principal from the session cookie, as the real auth middleware sets it (the real one
+    reads the accounts' read model; here they are the test accounts' fixed table)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            claims = session_claims(scope.get("session"), 3600)
+            name = claims[0] if claims else ""
+            scope["user"] = Principal(username=name, role=ROLES[name]) if name in ROLES else None
+        await self.app(scope, receive, send)
+
+
+@post("/login", status_code=302)
+async def login(request: Request) -> Response[Any]:
+    """The real route's contract: a right pair signs in and goes to `next`, else 401 + form."""
+    form = await request.form()
+    name, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "/")))
+    if PASSWORDS.get(name) != password or not password:
+        return login_page(target, "Wrong username or password", status_code=401)
+    start_session(request, Account(username=name, role=ROLES[name], password_hash=""))
+    return Redirect(path=target)
+
+
+def sign_in(page: Any, site: str, name: str) -> None:
+    """Sign a Playwright page in through the login form, with the account's password. It comes
+    back to the login page (`next`), which needs nothing a stand-in site may lack."""
+    page.goto(f"{site}/login?next=/login")
+    page.fill("#username", name)
+    page.fill("#password", PASSWORDS[name])
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{site}/login")
+
+
 @get("/test/login-error", sync_to_thread=False)
 def login_error() -> Template:
     """Login form re-rendered with an error."""
-    return login_page("/models/" + MODEL, "Invalid username - must start with a letter")
+    return login_page("/models/" + MODEL, "Wrong username or password")
+
+
+SESSIONS = CookieBackendConfig(secret=os.urandom(32), key="session", samesite="lax")
 
 
 def build_app() -> Litestar:
@@ -523,6 +572,7 @@ def build_app() -> Litestar:
     return Litestar(
         route_handlers=[
             *page_routes,
+            login,
             all_events,
             job_events,
             index_json,
@@ -542,6 +592,9 @@ def build_app() -> Litestar:
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        middleware=[SESSIONS.middleware, FakeAuth],
+        # The real gateway's headers, CSP included: every browser test runs under them.
+        before_send=[headers_hook(import_map())],
     )
 
 

@@ -14,6 +14,7 @@ from tests.web.fake_site import (
     DS_STALE,
     MODEL,
     NEW_MODEL,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -52,7 +53,7 @@ def unexpected(errors: list[str], *allowed: int) -> list[str]:
 
 
 def log_in(page: Page, site: str) -> None:
-    page.context.add_cookies([{"name": "username", "value": "alice", "url": site}])
+    sign_in(page, site, "alice")
 
 
 def settle(page: Page, name: str) -> None:
@@ -188,6 +189,7 @@ def test_delete_asks_in_a_dialog_and_shows_the_refusal(
     page: Page, site: str, console_errors: list[str]
 ) -> None:
     """Delete opens a dialog focused on Cancel; a 403 refusal is shown as text."""
+    log_in(page, site)  # the owner: only she (or an admin) sees Delete
     page.goto(site + f"/datasets/{DS_DONE}")
     page.get_by_role("button", name="Delete job").click()
     dialog = page.locator("#confirm-dialog")
@@ -260,6 +262,7 @@ def test_keyboard_reaches_skip_link_and_job_buttons(
     page: Page, site: str, console_errors: list[str]
 ) -> None:
     """Tab reaches the skip link first, then the Abort and Delete buttons; Enter opens the dialog."""
+    log_in(page, site)  # the buttons show only to who may use them: alice owns the model
     page.goto(site + f"/models/{MODEL}")
     settle(page, "model")
     page.keyboard.press("Tab")

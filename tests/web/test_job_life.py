@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web.fake_site import DATASETS, DS_DONE, MODEL, MODELS
+from tests.web.fake_site import DATASETS, DS_DONE, MODEL, MODELS, sign_in
 from tests.web.test_browser import log_in, unexpected
 
 pytestmark = pytest.mark.browser
@@ -72,7 +72,7 @@ def test_owner_renames_a_dataset_in_place_and_edits_its_notes(
 
 def test_no_edit_controls_for_another_user(page: Page, site: str, restored) -> None:
     """A job owned by alice shows its notes to bob but no Rename or Edit notes button."""
-    page.context.add_cookies([{"name": "username", "value": "bob", "url": site}])
+    sign_in(page, site, "bob")
     DATASETS[DS_DONE]["notes"] = "Owned by alice."
     page.goto(f"{site}/datasets/{DS_DONE}")
     expect(page.locator("#job-notes")).to_have_text("Owned by alice.")

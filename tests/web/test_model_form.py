@@ -34,7 +34,7 @@ def errors_seen(page: Page) -> list[str]:
 
 
 def open_form(page: Page, site: str, query: str = "") -> None:
-    page.context.add_cookies([{"name": "username", "value": "alice", "url": site}])
+    fake_site.sign_in(page, site, "alice")
     page.goto(site + NEW + query)
     expect(page.locator("#dataset option")).to_have_count(3)
 
@@ -199,7 +199,7 @@ def test_clone_fills_the_form_from_the_saved_fields(page: Page, site: str) -> No
 
 def test_refused_form_keeps_values_and_shows_errors(page: Page, site: str) -> None:
     """After a 400 the form shows the custom tab, the errors and every value as submitted."""
-    page.context.add_cookies([{"name": "username", "value": "alice", "url": site}])
+    fake_site.sign_in(page, site, "alice")
     page.goto(site + "/test/model-form-errors")
     expect(page.locator("#tab-custom")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#custom_network")).to_have_value("oops\n")

@@ -18,6 +18,7 @@ from digits_gateway.pages._view import (
     predictions_view,
     progress_pct,
 )
+from tests.gateway.accounts import PASSWORDS
 from tests.web.fake_site import DS_DONE, MODEL, build_app
 
 
@@ -112,9 +113,9 @@ def test_new_pages_redirect_to_login_without_a_user(client: TestClient) -> None:
         assert response.headers["location"] == f"/login?next={path}"
 
 
-def test_invalid_username_cookie_counts_as_logged_out(client: TestClient) -> None:
-    """A cookie that breaks DIGITS's username rule is ignored."""
-    client.cookies.set("username", "Bad Name")
+def test_a_username_cookie_signs_nobody_in(client: TestClient) -> None:
+    """DIGITS's `username` cookie is no sign-in any more: the forms still ask for a login."""
+    client.cookies.set("username", "alice")
     response = client.get("/datasets/images/classification/new", follow_redirects=False)
     assert response.status_code == 302
 
@@ -129,7 +130,8 @@ def test_login_page_keeps_a_safe_next(client: TestClient) -> None:
 
 def test_forms_render_defaults_for_a_logged_in_user(client: TestClient) -> None:
     """The new forms carry DIGITS's defaults and show the user in the header."""
-    client.cookies.set("username", "alice")
+    r = client.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]})
+    assert r.status_code == 200  # followed the redirect home
     page = client.get("/datasets/images/classification/new").text
     assert 'id="folder_pct_val" name="folder_pct_val" type="number" value="25"' in page
     assert 'name="resize_channels" value="3" checked' in page
