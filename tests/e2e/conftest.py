@@ -135,11 +135,11 @@ def sign_in(client: httpx.Client, username: str, password: str) -> None:
         _send_csrf(client)
 
 
+@contextlib.contextmanager
 def signed_in(
     system: System, username: str, role: str = "user", timeout: float = 60
-) -> httpx.Client:
+) -> Iterator[httpx.Client]:
     """A client signed in as `username`, an account the admin opens first if it is missing."""
-    client = httpx.Client(base_url=system.url, timeout=timeout)
     if username != "admin":
         with httpx.Client(base_url=system.url, timeout=timeout) as admin:
             sign_in(admin, "admin", ADMIN_PASSWORD)
@@ -148,8 +148,9 @@ def signed_in(
                 json={"username": username, "password": USER_PASSWORD, "role": role},
             )
             assert r.status_code in (201, 409), r.text
-    sign_in(client, username, ADMIN_PASSWORD if username == "admin" else USER_PASSWORD)
-    return client
+    with httpx.Client(base_url=system.url, timeout=timeout) as client:
+        sign_in(client, username, ADMIN_PASSWORD if username == "admin" else USER_PASSWORD)
+        yield client
 
 
 def write_intensity_classes(folder: Path, per_class: int = 30, size: int = 28) -> dict[str, float]:

@@ -34,7 +34,8 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     url = digits_system.url
 
     # Sign in with a password, to an account the admin opened.
-    signed_in(digits_system, "browser-tester").close()
+    with signed_in(digits_system, "browser-tester"):
+        pass
     page.goto(url + "/login")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("Username").fill("browser-tester")
