@@ -168,6 +168,7 @@ async def test_a_flood_is_answered_429_with_retry_after(nats_url, tmp_path: Path
         assert int(r.headers["retry-after"]) >= 1
         assert "5 per minute" in r.json()["error"]["message"]
         assert (await alice.get("/health")).status_code == 200
+        assert (await alice.get("/static/css/app.css")).status_code == 200  # pages need them
         async with another_client(alice) as bob:
             await sign_in(bob, "bob")
             assert (await bob.get("/index.json")).status_code == 200
