@@ -25,10 +25,10 @@ FAKES = {"fake-a": "tests.cli.fake_service"}
 
 
 @contextmanager
-def running(data_dir: Path) -> Iterator[tuple[Launcher, list[str]]]:
+def running(data_dir: Path, nats_url: str = "") -> Iterator[tuple[Launcher, list[str]]]:
     """A launcher with one fake service, until its ready line is printed; stopped after."""
     lines: list[str] = []
-    settings = Settings(data_dir=str(data_dir), port=0, ready_timeout=30)
+    settings = Settings(data_dir=str(data_dir), port=0, ready_timeout=30, nats_url=nats_url)
     echo = lambda *a, **_: lines.append(" ".join(map(str, a)))  # noqa: E731
     launcher = Launcher(settings, echo=echo, modules=FAKES)
     runner = threading.Thread(target=launcher.run, daemon=True)
@@ -155,3 +155,22 @@ async def test_nats_provision_creates_every_stream_as_the_admin(
         assert {s.config.name for s in names} >= {*TABLE_STREAMS}
     finally:
         await client.close()
+
+
+@pytest.mark.timeout(60)
+async def test_external_mode_provisions_with_the_admin_file_of_a_creds_folder(
+    tmp_path: Path, nats_url: str, nats_creds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DIGITS_NATS_URL + a DIGITS_NATS_CREDS folder: the launcher creates the streams as
+    digits-admin before the services start and passes the folder on (each reads its own)."""
+    plain = "nats://" + nats_url.rsplit("@", 1)[-1]
+    monkeypatch.setenv(CREDS_ENV, str(nats_creds))
+    with running(tmp_path / "data", nats_url=plain) as (launcher, _):
+        assert launcher.nats_proc is None  # nothing embedded
+        assert launcher._env(Child("trainer", 1))[CREDS_ENV] == str(nats_creds)
+        client = await nats.connect(nats_url)
+        try:
+            found = {info.config.name for info in await client.jetstream().streams_info()}
+            assert found >= set(TABLE_STREAMS)
+        finally:
+            await client.close()
