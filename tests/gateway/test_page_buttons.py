@@ -44,3 +44,17 @@ async def test_every_post_form_carries_the_csrf_token(client, backend) -> None:
         forms = html.count('method="post"')
         assert forms >= 1 and html.count('name="_csrf_token"') == forms, path
         assert f'value="{client.cookies["csrftoken"]}"' in html
+
+
+async def test_viewers_see_no_classify_or_clone_buttons(client, backend) -> None:
+    """Classifying and cloning create work: a viewer's model page has neither (the forms stay
+    in the page, hidden, for the live script), a user's has both."""
+    jobs = await alice_jobs(client, backend)
+    path = f"/models/{jobs['model']}"
+    html = await page(client, "vera", path)
+    assert 'id="classify-form" hidden>' in html and 'id="clone-link"' not in html
+    assert "may look but not classify" in html
+    html = await page(client, "bob", path)
+    assert 'id="classify-form">' in html and 'id="clone-link"' in html
+    html = await page(client, "vera", f"/datasets/{jobs['dataset']}")
+    assert 'id="clone-link"' not in html and 'id="new-model-link"' not in html
