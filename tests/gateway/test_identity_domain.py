@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from digits_gateway.identity import _domain as domain
 from digits_gateway.identity._errors import AccountConflict, AccountNotFound, TokenNotFound
 from digits_gateway.identity._secrets import hash_password, token_hash, verify_password
+from digits_gateway.identity._session import session_claims
 from digits_gateway.identity._throttle import LoginThrottle
 from digits_proto import codec
 from digits_proto.base import Role
@@ -115,3 +118,13 @@ def test_throttle_doubles_per_name_and_per_address_up_to_the_cap() -> None:
     assert throttle.delay("alice", "x") == 5.0
     throttle.succeeded("alice")
     assert throttle.delay("alice", "x") == 0
+
+
+def test_a_session_past_its_lifetime_or_malformed_is_no_session() -> None:
+    """The cookie's claims count only while `t` is within the lifetime and all are well typed."""
+    now = int(time.time())
+    assert session_claims({"u": "alice", "e": 2, "t": now - 10}, 3600) == ("alice", 2)
+    assert session_claims({"u": "alice", "e": 2, "t": now - 7200}, 3600) is None
+    assert session_claims({"u": "alice", "e": "2", "t": now}, 3600) is None
+    assert session_claims({"username": "alice"}, 3600) is None
+    assert session_claims(None, 3600) is None

@@ -8,8 +8,10 @@ import time
 
 import httpx
 
+from digits_gateway.app import create_app
 from digits_gateway.identity import SESSION_COOKIE
 from tests.gateway.accounts import PASSWORDS, another_client, sign_in
+from tests.gateway.conftest import make_settings, running, wait_ready
 
 WRONG = "Wrong username or password"
 
@@ -147,3 +149,18 @@ async def test_a_bearer_header_ignores_the_cookie(client) -> None:
     """An invalid token with alice's valid session cookie: 401 (token auth only)."""
     r = await client.get("/api/v1/session", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401
+
+
+async def test_served_over_https_the_session_cookie_is_secure(nats_url, tmp_path, backend) -> None:
+    """DIGITS_GATEWAY_SECURE_COOKIES: the session cookie is Secure, HttpOnly and SameSite=Lax."""
+    settings = make_settings(nats_url, tmp_path, secure_cookies=True)
+    async with running(create_app(settings)) as client:
+        await wait_ready(client)
+        r = await client.post(
+            "/api/v1/session", json={"username": "bob", "password": PASSWORDS["bob"]}
+        )
+        assert r.status_code == 200
+        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("session="))
+        assert {"secure", "httponly", "samesite=lax"} <= {
+            part.strip().lower() for part in cookie.split(";")
+        }
