@@ -10,7 +10,7 @@ from digits_datasets import domain
 from digits_datasets.errors import NoPrincipal, NotOwner, ReadOnly
 from digits_datasets.settings import Settings
 from digits_proto import codec, subjects
-from digits_proto.base import Principal
+from digits_proto.base import Principal, Role
 from digits_proto.datasets import (
     AbortDataset,
     CreateDataset,
@@ -93,6 +93,14 @@ def test_a_dataset_without_owner_is_changed_by_admins_only() -> None:
         domain.decide_edit(state, EditDataset(dataset_id=ID, principal=ALICE, notes="mine"))
     [event] = domain.decide_edit(state, EditDataset(dataset_id=ID, principal=ADMIN, notes="n"))
     assert event.actor == "admin"
+
+
+def test_a_nameless_principal_is_no_principal() -> None:
+    """A principal with an empty name would match the empty owner of pre-account datasets."""
+    state = domain.fold([DatasetCreated(dataset_id=ID, name="old", spec=DatasetSpec())])
+    nameless = Principal(username="", role=Role.USER)
+    with pytest.raises(NoPrincipal):
+        domain.decide_edit(state, EditDataset(dataset_id=ID, principal=nameless, notes="mine"))
 
 
 @pytest.mark.parametrize(("who", "refusal"), [(None, NoPrincipal), (VERA, ReadOnly)])

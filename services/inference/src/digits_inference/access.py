@@ -14,7 +14,7 @@ from digits_proto.base import Principal
 
 def reader(principal: Principal | None) -> Principal:
     """Who asks, for classify one or a download: any signed-in principal."""
-    if principal is None:
+    if principal is None or not principal.username:  # nameless: would own pre-account jobs
         raise NoPrincipal()
     return principal
 

@@ -15,7 +15,7 @@ from digits_trainer.errors import NoPrincipal, NotOwner, ReadOnly
 
 def reader(principal: Principal | None) -> Principal:
     """Who asks, for a read: any signed-in principal."""
-    if principal is None:
+    if principal is None or not principal.username:  # nameless: would own pre-account jobs
         raise NoPrincipal()
     return principal
 
