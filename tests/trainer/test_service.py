@@ -282,17 +282,18 @@ async def test_a_child_error_fails_the_job_naming_the_cause(nats_url, js, nc, tm
 async def test_create_refuses_an_unknown_dataset_or_an_unavailable_network(
     nats_url, js, nc, tmp_path
 ):
-    """Unknown dataset → 400 on `dataset`; AlexNet → 400 on `standard_networks`; bad ids → 404."""
+    """Unknown dataset → 400 on `dataset`; AlexNet → 400 on `standard_networks`; an id that is
+    no subject token → 404 on `dataset_id` (the micro edge); bad job ids → 404."""
     dataset_id, _ = await add_dataset(js, tmp_path / "toy")
     async with trainer(nats_url, tmp_path / "data"):
-        for ds, spec, field in (
-            ("20990101-000000-dead", TrainSpec(), "dataset"),
-            ("digits.>", TrainSpec(), "dataset"),
-            (dataset_id, TrainSpec(standard_network="alexnet"), "standard_networks"),
+        for ds, spec, code, field in (
+            ("20990101-000000-dead", TrainSpec(), 400, "dataset"),
+            ("digits.>", TrainSpec(), 404, "dataset_id"),
+            (dataset_id, TrainSpec(standard_network="alexnet"), 400, "standard_networks"),
         ):
             command = CreateModel(name="x", dataset_id=ds, spec=spec, principal=ALICE)
             _, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command)
-            assert rejected is not None and (rejected.code, rejected.field) == (400, field)
+            assert rejected is not None and (rejected.code, rejected.field) == (code, field)
         _, rejected = await request(
             nc, subjects.CMD_MODELS_DELETE, DeleteModel(model_id="nope", principal=ALICE)
         )
