@@ -148,7 +148,7 @@ class Importer:
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:
-                out, _ = await asyncio.wait_for(
+                out = await asyncio.wait_for(
                     child.exchange(msgspec.json.encode(probe)), self.wall_seconds
                 )
             except TimeoutError:

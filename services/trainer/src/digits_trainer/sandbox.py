@@ -156,7 +156,7 @@ class Sandbox:
         )
         child = spare.process
         try:
-            out, _ = await asyncio.wait_for(
+            out = await asyncio.wait_for(
                 child.exchange(msgspec.json.encode(probe)), self.wall_seconds
             )
         except TimeoutError:
