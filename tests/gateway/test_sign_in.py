@@ -5,11 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import time
+from types import SimpleNamespace
 
 import httpx
+from litestar.utils.empty import Empty
 
 from digits_gateway.app import create_app
 from digits_gateway.identity import SESSION_COOKIE
+from digits_gateway.identity._middleware import _authenticate
+from digits_gateway.readmodel.db import ReadModel
+from digits_gateway.settings import Settings
 from tests.gateway.accounts import PASSWORDS, another_client, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 
@@ -164,3 +169,31 @@ async def test_served_over_https_the_session_cookie_is_secure(nats_url, tmp_path
         assert {"secure", "httponly", "samesite=lax"} <= {
             part.strip().lower() for part in cookie.split(";")
         }
+
+
+async def test_a_session_outlives_a_restart_with_the_read_model_rebuilt(settings, backend) -> None:
+    """Gateway stopped, DuckDB deleted, started again: the same cookie is still signed in (the
+    key is kept; a session is not dropped while the accounts are being re-projected)."""
+    async with running(create_app(settings)) as client:
+        await wait_ready(client)
+        await sign_in(client, "bob")
+        cookie = client.cookies[SESSION_COOKIE]
+    settings.readmodel_path.unlink()
+    async with running(create_app(settings)) as client:
+        client.cookies.set(SESSION_COOKIE, cookie)
+        await wait_ready(client)  # /health is polled with the cookie while views rebuild
+        assert (await client.get("/api/v1/session")).json() == {"username": "bob", "role": "user"}
+
+
+def test_a_session_is_not_dropped_while_the_accounts_are_re_projected(tmp_path) -> None:
+    """An account not projected yet (read model rebuilding): anonymous for now, cookie kept;
+    once ready, the same unknown account's cookie is cleared."""
+    db = ReadModel(tmp_path / "readmodel.duckdb")  # empty: nothing projected yet
+    gw = SimpleNamespace(db=db, settings=Settings(), readiness=SimpleNamespace(ready=False))
+    app = SimpleNamespace(state={"gateway": gw})
+    session = {"u": "bob", "e": 0, "t": int(time.time())}
+    scope: dict = {"app": app, "headers": [], "session": session}
+    assert _authenticate(scope) == (None, None) and scope["session"] == session
+    gw.readiness.ready = True
+    assert _authenticate(scope) == (None, None) and scope["session"] is Empty
+    db.close()

@@ -38,26 +38,35 @@ class AuthMiddleware:
 
 def _authenticate(scope: Scope) -> tuple[Principal | None, str | None]:
     gw: Any = scope["app"].state.get("gateway")
-    header = Headers.from_scope(scope).get("authorization", "")
-    scheme, _, credential = header.partition(" ")
+    scheme, _, credential = Headers.from_scope(scope).get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
-        if gw is None or not credential.strip():
+        if gw is None:
             return None, "bearer"
         with gw.db.cursor() as cur:
             row = queries.token_user(cur, token_hash(credential.strip()))
-        return (None if row is None else Principal(username=row.username, role=Role(row.role))), (
-            "bearer"
-        )
-    claims = session_claims(scope.get("session"), gw.settings.session_hours * 3600 if gw else 0)
-    if claims is None or gw is None:
-        if scope.get("session"):
-            scope["session"] = Empty  # malformed or expired: the cookie is cleared
+        return (_principal(row) if row else None), "bearer"
+    if gw is None:
+        return None, None
+    claims = session_claims(scope.get("session"), gw.settings.session_hours * 3600)
+    if claims is None:
+        _forget_session(scope, gw)  # malformed or past its lifetime
         return None, None
     username, epoch = claims
     with gw.db.cursor() as cur:
         row = queries.get_user(cur, username)
     if row is None or row.disabled or row.epoch != epoch:
         log.info("session_revoked", username=username)
-        scope["session"] = Empty  # disabled or password changed since sign-in
+        _forget_session(scope, gw)  # disabled or password changed since sign-in
         return None, None
-    return Principal(username=row.username, role=Role(row.role)), "session"
+    return _principal(row), "session"
+
+
+def _principal(row: queries.UserRow) -> Principal:
+    return Principal(username=row.username, role=Role(row.role))
+
+
+def _forget_session(scope: Scope, gw: Any) -> None:
+    """Clear the cookie, but only once the read model is whole: while it is rebuilt (or the
+    gateway starts) an account may not be projected yet, and a restart must sign nobody out."""
+    if scope.get("session") and gw.readiness.ready:
+        scope["session"] = Empty
