@@ -118,3 +118,26 @@ async def test_the_users_view_is_rebuilt_equal_from_the_stream(settings, backend
     assert after == before
     assert [u["username"] for u in before[0]] == ["admin", "alice", "bob", "carol", "vera"]
     assert [t["name"] for t in before[1]] == ["one"]
+
+
+async def test_a_wildcard_or_odd_username_is_no_account(client) -> None:
+    """PATCH on `*`, `>` or a spaced name is 404 (it never reaches a NATS subject filter)."""
+    async with another_client(client) as admin:
+        await sign_in(admin, "admin")
+        for name in ("*", ">", "a b", "alice.*", "x" * 65):
+            r = await admin.patch(f"/api/v1/users/{name}", json={"role": "viewer"})
+            assert r.status_code == 404, (name, r.text)
+        users = {u["username"]: u["role"] for u in (await admin.get("/api/v1/users")).json()}
+        assert users == {"admin": "admin", "alice": "user", "bob": "user", "vera": "viewer"}
+
+
+async def test_a_huge_password_is_refused_without_hashing(client) -> None:
+    """A megabyte password: 401 at sign-in, 400 naming `password` when opening an account."""
+    huge = "p" * 1_000_000
+    async with another_client(client) as anon:
+        r = await anon.post("/login", data={"username": "bob", "password": huge})
+        assert r.status_code == 401
+    async with another_client(client) as admin:
+        await sign_in(admin, "admin")
+        r = await admin.post("/api/v1/users", json={"username": "dan", "password": huge})
+        assert r.status_code == 400 and list(r.json()["errors"]) == ["password"]

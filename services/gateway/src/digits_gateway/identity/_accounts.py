@@ -16,7 +16,7 @@ from digits_gateway.identity import _domain as domain
 from digits_gateway.identity._domain import Account
 from digits_gateway.identity._errors import SignInFailed
 from digits_gateway.identity._secrets import hash_password, new_token, token_hash, verify_password
-from digits_gateway.identity._store import AccountStore
+from digits_gateway.identity._store import MAX_USERNAME, AccountStore
 from digits_gateway.identity._throttle import LoginThrottle
 from digits_gateway.params import USERNAME_RE
 from digits_gateway.readmodel.runner import Projection
@@ -28,6 +28,7 @@ from digits_proto.users import UserEvent
 log = structlog.get_logger(__name__)
 
 ADMIN = "admin"
+MAX_PASSWORD = 1024
 
 
 class Accounts:
@@ -55,8 +56,10 @@ class Accounts:
         if delay:
             await asyncio.sleep(delay)
         account = None
-        if USERNAME_RE.match(username):
+        if len(username) <= MAX_USERNAME and USERNAME_RE.match(username):
             account, _ = await self.store.load(username)
+        # argon2 hashes whatever it is given: a megabyte "password" is refused unhashed.
+        password = password if len(password) <= MAX_PASSWORD else ""
         usable = account if account is not None and not account.disabled else None
         ok = await verify_password(usable.password_hash if usable else None, password)
         if not ok or usable is None:
@@ -68,10 +71,10 @@ class Accounts:
         return usable
 
     def check_password(self, password: str, field: str) -> None:
-        """400 naming the field for a password under the minimum length."""
-        if len(password) < self.settings.password_min_length:
-            minimum = self.settings.password_min_length
-            raise FormErrors({field: [f"Use at least {minimum} characters"]})
+        """400 naming the field for a password under the minimum length or over the maximum."""
+        minimum = self.settings.password_min_length
+        if not minimum <= len(password) <= MAX_PASSWORD:
+            raise FormErrors({field: [f"Use {minimum} to {MAX_PASSWORD} characters"]})
 
     async def create_user(self, actor: Principal, username: str, password: str, role: Role) -> None:
         """An admin opens an account."""
@@ -80,6 +83,8 @@ class Accounts:
             raise FormErrors(
                 {"username": ["Start with a lowercase letter, then use a-z, 0-9, '.', '_', '-'"]}
             )
+        if len(username) > MAX_USERNAME:
+            raise FormErrors({"username": [f"Use at most {MAX_USERNAME} characters"]})
         self.check_password(password, "password")
         password_hash = await asyncio.to_thread(hash_password, password)
         await self._change(

@@ -27,12 +27,12 @@ class LoginThrottle:
 
     def delay(self, username: str, address: str) -> float:
         """Seconds to wait before checking this attempt."""
-        n = max(self.failures(f"user:{username}"), self.failures(f"addr:{address}"))
+        n = max(self.failures(_user(username)), self.failures(f"addr:{address}"))
         return 0.0 if n == 0 else min(self.base * 2**n, self.cap)
 
     def failed(self, username: str, address: str) -> None:
         """Count a wrong pair against the name and the address."""
-        for key in (f"user:{username}", f"addr:{address}"):
+        for key in (_user(username), f"addr:{address}"):
             self._counts[key] = (self.failures(key) + 1, time.monotonic())
             self._counts.move_to_end(key)
         while len(self._counts) > self.size:
@@ -40,4 +40,9 @@ class LoginThrottle:
 
     def succeeded(self, username: str) -> None:
         """A right pair clears the name's count (the address keeps its own)."""
-        self._counts.pop(f"user:{username}", None)
+        self._counts.pop(_user(username), None)
+
+
+def _user(username: str) -> str:
+    # Bounded keys: a megabyte "username" must not become a megabyte of memory per try.
+    return f"user:{username[:64]}"
