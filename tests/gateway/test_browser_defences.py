@@ -46,6 +46,19 @@ async def test_a_cross_site_post_is_refused_even_with_cookie_and_token(client) -
     assert r.status_code == 200 and await count_datasets(client) == 1
 
 
+async def test_a_cross_site_sign_in_is_refused(client) -> None:
+    """Login CSRF: another site's form signing the victim's browser into the attacker's account."""
+    async with another_client(client) as victim:
+        r = await victim.post(
+            "/login",
+            data={"username": "bob", "password": "bob-password"},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert r.status_code == 403 and "session" not in victim.cookies
+        r = await victim.post("/login", data={"username": "bob", "password": "bob-password"})
+        assert r.status_code == 302 and "session" in victim.cookies
+
+
 async def test_a_session_post_needs_the_csrf_token_a_bearer_one_does_not(client) -> None:
     """Cookie-authenticated: no token (or a wrong one) → 403; the token as form field or header
     → accepted. A Bearer request carries no cookie a browser could send: no token needed."""
