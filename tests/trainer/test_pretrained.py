@@ -18,9 +18,11 @@ import pytest
 from digits_gateway.app import create_app
 from digits_inference import app as inference_app
 from digits_inference.settings import Settings as InferenceSettings
-from digits_proto import subjects
+from digits_proto import codec, subjects
 from digits_proto.base import JobStatus
-from digits_proto.runtime import ServiceHost
+from digits_proto.models import MakePretrained, PretrainedModelCreated
+from digits_proto.runtime import EventStore, ServiceHost, request
+from tests.fakes.principals import ADMIN, BOB
 from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
@@ -174,6 +176,19 @@ async def test_to_pretrained_registers_the_snapshot_like_digits(client, nc, js, 
     assert r.status_code == 400 and "snapshot_epoch" in r.json()["errors"]
     assert (await client.post("/models/nope/to_pretrained")).status_code == 404
     assert (await client.get(f"/models/{model_id}/to_pretrained")).status_code == 405
+
+    # On the bus, no gateway: bob may not clone alice's model; the admin may, and owns the copy.
+    bobs = MakePretrained(model_id=model_id, principal=BOB)
+    _, rejected = await request(nc, subjects.CMD_MODELS_TO_PRETRAINED, bobs, timeout=30)
+    assert rejected is not None and rejected.code == 403 and "alice" in rejected.message
+    admins = MakePretrained(model_id=model_id, principal=ADMIN)
+    body, rejected = await request(nc, subjects.CMD_MODELS_TO_PRETRAINED, admins, timeout=60)
+    assert rejected is None, rejected
+    store = EventStore(js, subjects.STREAM_MODELS, codec.model_events)
+    for job_id, who in ((pretrained_id, "alice"), (codec.command_reply.decode(body).id, "admin")):
+        created = (await store.load(subjects.model_events(job_id)))[0][0]
+        assert isinstance(created, PretrainedModelCreated)
+        assert (created.username, created.actor) == (who, who)
 
 
 def lenet_files(folder: Path, classes: int = 3) -> tuple[Path, Path]:
