@@ -124,12 +124,24 @@ class Confiner:
             )
 
     async def probe(self) -> bool:
-        """Run `true` through the wrapper; on failure remember why (and log it once)."""
-        if self.mode != "bwrap" or self.problem:
-            if self.problem:
-                log.error("sandbox_unavailable", reason=self.problem)
-            return not self.problem
-        self.problem = ""  # so argv() builds the real command
+        """Run `true` through the wrapper; on failure remember why. Logs one line either way."""
+        if self.mode == "off":
+            log.warning("sandbox_off: user code runs unconfined (DIGITS_TRAINER_SANDBOX=off)")
+            return True
+        if not self.problem:
+            self.problem = await self._try_true()
+        if self.problem:
+            log.error(
+                "sandbox_unavailable: custom networks are refused, standard networks train "
+                "unconfined",
+                reason=self.problem,
+            )
+        else:
+            log.info("sandbox_ready", bwrap=self.bwrap, uid=NOBODY)
+        return not self.problem
+
+    async def _try_true(self) -> str:
+        """Why `true` does not run through the wrapper ("" when it does)."""
         folder = self.data_dir / "trainer" / "sandbox-probe"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -141,24 +153,14 @@ class Confiner:
                 stderr=asyncio.subprocess.PIPE,
             )
             _, err = await asyncio.wait_for(process.communicate(), 30)
-            if process.returncode != 0:
-                lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
-                self.problem = f"{self.bwrap} exited with {process.returncode}: {lines[-1]}"
-        except (OSError, TimeoutError) as e:
-            self.problem = (
-                f"{self.bwrap}: {e.strerror or e}"
-                if isinstance(e, OSError)
-                else (f"{self.bwrap} did not answer in 30 s")
-            )
-        if self.problem:
-            log.error(
-                "sandbox_unavailable: custom networks are refused, standard networks train "
-                "unconfined",
-                reason=self.problem,
-            )
-        else:
-            log.info("sandbox_ready", bwrap=self.bwrap, uid=NOBODY)
-        return not self.problem
+        except OSError as e:
+            return f"{self.bwrap}: {e.strerror or e}"
+        except TimeoutError:
+            return f"{self.bwrap} did not answer in 30 s"
+        if process.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
+            return f"{self.bwrap} exited with {process.returncode}: {lines[-1]}"
+        return ""
 
     def prepare(self, folder: Path) -> Path:
         """Make `folder` the child's to read and `folder/work` (fresh) its to write: owned by
