@@ -141,3 +141,20 @@ async def test_a_huge_password_is_refused_without_hashing(client) -> None:
         await sign_in(admin, "admin")
         r = await admin.post("/api/v1/users", json={"username": "dan", "password": huge})
         assert r.status_code == 400 and list(r.json()["errors"]) == ["password"]
+
+
+async def test_the_admin_sets_a_forgotten_password(client) -> None:
+    """PATCH {password}: bob's sessions end, the new password signs in, the old does not; too
+    short is a 400 naming `password`; the page's form does the same."""
+    async with another_client(client) as bob, another_client(client) as admin:
+        await sign_in(bob, "bob")
+        await sign_in(admin, "admin")
+        r = await admin.patch("/api/v1/users/bob", json={"password": "x"})
+        assert r.status_code == 400 and list(r.json()["errors"]) == ["password"]
+        r = await admin.patch("/api/v1/users/bob", json={"password": "bob-new-password"})
+        assert r.status_code == 200
+        assert (await bob.get("/api/v1/session")).status_code == 401
+        await sign_in(bob, "bob", "bob-new-password")
+        r = await admin.post("/admin/users/bob", data={"password": "bob-third-password"})
+        assert r.status_code == 303
+        await sign_in(bob, "bob", "bob-third-password")

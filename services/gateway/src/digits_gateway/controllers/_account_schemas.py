@@ -62,6 +62,7 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
 
     role: Role | None = None
     disabled: bool | None = None
+    password: Secret | None = None  # a new password for someone who forgot theirs
 
 
 class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):

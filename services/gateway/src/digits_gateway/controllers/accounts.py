@@ -122,9 +122,11 @@ class UserApi(Controller):
     async def update_user(
         self, request: Request[Any, Any, Any], gw: Gateway, username: str, data: UserPatch
     ) -> UserInfo:
-        """Change an account's role and/or disable it (admin)."""
+        """Change an account's role, disable it or set its password (admin)."""
         role = None if data.role is None else Role(data.role)
-        await accounts(gw).update_user(require_user(request), username, role, data.disabled)
+        await accounts(gw).update_user(
+            require_user(request), username, role, data.disabled, data.password
+        )
         return self._get(gw, username)
 
     @put("/me/password", status_code=HTTP_204_NO_CONTENT)

@@ -92,13 +92,28 @@ class Accounts:
         )
 
     async def update_user(
-        self, actor: Principal, username: str, role: Role | None, disabled: bool | None
+        self,
+        actor: Principal,
+        username: str,
+        role: Role | None,
+        disabled: bool | None,
+        password: str | None = None,
     ) -> None:
-        """An admin changes an account's role or disables/enables it."""
+        """An admin changes an account's role, disables/enables it, or sets a new password
+        (someone who forgot theirs: every session of the account ends)."""
         _require_admin(actor)
-        await self._change(
-            username, lambda s: domain.change(s, username, role, disabled, actor.username)
-        )
+        password_hash = ""
+        if password is not None:
+            self.check_password(password, "password")
+            password_hash = await asyncio.to_thread(hash_password, password)
+
+        def decide(state: Account | None) -> list[UserEvent]:
+            events = domain.change(state, username, role, disabled, actor.username)
+            if password_hash:
+                events += domain.change_password(state, username, password_hash, actor.username)
+            return events
+
+        await self._change(username, decide)
 
     async def change_password(self, principal: Principal, old: str, new: str) -> None:
         """The owner changes their password (the old one is checked; every session ends)."""

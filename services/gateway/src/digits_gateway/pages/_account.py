@@ -133,10 +133,13 @@ async def admin_update_user(
         return _users_page(request, gw, None, {"role": ["Choose user, viewer or admin"]})
     flag = params.get("disabled")
     disabled = None if flag is None else flag.lower() in ("1", "true", "on", "yes")
+    password = params.get("password") or None
     try:
-        await accounts(gw).update_user(require_user(request), username, role, disabled)
+        await accounts(gw).update_user(require_user(request), username, role, disabled, password)
     except AccountConflict as e:
         return _users_page(request, gw, None, {e.field: [e.message]})
+    except FormErrors as e:
+        return _users_page(request, gw, None, e.errors)
     return Redirect(path="/admin/users", status_code=303)
 
 
