@@ -150,6 +150,7 @@ def test_dataset_page_shows_info_counts_classes_and_errors(
     page: Page, site: str, console_errors: list[str]
 ) -> None:
     """A built dataset shows image info, split counts, classes with counts and image errors."""
+    log_in(page, site)  # the owner: "New model from this dataset" shows to who may create
     page.goto(site + f"/datasets/{DS_DONE}")
     expect(page.locator("h1")).to_have_text("mnist-28")
     facts = page.locator("#job-details")

@@ -265,6 +265,7 @@ def test_inline_validation_names_the_field_and_blocks_submit(page: Page, site: s
 def test_model_page_offers_clone_into_the_new_model_form(page: Page) -> None:
     """The model page's Clone job link opens the new-model form with `?clone=<id>`."""
     with fake_site.serve() as url:
+        fake_site.sign_in(page, url, "alice")  # cloning creates a job: not for viewers
         page.goto(url + f"/models/{fake_site.MODEL}")
         expect(page.get_by_role("link", name="Clone job")).to_have_attribute(
             "href", f"/models/images/classification/new?clone={fake_site.MODEL}"
