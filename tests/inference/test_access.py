@@ -15,14 +15,13 @@ from tests.inference.test_service import png, service  # noqa: F401 (the fixture
 
 
 @pytest.mark.parametrize("who", [ALICE, BOB, VERA, ADMIN])
-def test_every_principal_classifies_one_image_with_any_model(who) -> None:
+def test_every_principal_downloads_any_model(who) -> None:
     """Reads are everyone's: viewers included, whoever owns the model."""
     assert access.reader(who) is who
 
 
-def test_viewers_start_no_classify_many_job_and_nobody_is_refused() -> None:
-    """Classify many runs as a job over server files: users and admins only; no principal,
-    no classification at all."""
+def test_viewers_classify_nothing_and_nobody_is_refused() -> None:
+    """Classifying (one image or many) is for users and admins; no principal, nothing at all."""
     assert access.runner(BOB) is BOB
     with pytest.raises(ReadOnly) as info:
         access.runner(VERA)
@@ -32,14 +31,14 @@ def test_viewers_start_no_classify_many_job_and_nobody_is_refused() -> None:
             check(None)
 
 
-async def test_the_service_refuses_commands_without_principal_and_viewers_many(
+async def test_the_service_refuses_commands_without_principal_and_viewers(
     service,  # noqa: F811
     nc,
     js,
 ) -> None:
     """On the bus with no gateway: classify one, download and classify many without a
-    principal are refused (403); vera classifies one image with alice's model but starts no
-    classify-many job."""
+    principal are refused (403); vera (a viewer) classifies nothing; bob classifies one image
+    with alice's model."""
     image = png(255)
     no_list = BlobRef(bucket="", name="")
     anonymous = [
@@ -60,6 +59,10 @@ async def test_the_service_refuses_commands_without_principal_and_viewers_many(
     assert rejected is not None and rejected.code == 403 and "viewer" in rejected.message
 
     one = ClassifyOne(job_id="m", image=image, principal=VERA)
+    _, rejected = await request(nc, subjects.CMD_INFERENCE_CLASSIFY_ONE, one, 30)
+    assert rejected is not None and rejected.code == 403 and "viewer" in rejected.message
+
+    one = ClassifyOne(job_id="m", image=image, principal=BOB)
     body, rejected = await request(nc, subjects.CMD_INFERENCE_CLASSIFY_ONE, one, 30)
     assert rejected is None, rejected
     reply = codec.classify_reply.decode(body)

@@ -66,7 +66,7 @@ class Deps:
 
 async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
     """Classify one image; refusals name the field at fault (job_id, snapshot_epoch, image_file)."""
-    access.reader(cmd.principal)
+    access.runner(cmd.principal)
     if cmd.top_k < 1:
         raise errors.BadTopK(cmd.top_k)
     plan = await _plan(deps, cmd.job_id, cmd.snapshot_epoch)
