@@ -123,8 +123,10 @@ def test_throttle_doubles_per_name_and_per_address_up_to_the_cap() -> None:
 def test_a_session_past_its_lifetime_or_malformed_is_no_session() -> None:
     """The cookie's claims count only while `t` is within the lifetime and all are well typed."""
     now = int(time.time())
-    assert session_claims({"u": "alice", "e": 2, "t": now - 10}, 3600) == ("alice", 2)
-    assert session_claims({"u": "alice", "e": 2, "t": now - 7200}, 3600) is None
-    assert session_claims({"u": "alice", "e": "2", "t": now}, 3600) is None
+    ok = {"u": "alice", "e": 2, "t": now - 10, "s": "ab12"}
+    assert session_claims(ok, 3600) == ("alice", 2, "ab12")
+    assert session_claims({**ok, "t": now - 7200}, 3600) is None
+    assert session_claims({**ok, "e": "2"}, 3600) is None
+    assert session_claims({k: v for k, v in ok.items() if k != "s"}, 3600) is None
     assert session_claims({"username": "alice"}, 3600) is None
     assert session_claims(None, 3600) is None

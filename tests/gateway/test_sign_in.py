@@ -59,13 +59,24 @@ async def test_failures_grow_the_delay_per_account_and_per_address(client) -> No
     assert throttle.failures("user:bob") == 0
 
 
-async def test_logout_is_post_only_and_ends_the_session(client) -> None:
-    """GET /logout changes nothing (405); POST /logout signs out."""
+async def test_logout_is_post_only_and_ends_the_session_for_good(client) -> None:
+    """GET /logout changes nothing (405); POST /logout signs out, and a copy of the cookie
+    taken before (a stolen one) no longer works; nor does one after DELETE /api/v1/session."""
     assert (await client.get("/logout")).status_code == 405
     assert (await client.get("/api/v1/session")).status_code == 200
+    copied = client.cookies[SESSION_COOKIE]
     r = await client.post("/logout", params={"next": "/"})
     assert r.status_code == 302
     assert (await client.get("/api/v1/session")).status_code == 401
+    async with another_client(client) as thief:
+        thief.cookies.set(SESSION_COOKIE, copied)
+        assert (await thief.get("/api/v1/session")).status_code == 401
+    await sign_in(client, "alice")
+    copied = client.cookies[SESSION_COOKIE]
+    assert (await client.delete("/api/v1/session")).status_code == 204
+    async with another_client(client) as thief:
+        thief.cookies.set(SESSION_COOKIE, copied)
+        assert (await thief.get("/api/v1/session")).status_code == 401
 
 
 async def test_a_password_change_revokes_every_other_session(client) -> None:
@@ -191,7 +202,7 @@ def test_a_session_is_not_dropped_while_the_accounts_are_re_projected(tmp_path) 
     db = ReadModel(tmp_path / "readmodel.duckdb")  # empty: nothing projected yet
     gw = SimpleNamespace(db=db, settings=Settings(), readiness=SimpleNamespace(ready=False))
     app = SimpleNamespace(state={"gateway": gw})
-    session = {"u": "bob", "e": 0, "t": int(time.time())}
+    session = {"u": "bob", "e": 0, "t": int(time.time()), "s": "0f"}
     scope: dict = {"app": app, "headers": [], "session": session}
     assert _authenticate(scope) == (None, None) and scope["session"] == session
     gw.readiness.ready = True

@@ -67,6 +67,12 @@ class SignInTokenUsed(UserEvent, frozen=True, kw_only=True, tag="users.SignInTok
     """The one-time sign-in link was used: it never works again."""
 
 
+class SessionEnded(UserEvent, frozen=True, kw_only=True, tag="users.SessionEnded"):
+    """One signed-in session was signed out: its cookie, even if copied, no longer works."""
+
+    session_id: str
+
+
 UserEvents = (
     UserCreated
     | PasswordChanged
@@ -77,4 +83,5 @@ UserEvents = (
     | TokenRevoked
     | SignInTokenIssued
     | SignInTokenUsed
+    | SessionEnded
 )

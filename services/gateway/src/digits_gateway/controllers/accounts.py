@@ -22,7 +22,7 @@ from digits_gateway.controllers._account_schemas import (
 from digits_gateway.controllers._common import accounts, client_address, require_user
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import Denied
-from digits_gateway.identity import AccountNotFound, end_session, start_session
+from digits_gateway.identity import AccountNotFound, sign_out, start_session
 from digits_gateway.readmodel import queries
 from digits_proto.base import Role
 
@@ -48,10 +48,10 @@ class SessionApi(Controller):
         user = require_user(request)
         return SessionInfo(username=user.username, role=user.role)
 
-    @delete("/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=False)
-    def sign_out(self, request: Request[Any, Any, Any]) -> None:
-        """Clear the session cookie."""
-        end_session(request)
+    @delete("/", status_code=HTTP_204_NO_CONTENT)
+    async def sign_out(self, request: Request[Any, Any, Any], gw: Gateway) -> None:
+        """End the session for good and clear its cookie."""
+        await sign_out(request, accounts(gw))
 
 
 class TokenApi(Controller):

@@ -11,7 +11,7 @@ from digits_gateway import ui
 from digits_gateway.controllers._common import accounts, client_address
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import error_response
-from digits_gateway.identity import SignInFailed, end_session, start_session
+from digits_gateway.identity import SignInFailed, sign_out, start_session
 from digits_gateway.params import read_params, wants_json
 
 
@@ -35,7 +35,7 @@ async def login(request: Request[Any, Any, Any], gw: Gateway) -> Response[Any]:
 
 
 @post("/logout", status_code=302, include_in_schema=False)
-async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+async def logout(request: Request[Any, Any, Any], gw: Gateway) -> Response[Any]:
     """End the session and go to `next` (or home). POST only: a link cannot sign you out."""
-    end_session(request)
+    await sign_out(request, accounts(gw))
     return Redirect(path=ui.safe_next(request.query_params.get("next")))

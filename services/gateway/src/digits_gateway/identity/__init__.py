@@ -14,6 +14,7 @@ from digits_gateway.identity._session import (
     end_session,
     middleware,
     session_config,
+    sign_out,
     start_session,
 )
 from digits_gateway.identity._store import AccountStore
@@ -32,5 +33,6 @@ __all__ = [
     "end_session",
     "middleware",
     "session_config",
+    "sign_out",
     "start_session",
 ]

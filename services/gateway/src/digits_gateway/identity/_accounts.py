@@ -139,6 +139,11 @@ class Accounts:
         user = principal.username
         await self._change(user, lambda s: domain.revoke_token(s, user, token_id))
 
+    async def end_session(self, principal: Principal, session_id: str) -> None:
+        """Record that a session signed out: its cookie is refused from now on."""
+        user = principal.username
+        await self._change(user, lambda s: domain.end_session(s, user, session_id))
+
     async def use_signin_token(self, token: str) -> Account:
         """Spend the first admin's one-time sign-in link (404 when wrong or used)."""
         digest = token_hash(token)

@@ -12,6 +12,7 @@ from digits_proto.base import Role
 from digits_proto.users import (
     PasswordChanged,
     RoleChanged,
+    SessionEnded,
     SignInTokenIssued,
     SignInTokenUsed,
     TokenIssued,
@@ -161,6 +162,12 @@ def issue_signin_token(state: Account | None, username: str, token_hash: str) ->
     """A one-time sign-in link (the system's act: no actor)."""
     existing(state, username)
     return [SignInTokenIssued(username=username, token_hash=token_hash)]
+
+
+def end_session(state: Account | None, username: str, session_id: str) -> list[UserEvent]:
+    """Sign one session out for good (a copy of its cookie stops working too)."""
+    existing(state, username)
+    return [SessionEnded(username=username, session_id=session_id, actor=username)]
 
 
 def use_signin_token(state: Account | None, username: str, token_hash: str) -> list[UserEvent]:

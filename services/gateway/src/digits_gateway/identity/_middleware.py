@@ -51,12 +51,13 @@ def _authenticate(scope: Scope) -> tuple[Principal | None, str | None]:
     if claims is None:
         _forget_session(scope, gw)  # malformed or past its lifetime
         return None, None
-    username, epoch = claims
+    username, epoch, session_id = claims
     with gw.db.cursor() as cur:
         row = queries.get_user(cur, username)
-    if row is None or row.disabled or row.epoch != epoch:
+        ended = queries.session_ended(cur, session_id)
+    if row is None or row.disabled or row.epoch != epoch or ended:
         log.info("session_revoked", username=username)
-        _forget_session(scope, gw)  # disabled or password changed since sign-in
+        _forget_session(scope, gw)  # signed out, disabled or password changed since sign-in
         return None, None
     return _principal(row), "session"
 

@@ -7,12 +7,16 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from litestar.middleware.session.client_side import CookieBackendConfig
 
 from digits_gateway.identity._domain import Account
+from digits_proto.base import Principal
+
+if TYPE_CHECKING:
+    from digits_gateway.identity._accounts import Accounts
 from digits_gateway.settings import Settings
 
 SESSION_COOKIE = "session"
@@ -50,24 +54,36 @@ def session_config(settings: Settings) -> CookieBackendConfig:
 
 def start_session(request: Request[Any, Any, Any], account: Account) -> None:
     """Sign the browser in as `account` (a new cookie value, whatever it sent before)."""
-    request.set_session({"u": account.username, "e": account.epoch, "t": int(time.time())})
+    session = {"u": account.username, "e": account.epoch, "t": int(time.time())}
+    request.set_session({**session, "s": secrets.token_hex(16)})
 
 
 def end_session(request: Request[Any, Any, Any]) -> None:
-    """Sign out: the cookie is cleared."""
+    """Clear the cookie (see `sign_out`, which also ends the session for good)."""
     request.clear_session()
 
 
-def session_claims(session: Any, lifetime_s: float) -> tuple[str, int] | None:
-    """(username, epoch) of a well-formed session still within its lifetime, else None."""
+async def sign_out(request: Request[Any, Any, Any], accounts: Accounts) -> None:
+    """Sign out: the session is recorded as ended (a copy of the cookie stops working too),
+    then the cookie is cleared. A stale or token request just clears the cookie."""
+    session, user = request.scope.get("session"), request.scope.get("user")
+    if request.scope.get("auth") == "session" and isinstance(user, Principal):
+        session_id = session.get("s") if isinstance(session, dict) else None
+        if isinstance(session_id, str):
+            await accounts.end_session(user, session_id)
+    end_session(request)
+
+
+def session_claims(session: Any, lifetime_s: float) -> tuple[str, int, str] | None:
+    """(username, epoch, session id) of a well-formed session within its lifetime, else None."""
     if not isinstance(session, dict):
         return None
-    user, epoch, started = session.get("u"), session.get("e"), session.get("t")
+    user, epoch, started, sid = (session.get(k) for k in ("u", "e", "t", "s"))
     if not (isinstance(user, str) and isinstance(epoch, int) and isinstance(started, int)):
         return None
-    if time.time() - started > lifetime_s:
+    if not isinstance(sid, str) or time.time() - started > lifetime_s:
         return None
-    return user, epoch
+    return user, epoch, sid
 
 
 def middleware(settings: Settings) -> list[Any]:

@@ -49,6 +49,8 @@ create table if not exists queue(
 create table if not exists users(
   username varchar primary key, role varchar, disabled boolean, epoch integer,
   created timestamptz, created_by varchar, seq bigint);
+create table if not exists ended_sessions(
+  session_id varchar primary key, username varchar, ended timestamptz);
 create table if not exists tokens(
   token_id varchar primary key, username varchar, name varchar, token_hash varchar,
   created timestamptz, revoked boolean);

@@ -11,6 +11,7 @@ from digits_gateway.readmodel.live import LiveEvent
 from digits_proto.users import (
     PasswordChanged,
     RoleChanged,
+    SessionEnded,
     TokenIssued,
     TokenRevoked,
     UserCreated,
@@ -55,6 +56,11 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
                         event.token_hash,
                         event.occurred_at,
                     ],
+                )
+            case SessionEnded():
+                tx.execute(
+                    "insert into ended_sessions values (?, ?, ?) on conflict do nothing",
+                    [event.session_id, event.username, event.occurred_at],
                 )
             case TokenRevoked():
                 tx.execute(

@@ -28,6 +28,7 @@ from digits_gateway.readmodel.queries._users import (
     get_user,
     list_tokens,
     list_users,
+    session_ended,
     token_user,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "metric_events_since",
     "metric_summaries",
     "metrics",
+    "session_ended",
     "snapshot_epochs",
     "snapshots",
     "status_history",

@@ -59,6 +59,12 @@ def token_user(cur: duckdb.DuckDBPyConnection, token_hash: str) -> UserRow | Non
     )
 
 
+def session_ended(cur: duckdb.DuckDBPyConnection, session_id: str) -> bool:
+    """True once the session signed out (its cookie is then refused even if copied)."""
+    row = cur.execute("select 1 from ended_sessions where session_id = ?", [session_id])
+    return row.fetchone() is not None
+
+
 def list_tokens(cur: duckdb.DuckDBPyConnection, username: str) -> list[TokenRow]:
     """The account's live tokens, newest first."""
     rows = cur.execute(
