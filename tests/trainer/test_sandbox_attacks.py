@@ -276,3 +276,33 @@ async def test_one_users_slow_checks_do_not_hold_up_anothers(tmp_path):
         for task in alices:
             task.cancel()
         await asyncio.gather(*alices, return_exceptions=True)
+
+
+async def test_fine_tuning_from_source_is_refused_without_a_sandbox(nats_url, js, nc, tmp_path):
+    """A job trained from custom source (sandbox working); then, on a trainer whose bwrap is
+    missing, fine-tuning from it (its author's source) is a 400 on custom_network, while
+    fine-tuning from a standard job still trains."""
+    await FakeBroker().serve(nc)
+    dataset_id, _ = await add_dataset(js, tmp_path / "toy")
+    benign = "from mxnet.gluon import nn\n\ndef build_network(classes, input_shape):\n"
+    benign += "    net = nn.HybridSequential()\n    net.add(nn.Flatten(), nn.Dense(classes))\n"
+    benign += "    return net\n"
+    spec = TrainSpec(method="custom", custom_network=benign, train_epochs=1, random_seed=1)
+    command = CreateModel(name="source", dataset_id=dataset_id, spec=spec, principal=ALICE)
+    async with trainer(nats_url, tmp_path / "data", warm=True):
+        body, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command, timeout=60)
+        assert rejected is None, rejected
+        custom = codec.command_reply.decode(body)
+        standard = await create(nc, dataset_id)
+        for job in (custom, standard):
+            await wait_for(js, job.id, status_is(JobStatus.DONE), timeout=120)
+    async with trainer(nats_url, tmp_path / "data2", sandbox_bwrap="/nonexistent/bwrap"):
+        tune = TrainSpec(method="previous", previous_network=custom.id, previous_snapshot=1.0)
+        command = CreateModel(name="tune", dataset_id=dataset_id, spec=tune, principal=ALICE)
+        _, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command)
+        assert rejected is not None and (rejected.code, rejected.field) == (400, "custom_network")
+        assert "sandbox is unavailable" in rejected.message
+        reply = await create(
+            nc, dataset_id, method="previous", previous_network=standard.id, previous_snapshot=1.0
+        )
+        await wait_for(js, reply.id, status_is(JobStatus.DONE), timeout=90)
