@@ -306,3 +306,23 @@ async def test_fine_tuning_from_source_is_refused_without_a_sandbox(nats_url, js
             nc, dataset_id, method="previous", previous_network=standard.id, previous_snapshot=1.0
         )
         await wait_for(js, reply.id, status_is(JobStatus.DONE), timeout=90)
+
+
+async def test_a_queued_custom_job_fails_on_a_trainer_without_a_sandbox(nats_url, js, nc, tmp_path):
+    """Accepted where the sandbox worked, the job waits for devices; the trainer that takes it
+    has no bwrap: the job fails naming the cause, its source never ran unconfined."""
+    dataset_id, _ = await add_dataset(js, tmp_path / "toy")
+    mark = f"digits-attack-{uuid.uuid4().hex}"
+    source = attack_source("write_outside", tmp_path / "data2", nats_port(nats_url), mark)
+    spec = TrainSpec(method="custom", custom_network=source, train_epochs=1, random_seed=1)
+    command = CreateModel(name="queued", dataset_id=dataset_id, spec=spec, principal=ALICE)
+    async with trainer(nats_url, tmp_path / "data", warm=True):
+        body, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command, timeout=60)
+        assert rejected is None, rejected
+        reply = codec.command_reply.decode(body)
+        await wait_for(js, reply.id, status_is(JobStatus.WAITING))  # no gpu-broker yet
+    await FakeBroker().serve(nc)
+    async with trainer(nats_url, tmp_path / "data2", sandbox_bwrap="/nonexistent/bwrap"):
+        events = await wait_for(js, reply.id, status_is(JobStatus.ERROR), timeout=60)
+    assert "sandbox is unavailable" in events[-1].error
+    assert not (tmp_path / "data2" / "pwned").exists()
