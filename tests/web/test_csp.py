@@ -9,6 +9,8 @@ import pytest
 
 from tests.web.fake_site import DS_DONE, MODEL, sign_in
 
+pytestmark = pytest.mark.browser
+
 PAGES = [
     "/",
     f"/datasets/{DS_DONE}",
