@@ -50,11 +50,6 @@ POLICY: dict[str, dict[str, Access]] = {
     "/schema/openapi.json": {"GET": S},
     "/schema/openapi.yaml": {"GET": S},
     "/schema/openapi.yml": {"GET": S},
-    "/schema/swagger": {"GET": S},
-    "/schema/redoc": {"GET": S},
-    "/schema/rapidoc": {"GET": S},
-    "/schema/elements": {"GET": S},
-    "/schema/oauth2-redirect.html": {"GET": S},
     # pages and DIGITS's JSON reads
     "/": {"GET": S},
     "/cluster": {"GET": S},

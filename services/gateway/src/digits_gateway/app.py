@@ -14,6 +14,7 @@ from litestar import Litestar, MediaType, Request, Response
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -197,7 +198,14 @@ def create_app(settings: Settings) -> Litestar:
         before_send=[security.headers_hook(import_map())],
         request_max_body_size=settings.max_upload_bytes,
         template_config=templates,
-        openapi_config=OpenAPIConfig(title="DIGITS gateway", version=views.VERSION, path="/schema"),
+        # The document only (JSON at /schema, YAML beside it): the viewer pages load their scripts
+        # from a CDN, which the Content-Security-Policy refuses, so they would be blank.
+        openapi_config=OpenAPIConfig(
+            title="DIGITS gateway",
+            version=views.VERSION,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+        ),
         logging_config=None,
     )
 
