@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 from typing import Any
 
@@ -116,7 +117,20 @@ def on_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response
     return errors_response(exc.errors)
 
 
-FIELD_RE = re.compile(r"field `([^`]+)`|at `\$\.([A-Za-z0-9_]+)")
+# msgspec's complaints about the body as a whole name the field in backticks; the name is the
+# client's own (unknown fields), so it may be empty or hold backticks: it runs to the last one.
+FIELD_RE = re.compile(r"field `(.*)`$|at `\$\.([A-Za-z0-9_]+)", re.DOTALL)
+
+
+def _field_of(key: Any, message: str) -> str:
+    """The field a validation message is about; `body` when it is about the body as a whole
+    (litestar's `data`, a name the client never sees)."""
+    if key not in (None, "data"):
+        return str(key)
+    found = FIELD_RE.search(message)
+    if found is None:
+        return "body"
+    return found.group(1) if found.group(1) is not None else found.group(2)
 
 
 def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -125,10 +139,7 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
     for item in exc.extra if isinstance(exc.extra, list) else []:
         message = str(item.get("message", exc.detail)) if isinstance(item, dict) else str(item)
         key = item.get("key") if isinstance(item, dict) else None
-        found = FIELD_RE.search(message)
-        if key in (None, "data") and found:
-            key = found.group(1) or found.group(2)
-        errors.setdefault(str(key or "body"), []).append(message)
+        errors.setdefault(_field_of(key, message), []).append(message)
     return errors_response(errors or {"body": [exc.detail]})
 
 
@@ -145,6 +156,14 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
 def on_bad_body(request: Request[Any, Any, Any], exc: SerializationException) -> Response[Any]:
     """A body that does not even parse."""
     return errors_response({"body": [str(exc)]})
+
+
+def on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """A JSON body nested deeper than the decoder follows is the client's 400, not our 500."""
+    if "deserializing" not in str(exc):  # msgspec's words; any other recursion is our bug
+        return on_unexpected(request, exc)
+    limit = sys.getrecursionlimit()
+    return errors_response({"body": [f"JSON nested too deeply: the limit is under {limit} levels"]})
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -174,5 +193,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: on_validation,
     HTTPException: on_http,
     SerializationException: on_bad_body,
+    RecursionError: on_too_deep,
     Exception: on_unexpected,
 }

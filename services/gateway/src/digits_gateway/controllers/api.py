@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.enums import RequestEncodingType
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 
 from digits_gateway import commands, views
 from digits_gateway.controllers._common import require_user
@@ -70,6 +80,23 @@ def _jobs(gw: Gateway, type: str | None) -> JobList:
 
 def _ref(job_id: str, name: str, status: str) -> JobRef:
     return JobRef(id=job_id, name=name, status=status)
+
+
+@dataclass
+class ClassifyOperation(Operation):
+    """classify reads its multipart form itself (DIGITS's way); this tells clients what it reads."""
+
+    def __post_init__(self) -> None:
+        form = Schema(
+            type=OpenAPIType.OBJECT,
+            properties={
+                "image_file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+                "snapshot_epoch": Schema(type=OpenAPIType.NUMBER),
+            },
+            required=["image_file"],
+        )
+        media = {RequestEncodingType.MULTI_PART.value: OpenAPIMediaType(schema=form)}
+        self.request_body = RequestBody(content=media, required=True)
 
 
 class DatasetApi(Controller):
@@ -161,7 +188,7 @@ class ModelApi(Controller):
             ],
         )
 
-    @post("/{job_id:str}/classify", status_code=200)
+    @post("/{job_id:str}/classify", status_code=200, operation_class=ClassifyOperation)
     async def classify(
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Classification:
