@@ -268,6 +268,27 @@ async def test_a_json_body_nested_too_deeply_is_a_400_naming_the_limit(
         assert "nested too deeply" in message and "limit" in message
 
 
+async def test_a_body_that_is_not_utf8_is_a_400_on_body(client: httpx.AsyncClient) -> None:
+    """A latin-1 body was a UnicodeDecodeError and a 500; JSON must be UTF-8, the 400 says so."""
+    latin1 = '{"name": "café"}'.encode("latin-1")
+    for path in ("/api/v1/tokens", "/api/v1/datasets", "/api/v1/session"):
+        r = await client.post(path, content=latin1, headers={"content-type": "application/json"})
+        assert r.status_code == 400, r.text
+        (message,) = r.json()["errors"]["body"]
+        assert "not UTF-8" in message
+
+
+async def test_an_empty_body_is_a_400_saying_a_json_body_is_required(
+    client: httpx.AsyncClient,
+) -> None:
+    """No body at all said `'data'` (litestar's KeyError); now it says what is missing."""
+    r = await client.post(
+        "/api/v1/tokens", content=b"", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"] == {"body": ["A JSON body is required"]}
+
+
 async def test_classify_describes_its_multipart_form_in_the_openapi_document(
     client: httpx.AsyncClient,
 ) -> None:

@@ -46,6 +46,7 @@ from digits_gateway.errors import EXCEPTION_HANDLERS
 from digits_gateway.identity import Accounts, AccountStore
 from digits_gateway.identity import middleware as identity_middleware
 from digits_gateway.pages._assets import import_map
+from digits_gateway.params import GatewayRequest
 from digits_gateway.readiness import Readiness
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
@@ -197,6 +198,7 @@ def create_app(settings: Settings) -> Litestar:
         allowed_hosts=security.allowed_hosts(settings),
         before_send=[security.headers_hook(import_map())],
         request_max_body_size=settings.max_upload_bytes,
+        request_class=GatewayRequest,
         template_config=templates,
         # The document only (JSON at /schema, YAML beside it): the viewer pages load their scripts
         # from a CDN, which the Content-Security-Policy refuses, so they would be blank.

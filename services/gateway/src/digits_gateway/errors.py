@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from typing import Any
 
@@ -139,6 +138,8 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
     for item in exc.extra if isinstance(exc.extra, list) else []:
         message = str(item.get("message", exc.detail)) if isinstance(item, dict) else str(item)
         key = item.get("key") if isinstance(item, dict) else None
+        if key == "data" and message == "'data'":  # litestar's KeyError: no body at all
+            message = "A JSON body is required"
         errors.setdefault(_field_of(key, message), []).append(message)
     return errors_response(errors or {"body": [exc.detail]})
 
@@ -156,14 +157,6 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
 def on_bad_body(request: Request[Any, Any, Any], exc: SerializationException) -> Response[Any]:
     """A body that does not even parse."""
     return errors_response({"body": [str(exc)]})
-
-
-def on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
-    """A JSON body nested deeper than the decoder follows is the client's 400, not our 500."""
-    if "deserializing" not in str(exc):  # msgspec's words; any other recursion is our bug
-        return on_unexpected(request, exc)
-    limit = sys.getrecursionlimit()
-    return errors_response({"body": [f"JSON nested too deeply: the limit is under {limit} levels"]})
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -193,6 +186,5 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: on_validation,
     HTTPException: on_http,
     SerializationException: on_bad_body,
-    RecursionError: on_too_deep,
     Exception: on_unexpected,
 }

@@ -4,12 +4,32 @@ or Accept header, the user from a `username` field or cookie."""
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from litestar import Request
 from litestar.datastructures import UploadFile
+from litestar.exceptions import SerializationException
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")
+
+
+class GatewayRequest(Request[Any, Any, Any]):
+    """litestar's Request, whose JSON decoding refuses what msgspec raises past litestar as a
+    500: a body that is not UTF-8, and one nested deeper than the decoder follows. Both become
+    the 400 of a malformed body (every JSON body, `data:` or read_params, is decoded here)."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except UnicodeDecodeError as e:
+            bad = e.object[e.start : e.end]
+            raise SerializationException(f"JSON is not UTF-8: the body holds {bad!r}") from e
+        except RecursionError as e:
+            limit = sys.getrecursionlimit()
+            raise SerializationException(
+                f"JSON nested too deeply: the limit is under {limit} levels"
+            ) from e
 
 
 class Params:
