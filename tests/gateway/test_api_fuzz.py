@@ -22,6 +22,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode
 
@@ -30,6 +31,7 @@ from tests.gateway.accounts import bearer
 from tests.gateway.conftest import make_settings
 
 EXAMPLES = 25  # per operation and mode: ~800 requests in all, about 40 s on a busy machine
+RAW_EXAMPLES = 30  # broken bodies, each sent to every operation that takes JSON
 PINNED_EXAMPLES = 12  # per operation whose path or body can point at something that exists
 ADMIN_ONLY = {("GET", "/api/v1/users"), ("POST", "/api/v1/users")}
 ADMIN_ONLY |= {("PATCH", "/api/v1/users/{username}"), ("GET", "/api/v1/audit")}
@@ -52,9 +54,9 @@ def settings(nats_url: str, tmp_path: Any) -> Settings:
     )
 
 
-def draw(strategy: Any, examples: int) -> list[Case]:
+def draw(strategy: Any, examples: int) -> list[Any]:
     """Up to `examples` distinct cases of a strategy, the same ones on every run."""
-    cases: list[Case] = []
+    cases: list[Any] = []
 
     @hypothesis_settings(
         max_examples=examples,
@@ -65,7 +67,7 @@ def draw(strategy: Any, examples: int) -> list[Case]:
         suppress_health_check=list(HealthCheck),
     )
     @given(strategy)
-    def collect(case: Case) -> None:
+    def collect(case: Any) -> None:
         cases.append(case)
 
     try:
@@ -75,7 +77,9 @@ def draw(strategy: Any, examples: int) -> list[Case]:
     seen: set[str] = set()
     unique = []
     for case in cases:
-        key = repr((case.path_parameters, case.query, case.body))
+        key = repr(
+            (case.path_parameters, case.query, case.body) if isinstance(case, Case) else case
+        )
         if key not in seen:
             seen.add(key)
             unique.append(case)
@@ -229,6 +233,52 @@ async def test_no_api_v1_request_is_a_server_error_and_every_4xx_says_why(
     print(
         f"fuzzed {len(operations)} operations, {sent} requests, {time.monotonic() - started:.1f} s"
     )
+    assert not failures, "\n".join(failures[:30])
+
+
+def raw_bodies() -> list[bytes]:
+    """What a broken client sends as JSON: any bytes, or JSON with bytes spliced into it."""
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=8,
+    )
+    text = values.map(lambda v: json.dumps(v, ensure_ascii=False).encode())
+    spliced = st.tuples(text, st.integers(0, 40), st.binary(min_size=1), st.booleans()).map(
+        lambda t: t[0][: t[1]] + t[2] + (t[0][t[1] :] if t[3] else b"")
+    )
+    return draw(st.binary(max_size=64) | spliced, RAW_EXAMPLES)
+
+
+async def test_broken_json_bodies_are_a_400_on_body_for_every_operation_that_takes_json(
+    client: httpx.AsyncClient, backend: Any
+) -> None:
+    """Random bytes and truncated JSON to every JSON-taking operation: never a 5xx, 400s say why."""
+    doc = (await client.get("/schema/openapi.json")).json()
+    pinned = await existing_things(client, backend)
+    alice, admin = await bearer(client, "alice"), await bearer(client, "admin")
+    takes_json = [op for op in api_operations(doc) if "application/json" in str(op.body)]
+    assert len(takes_json) >= 8, [f"{op.method} {op.path}" for op in takes_json]
+    bodies, failures = raw_bodies(), []
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as fuzz:
+        for operation in takes_json:
+            path = operation.path.format(job_id=pinned["job_id"], username=pinned["username"])
+            auth = admin if (operation.method.upper(), operation.path) in ADMIN_ONLY else alice
+            headers = {**auth, "content-type": "application/json"}
+            for raw in bodies:
+                fuzz.cookies.clear()
+                r = await fuzz.request(operation.method.upper(), path, content=raw, headers=headers)
+                try:
+                    sent = json.loads(raw)
+                except ValueError:  # not JSON at all: the whole body is what is wrong
+                    sent = None
+                case: Any = type("RawCase", (), {"body": sent, "query": {}})()
+                why = complaint(operation_names(doc, operation), case, r)
+                if why:
+                    failures.append(
+                        f"{why}: {operation.method} {path} {raw!r:.120} -> {r.text:.200}"
+                    )
     assert not failures, "\n".join(failures[:30])
 
 
