@@ -198,6 +198,8 @@ class Confiner:
         if not self.root:  # unprivileged: a user namespace maps us to 65534
             args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
         args += system_binds()
+        # /tmp first: mounted after the binds, its tmpfs would hide a checkout or a venv under /tmp.
+        args += ["--perms", "1777", "--tmpfs", "/tmp"]
         made: set[str] = set()
         for path in self._readable:
             for parent in reversed(path.parents):  # bwrap makes missing parents 0700
@@ -209,7 +211,7 @@ class Confiner:
         if gpus:
             for device in sorted(Path("/dev").glob("nvidia*")):
                 args += ["--dev-bind", str(device), str(device)]
-        args += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+        args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
         args += ["--perms", "0755", "--dir", JOB, "--ro-bind", str(folder), JOB]
         args += ["--bind", str(folder / WORK), f"{JOB}/{WORK}", "--chdir", JOB]
         if info_fd is not None:
