@@ -124,7 +124,11 @@ class Launcher:
 
     def _ready_line(self) -> str:
         """The URL to open: a one-time sign-in link when the gateway left a token for it."""
-        host = "localhost" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
+        host = (
+            "localhost"
+            if self.settings.host in ("0.0.0.0", "::", "127.0.0.1")
+            else self.settings.host
+        )
         base = f"http://{host}:{self.settings.port}/"
         token_file = self.data_dir / "signin-token"
         try:

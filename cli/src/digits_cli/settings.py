@@ -14,7 +14,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """What `digits run` needs to know; every field has a working default."""
 
     port: int = 5000
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # as the gateway binds by default (DIGITS_GATEWAY_HOST)
     data_dir: str = "./data"
     data_roots: list[str] = []
     nats_url: str = ""
