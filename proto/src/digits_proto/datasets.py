@@ -66,6 +66,8 @@ class CreateDataset(Command, frozen=True, kw_only=True, tag="datasets.CreateData
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 class AbortDataset(Command, frozen=True, kw_only=True, tag="datasets.AbortDataset"):
     """Stop a dataset build."""
 
@@ -74,6 +76,7 @@ class AbortDataset(Command, frozen=True, kw_only=True, tag="datasets.AbortDatase
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
 class DeleteDataset(Command, frozen=True, kw_only=True, tag="datasets.DeleteDataset"):
     """Delete a dataset (refused while models depend on it)."""
 
@@ -220,6 +223,8 @@ class DatasetCreated(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 class DatasetBuildStarted(
     DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetBuildStarted"
 ):
@@ -276,6 +281,7 @@ class DatasetAborted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
 class DatasetDeleted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetDeleted"):
     """The dataset is gone."""
 

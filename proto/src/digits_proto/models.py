@@ -76,6 +76,8 @@ class CreateModel(Command, frozen=True, kw_only=True, tag="models.CreateModel"):
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 class AbortModel(Command, frozen=True, kw_only=True, tag="models.AbortModel"):
     """Stop a training job."""
 
@@ -84,6 +86,7 @@ class AbortModel(Command, frozen=True, kw_only=True, tag="models.AbortModel"):
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
 class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
     """Delete a training job and its snapshots."""
 
@@ -198,6 +201,8 @@ class ModelCreated(ModelEvent, frozen=True, kw_only=True, tag="models.ModelCreat
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 class ModelWaiting(ModelEvent, frozen=True, kw_only=True, tag="models.ModelWaiting"):
     """The job waits: for its dataset, or for devices."""
 
@@ -255,6 +260,7 @@ class ModelAborted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelAbort
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 
+    idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
 class ModelDeleted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelDeleted"):
     """The job is gone."""
 

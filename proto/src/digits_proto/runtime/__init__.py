@@ -27,6 +27,14 @@ from digits_proto.runtime._bus import (
     stream_configs,
 )
 from digits_proto.runtime._http import Metrics, serve_health
+from digits_proto.runtime._idempotency import (
+    KeyReused,
+    append_created,
+    create_msg_id,
+    keyed_before,
+    same_request,
+)
+from digits_proto.runtime._limits import StorageLimits, storage_limits
 from digits_proto.runtime._logging import configure_logging
 from digits_proto.runtime._micro import (
     Conflict,
@@ -51,11 +59,13 @@ __all__ = [
     "Conflict",
     "DomainError",
     "EventStore",
+    "KeyReused",
     "Forbidden",
     "Metrics",
     "NatsCredentials",
     "NotFound",
     "Outcome",
+    "append_created",
     "ServiceHost",
     "check_free_space",
     "clear_cache",
@@ -63,6 +73,7 @@ __all__ = [
     "connect",
     "consume_tickets",
     "credentials_for",
+    "create_msg_id",
     "delete_prefix",
     "ensure_streams",
     "env_settings",
@@ -71,6 +82,7 @@ __all__ = [
     "heartbeat",
     "internal_error",
     "put_bytes",
+    "keyed_before",
     "put_file",
     "put_reader",
     "read_blob",
@@ -79,6 +91,7 @@ __all__ = [
     "run_service",
     "safe_member_path",
     "serve_endpoints",
+    "same_request",
     "serve_health",
     "stream_configs",
 ]
