@@ -34,7 +34,6 @@ from digits_proto.runtime._idempotency import (
     keyed_before,
     same_request,
 )
-from digits_proto.runtime._limits import StorageLimits, storage_limits
 from digits_proto.runtime._logging import configure_logging
 from digits_proto.runtime._micro import (
     Conflict,

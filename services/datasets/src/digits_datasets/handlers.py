@@ -18,10 +18,12 @@ from digits_datasets.explore import Explorer
 from digits_datasets.folders import check_folder, check_path
 from digits_datasets.settings import Settings
 from digits_proto import JobStatus, codec, headers, new_job_id, subjects
+from digits_proto.base import Principal
 from digits_proto.datasets import (
     AbortDataset,
     BuildDatasetTicket,
     CreateDataset,
+    DatasetCreated,
     DatasetEvent,
     DatasetRecord,
     DatasetSpec,
@@ -34,7 +36,14 @@ from digits_proto.datasets import (
     ResizeExample,
 )
 from digits_proto.replies import Accepted
-from digits_proto.runtime import EventStore, delete_prefix
+from digits_proto.runtime import (
+    EventStore,
+    append_created,
+    create_msg_id,
+    delete_prefix,
+    keyed_before,
+    same_request,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -96,16 +105,55 @@ async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
     command = msgspec.structs.replace(command, spec=spec)
     dataset_id = new_job_id()
     events = domain.decide_create(dataset_id, command)
-    seq = await deps.store.append(subjects.dataset_events(dataset_id), events, 0)
-    await deps.js.publish(
-        subjects.WORK_BUILD_DATASET,
-        codec.encode(BuildDatasetTicket(dataset_id=dataset_id)),
-        headers={headers.MSG_ID: dataset_id},
-    )
+    subject = subjects.dataset_events(dataset_id)
+    if not command.idempotency_key:
+        seq = await deps.store.append(subject, events, 0)
+    else:
+        events = [_keyed(events[0], command), *events[1:]]
+        msg_id = create_msg_id(events[0].actor, command.idempotency_key)
+        seq, original = await append_created(deps.store, subject, events, msg_id)
+        if isinstance(original, DatasetCreated):
+            return await _first_answer(deps, command, original, seq)
+    await _queue_build(deps.js, dataset_id)
     log.info("dataset_created", dataset_id=dataset_id, method=spec.method)
     return Accepted(
         id=dataset_id,
         name=events[0].name,
+        status=JobStatus.INITIALIZED,
+        stream=subjects.STREAM_DATASETS,
+        seq=seq,
+    )
+
+
+def _keyed(event: DatasetEvent, command: CreateDataset) -> DatasetEvent:
+    """The created event recording the client's key and request (for a retry to find)."""
+    return msgspec.structs.replace(
+        event, idempotency_key=command.idempotency_key, request_digest=command.request_digest
+    )
+
+
+async def _queue_build(js: JetStreamContext, dataset_id: str) -> None:
+    """The build ticket (deduplicated by the dataset id)."""
+    await js.publish(
+        subjects.WORK_BUILD_DATASET,
+        codec.encode(BuildDatasetTicket(dataset_id=dataset_id)),
+        headers={headers.MSG_ID: dataset_id},
+    )
+
+
+async def _first_answer(
+    deps: Deps, command: CreateDataset, original: DatasetCreated, seq: int
+) -> Accepted:
+    """A retried create: the first one's dataset, not a second one. Its ticket is queued again
+    (deduplicated) in case the first request failed between event and ticket; this retry's own
+    uploads are of no use."""
+    await _delete_uploads(deps.js, command.spec)
+    same_request(original, command.request_digest)
+    await _queue_build(deps.js, original.dataset_id)
+    log.info("dataset_create_repeated", dataset_id=original.dataset_id)
+    return Accepted(
+        id=original.dataset_id,
+        name=original.name,
         status=JobStatus.INITIALIZED,
         stream=subjects.STREAM_DATASETS,
         seq=seq,
@@ -120,7 +168,11 @@ async def abort_dataset(deps: Deps, command: AbortDataset) -> Accepted:
     def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
         nonlocal state
         state = domain.fold(events)
-        return domain.decide_abort(state, command)
+        if keyed_before(events, command.idempotency_key, _asker(command.principal)):
+            return []  # a retried abort: the first one's answer, nothing new
+        new = domain.decide_abort(state, command)
+        key = command.idempotency_key
+        return [msgspec.structs.replace(e, idempotency_key=key) for e in new] if key else new
 
     _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
     log.info("dataset_aborted", dataset_id=dataset_id)
@@ -179,6 +231,10 @@ async def edit_dataset(deps: Deps, command: EditDataset) -> Accepted:
         stream=subjects.STREAM_DATASETS,
         seq=seq,
     )
+
+
+def _asker(principal: Principal | None) -> str:
+    return principal.username if principal is not None else ""
 
 
 def _checked_id(dataset_id: str) -> str:

@@ -15,6 +15,8 @@ from digits_proto.models import (
     CustomizeNetwork,
     DeleteModel,
     EditModel,
+    ModelAborted,
+    ModelCreated,
     ModelEvents,
     NetworkGraph,
     NetworkSource,
@@ -22,7 +24,13 @@ from digits_proto.models import (
     VisualizeNetwork,
 )
 from digits_proto.replies import Accepted
-from digits_proto.runtime import DomainError
+from digits_proto.runtime import (
+    DomainError,
+    append_created,
+    create_msg_id,
+    keyed_before,
+    same_request,
+)
 from digits_trainer import access, pretrained
 from digits_trainer.domain import (
     ModelState,
@@ -64,7 +72,19 @@ async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accep
         await sandbox.check(spec.custom_network, classes, list(shape), asker(command))
     elif spec.method != "standard" and spec.custom_network.strip():  # fine-tuning from source
         sandbox.require()
-    seq = await store.append(model_id, [created], 0)
+    if not command.idempotency_key:
+        seq = await store.append(model_id, [created], 0)
+    else:
+        created = msgspec.structs.replace(
+            created,
+            idempotency_key=command.idempotency_key,
+            request_digest=command.request_digest,
+        )
+        msg_id = create_msg_id(created.actor, command.idempotency_key)
+        subject = subjects.model_events(model_id)
+        seq, original = await append_created(store.models, subject, [created], msg_id)
+        if isinstance(original, ModelCreated):
+            return await _first_answer(store, command, original, seq)
     await store.submit_ticket(model_id)
     return Accepted(
         id=model_id,
@@ -75,12 +95,38 @@ async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accep
     )
 
 
+async def _first_answer(
+    store: Store, command: CreateModel, original: ModelCreated, seq: int
+) -> Accepted:
+    """A retried create: the first one's job, not a second one (its ticket queued again,
+    deduplicated, in case the first request failed between event and ticket)."""
+    same_request(original, command.request_digest)
+    await store.submit_ticket(original.model_id)
+    return Accepted(
+        id=original.model_id,
+        name=original.name,
+        status=JobStatus.INITIALIZED,
+        stream=subjects.STREAM_MODELS,
+        seq=seq,
+    )
+
+
 async def abort_model(store: Store, command: object) -> Accepted:
-    """Abort a job that has not ended; its trainer sees the event and stops the child."""
+    """Abort a job that has not ended; its trainer sees the event and stops the child. A retry
+    under the same Idempotency-Key gets the first answer."""
     command = expect(command, AbortModel)
     if not valid_job_id(command.model_id):
         raise ModelNotFound(command.model_id)
-    seq = await store.update(command.model_id, lambda h: decide_abort(fold_model(h), command))
+    key = command.idempotency_key
+    asker = command.principal.username if command.principal is not None else ""
+
+    def decide(history: list[ModelEvents]) -> list[ModelAborted]:
+        if keyed_before(history, key, asker):
+            return []  # a retried abort: nothing new
+        new = decide_abort(fold_model(history), command)
+        return [msgspec.structs.replace(e, idempotency_key=key) for e in new] if key else new
+
+    seq = await store.update(command.model_id, decide)
     return Accepted(
         id=command.model_id, status=JobStatus.ABORTED, stream=subjects.STREAM_MODELS, seq=seq
     )
