@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
-from digits_cli import nats
+from digits_cli import backup, nats
 from digits_cli.launcher import Launcher
 from digits_cli.settings import get_settings
 from digits_proto.runtime import credentials_for
@@ -34,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         help="create or update every stream and bucket, as digits-admin (DIGITS_NATS_URL, "
         "DIGITS_NATS_CREDS: the admin's file or the credentials folder)",
     )
+    _backup_verbs(verbs)
     args = parser.parse_args(argv)
+    if args.verb == "backup":
+        return backup.backup(get_settings(), Path(args.dir))
+    if args.verb == "restore":
+        return backup.restore(get_settings(), Path(args.dir), args.force)
     if args.verb == "run":
         return Launcher(get_settings()).run()
     if args.verb == "nats-config":
@@ -53,6 +59,57 @@ def main(argv: list[str] | None = None) -> int:
         nats.provision(url, admin)
         return 0
     return 2
+
+
+WHICH_NATS = (
+    "It works on DIGITS_NATS_URL as digits-admin (DIGITS_NATS_CREDS) when set, else on the "
+    "embedded nats-server of DIGITS_DATA_DIR (default ./data): the running one, or, when the "
+    "system is stopped, one it starts for the time it needs."
+)
+
+
+def _paragraphs(*texts: str) -> str:
+    return "\n\n".join(textwrap.fill(t, 88) for t in texts)
+
+
+def _backup_verbs(verbs: argparse._SubParsersAction) -> None:
+    """`digits backup DIR` and `digits restore DIR [--force]`."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    saving = verbs.add_parser(
+        "backup",
+        help="save every stream, KV and Object Store bucket into a new folder",
+        formatter_class=fmt,
+        description=_paragraphs(
+            "Save every stream of the system (events, metrics, work queue, the KV and Object "
+            "Store buckets: datasets, models, snapshots, users) into DIR with JetStream's own "
+            "snapshots, which keep every message's sequence. DIR must be new or empty; it gets "
+            "one <stream>.tar.s2 per stream and manifest.json (written last, with each file's "
+            "SHA-256). The system may run meanwhile; a backup of a stopped or quiet system (no "
+            "job running) is the consistent one. The read model is not saved: it is rebuilt "
+            "from the streams.",
+            WHICH_NATS,
+        ),
+    )
+    saving.add_argument("dir", help="a new or empty folder (made 0700: it holds everything)")
+    loading = verbs.add_parser(
+        "restore",
+        help="load a backup into a stopped system (refuses a non-empty one without --force)",
+        formatter_class=fmt,
+        description=_paragraphs(
+            "Load the backup in DIR into a stopped system, every stream with the sequences it "
+            "had, then delete the gateway's read model so that the next `digits run` rebuilds "
+            "it. Each file is checked against the manifest before anything is changed. A system "
+            "whose streams hold messages is refused unless --force (its streams are then "
+            "replaced). Steps: stop the system; `digits restore DIR` (a wiped or new "
+            "DIGITS_DATA_DIR is fine); `digits run`. Users may have to sign in again: sessions "
+            "are not part of a backup.",
+            WHICH_NATS,
+        ),
+    )
+    loading.add_argument("dir", help="a folder written by `digits backup`")
+    loading.add_argument(
+        "--force", action="store_true", help="replace the streams of a system that holds messages"
+    )
 
 
 if __name__ == "__main__":
