@@ -12,7 +12,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 # Bump when a table changes: the file is then deleted and rebuilt from the streams.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 DDL = """
 create table if not exists meta(key varchar primary key, value varchar);
@@ -23,7 +23,8 @@ create table if not exists jobs(
   grp varchar, created timestamptz, updated timestamptz, dataset_id varchar, spec varchar,
   form varchar, progress double, eta_seconds double, epoch double, error varchar,
   detail varchar, deleted boolean default false, stream varchar, status_seq bigint,
-  progress_seq bigint, deleted_seq bigint, devices varchar, attempt integer, notes varchar);
+  progress_seq bigint, deleted_seq bigint, devices varchar, attempt integer, notes varchar,
+  idem_key varchar, idem_digest varchar);
 create table if not exists status_history(
   job_id varchar, seq bigint, status varchar, occurred timestamptz, primary key(job_id, seq));
 create table if not exists dataset_details(

@@ -38,12 +38,14 @@ def create(
     spec: Any,
     form: dict[str, str],
     dataset_id: str | None = None,
+    idempotency: tuple[str, str] = ("", ""),
 ) -> list[LiveEvent]:
-    """Insert a job in status Initialized (a second delivery changes nothing)."""
+    """Insert a job in status Initialized (a second delivery changes nothing); `idempotency`
+    is the client's (key, request digest), for a retried create to find this job."""
     tx.execute(
         """insert into jobs (id, type, name, status, username, grp, created, updated, dataset_id,
-             spec, form, progress, deleted, stream, status_seq)
-           values (?, ?, ?, 'Initialized', ?, ?, ?, ?, ?, ?, ?, 0, false, ?, ?)
+             spec, form, progress, deleted, stream, status_seq, idem_key, idem_digest)
+           values (?, ?, ?, 'Initialized', ?, ?, ?, ?, ?, ?, ?, 0, false, ?, ?, ?, ?)
            on conflict do nothing""",
         [
             job_id,
@@ -58,6 +60,8 @@ def create(
             dumps(form),
             stream,
             seq,
+            idempotency[0] or None,
+            idempotency[1] or None,
         ],
     )
     tx.execute(

@@ -55,6 +55,7 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
                 group=event.group,
                 spec=event.spec,
                 form=event.form,
+                idempotency=(event.idempotency_key, event.request_digest),
             )
         case DatasetBuildStarted():
             return _jobs.set_status(tx, **common, job_id=event.dataset_id, status="Running")

@@ -53,6 +53,7 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
                 spec=event.spec,
                 form=event.form,
                 dataset_id=event.dataset_id,
+                idempotency=(event.idempotency_key, event.request_digest),
             )
         case PretrainedModelCreated():
             return _jobs.create(

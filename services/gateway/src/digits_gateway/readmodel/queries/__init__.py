@@ -1,6 +1,7 @@
 """The only SQL the controllers run: read-model rows as small typed records."""
 
 from digits_gateway.readmodel.queries._audit import AuditEntry, audit_entries
+from digits_gateway.readmodel.queries._idempotency import created_under_key
 from digits_gateway.readmodel.queries._jobs import (
     dataset_details,
     dependents,
@@ -43,6 +44,7 @@ __all__ = [
     "UserRow",
     "audit_entries",
     "changes_since",
+    "created_under_key",
     "dataset_details",
     "dependents",
     "devices",
