@@ -33,16 +33,21 @@ EVENTS = {  # subject of a fake event -> the one service allowed to publish it
     s.model_metrics("m1"): "trainer",
     s.gpu_events("node-1"): "gpu-broker",
     s.user_events("alice"): "gateway",
+    s.model_progress("m1"): "trainer",
+    s.dataset_progress("d1"): "datasets",
 }
 COMMANDS = {  # one command of each context -> the services that may send it
     s.CMD_DATASETS_CREATE: {"gateway"},
     s.CMD_MODELS_EDIT: {"gateway"},
     s.CMD_INFERENCE_CLASSIFY_ONE: {"gateway"},
     s.CMD_GPUS_ACQUIRE: {"trainer", "inference"},
+    # A deleted job's events are purged by their owner only (after the retention window).
+    f"$JS.API.STREAM.PURGE.{s.STREAM_MODELS}": {"trainer"},
+    f"$JS.API.STREAM.PURGE.{s.STREAM_DATASETS}": {"datasets"},
 }
 EVERYONE_REFUSED = (
     f"$JS.API.STREAM.DELETE.{s.STREAM_MODELS}",
-    f"$JS.API.STREAM.PURGE.{s.STREAM_MODELS}",
+    f"$JS.API.STREAM.PURGE.{s.STREAM_USERS}",
     f"$JS.API.STREAM.MSG.DELETE.{s.STREAM_DATASETS}",
     f"$JS.API.STREAM.UPDATE.{s.STREAM_DATASETS}",
     f"$JS.API.STREAM.CREATE.{s.STREAM_GPUS}",

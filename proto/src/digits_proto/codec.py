@@ -9,6 +9,7 @@ import msgspec
 from digits_proto.datasets import (
     DatasetCommands,
     DatasetEvents,
+    DatasetProgressed,
     DatasetRecord,
     ExploredPage,
     ResizedExample,
@@ -28,6 +29,7 @@ from digits_proto.models import (
     ModelEvents,
     NetworkGraph,
     NetworkSource,
+    TrainingProgressed,
 )
 from digits_proto.replies import Accepted, Rejected
 from digits_proto.users import UserEvents
@@ -40,6 +42,7 @@ metric_events = msgspec.json.Decoder(MetricEvents)
 gpu_events = msgspec.json.Decoder(GpuEvents)
 telemetry = msgspec.json.Decoder(TelemetrySampled)
 user_events = msgspec.json.Decoder(UserEvents)
+progress_events = msgspec.json.Decoder(TrainingProgressed | DatasetProgressed)
 
 dataset_commands = msgspec.json.Decoder(DatasetCommands)
 model_commands = msgspec.json.Decoder(ModelCommands)

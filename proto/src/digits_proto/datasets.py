@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 from digits_proto.base import BlobRef, Command, Event, Principal, Reply
@@ -64,19 +66,19 @@ class CreateDataset(Command, frozen=True, kw_only=True, tag="datasets.CreateData
     spec: DatasetSpec
     form: dict[str, str] = {}
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
     request_digest: str = ""  # what the request asked: a retry must ask the same
+
+
 class AbortDataset(Command, frozen=True, kw_only=True, tag="datasets.AbortDataset"):
     """Stop a dataset build."""
 
     dataset_id: str
     username: str = ""  # superseded by principal
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
+
+
 class DeleteDataset(Command, frozen=True, kw_only=True, tag="datasets.DeleteDataset"):
     """Delete a dataset (refused while models depend on it)."""
 
@@ -221,10 +223,10 @@ class DatasetCreated(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     spec: DatasetSpec
     form: dict[str, str] = {}
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
     request_digest: str = ""  # what the request asked: a retry must ask the same
+
+
 class DatasetBuildStarted(
     DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetBuildStarted"
 ):
@@ -279,13 +281,23 @@ class DatasetAborted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Data
     """The build was aborted by a user."""
 
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
+
+
 class DatasetDeleted(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetDeleted"):
     """The dataset is gone."""
 
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
+
+
+class DatasetPurged(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetPurged"):
+    """Tombstone of a deleted dataset whose events were purged after the retention window: the
+    only event left on its subject, saying that it existed and who deleted it when."""
+
+    name: str = ""
+    username: str = ""  # the owner
+    deleted_at: datetime | None = None
+    actor: str = ""  # the account that deleted it
 
 
 class DatasetEdited(DatasetEvent, frozen=True, kw_only=True, tag="datasets.DatasetEdited"):
@@ -306,6 +318,7 @@ DatasetEvents = (
     | DatasetAborted
     | DatasetDeleted
     | DatasetEdited
+    | DatasetPurged
 )
 DatasetCommands = (
     CreateDataset

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 from digits_proto.base import BlobRef, Command, Event, Principal, Reply
@@ -74,19 +76,19 @@ class CreateModel(Command, frozen=True, kw_only=True, tag="models.CreateModel"):
     spec: TrainSpec
     form: dict[str, str] = {}
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
     request_digest: str = ""  # what the request asked: a retry must ask the same
+
+
 class AbortModel(Command, frozen=True, kw_only=True, tag="models.AbortModel"):
     """Stop a training job."""
 
     model_id: str
     username: str = ""  # superseded by principal
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
+
+
 class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
     """Delete a training job and its snapshots."""
 
@@ -199,10 +201,10 @@ class ModelCreated(ModelEvent, frozen=True, kw_only=True, tag="models.ModelCreat
     spec: TrainSpec
     form: dict[str, str] = {}
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
     request_digest: str = ""  # what the request asked: a retry must ask the same
+
+
 class ModelWaiting(ModelEvent, frozen=True, kw_only=True, tag="models.ModelWaiting"):
     """The job waits: for its dataset, or for devices."""
 
@@ -258,13 +260,23 @@ class ModelAborted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelAbort
 
     reason: str = ""
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
-
-
     idempotency_key: str = ""  # the client's Idempotency-Key: a retry returns this abort
+
+
 class ModelDeleted(ModelEvent, frozen=True, kw_only=True, tag="models.ModelDeleted"):
     """The job is gone."""
 
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
+
+
+class ModelPurged(ModelEvent, frozen=True, kw_only=True, tag="models.ModelPurged"):
+    """Tombstone of a deleted job whose events were purged after the retention window: the only
+    event left on its subject, saying that it existed and who deleted it when."""
+
+    name: str = ""
+    username: str = ""  # the owner
+    deleted_at: datetime | None = None
+    actor: str = ""  # the account that deleted it
 
 
 class ModelEdited(ModelEvent, frozen=True, kw_only=True, tag="models.ModelEdited"):
@@ -325,6 +337,7 @@ ModelEvents = (
     | ModelDeleted
     | ModelEdited
     | PretrainedModelCreated
+    | ModelPurged
 )
 MetricEvents = MetricsRecorded
 ModelCommands = (

@@ -74,6 +74,11 @@ def _objects(bucket: str, write: bool) -> list[str]:
     return rights
 
 
+def _purge(*streams: str) -> list[str]:
+    """Purge (by subject) these streams: a deleted job's messages after the retention window."""
+    return [f"{API}.STREAM.PURGE.{stream}" for stream in streams]
+
+
 def _kv(bucket: str) -> list[str]:
     """Read, write and watch a KV bucket."""
     stream = f"KV_{bucket}"
@@ -166,8 +171,11 @@ def _datasets() -> Grant:
         s.SERVICE_DATASETS,
         publish=[
             s.DATASET_EVENTS,
+            s.dataset_progress("*"),
             s.WORK_BUILD_DATASET,
             *_read_stream(s.STREAM_DATASETS),
+            *_ephemeral_consumers(s.STREAM_DATASETS),  # deleted datasets due for their purge
+            *_purge(s.STREAM_DATASETS, s.STREAM_PROGRESS),
             *_durable(s.STREAM_WORK, s.CONSUMER_DATASET_BUILDER),
             *_read_stream(s.STREAM_MODELS),
             *_ephemeral_consumers(s.STREAM_MODELS),  # which models use a dataset
@@ -188,12 +196,15 @@ def _trainer() -> Grant:
         publish=[
             s.MODEL_EVENTS,
             s.METRIC_EVENTS,
+            s.model_progress("*"),
             s.WORK_TRAIN_MODEL,
             *_commands("gpus"),
             s.gpus_node_command("*", "*"),
             *_read_stream(s.STREAM_MODELS),
             *_read_stream(s.STREAM_METRICS),
-            f"{API}.STREAM.PURGE.{s.STREAM_METRICS}",  # a deleted model's metrics go with it
+            *_ephemeral_consumers(s.STREAM_MODELS),  # deleted jobs due for their purge
+            # A deleted model's metrics, progress and (after the retention window) events go.
+            *_purge(s.STREAM_METRICS, s.STREAM_MODELS, s.STREAM_PROGRESS),
             *_read_stream(s.STREAM_DATASETS),
             *_durable(s.STREAM_WORK, s.CONSUMER_TRAINER),
             *_objects(s.BUCKET_MODELS, write=True),
@@ -205,6 +216,7 @@ def _trainer() -> Grant:
             *_micro(s.SERVICE_TRAINER),
             s.model_events("*"),  # a running job watches its own model for an abort
             s.model_log("*"),  # and answers for its live log
+            s.GPU_QUEUE_EVENTS,  # places in the device queue: how soon a waiting job asks again
         ],
     )
 

@@ -9,6 +9,8 @@ STREAM_METRICS = "DIGITS_METRICS"
 STREAM_GPUS = "DIGITS_GPUS"
 STREAM_WORK = "DIGITS_WORK"
 STREAM_USERS = "DIGITS_USERS"
+# Latest progress of each job (JetStream keeps the last few per subject): not the jobs' history.
+STREAM_PROGRESS = "DIGITS_PROGRESS"
 
 DATASET_EVENTS = "digits.evt.datasets.>"
 MODEL_EVENTS = "digits.evt.models.>"
@@ -16,6 +18,7 @@ METRIC_EVENTS = "digits.metrics.>"
 GPU_EVENTS = "digits.evt.gpus.>"
 WORK = "digits.work.>"
 USER_EVENTS = "digits.evt.users.>"
+PROGRESS_EVENTS = "digits.progress.>"
 
 # Streams the gateway projects into DuckDB (work queues, KV and objects are not projected).
 EVENT_STREAMS: dict[str, str] = {
@@ -24,6 +27,7 @@ EVENT_STREAMS: dict[str, str] = {
     STREAM_METRICS: METRIC_EVENTS,
     STREAM_GPUS: GPU_EVENTS,
     STREAM_USERS: USER_EVENTS,
+    STREAM_PROGRESS: PROGRESS_EVENTS,
 }
 
 
@@ -35,6 +39,16 @@ def dataset_events(dataset_id: str) -> str:
 def model_events(model_id: str) -> str:
     """Subject of one model-job aggregate."""
     return f"digits.evt.models.{model_id}"
+
+
+def model_progress(model_id: str) -> str:
+    """Subject of one model job's TrainingProgressed events (only the last few are kept)."""
+    return f"digits.progress.models.{model_id}"
+
+
+def dataset_progress(dataset_id: str) -> str:
+    """Subject of one dataset's DatasetProgressed events (only the last few are kept)."""
+    return f"digits.progress.datasets.{dataset_id}"
 
 
 def user_events(username: str) -> str:

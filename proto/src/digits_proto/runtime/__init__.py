@@ -34,6 +34,7 @@ from digits_proto.runtime._idempotency import (
     keyed_before,
     same_request,
 )
+from digits_proto.runtime._limits import StorageLimits, storage_limits
 from digits_proto.runtime._logging import configure_logging
 from digits_proto.runtime._micro import (
     Conflict,
@@ -66,6 +67,7 @@ __all__ = [
     "Outcome",
     "append_created",
     "ServiceHost",
+    "StorageLimits",
     "check_free_space",
     "clear_cache",
     "configure_logging",
@@ -92,5 +94,6 @@ __all__ = [
     "serve_endpoints",
     "same_request",
     "serve_health",
+    "storage_limits",
     "stream_configs",
 ]

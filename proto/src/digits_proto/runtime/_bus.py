@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
+    DiscardPolicy,
     KeyValueConfig,
     ObjectStoreConfig,
     RetentionPolicy,
@@ -22,6 +23,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from digits_proto import subjects
+from digits_proto.runtime._limits import DAY, StorageLimits, storage_limits
 
 log = structlog.get_logger(__name__)
 
@@ -134,8 +136,19 @@ async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> 
     return nc
 
 
-def stream_configs() -> list[StreamConfig]:
-    """The JetStream streams of the system (file storage: no acknowledged event is lost)."""
+def stream_configs(limits: StorageLimits | None = None) -> list[StreamConfig]:
+    """The JetStream streams of the system (file storage: no acknowledged event is lost).
+
+    Domain streams keep every event (a deleted job's go behind a tombstone, see `_retention`);
+    progress keeps the last few per job, metrics a generous count per job, device and lease
+    events a number of days (`StorageLimits`).
+    """
+    limits = limits or storage_limits()
+    bounds: dict[str, dict[str, Any]] = {
+        subjects.STREAM_PROGRESS: {"max_msgs_per_subject": limits.progress_keep or -1},
+        subjects.STREAM_METRICS: {"max_msgs_per_subject": limits.metrics_per_job or -1},
+        subjects.STREAM_GPUS: {"max_age": limits.gpu_events_days * DAY},
+    }
     events = [
         StreamConfig(
             name=name,
@@ -143,6 +156,8 @@ def stream_configs() -> list[StreamConfig]:
             storage=StorageType.FILE,
             duplicate_window=120.0,
             allow_direct=True,
+            discard=DiscardPolicy.OLD,
+            **bounds.get(name, {}),
         )
         for name, subject in subjects.EVENT_STREAMS.items()
     ]
@@ -156,14 +171,14 @@ def stream_configs() -> list[StreamConfig]:
     return [*events, work]
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
+async def ensure_streams(js: JetStreamContext, limits: StorageLimits | None = None) -> None:
     """Create the streams, KV and Object Store buckets if missing (idempotent, race-safe).
 
     Only what is missing or configured differently is created or updated: a service whose NATS
     user may read stream info but not create streams (the embedded launcher provisions them
     with its admin user first) passes through when everything is in place.
     """
-    for config in stream_configs():
+    for config in stream_configs(limits):
         try:
             info = await js.stream_info(config.name or "")
             if _same(info.config, config):
@@ -191,7 +206,15 @@ async def ensure_streams(js: JetStreamContext) -> None:
 
 def _same(actual: StreamConfig, wanted: StreamConfig) -> bool:
     """The fields `stream_configs` sets agree (the server fills in the rest)."""
-    names = ("subjects", "retention", "storage", "duplicate_window", "allow_direct")
+    names = (
+        "subjects",
+        "retention",
+        "storage",
+        "duplicate_window",
+        "allow_direct",
+        "max_msgs_per_subject",
+        "max_age",
+    )
     return all(
         getattr(wanted, n) is None or getattr(actual, n) == getattr(wanted, n) for n in names
     )
