@@ -31,6 +31,7 @@ class Progress:
         self.out = out or sys.stderr
         self.tty = self.out.isatty()
         self._last = 0.0
+        self._shown = ""
 
     def start(self, label: str) -> None:
         """Begin one item (a stream)."""
@@ -62,9 +63,10 @@ class Progress:
         self._last = now
         share = self.done / self.total
         bar = "#" * int(share * WIDTH)
-        line = (
-            f"[{bar:<{WIDTH}}] {share:4.0%}  {size(self.done)} of {size(self.total)}  {self.label}"
-        )
+        line = f"[{bar:<{WIDTH}}] {int(share * 100):3d}%  {size(self.done)} of {size(self.total)}  {self.label}"
+        if line == self._shown:
+            return
+        self._shown = line
         if self.tty:
             self.out.write("\r\x1b[K" + line)
         else:
