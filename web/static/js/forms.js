@@ -14,13 +14,21 @@ for (const form of document.querySelectorAll("form[data-form]")) {
   });
 }
 
-// Back/forward cache restores the page as it was left: make the form usable again.
-addEventListener("pageshow", () => {
+// Back/forward cache restores the page as it was left: make the form usable again. A form
+// restored after it was sent is a new request (its fields may change): a fresh Idempotency-Key.
+addEventListener("pageshow", (event) => {
   for (const form of document.querySelectorAll("form[data-form]")) {
+    const key = form.elements.idempotency_key;
+    if (event.persisted && form.dataset.submitting && key) key.value = freshKey();
     delete form.dataset.submitting;
     for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = false;
   }
 });
+
+function freshKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID needs a secure context
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 async function fillDatasets(select) {
   let data;

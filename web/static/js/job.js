@@ -19,6 +19,11 @@ function confirmDialog(title, text, okLabel) {
   });
 }
 
+/** Headers plus the page's Idempotency-Key, when it has one. */
+function keyed(headers, key) {
+  return key ? { ...headers, "Idempotency-Key": key } : headers;
+}
+
 export function jobPage() {
   const page = $("job-page");
   const id = page.dataset.jobId;
@@ -106,7 +111,8 @@ export function jobPage() {
     if (!ok) return;
     message.textContent = "";
     abortButton.disabled = true;
-    const response = await fetch(abortForm.action, { method: "POST", headers: csrfHeaders() });
+    // The rendered form's key: a resend (a lost answer, a second click) is the same abort.
+    const response = await fetch(abortForm.action, { method: "POST", headers: keyed(csrfHeaders(), abortForm.elements.idempotency_key?.value) });
     if (!response.ok) {
       abortButton.disabled = false;
       message.textContent = `Could not abort: ${await responseError(response)}`;
@@ -117,7 +123,8 @@ export function jobPage() {
     const ok = await confirmDialog(`Delete this ${noun}?`, "Its files are removed. This cannot be undone.", "Delete job");
     if (!ok) return;
     message.textContent = "";
-    const response = await fetch(`/${kind}/${encodeURIComponent(id)}`, { method: "DELETE", headers: csrfHeaders() });
+    const headers = keyed(csrfHeaders(), deleteButton.dataset.idempotencyKey);
+    const response = await fetch(`/${kind}/${encodeURIComponent(id)}`, { method: "DELETE", headers });
     if (response.ok) location.assign("/");
     else message.textContent = `Could not delete: ${await responseError(response)}`;
   });

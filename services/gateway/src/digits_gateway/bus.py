@@ -46,7 +46,11 @@ class Bus:
         except (NatsError, TimeoutError) as e:
             self.metrics.inc("commands", subject=subject, outcome="unavailable")
             log.warning("command_unanswered", subject=subject, error=type(e).__name__)
-            raise Unavailable(f"The service behind {subject} did not answer; retry") from e
+            raise Unavailable(
+                f"Not accepted: the service behind {subject} did not answer; safe to retry",
+                accepted=False,
+                retry_after=2,
+            ) from e
         if rejected is not None:
             self.metrics.inc("commands", subject=subject, outcome=str(rejected.code))
             log.info(
@@ -74,7 +78,12 @@ class Bus:
             raise self._refusal(reply)
         if not await self.projection.wait_for(reply.stream, reply.seq, self.ryw_timeout):
             log.warning("read_model_lagging", stream=reply.stream, seq=reply.seq)
-            raise Unavailable("Accepted, but the read model has not caught up yet; retry the read")
+            raise Unavailable(
+                f"Accepted as {reply.id}, not yet visible: retry with the same Idempotency-Key"
+                f" or GET the job",
+                accepted=True,
+                job_id=reply.id,
+            )
         return reply
 
     async def ask(self, subject: str, command: msgspec.Struct, decoder: Any) -> Any:

@@ -8,15 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
-from digits_gateway import forms
+from digits_gateway import forms, idempotency
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, Denied, JobNotFound
+from digits_gateway.idempotency import Keyed
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
 from digits_proto import subjects
-from digits_proto.base import BlobRef, Principal
+from digits_proto.base import BlobRef, JobStatus, Principal
 from digits_proto.datasets import AbortDataset, DeleteDataset, EditDataset
 from digits_proto.inference import Classified, ClassifyOne
 from digits_proto.models import AbortModel, DeleteModel, EditModel
@@ -41,13 +43,21 @@ def find_job(gw: Gateway, job_id: str, type: str | tuple[str, ...] | None = None
 
 
 async def create_dataset(
-    gw: Gateway, values: Mapping[str, Any], user: Principal, files: Mapping[str, Any] | None = None
+    gw: Gateway,
+    values: Mapping[str, Any],
+    user: Principal,
+    files: Mapping[str, Any] | None = None,
+    key: Keyed | None = None,
 ) -> Accepted:
     """Validate the form, send CreateDataset, wait for the read model.
 
     Uploaded lists and archives (already spooled to disk by the form parser) go to the uploads
-    bucket first, streamed in chunks; the command carries their references.
+    bucket first, streamed in chunks; the command carries their references. A retry under the
+    same Idempotency-Key returns the first answer, uploading nothing.
     """
+    first = idempotency.first_answers(gw.db, user, key) if key is not None else None
+    if first and first[0] is not None:
+        return first[0]
     values = replay_clone(gw, values, "dataset")
     blobs: dict[str, BlobRef] = {}
     try:
@@ -58,6 +68,10 @@ async def create_dataset(
                 await upload.seek(0)
                 blobs[field] = await put_reader(gw.js, subjects.BUCKET_UPLOADS, name, upload.file)
         command = forms.dataset_command(values, user, blobs)
+        if key is not None:
+            command = msgspec.structs.replace(
+                command, idempotency_key=key.key, request_digest=key.digest
+            )
         return await gw.bus.send(subjects.CMD_DATASETS_CREATE, command)
     except Exception:
         with contextlib.suppress(Exception):  # refused: the uploads are of no use
@@ -89,11 +103,26 @@ def replay_clone(gw: Gateway, values: Mapping[str, Any], type: str) -> Mapping[s
     return replayed
 
 
-async def create_models(gw: Gateway, values: Mapping[str, Any], user: Principal) -> list[Accepted]:
-    """Validate the form, send one CreateModel per sweep combination, wait for each."""
+async def create_models(
+    gw: Gateway, values: Mapping[str, Any], user: Principal, key: Keyed | None = None
+) -> list[Accepted]:
+    """Validate the form, send one CreateModel per sweep combination, wait for each. A retry
+    under the same Idempotency-Key returns the jobs the first request created and creates only
+    those it did not get to (combination i is keyed `key`, then `key` + newline + i)."""
     values = replay_clone(gw, values, "model")
     commands = forms.model_commands(values, user, lambda d: usable_dataset(gw, d))
-    return [await gw.bus.send(subjects.CMD_MODELS_CREATE, c) for c in commands]
+    if key is None:
+        return [await gw.bus.send(subjects.CMD_MODELS_CREATE, c) for c in commands]
+    first = idempotency.first_answers(gw.db, user, key, len(commands)) or [None] * len(commands)
+    answers: list[Accepted] = []
+    for index, (command, answer) in enumerate(zip(commands, first, strict=True)):
+        if answer is None:
+            command = msgspec.structs.replace(
+                command, idempotency_key=key.part(index), request_digest=key.digest
+            )
+            answer = await gw.bus.send(subjects.CMD_MODELS_CREATE, command)
+        answers.append(answer)
+    return answers
 
 
 def _check_may_change(user: Principal, job: Job, message: str) -> None:
@@ -102,19 +131,32 @@ def _check_may_change(user: Principal, job: Job, message: str) -> None:
         raise Denied(message)
 
 
-async def abort_job(gw: Gateway, job_id: str, user: Principal, type: str | None = None) -> Accepted:
-    """Abort a running job its principal may change."""
+async def abort_job(
+    gw: Gateway, job_id: str, user: Principal, type: str | None = None, key: str | None = None
+) -> Accepted:
+    """Abort a running job its principal may change. Under an Idempotency-Key the service finds
+    a retry in the job's history and answers as it did the first time (so an ended job is not
+    refused here first)."""
     job = find_job(gw, job_id, type)
     _check_may_change(user, job, "You don't have permission to abort this job")
-    if not job.running:
+    if key is not None:
+        idempotency.used_for_a_create(gw.db, user, key)
+    elif not job.running:
         raise Denied("Job not aborted")
     if job.type == "dataset":
         subject, command = (
             subjects.CMD_DATASETS_ABORT,
-            AbortDataset(dataset_id=job.id, username=user.username, principal=user),
+            AbortDataset(
+                dataset_id=job.id,
+                username=user.username,
+                principal=user,
+                idempotency_key=key or "",
+            ),
         )
     else:
-        command = AbortModel(model_id=job.id, username=user.username, principal=user)
+        command = AbortModel(
+            model_id=job.id, username=user.username, principal=user, idempotency_key=key or ""
+        )
         subject = subjects.CMD_MODELS_ABORT
     try:
         return await gw.bus.send(subject, command)
@@ -123,9 +165,14 @@ async def abort_job(gw: Gateway, job_id: str, user: Principal, type: str | None 
 
 
 async def delete_job(
-    gw: Gateway, job_id: str, user: Principal, type: str | None = None
+    gw: Gateway, job_id: str, user: Principal, type: str | None = None, key: str | None = None
 ) -> Accepted:
-    """Delete a job its principal may change; a dataset only once no model uses it."""
+    """Delete a job its principal may change; a dataset only once no model uses it. Under an
+    Idempotency-Key, a job already deleted answers as the delete did (the retry of a delete
+    whose answer was lost)."""
+    if key is not None and (gone := _deleted_job(gw, job_id, type, user)) is not None:
+        idempotency.used_for_a_create(gw.db, user, key)
+        return gone
     job = find_job(gw, job_id, type)
     _check_may_change(user, job, "You don't have permission to delete job")
     if job.type == "dataset":
@@ -147,6 +194,17 @@ async def delete_job(
         return await gw.bus.send(subject, command)
     except CommandRejected as e:
         raise _refused(e, e.message) from e
+
+
+def _deleted_job(gw: Gateway, job_id: str, type: str | None, user: Principal) -> Accepted | None:
+    """The answer of a delete already done, for a retry its principal may send."""
+    with gw.db.cursor() as cur:
+        job = queries.get_job(cur, job_id, include_deleted=True)
+    types = (type,) if isinstance(type, str) else None
+    if job is None or not job.deleted or (types is not None and job.type not in types):
+        return None
+    _check_may_change(user, job, "You don't have permission to delete job")
+    return Accepted(id=job.id, name=job.name, status=JobStatus(job.status))
 
 
 async def edit_job(

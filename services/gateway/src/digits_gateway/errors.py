@@ -63,16 +63,46 @@ class Denied(GatewayError):
 
 
 class Unavailable(GatewayError):
-    """A service did not answer, or the read model did not catch up in time."""
+    """A service did not answer (`accepted` False: nothing happened, safe to retry), or it
+    accepted the command but the read model did not catch up in time (`accepted` True, with
+    the job's id: retry under the same Idempotency-Key, or GET the job)."""
 
     code = 503
     kind = "ServiceUnavailable"
+
+    def __init__(
+        self,
+        message: str,
+        accepted: bool | None = None,
+        job_id: str | None = None,
+        retry_after: int = 1,
+    ):
+        super().__init__(message)
+        self.accepted = accepted
+        self.job_id = job_id
+        self.retry_after = retry_after
+
+
+class KeyReused(GatewayError):
+    """The Idempotency-Key was used for a different request (IETF draft, Stripe: 422)."""
+
+    code = 422
+    kind = "UnprocessableEntity"
+
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was used for a different request; use a new key")
 
 
 class CommandRejected(GatewayError):
     """The owning service refused the command (its `Rejected` reply)."""
 
-    KINDS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+    KINDS = {
+        400: "BadRequest",
+        403: "Forbidden",
+        404: "NotFound",
+        409: "Conflict",
+        422: "UnprocessableEntity",
+    }
 
     def __init__(self, code: int, message: str, field: str | None):
         super().__init__(message)
@@ -109,7 +139,22 @@ def on_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Resp
         return errors_response(rejected_errors(exc))
     if exc.code == 401:
         return Response({"error": {"message": exc.message, "type": exc.kind}}, status_code=401)
+    if isinstance(exc, Unavailable):
+        return unavailable_response(request, exc)
     return error_response(request, exc.code, exc.message, exc.kind)
+
+
+def unavailable_response(request: Request[Any, Any, Any], exc: Unavailable) -> Response[Any]:
+    """A 503 that says whether the command was accepted (and as which job), with Retry-After."""
+    headers = {"Retry-After": str(exc.retry_after)}
+    if not wants_json(request):
+        return Response(exc.message, status_code=503, media_type=MediaType.TEXT, headers=headers)
+    error: dict[str, Any] = {"message": exc.message, "type": exc.kind}
+    if exc.accepted is not None:
+        error["accepted"] = exc.accepted
+    if exc.job_id is not None:
+        error["id"] = exc.job_id
+    return Response({"error": error}, status_code=503, media_type=MediaType.JSON, headers=headers)
 
 
 def on_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:

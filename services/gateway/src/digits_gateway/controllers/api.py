@@ -18,7 +18,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from digits_gateway import commands, views
+from digits_gateway import commands, idempotency, views
 from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected
@@ -112,12 +112,14 @@ class DatasetApi(Controller):
 
     @post("/", status_code=202)
     async def create_dataset(
+        form = data.form()
+        key = idempotency.keyed(idempotency.read_key(request.headers), "dataset", form)
         self, request: Request[Any, Any, Any], gw: Gateway, data: DatasetCreate
     ) -> JobRef:
         """Create and build a dataset; 202 with its id once the read model shows it."""
         user = _user(request, data.username)
         with _api_field_names():
-            accepted = await commands.create_dataset(gw, data.form(), user)
+            accepted = await commands.create_dataset(gw, form, user, key=key)
         return _ref(accepted.id, accepted.name, str(accepted.status))
 
     @get("/{job_id:str}")
@@ -132,7 +134,8 @@ class DatasetApi(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Deleted:
         """Delete a dataset no model uses."""
-        await commands.delete_job(gw, job_id, require_user(request), "dataset")
+        key = idempotency.read_key(request.headers)
+        await commands.delete_job(gw, job_id, require_user(request), "dataset", key)
         return Deleted(id=job_id)
 
     @post("/{job_id:str}/abort", status_code=200)
@@ -140,7 +143,8 @@ class DatasetApi(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> JobRef:
         """Stop a build."""
-        accepted = await commands.abort_job(gw, job_id, require_user(request), "dataset")
+        key = idempotency.read_key(request.headers)
+        accepted = await commands.abort_job(gw, job_id, require_user(request), "dataset", key)
         return _ref(job_id, accepted.name, str(accepted.status))
 
 
@@ -159,10 +163,12 @@ class ModelApi(Controller):
     async def create_model(
         self, request: Request[Any, Any, Any], gw: Gateway, data: ModelCreate
     ) -> JobRef:
+        form = data.form()
+        key = idempotency.keyed(idempotency.read_key(request.headers), "model", form)
         """Create a training job; 202 with its id once the read model shows it."""
         user = _user(request, data.username)
         with _api_field_names():
-            accepted = (await commands.create_models(gw, data.form(), user))[0]
+            accepted = (await commands.create_models(gw, form, user, key))[0]
         return _ref(accepted.id, accepted.name, str(accepted.status))
 
     @get("/{job_id:str}")
@@ -214,7 +220,8 @@ class ModelApi(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Deleted:
         """Delete a model and its snapshots."""
-        await commands.delete_job(gw, job_id, require_user(request), "model")
+        key = idempotency.read_key(request.headers)
+        await commands.delete_job(gw, job_id, require_user(request), "model", key)
         return Deleted(id=job_id)
 
     @post("/{job_id:str}/abort", status_code=200)
@@ -222,7 +229,8 @@ class ModelApi(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> JobRef:
         """Stop training."""
-        accepted = await commands.abort_job(gw, job_id, require_user(request), "model")
+        key = idempotency.read_key(request.headers)
+        accepted = await commands.abort_job(gw, job_id, require_user(request), "model", key)
         return _ref(job_id, accepted.name, str(accepted.status))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.response import File, Redirect
 
-from digits_gateway import commands, ui, views
+from digits_gateway import commands, idempotency, ui, views
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, JobNotFound, rejected_errors
@@ -35,7 +35,8 @@ class DatasetController(Controller):
             return ui.login_redirect(request, NEW_FORM)
         user = require_user(request, params)
         try:
-            accepted = await commands.create_dataset(gw, params.values, user, params.files)
+            key = idempotency.from_params(request, params, "dataset")
+            accepted = await commands.create_dataset(gw, params.values, user, params.files, key)
         except (FormErrors, CommandRejected) as e:
             if pages is None or (isinstance(e, CommandRejected) and e.code != 400):
                 raise
@@ -95,8 +96,10 @@ class DatasetController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job deleted." (403 while models depend on it)."""
-        user = require_user(request, await read_params(request))
-        await commands.delete_job(gw, strip_json(job_id), user, "dataset")
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.delete_job(gw, strip_json(job_id), user, "dataset", key)
         return text("Job deleted.")
 
     @post("/{job_id:str}/abort", status_code=200)
@@ -104,8 +107,10 @@ class DatasetController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job aborted." (403 when not running)."""
-        user = require_user(request, await read_params(request))
-        await commands.abort_job(gw, strip_json(job_id), user, "dataset")
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.abort_job(gw, strip_json(job_id), user, "dataset", key)
         return text("Job aborted.")
 
 

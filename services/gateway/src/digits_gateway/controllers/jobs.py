@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.response import Redirect
 
-from digits_gateway import commands, views
+from digits_gateway import commands, idempotency, views
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.params import read_params, strip_json
@@ -38,8 +38,10 @@ class JobController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job deleted." (404 unknown, 403 not the owner or models depend on it)."""
-        user = require_user(request, await read_params(request))
-        await commands.delete_job(gw, strip_json(job_id), user)
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.delete_job(gw, strip_json(job_id), user, key=key)
         return text("Job deleted.")
 
     @put("/{job_id:str}", status_code=200)
@@ -60,6 +62,8 @@ class JobController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job aborted." (404 unknown, 403 not running)."""
-        user = require_user(request, await read_params(request))
-        await commands.abort_job(gw, strip_json(job_id), user)
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.abort_job(gw, strip_json(job_id), user, key=key)
         return text("Job aborted.")

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.response import Redirect
 
-from digits_gateway import commands, inference, joblogs, ui, views
+from digits_gateway import commands, idempotency, inference, joblogs, ui, views
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, JobNotFound, rejected_errors
@@ -40,7 +40,8 @@ class ModelController(Controller):
             return ui.login_redirect(request, NEW_FORM)
         user = require_user(request, params)
         try:
-            accepted = await commands.create_models(gw, params.values, user)
+            key = idempotency.from_params(request, params, "model")
+            accepted = await commands.create_models(gw, params.values, user, key)
         except (FormErrors, CommandRejected) as e:
             if pages is None or (isinstance(e, CommandRejected) and e.code != 400):
                 raise
@@ -119,8 +120,10 @@ class ModelController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job deleted." (403 when another user owns it)."""
-        user = require_user(request, await read_params(request))
-        await commands.delete_job(gw, strip_json(job_id), user, "model")
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.delete_job(gw, strip_json(job_id), user, "model", key)
         return text("Job deleted.")
 
     @post("/{job_id:str}/abort", status_code=200)
@@ -128,8 +131,10 @@ class ModelController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job aborted." (403 when not running)."""
-        user = require_user(request, await read_params(request))
-        await commands.abort_job(gw, strip_json(job_id), user, "model")
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.abort_job(gw, strip_json(job_id), user, "model", key)
         return text("Job aborted.")
 
 

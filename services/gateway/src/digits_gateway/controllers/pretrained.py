@@ -13,7 +13,7 @@ from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Redirect
 
-from digits_gateway import commands, ui, views
+from digits_gateway import commands, idempotency, ui, views
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, rejected_errors
@@ -119,8 +119,10 @@ class PretrainedController(Controller):
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
         """ "Job deleted." (403 when another user owns it)."""
-        user = require_user(request, await read_params(request))
-        await commands.delete_job(gw, strip_json(job_id), user, "pretrained_model")
+        params = await read_params(request)
+        user = require_user(request, params)
+        key = idempotency.read_key(request.headers, params.values)
+        await commands.delete_job(gw, strip_json(job_id), user, "pretrained_model", key)
         return text("Job deleted.")
 
 

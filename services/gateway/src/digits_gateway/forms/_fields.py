@@ -162,9 +162,11 @@ def _to_float(value: Any) -> float:
 
 
 def submitted(values: Mapping[str, Any]) -> dict[str, str]:
-    """The submitted fields as text (kept in the job for clone), without the username."""
+    """The submitted fields as text (kept in the job for clone), without the username and the
+    Idempotency-Key (a clone is another request)."""
     return {
         k: str(v)
         for k, v in values.items()
-        if k != "username" and isinstance(v, str | int | float | bool | list)
+        if k not in ("username", "idempotency_key")
+        and isinstance(v, str | int | float | bool | list)
     }

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar.response import Template
 
 from digits_gateway.pages._assets import STATIC_URL, asset_version, import_map
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one rendered form (its hidden `idempotency_key` field): submitting the
+    same form twice, a double click or a resend, makes one job."""
+    return uuid.uuid4().hex
 
 
 def _page(
@@ -18,6 +25,7 @@ def _page(
         asset_v=asset_version(),
         importmap=import_map(),
         static=STATIC_URL,
+        new_idempotency_key=new_idempotency_key,
     )
     return Template(template_name=template, context=context, status_code=status_code)
 

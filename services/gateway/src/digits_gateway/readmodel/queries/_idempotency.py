@@ -9,13 +9,12 @@ from digits_gateway.readmodel.queries._records import Cursor
 PART = "\n"
 
 
-def created_under_key(cur: Cursor, username: str, key: str) -> list[tuple[str, str, str, str]]:
-    """(id, type, name, request digest) of each job `username` created under `key` (deleted
-    ones too: the first answer named them), in the order they were created."""
+def created_under_key(cur: Cursor, username: str, key: str) -> dict[str, tuple[str, str, str]]:
+    """{stored key: (job id, name, request digest)} of each job `username` created under `key`
+    or one of its sweep parts (deleted ones too: the first answer named them)."""
     rows = cur.execute(
-        """select id, type, name, idem_digest from jobs
-           where username = ? and (idem_key = ? or starts_with(idem_key, ?))
-           order by created, idem_key""",
+        """select idem_key, id, name, idem_digest from jobs
+           where username = ? and (idem_key = ? or starts_with(idem_key, ?))""",
         [username, key, key + PART],
     ).fetchall()
-    return [(r[0], r[1], r[2], r[3] or "") for r in rows]
+    return {r[0]: (r[1], r[2], r[3] or "") for r in rows}
