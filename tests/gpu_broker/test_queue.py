@@ -9,7 +9,7 @@ from digits_proto import codec, subjects
 from digits_proto.gpus import AcquireLease, LeaseAccepted, LeaseExpired
 from digits_proto.models import ModelAborted
 from digits_proto.replies import Rejected
-from digits_proto.runtime import request
+from digits_proto.runtime import EventStore, request
 from tests.fakes.fake_nvml import FakeNvml
 from tests.gpu_broker.bus import acquire, last_queue, node_events, release
 
@@ -44,8 +44,15 @@ async def test_higher_priority_overtakes_and_the_queue_is_published(start_broker
     assert isinstance(a, LeaseAccepted)
     await acquire(nc, "b")
     await acquire(nc, "urgent", priority=5)
-    entries = await last_queue(js)
-    assert [(e.job_id, e.position, e.priority) for e in entries] == [("urgent", 1, 5), ("b", 2, 0)]
+
+    async def published():
+        entries = await last_queue(js)
+        return [(e.job_id, e.position, e.priority) for e in entries] == [
+            ("urgent", 1, 5),
+            ("b", 2, 0),
+        ]
+
+    await until(published)
     await release(nc, a.lease_id)
     assert isinstance(await acquire(nc, "b"), Rejected)
     assert isinstance(await acquire(nc, "urgent", priority=5), LeaseAccepted)
@@ -89,7 +96,11 @@ async def test_a_waiting_job_that_stops_asking_expires_from_the_queue(start_brok
         return isinstance(reply, LeaseAccepted)
 
     await until(c_served)
-    assert await last_queue(js) == []
+
+    async def empty():
+        return await last_queue(js) == []
+
+    await until(empty)
 
 
 async def test_per_user_cap_holds_back_only_that_user(start_broker, nc) -> None:
@@ -189,3 +200,39 @@ async def acquire_submitted(nc, job_id: str, priority: int, submitted: float):
     )
     body, rejected = await request(nc, subjects.CMD_GPUS_ACQUIRE, cmd)
     return rejected if rejected is not None else codec.lease_reply.decode(body)
+
+
+async def test_a_crowd_joining_at_once_publishes_a_few_snapshots_not_one_each(
+    start_broker, nc, js
+) -> None:
+    """60 jobs asking together: the queue is published coalesced (a handful of QueueChanged,
+    not 60 of up to 60 entries each), and the last one lists all of them in order."""
+    await start_broker(FakeNvml(count=1), queue_ttl=30.0)
+    assert isinstance(await acquire(nc, "first"), LeaseAccepted)
+    jobs = [f"j{i:02d}" for i in range(60)]
+    replies = await asyncio.gather(
+        *(acquire_submitted(nc, job, 0, 1000.0 + i) for i, job in enumerate(jobs))
+    )
+    assert all(isinstance(r, Rejected) and r.code == 409 for r in replies)
+
+    async def all_listed():
+        return [e.job_id for e in await last_queue(js)] == jobs
+
+    await until(all_listed)
+    events, _ = await EventStore(js, subjects.STREAM_GPUS, codec.gpu_events).load(
+        subjects.GPU_QUEUE_EVENTS
+    )
+    assert 1 <= len(events) <= 10, f"{len(events)} snapshots for 60 joins"
+
+
+async def test_asking_again_soon_rewrites_no_queue_key(start_broker, nc, js) -> None:
+    """A waiting job that asks again within a third of the queue TTL keeps its place without
+    a write: the key's revision stays (hundreds of waiting jobs cost no KV traffic each)."""
+    await start_broker(FakeNvml(count=1), queue_ttl=30.0)
+    assert isinstance(await acquire(nc, "a"), LeaseAccepted)
+    assert isinstance(await acquire(nc, "b"), Rejected)
+    kv = await js.key_value(subjects.KV_QUEUE)
+    before = (await kv.get("job.b")).revision
+    for _ in range(5):
+        assert isinstance(await acquire(nc, "b"), Rejected)
+    assert (await kv.get("job.b")).revision == before

@@ -48,7 +48,7 @@ from digits_proto.runtime._micro import (
 from digits_proto.runtime._service import ServiceHost, run_service
 from digits_proto.runtime._settings import env_settings
 from digits_proto.runtime._store import ConcurrencyError, EventStore
-from digits_proto.runtime._work import Outcome, consume_tickets, heartbeat
+from digits_proto.runtime._work import Later, Outcome, consume_tickets, heartbeat
 
 __all__ = [
     "CREDS_ENV",
@@ -64,6 +64,7 @@ __all__ = [
     "Metrics",
     "NatsCredentials",
     "NotFound",
+    "Later",
     "Outcome",
     "append_created",
     "ServiceHost",

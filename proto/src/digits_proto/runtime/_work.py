@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 from nats.aio.msg import Msg
@@ -24,12 +25,20 @@ class Outcome(enum.Enum):
     TERM = "term"  # never: drop it
 
 
+@dataclass(frozen=True)
+class Later:
+    """RETRY after `seconds` rather than the loop's `retry_delay` (a job far back in a queue
+    asks again seldom, one next in line soon)."""
+
+    seconds: float
+
+
 async def consume_tickets(
     js: JetStreamContext,
     stream: str,
     subject: str,
     durable: str,
-    handle: Callable[[Msg], Awaitable[Outcome]],
+    handle: Callable[[Msg], Awaitable[Outcome | Later]],
     stop: asyncio.Event,
     ack_wait: float = 30.0,
     max_deliver: int = -1,
@@ -69,7 +78,9 @@ async def consume_tickets(
                     log.exception("ticket_failed", subject=msg.subject)
                     outcome = Outcome.RETRY
                 with contextlib.suppress(Exception):
-                    if outcome is Outcome.ACK:
+                    if isinstance(outcome, Later):
+                        await msg.nak(delay=max(0.0, outcome.seconds))
+                    elif outcome is Outcome.ACK:
                         await msg.ack()
                     elif outcome is Outcome.RETRY:
                         await msg.nak(delay=retry_delay)

@@ -101,6 +101,10 @@ async def setup(host: ServiceHost, settings: Settings, nvml: Nvml | None) -> Non
             {subject: functools.partial(fn, broker) for subject, fn in table.items()},
         )
     host.spawn(waitlist.follow(host.stop), "queue-watch")
+    host.spawn(
+        queueing.publish_forever(broker, settings.queue_publish_interval, host.stop),
+        "queue-publish",
+    )
     interval = expiry.sweep_interval(book.ttl)
     host.spawn(expiry.sweep_forever(broker, interval, host.stop), "lease-sweep")
     host.spawn(

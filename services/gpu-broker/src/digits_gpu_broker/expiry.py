@@ -55,8 +55,9 @@ async def sweep_once(broker: Broker) -> list[str]:
     broker.metrics.set("devices_leased", float(len(snapshot)))
     await broker.waitlist.announce_node(broker.node_id, broker.devices)
     await orphans.sweep_dead_nodes(broker)
-    # Waiting jobs whose holder stopped asking have expired: the published queue follows.
-    await queueing.publish(broker)
+    # Waiting jobs whose holder stopped asking have expired: the published queue follows
+    # (a sweep that changed nothing publishes nothing: publish compares first).
+    queueing.changed(broker)
     return [r.lease_id for r in gone]
 
 

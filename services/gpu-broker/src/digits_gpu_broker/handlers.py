@@ -24,6 +24,7 @@ from digits_proto.gpus import (
     LeaseAccepted,
     LeaseGranted,
     LeaseReleased,
+    QueueEntry,
     ReleaseLease,
     RenewLease,
 )
@@ -54,6 +55,10 @@ class Broker:
     settled_nodes: dict[str, int] = field(default_factory=dict)
     # One queue publication at a time, so two changes never race to the same snapshot.
     publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set when the queue may have changed; queueing.publish_forever publishes it.
+    queue_dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    # The entries of the last QueueChanged this broker saw (None: not read yet).
+    published: list[QueueEntry] | None = None
 
     @property
     def subject(self) -> str:
@@ -105,7 +110,7 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
         )
     )
     if not here:
-        await queueing.publish(broker)
+        queueing.changed(broker)
         raise DevicesBusy("waiting: the devices are on another node")
     record = await _claim_in_turn(broker, cmd, asked)
     await broker.waitlist.withdraw(cmd.job_id)
@@ -158,12 +163,22 @@ async def _record_grant(broker: Broker, record: LeaseRecord) -> LeaseAccepted:
     log.info(
         "lease_granted", lease_id=record.lease_id, job_id=record.job_id, devices=record.devices
     )
-    await queueing.publish(broker)
+    queueing.changed(broker)
     return broker.accepted(record)
 
 
 async def _claim_in_turn(broker: Broker, cmd: AcquireLease, asked: Waiting) -> LeaseRecord:
     """Claim the devices the queue gives this job now; DevicesBusy while it must wait."""
+    # A job that would wait even with every device free (the jobs before it take them all)
+    # waits without a read of the leases: most of a long queue is answered here.
+    others = [w for w in broker.waitlist.entries() if w.job_id != cmd.job_id]
+    running = await queueing.running(broker)
+    chosen, reason = order.admit(
+        [*others, asked], cmd.job_id, broker.devices, set(), running, broker.user_cap
+    )
+    if chosen is None and reason.startswith("behind "):
+        broker.metrics.inc("acquire_busy")
+        raise DevicesBusy(f"waiting: {reason}")
     for _ in range(CLAIM_ATTEMPTS):
         snapshot = await broker.book.snapshot()
         existing = domain.find_job_lease(snapshot, cmd.job_id, cmd.holder)
@@ -178,13 +193,12 @@ async def _claim_in_turn(broker: Broker, cmd: AcquireLease, asked: Waiting) -> L
             for w in broker.waitlist.entries()
             if w.job_id != cmd.job_id and w.job_id not in leased
         ]
-        running = await queueing.running(broker)
         chosen, reason = order.admit(
             [*queue, asked], cmd.job_id, broker.devices, set(snapshot), running, broker.user_cap
         )
         if chosen is None:
             broker.metrics.inc("acquire_busy")
-            await queueing.publish(broker)
+            queueing.changed(broker)
             raise DevicesBusy("devices busy" if reason == "devices busy" else f"waiting: {reason}")
         record = LeaseRecord(
             lease_id=uuid.uuid4().hex,
@@ -238,6 +252,7 @@ async def release_lease(broker: Broker, cmd: Any) -> Accepted:
     seq = await broker.events.append(broker.subject, [released], None)
     await broker.book.release(revisions)
     broker.tracked.pop(record.lease_id, None)
+    queueing.changed(broker)  # with a per-user cap, what the others wait for changes
     broker.metrics.inc("leases_released")
     log.info("lease_released", lease_id=record.lease_id, job_id=record.job_id)
     return Accepted(id=record.lease_id, stream=subjects.STREAM_GPUS, seq=seq)

@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Jobs one user may run at once across all nodes (0 = no cap; beyond DIGITS).
     max_jobs_per_user: int = 0
     telemetry_interval: float = 1.0
+    # The queue (QueueChanged, every waiting job) is published at most this often.
+    queue_publish_interval: float = 1.0
 
 
 @functools.cache

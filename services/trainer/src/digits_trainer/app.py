@@ -14,6 +14,7 @@ from digits_trainer.confine import Confiner
 from digits_trainer.handlers import command_handlers
 from digits_trainer.importer import Importer
 from digits_trainer.leases import Leases
+from digits_trainer.places import QueuePlaces
 from digits_trainer.pretrained import Imports
 from digits_trainer.sandbox import Sandbox, Turns
 from digits_trainer.settings import Settings, sandbox_limits
@@ -62,12 +63,15 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         data / "trainer" / "spare-lease.json", settings.warm_child, confiner, train_limits
     )
     host.spawn(keep_spare(spares, host.stop), name="spare-child")
+    places = QueuePlaces()
+    await places.follow(host.nc)
     worker = Worker(
         nc=host.nc,
         store=store,
         leases=Leases(host.nc, holder, settings.lease_timeout, settings.node_id),
         settings=settings,
         spares=spares,
+        places=places,
     )
     # Several loops: a job that cannot get devices shows Waiting instead of sitting unseen
     # behind the running one; the gpu-broker decides which job gets devices.

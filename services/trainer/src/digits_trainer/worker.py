@@ -10,11 +10,12 @@ from nats.aio.msg import Msg
 
 from digits_proto import codec
 from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
-from digits_proto.runtime import ConcurrencyError, Outcome, heartbeat
+from digits_proto.runtime import ConcurrencyError, Later, Outcome, heartbeat
 from digits_trainer.domain import WAITING_FOR_DEVICES, Gate, ModelState, dataset_gate, decide_wait
 from digits_trainer.errors import InvalidField
 from digits_trainer.job import Attempt, Ending
 from digits_trainer.leases import LeaseRefused, Leases
+from digits_trainer.places import QueuePlaces, retry_for
 from digits_trainer.settings import Settings
 from digits_trainer.spares import Spares
 from digits_trainer.spec import check_crop
@@ -32,9 +33,10 @@ class Worker:
     leases: Leases
     settings: Settings
     spares: Spares | None = None  # a training child started ahead (None: each starts fresh)
+    places: QueuePlaces | None = None  # places in the device queue (None: not followed)
 
 
-async def train_model(worker: Worker, msg: Msg) -> Outcome:
+async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     """Handle one ticket: ACK when the job has ended (or never will run), RETRY to wait."""
     ticket = codec.model_commands.decode(msg.data)
     if not isinstance(ticket, TrainModelTicket):
@@ -63,7 +65,9 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome:
         )
         return Outcome.ACK
     if lease is None:
-        return await wait(store, state, seq, WAITING_FOR_DEVICES)
+        await wait(store, state, seq, WAITING_FOR_DEVICES)
+        place = worker.places.place(model_id) if worker.places is not None else None
+        return retry_for(worker.settings, place)
 
     log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
     # Heartbeats well inside ack_wait: a ticket only comes back when its trainer is gone.
