@@ -71,7 +71,8 @@ def open_target(settings: Settings, create: bool) -> Iterator[Target]:
         return
     if not create and not (folder / "jetstream").is_dir():
         raise SystemExit(
-            f"no DIGITS system in {data} (no nats/jetstream there): set DIGITS_DATA_DIR"
+            f"no DIGITS system in {data} (no nats/jetstream there): set DIGITS_DATA_DIR to the "
+            "system's data directory, or DIGITS_NATS_URL (+ DIGITS_NATS_CREDS) for an external NATS"
         )
     os.umask(0o077)  # as the launcher: the data directory is the owner's alone
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
