@@ -9,13 +9,20 @@ from functools import partial
 from pathlib import Path
 
 from digits_proto import codec, subjects
-from digits_proto.runtime import ServiceHost, consume_tickets, run_service, serve_endpoints
+from digits_proto.runtime import (
+    ServiceHost,
+    consume_tickets,
+    run_service,
+    serve_endpoints,
+    storage_limits,
+)
 from digits_trainer.confine import Confiner
 from digits_trainer.handlers import command_handlers
 from digits_trainer.importer import Importer
 from digits_trainer.leases import Leases
 from digits_trainer.places import QueuePlaces
 from digits_trainer.pretrained import Imports
+from digits_trainer.purge import keep_purging
 from digits_trainer.sandbox import Sandbox, Turns
 from digits_trainer.settings import Settings, sandbox_limits
 from digits_trainer.spares import Spares
@@ -52,12 +59,14 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         cache_dir=data / "cache",
         max_bytes=settings.import_max_bytes,
     )
+    limits = storage_limits()
     await serve_endpoints(
         host.nc,
         subjects.SERVICE_TRAINER,
         codec.model_commands,
-        command_handlers(store, sandbox, imports),
+        command_handlers(store, sandbox, imports, limits.retention_days),
     )
+    host.spawn(keep_purging(store, limits, host.stop), name="purge")
     holder = f"{settings.node_id}/{os.getpid()}/{uuid.uuid4().hex[:6]}"  # this worker, for leases
     spares = Spares(
         data / "trainer" / "spare-lease.json", settings.warm_child, confiner, train_limits

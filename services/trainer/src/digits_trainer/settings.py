@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lease_timeout: float = 5.0  # seconds to wait for the gpu-broker's answer
     kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
     progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
+    # Snapshots a job keeps when its form leaves `snapshot_keep` at 0: the last this many plus
+    # the best (lowest validation loss); 0 here = every epoch's snapshot is kept.
+    snapshot_keep: int = 3
     log_upload_every: float = 30.0  # the raw log reaches the Object Store this often (and at ends)
     # At least this many seconds between a running job's resume points (more when writing one
     # costs over 2% of training time); 0 = none, a crash then redoes the work since a snapshot.

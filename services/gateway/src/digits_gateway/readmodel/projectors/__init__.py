@@ -9,7 +9,15 @@ import duckdb
 import msgspec
 
 from digits_gateway.readmodel.live import LiveEvent
-from digits_gateway.readmodel.projectors import audit, datasets, gpus, metrics, models, users
+from digits_gateway.readmodel.projectors import (
+    audit,
+    datasets,
+    gpus,
+    metrics,
+    models,
+    progress,
+    users,
+)
 from digits_proto import codec, subjects
 
 Apply = Callable[[duckdb.DuckDBPyConnection, Sequence[tuple[int, Any]]], list[LiveEvent]]
@@ -33,6 +41,7 @@ _OWN: dict[str, tuple[msgspec.json.Decoder[Any], Apply]] = {
     subjects.STREAM_METRICS: (codec.metric_events, metrics.apply),
     subjects.STREAM_GPUS: (codec.gpu_events, gpus.apply),
     subjects.STREAM_USERS: (codec.user_events, users.apply),
+    subjects.STREAM_PROGRESS: (codec.progress_events, progress.apply),
 }
 PROJECTORS = {
     stream: (decoder, _audited(stream, apply)) for stream, (decoder, apply) in _OWN.items()

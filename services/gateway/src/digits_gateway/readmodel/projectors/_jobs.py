@@ -1,7 +1,12 @@
-"""Row changes every job projector shares: create, status, progress, delete (all idempotent)."""
+"""Row changes every job projector shares: create, status, progress, delete (all idempotent).
+
+A batch's job rows live in a `Jobs` (one read, one upsert per table at `flush`): each event
+changes them in memory as its own statement used to, so the result is the same row for row.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +14,9 @@ import duckdb
 import msgspec
 
 from digits_gateway.readmodel.live import LiveEvent
+from digits_gateway.readmodel.projectors._rows import Row, Table, delete, upsert
 
+RUNNING = ("Initialized", "Waiting", "Running")
 JobRow = tuple[str, str, bool]  # type, name, deleted
 
 
@@ -18,14 +25,60 @@ def dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def job(tx: duckdb.DuckDBPyConnection, job_id: str) -> JobRow | None:
+class Jobs:
+    """The `jobs`, `status_history` and `snapshots` rows one batch touches."""
+
+    def __init__(self, tx: duckdb.DuckDBPyConnection, ids: Iterable[str]):
+        self.tx = tx
+        self.rows = Table(tx, "jobs", "id")
+        self.rows.load(ids)
+        self.history: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self.snapshots: dict[tuple[str, float], tuple[Any, ...]] = {}
+        self.dropped_snapshots: set[tuple[str, float]] = set()
+        self._details: Table | None = None
+
+    @property
+    def details(self) -> Table:
+        """`dataset_details` rows (dataset batches only), read on first use."""
+        if self._details is None:
+            self._details = Table(self.tx, "dataset_details", "dataset_id")
+            self._details.load(k for k, _ in self.rows.cached())
+        return self._details
+
+    def live(self, job_id: str) -> Row | None:
+        """The job's row unless it was never created or is deleted."""
+        row = self.rows.get(job_id)
+        return None if row is None or row["deleted"] else row
+
+    def flush(self) -> None:
+        self.rows.flush()
+        if self._details is not None:
+            self._details.flush()
+        upsert(self.tx, "status_history", list(self.history.values()))
+        delete(self.tx, "snapshots", ["job_id", "epoch"], sorted(self.dropped_snapshots))
+        upsert(self.tx, "snapshots", list(self.snapshots.values()))
+        self.history.clear()
+        self.snapshots.clear()
+        self.dropped_snapshots.clear()
+
+    def save_snapshot(self, row: tuple[Any, ...]) -> None:
+        key = (row[0], row[1])
+        self.dropped_snapshots.discard(key)
+        self.snapshots[key] = row
+
+    def drop_snapshot(self, job_id: str, epoch: float) -> None:
+        self.snapshots.pop((job_id, epoch), None)
+        self.dropped_snapshots.add((job_id, epoch))
+
+
+def job(jobs: Jobs, job_id: str) -> JobRow | None:
     """The job's type, name and deleted flag, if it was ever created."""
-    row = tx.execute("select type, name, deleted from jobs where id = ?", [job_id]).fetchone()
-    return None if row is None else (row[0], row[1], bool(row[2]))
+    row = jobs.rows.get(job_id)
+    return None if row is None else (row["type"], row["name"], bool(row["deleted"]))
 
 
 def create(
-    tx: duckdb.DuckDBPyConnection,
+    jobs: Jobs,
     *,
     stream: str,
     seq: int,
@@ -42,37 +95,34 @@ def create(
 ) -> list[LiveEvent]:
     """Insert a job in status Initialized (a second delivery changes nothing); `idempotency`
     is the client's (key, request digest), for a retried create to find this job."""
-    tx.execute(
-        """insert into jobs (id, type, name, status, username, grp, created, updated, dataset_id,
-             spec, form, progress, deleted, stream, status_seq, idem_key, idem_digest)
-           values (?, ?, ?, 'Initialized', ?, ?, ?, ?, ?, ?, ?, 0, false, ?, ?, ?, ?)
-           on conflict do nothing""",
-        [
-            job_id,
-            type,
-            name,
-            username,
-            group,
-            at,
-            at,
-            dataset_id,
-            dumps(spec),
-            dumps(form),
-            stream,
-            seq,
-            idempotency[0] or None,
-            idempotency[1] or None,
-        ],
-    )
-    tx.execute(
-        "insert into status_history values (?, ?, 'Initialized', ?) on conflict do nothing",
-        [job_id, seq, at],
-    )
+    if jobs.rows.get(job_id) is None:
+        jobs.rows.put(
+            {
+                "id": job_id,
+                "type": type,
+                "name": name,
+                "status": "Initialized",
+                "username": username,
+                "grp": group,
+                "created": at,
+                "updated": at,
+                "dataset_id": dataset_id,
+                "spec": dumps(spec),
+                "form": dumps(form),
+                "progress": 0.0,
+                "deleted": False,
+                "stream": stream,
+                "status_seq": seq,
+                "idem_key": idempotency[0] or None,
+                "idem_digest": idempotency[1] or None,
+            }
+        )
+    jobs.history.setdefault((job_id, seq), (job_id, seq, "Initialized", at))
     return [_status_event(stream, seq, job_id, type, name, "Initialized")]
 
 
 def set_status(
-    tx: duckdb.DuckDBPyConnection,
+    jobs: Jobs,
     *,
     stream: str,
     seq: int,
@@ -83,30 +133,24 @@ def set_status(
     detail: str | None = None,
 ) -> list[LiveEvent]:
     """Move a job to `status` (older sequences never overwrite newer ones)."""
-    found = job(tx, job_id)
-    if found is None or found[2]:
+    row = jobs.live(job_id)
+    if row is None:
         return []
-    done = status == "Done"
-    tx.execute(
-        """update jobs set status = ?, status_seq = ?, updated = ?,
-             error = coalesce(?, error), detail = ?,
-             progress = case when ? then 1.0 else progress end,
-             eta_seconds = case when ? then null else eta_seconds end
-           where id = ? and coalesce(status_seq, 0) < ?""",
-        [status, seq, at, error, detail, done, status not in RUNNING, job_id, seq],
-    )
-    tx.execute(
-        "insert into status_history values (?, ?, ?, ?) on conflict do nothing",
-        [job_id, seq, status, at],
-    )
-    return [_status_event(stream, seq, job_id, found[0], found[1], status)]
-
-
-RUNNING = ("Initialized", "Waiting", "Running")
+    if (row["status_seq"] or 0) < seq:
+        row = {**row, "status": status, "status_seq": seq, "updated": at, "detail": detail}
+        if error is not None:
+            row["error"] = error
+        if status == "Done":
+            row["progress"] = 1.0
+        if status not in RUNNING:
+            row["eta_seconds"] = None
+        jobs.rows.put(row)
+    jobs.history.setdefault((job_id, seq), (job_id, seq, status, at))
+    return [_status_event(stream, seq, job_id, row["type"], row["name"], status)]
 
 
 def set_progress(
-    tx: duckdb.DuckDBPyConnection,
+    jobs: Jobs,
     *,
     stream: str,
     seq: int,
@@ -117,16 +161,21 @@ def set_progress(
     epoch: float | None = None,
 ) -> list[LiveEvent]:
     """Record progress 0..1 (and epoch for models)."""
-    found = job(tx, job_id)
-    if found is None or found[2]:
+    row = jobs.live(job_id)
+    if row is None:
         return []
     progress = min(1.0, max(0.0, progress))
-    tx.execute(
-        """update jobs set progress = ?, eta_seconds = ?, epoch = coalesce(?, epoch),
-             progress_seq = ?, updated = ?
-           where id = ? and coalesce(progress_seq, 0) < ?""",
-        [progress, eta_seconds, epoch, seq, at, job_id, seq],
-    )
+    if (row["progress_seq"] or 0) < seq:
+        jobs.rows.put(
+            {
+                **row,
+                "progress": progress,
+                "eta_seconds": eta_seconds,
+                "epoch": row["epoch"] if epoch is None else epoch,
+                "progress_seq": seq,
+                "updated": at,
+            }
+        )
     data: dict[str, Any] = {"job_id": job_id, "progress": progress, "eta_seconds": eta_seconds}
     if epoch is not None:
         data["epoch"] = epoch
@@ -134,7 +183,7 @@ def set_progress(
 
 
 def edit(
-    tx: duckdb.DuckDBPyConnection,
+    jobs: Jobs,
     *,
     stream: str,
     seq: int,
@@ -145,26 +194,20 @@ def edit(
 ) -> list[LiveEvent]:
     """A new name and/or notes (None = unchanged); the saved form follows the name, as DIGITS
     did, so a clone gets it."""
-    found = job(tx, job_id)
-    if found is None or found[2]:
+    row = jobs.live(job_id)
+    if row is None:
         return []
+    row = {**row, "updated": at}
     if name is not None:
-        row = tx.execute("select form from jobs where id = ?", [job_id]).fetchone()
-        form = msgspec.json.decode(row[0]) if row and row[0] else {}
-        key = "dataset_name" if found[0] == "dataset" else "model_name"
+        form = msgspec.json.decode(row["form"]) if row["form"] else {}
+        key = "dataset_name" if row["type"] == "dataset" else "model_name"
         if isinstance(form, dict) and key in form:
             form[key] = name
-        tx.execute("update jobs set name = ?, form = ? where id = ?", [name, dumps(form), job_id])
+        row["name"], row["form"] = name, dumps(form)
     if notes is not None:
-        tx.execute("update jobs set notes = ? where id = ?", [notes, job_id])
-    tx.execute("update jobs set updated = ? where id = ?", [at, job_id])
-    status = tx.execute("select status from jobs where id = ?", [job_id]).fetchone()
-    data = {
-        "job_id": job_id,
-        "type": found[0],
-        "name": name if name is not None else found[1],
-        "status": status[0] if status else None,
-    }
+        row["notes"] = notes
+    jobs.rows.put(row)
+    data = {"job_id": job_id, "type": row["type"], "name": row["name"], "status": row["status"]}
     if notes is not None:
         data["notes"] = notes
     # A status event with the same status: every page that lists the job takes the new name.
@@ -172,19 +215,19 @@ def edit(
 
 
 def mark_deleted(
-    tx: duckdb.DuckDBPyConnection, *, stream: str, seq: int, job_id: str, at: datetime
+    jobs: Jobs, *, stream: str, seq: int, job_id: str, at: datetime
 ) -> list[LiveEvent]:
     """Flag the job deleted (the row stays so late metric events can be recognised and dropped)."""
-    found = job(tx, job_id)
-    if found is None or found[2]:
+    row = jobs.live(job_id)
+    if row is None:
         return []
-    tx.execute(
-        "update jobs set deleted = true, deleted_seq = ?, updated = ? where id = ?",
-        [seq, at, job_id],
-    )
-    tx.execute("delete from metrics where job_id = ?", [job_id])
-    tx.execute("delete from snapshots where job_id = ?", [job_id])
-    data = {"job_id": job_id, "type": found[0], "name": found[1]}
+    jobs.rows.put({**row, "deleted": True, "deleted_seq": seq, "updated": at})
+    # Rare: plain statements; the batch's own pending snapshots of the job go too.
+    jobs.tx.execute("delete from metrics where job_id = ?", [job_id])
+    jobs.tx.execute("delete from snapshots where job_id = ?", [job_id])
+    for key in [k for k in jobs.snapshots if k[0] == job_id]:
+        del jobs.snapshots[key]
+    data = {"job_id": job_id, "type": row["type"], "name": row["name"]}
     return [LiveEvent(stream=stream, seq=seq, job_id=job_id, kind="deleted", data=data)]
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+from digits_gateway.readmodel.projectors._rows import upsert
+
 # The aggregate id field of each context's events, in the order they are looked for.
 AGGREGATE_FIELDS = ("dataset_id", "model_id", "username")
 
@@ -15,20 +17,35 @@ def record(tx: duckdb.DuckDBPyConnection, stream: str, items: Sequence[tuple[int
     """Insert one row per event with an actor; replays are no-ops (keyed by stream and seq).
 
     Runs after the stream's own projector in the same transaction, so a job created in this
-    batch already has its owner in `jobs`.
+    batch already has its owner in `jobs` (read in one query for the whole batch).
     """
+    pending: list[tuple[int, Any, str, str]] = []  # seq, event, aggregate field, aggregate
     for seq, event in items:
-        actor = getattr(event, "actor", "")
-        if not actor:
+        if not getattr(event, "actor", ""):
             continue
         field = next((f for f in AGGREGATE_FIELDS if hasattr(event, f)), None)
-        aggregate = str(getattr(event, field)) if field else ""
-        if field == "username":
-            owner = aggregate  # an account is its own owner
-        else:
-            row = tx.execute("select username from jobs where id = ?", [aggregate]).fetchone()
-            owner = row[0] if row else ""
+        pending.append((seq, event, field or "", str(getattr(event, field)) if field else ""))
+    if not pending:
+        return
+    jobs = [aggregate for _, _, field, aggregate in pending if field != "username"]
+    owners = dict(
         tx.execute(
-            "insert into audit values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
-            [stream, seq, event.occurred_at, actor, type(event).__name__, aggregate, owner],
+            "select id, username from jobs where id in (select unnest(?))", [jobs]
+        ).fetchall()
+        if jobs
+        else []
+    )
+    rows = [
+        (
+            stream,
+            seq,
+            event.occurred_at,
+            event.actor,
+            type(event).__name__,
+            aggregate,
+            # an account is its own owner
+            aggregate if field == "username" else owners.get(aggregate, ""),
         )
+        for seq, event, field, aggregate in pending
+    ]
+    upsert(tx, "audit", rows)

@@ -9,7 +9,7 @@ import duckdb
 import msgspec
 
 from digits_gateway.readmodel.live import LiveEvent
-from digits_gateway.readmodel.projectors import _jobs
+from digits_gateway.readmodel.projectors import _jobs, tombstones
 from digits_gateway.readmodel.projectors._jobs import dumps
 from digits_proto import subjects
 from digits_proto.datasets import (
@@ -22,6 +22,7 @@ from digits_proto.datasets import (
     DatasetFailed,
     DatasetFolderParsed,
     DatasetProgressed,
+    DatasetPurged,
 )
 
 STREAM = subjects.STREAM_DATASETS
@@ -29,24 +30,25 @@ SPLIT_ORDER = ("train", "val", "test")
 
 
 def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> list[LiveEvent]:
-    """Apply a batch of (stream sequence, dataset event)."""
+    """Apply a batch of (stream sequence, dataset event): its rows are read once and written
+    back once."""
+    jobs = _jobs.Jobs(tx, {e.dataset_id for _, e in items if hasattr(e, "dataset_id")})
     live: list[LiveEvent] = []
     for seq, event in items:
-        live += apply_one(tx, seq, event)
+        live += apply_one(jobs, seq, event)
+    jobs.flush()
     return live
 
 
-def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveEvent]:
-    """Apply one dataset event."""
+def apply_one(jobs: _jobs.Jobs, seq: int, event: Any) -> list[LiveEvent]:
+    """Apply one dataset event to the batch's rows."""
     common = {"stream": STREAM, "seq": seq, "at": event.occurred_at}
     match event:
         case DatasetCreated():
-            tx.execute(
-                "insert into dataset_details (dataset_id) values (?) on conflict do nothing",
-                [event.dataset_id],
-            )
+            if jobs.details.get(event.dataset_id) is None:
+                jobs.details.put({"dataset_id": event.dataset_id})
             return _jobs.create(
-                tx,
+                jobs,
                 **common,
                 job_id=event.dataset_id,
                 type="dataset",
@@ -58,75 +60,78 @@ def apply_one(tx: duckdb.DuckDBPyConnection, seq: int, event: Any) -> list[LiveE
                 idempotency=(event.idempotency_key, event.request_digest),
             )
         case DatasetBuildStarted():
-            return _jobs.set_status(tx, **common, job_id=event.dataset_id, status="Running")
+            return _jobs.set_status(jobs, **common, job_id=event.dataset_id, status="Running")
         case DatasetFolderParsed():
-            tx.execute(
-                """update dataset_details set folder = ?, labels = ?, split_counts = ?,
-                     warnings = ? where dataset_id = ?""",
-                [
-                    event.folder,
-                    dumps(event.labels),
-                    dumps(event.split_counts),
-                    dumps(event.warnings),
-                    event.dataset_id,
-                ],
+            _update_details(
+                jobs,
+                event.dataset_id,
+                folder=event.folder,
+                labels=dumps(event.labels),
+                split_counts=dumps(event.split_counts),
+                warnings=dumps(event.warnings),
             )
             return []
         case DatasetProgressed():
-            progress = _overall(tx, event)
+            progress = overall_progress(jobs, event)
             return _jobs.set_progress(
-                tx,
+                jobs,
                 **common,
                 job_id=event.dataset_id,
                 progress=progress,
                 eta_seconds=event.eta_seconds,
             )
         case DatasetBuilt():
-            tx.execute(
-                """update dataset_details set labels = ?, splits = ?, image_width = ?,
-                     image_height = ?, image_channels = ?, encoding = ?, mean = ?, mean_jpg = ?,
-                     labels_blob = ?, errors = ? where dataset_id = ?""",
-                [
-                    dumps(event.labels),
-                    dumps(event.splits),
-                    event.image_width,
-                    event.image_height,
-                    event.image_channels,
-                    event.encoding,
-                    dumps(event.mean),
-                    dumps(event.mean_jpg),
-                    dumps(event.labels_blob),
-                    dumps(event.errors),
-                    event.dataset_id,
-                ],
+            _update_details(
+                jobs,
+                event.dataset_id,
+                labels=dumps(event.labels),
+                splits=dumps(event.splits),
+                image_width=event.image_width,
+                image_height=event.image_height,
+                image_channels=event.image_channels,
+                encoding=event.encoding,
+                mean=dumps(event.mean),
+                mean_jpg=dumps(event.mean_jpg),
+                labels_blob=dumps(event.labels_blob),
+                errors=dumps(event.errors),
             )
-            return _jobs.set_status(tx, **common, job_id=event.dataset_id, status="Done")
+            return _jobs.set_status(jobs, **common, job_id=event.dataset_id, status="Done")
         case DatasetFailed():
             return _jobs.set_status(
-                tx, **common, job_id=event.dataset_id, status="Error", error=event.error
+                jobs, **common, job_id=event.dataset_id, status="Error", error=event.error
             )
         case DatasetAborted():
-            return _jobs.set_status(tx, **common, job_id=event.dataset_id, status="Aborted")
+            return _jobs.set_status(jobs, **common, job_id=event.dataset_id, status="Aborted")
         case DatasetDeleted():
             return _jobs.mark_deleted(
-                tx, stream=STREAM, seq=seq, job_id=event.dataset_id, at=event.occurred_at
+                jobs, stream=STREAM, seq=seq, job_id=event.dataset_id, at=event.occurred_at
             )
         case DatasetEdited():
             return _jobs.edit(
-                tx, **common, job_id=event.dataset_id, name=event.name, notes=event.notes
+                jobs, **common, job_id=event.dataset_id, name=event.name, notes=event.notes
+            )
+        case DatasetPurged():
+            return tombstones.purged(
+                jobs, stream=STREAM, seq=seq, job_id=event.dataset_id, type="dataset", event=event
             )
     return []
 
 
-def _overall(tx: duckdb.DuckDBPyConnection, event: DatasetProgressed) -> float:
+def _update_details(jobs: _jobs.Jobs, dataset_id: str, **values: Any) -> dict[str, Any] | None:
+    """Change a dataset's details row if it exists (as an UPDATE would); the new row."""
+    row = jobs.details.get(dataset_id)
+    if row is None:
+        return None
+    jobs.details.put({**row, **values})
+    return jobs.details.get(dataset_id)
+
+
+def overall_progress(jobs: _jobs.Jobs, event: DatasetProgressed) -> float:
     """Progress over the whole build: the builder counts each split from zero again."""
-    tx.execute(
-        "update dataset_details set phase = ? where dataset_id = ?", [event.phase, event.dataset_id]
+    row = _update_details(jobs, event.dataset_id, phase=event.phase)
+    counts: dict[str, int] = (
+        msgspec.json.decode(row["split_counts"]) if row and row["split_counts"] else {}
     )
-    row = tx.execute(
-        "select split_counts from dataset_details where dataset_id = ?", [event.dataset_id]
-    ).fetchone()
-    counts: dict[str, int] = msgspec.json.decode(row[0]) if row and row[0] else {}
     whole = sum(counts.get(s, 0) for s in SPLIT_ORDER)
     if event.phase in SPLIT_ORDER and whole:
         before = sum(counts.get(s, 0) for s in SPLIT_ORDER[: SPLIT_ORDER.index(event.phase)])
