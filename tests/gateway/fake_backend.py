@@ -138,6 +138,8 @@ class FakeBackend:
             spec=cmd.spec,
             form=cmd.form,
             actor=_actor(cmd),
+            idempotency_key=cmd.idempotency_key,  # recorded as the real service does
+            request_digest=cmd.request_digest,
         )
         seq = await self.datasets.append(subjects.dataset_events(dataset_id), [event], 0)
         return Accepted(
@@ -189,6 +191,8 @@ class FakeBackend:
             spec=cmd.spec,
             form=cmd.form,
             actor=_actor(cmd),
+            idempotency_key=cmd.idempotency_key,  # recorded as the real service does
+            request_digest=cmd.request_digest,
         )
         seq = await self.models.append(subjects.model_events(model_id), [event], 0)
         return Accepted(
