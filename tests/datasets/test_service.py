@@ -101,7 +101,11 @@ async def test_folder_build_packs_splits_labels_and_exact_mean(
     parsed = next(e for e in events if isinstance(e, DatasetFolderParsed))
     assert parsed.labels == built.labels == ["a_cat", "b", "c"]
     assert parsed.split_counts == {"train": 9 + 10 + 9, "val": 3 + 3 + 3, "test": 0}  # b: 13 files
-    assert any(isinstance(e, DatasetProgressed) for e in events)
+    assert not any(isinstance(e, DatasetProgressed) for e in events)  # on its own subject:
+    progress = await js.get_last_msg(
+        subjects.STREAM_PROGRESS, subjects.dataset_progress(accepted.id)
+    )
+    assert isinstance(codec.progress_events.decode(progress.data), DatasetProgressed)
     assert [e.path.endswith("broken.jpg") for e in built.errors] == [True]
     splits = {s.split: s for s in built.splits}
     assert splits["train"].entries + splits["val"].entries == 36
@@ -204,10 +208,10 @@ async def test_abort_stops_a_running_build_and_leaves_no_blobs(
     progressed = asyncio.Event()
 
     async def on_event(msg) -> None:
-        if isinstance(codec.dataset_events.decode(msg.data), DatasetProgressed):
+        if isinstance(codec.progress_events.decode(msg.data), DatasetProgressed):
             progressed.set()
 
-    sub = await nc.subscribe(subjects.DATASET_EVENTS, cb=on_event)
+    sub = await nc.subscribe(subjects.PROGRESS_EVENTS, cb=on_event)
     accepted, _ = await create(nc, folder)
     assert accepted is not None
     await asyncio.wait_for(progressed.wait(), 30)

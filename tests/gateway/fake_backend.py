@@ -349,13 +349,13 @@ class FakeBackend:
         return await self.models.append(subject, [TrainingStarted(model_id=model_id)], last)
 
     async def progress(self, model_id: str, epoch: float, progress: float) -> int:
-        """A TrainingProgressed event."""
-        subject = subjects.model_events(model_id)
-        _, last = await self.models.load(subject)
+        """A TrainingProgressed event, on the job's progress subject as the trainer sends it;
+        the progress stream's sequence."""
         event = TrainingProgressed(
             model_id=model_id, epoch=epoch, progress=progress, eta_seconds=10.0
         )
-        return await self.models.append(subject, [event], last)
+        ack = await self.js.publish(subjects.model_progress(model_id), codec.encode(event))
+        return ack.seq
 
     async def metric(
         self, model_id: str, iteration: int, phase: str = "train", **values: float

@@ -53,7 +53,11 @@ async def test_a_job_stream_starts_with_history_then_goes_live(live_url, backend
             assert history.event == "history"
             assert history.data["status"] == "Initialized"
             assert [p["iteration"] for p in history.data["metrics"]] == [0, 1]
-            assert set(cursor(history)) == {subjects.STREAM_MODELS, subjects.STREAM_METRICS}
+            assert set(cursor(history)) == {
+                subjects.STREAM_MODELS,
+                subjects.STREAM_METRICS,
+                subjects.STREAM_PROGRESS,
+            }
             await backend.start_training(model_id)
             await backend.metric(model_id, 2, loss=0.5)
             await backend.progress(model_id, 0.5, 0.25)
@@ -148,8 +152,9 @@ async def test_resume_replays_status_snapshot_and_progress_missed_meanwhile(
             replay = await take(events, 4)
             await backend.complete(model_id)
             (live,) = await take(events, 1)
-    assert [e.event for e in replay] == ["status", "progress", "snapshot", "metric"]
-    assert replay[1].data["progress"] == 0.2  # only the latest progress is kept
+    # Per stream in order; progress has its own stream (sorted after the models stream's).
+    assert [e.event for e in replay] == ["status", "snapshot", "progress", "metric"]
+    assert replay[2].data["progress"] == 0.2  # only the latest progress is kept
     assert live.event == "status" and live.data["status"] == "Done"
     assert cursor(live)[subjects.STREAM_MODELS] > cursor(replay[-1])[subjects.STREAM_MODELS]
 

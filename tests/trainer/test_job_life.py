@@ -15,7 +15,6 @@ from digits_proto.models import (
     ModelCreated,
     ModelEdited,
     TrainingCompleted,
-    TrainingProgressed,
     TrainSpec,
 )
 from digits_proto.runtime import put_bytes, request
@@ -24,7 +23,14 @@ from digits_trainer.errors import InvalidField, ModelNotFound, NotOwner
 from digits_trainer.joblog import JobLog, log_blob
 from digits_trainer.store import Store
 from tests.fakes.principals import ALICE, BOB
-from tests.trainer.test_service import FakeBroker, add_dataset, status_is, trainer, wait_for
+from tests.trainer.test_service import (
+    FakeBroker,
+    add_dataset,
+    status_is,
+    trainer,
+    wait_for,
+    wait_for_progress,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -102,7 +108,7 @@ async def test_a_running_job_is_renamed_and_trains_on_with_its_log_uploaded(
         body, rejected = await request(nc, subjects.CMD_MODELS_CREATE, command)
         assert rejected is None
         model_id = codec.command_reply.decode(body).id
-        await wait_for(js, model_id, lambda ev: any(isinstance(e, TrainingProgressed) for e in ev))
+        await wait_for_progress(js, model_id)  # training runs
         for n in range(3):  # several edits while the attempt appends its own events
             edit = EditModel(model_id=model_id, principal=ALICE, name=f"after {n}", notes="n")
             body, rejected = await request(nc, subjects.CMD_MODELS_EDIT, edit)

@@ -45,6 +45,7 @@ from digits_proto.runtime._micro import (
     request,
     serve_endpoints,
 )
+from digits_proto.runtime._retention import purge_step, purge_subject, subject_heads
 from digits_proto.runtime._service import ServiceHost, run_service
 from digits_proto.runtime._settings import env_settings
 from digits_proto.runtime._store import ConcurrencyError, EventStore
@@ -86,6 +87,8 @@ __all__ = [
     "put_bytes",
     "keyed_before",
     "put_file",
+    "purge_step",
+    "purge_subject",
     "put_reader",
     "read_blob",
     "read_bytes",
@@ -97,4 +100,5 @@ __all__ = [
     "serve_health",
     "storage_limits",
     "stream_configs",
+    "subject_heads",
 ]

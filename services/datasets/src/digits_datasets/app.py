@@ -6,7 +6,7 @@ import asyncio
 import functools
 from pathlib import Path
 
-from digits_datasets import handlers, worker
+from digits_datasets import handlers, purge, worker
 from digits_datasets.dependents import ModelIndex
 from digits_datasets.explore import Explorer
 from digits_datasets.pool import BuildPool
@@ -19,6 +19,7 @@ from digits_proto.runtime import (
     consume_tickets,
     run_service,
     serve_endpoints,
+    storage_limits,
 )
 
 COMMAND_HANDLERS = {
@@ -40,9 +41,16 @@ async def setup(host: ServiceHost, settings: Settings, pool: BuildPool) -> None:
     models = ModelIndex()
     await models.follow(host.js)
     explorer = Explorer(host.js, store, Path(settings.data_dir) / "datasets" / "cache")
+    limits = storage_limits()
     deps = handlers.Deps(
-        js=host.js, store=store, settings=settings, models=models, explorer=explorer
+        js=host.js,
+        store=store,
+        settings=settings,
+        models=models,
+        explorer=explorer,
+        retention_days=limits.retention_days,
     )
+    host.spawn(purge.keep_purging(host.js, store, limits, host.stop), name="purge")
     await serve_endpoints(
         host.nc,
         subjects.SERVICE_DATASETS,

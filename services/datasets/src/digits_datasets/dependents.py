@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from digits_proto import codec, subjects
-from digits_proto.models import ModelCreated, ModelDeleted
+from digits_proto.models import ModelCreated, ModelDeleted, ModelPurged
 from digits_proto.runtime import DomainError
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,7 @@ class ModelIndex:
         match event:
             case ModelCreated():
                 self.dataset_of[event.model_id] = event.dataset_id
-            case ModelDeleted():
+            case ModelDeleted() | ModelPurged():  # a purge may take the deletion before we read it
                 self.dataset_of.pop(event.model_id, None)
         self.seq = max(self.seq, seq)
 

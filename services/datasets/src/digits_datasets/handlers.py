@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from nats.js import JetStreamContext
 
-from digits_datasets import access, domain, example, upload
+from digits_datasets import access, domain, example, purge, upload
 from digits_datasets.dependents import ModelIndex
 from digits_datasets.errors import DatasetNotFound
 from digits_datasets.explore import Explorer
@@ -73,6 +73,7 @@ class Deps:
     settings: Settings
     models: ModelIndex
     explorer: Explorer | None = None
+    retention_days: float = 7.0  # a deleted dataset's events are purged after this (0: at once)
 
 
 def checked_sources(spec: DatasetSpec, roots: list[str]) -> DatasetSpec:
@@ -200,6 +201,8 @@ async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
     removed = await delete_prefix(deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id))
     removed += await _delete_uploads(deps.js, state.spec)
     log.info("dataset_deleted", dataset_id=dataset_id, blobs=removed)
+    if deps.retention_days <= 0:  # no window: its events go now, behind their tombstone
+        seq = await purge.purge_dataset(deps.js, deps.store, dataset_id) or seq
     return Accepted(
         id=dataset_id,
         name=state.name,

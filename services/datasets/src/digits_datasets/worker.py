@@ -25,7 +25,7 @@ from digits_datasets.settings import Settings
 from digits_datasets.shards import Packer
 from digits_datasets.sources import parse_sources
 from digits_datasets.splits import SplitPlan
-from digits_proto import codec, subjects
+from digits_proto import codec, headers, subjects
 from digits_proto.datasets import (
     BuildDatasetTicket,
     DatasetAborted,
@@ -183,7 +183,14 @@ class Build:
         event = DatasetProgressed(
             dataset_id=self.dataset_id, phase=phase, done=done, total=total, eta_seconds=eta
         )
-        await self._step(event)
+        if self._stopped():
+            return
+        # Its own subject, not the dataset's history: the stream keeps the last few per dataset.
+        await self.deps.js.publish(
+            subjects.dataset_progress(self.dataset_id),
+            codec.encode(event),
+            headers={headers.MSG_ID: event.event_id},
+        )
 
     def _stopped(self) -> bool:
         return self.stop_seen or not self.state.building

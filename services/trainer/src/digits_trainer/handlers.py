@@ -44,6 +44,7 @@ from digits_trainer.domain import (
 from digits_trainer.errors import InvalidField, ModelNotFound
 from digits_trainer.networks import STANDARD
 from digits_trainer.networks import source as standard_source
+from digits_trainer.purge import purge_model
 from digits_trainer.sandbox import Sandbox
 from digits_trainer.store import Store, valid_job_id
 
@@ -132,8 +133,9 @@ async def abort_model(store: Store, command: object) -> Accepted:
     )
 
 
-async def delete_model(store: Store, command: object) -> Accepted:
-    """Delete a job (stopping it if it runs), its snapshots and its metrics."""
+async def delete_model(store: Store, command: object, retention_days: float = 7.0) -> Accepted:
+    """Delete a job (stopping it if it runs), its snapshots and its metrics; with no retention
+    window its events go at once, behind their tombstone (whose sequence the answer carries)."""
     command = expect(command, DeleteModel)
     if not valid_job_id(command.model_id):
         raise ModelNotFound(command.model_id)
@@ -146,6 +148,8 @@ async def delete_model(store: Store, command: object) -> Accepted:
 
     seq = await store.update(command.model_id, decide)
     await store.forget_model(command.model_id)
+    if retention_days <= 0:
+        seq = await purge_model(store, command.model_id) or seq
     return Accepted(
         id=command.model_id,
         name=seen[0].name,
@@ -261,14 +265,16 @@ def expect(command: object, kind: type[T]) -> T:
     return command
 
 
-def command_handlers(store: Store, sandbox: Sandbox, imports: pretrained.Imports):
-    """The endpoint table: subject → handler."""
+def command_handlers(
+    store: Store, sandbox: Sandbox, imports: pretrained.Imports, retention_days: float = 7.0
+):
+    """The endpoint table: subject → handler (`retention_days`: deleted jobs' events kept)."""
     return {
         subjects.CMD_MODELS_CREATE: partial(create_model, store, sandbox),
         subjects.CMD_MODELS_CUSTOMIZE: partial(customize, store),
         subjects.CMD_MODELS_VISUALIZE: partial(visualize, store, sandbox),
         subjects.CMD_MODELS_ABORT: partial(abort_model, store),
-        subjects.CMD_MODELS_DELETE: partial(delete_model, store),
+        subjects.CMD_MODELS_DELETE: partial(delete_model, store, retention_days=retention_days),
         subjects.CMD_MODELS_PRETRAINED: partial(pretrained.create_pretrained, store, imports),
         subjects.CMD_MODELS_TO_PRETRAINED: partial(pretrained.make_pretrained, store, imports),
         subjects.CMD_MODELS_EDIT: partial(edit_model, store),

@@ -110,7 +110,7 @@ class Relay:
         if not report.epoch_end and now - self.last_progress < self.settings.progress_every:
             return
         self.last_progress = now
-        await self.append(
+        await self.store.publish_progress(
             TrainingProgressed(
                 model_id=self.model_id,
                 epoch=report.epoch,

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import msgspec
 import structlog
 
 from digits_proto.datasets import DatasetBuilt, SplitBlobs
@@ -64,7 +65,7 @@ async def prepare(
     if "train" not in splits:
         raise ValueError(f"dataset {state.dataset_id} has no train images")
 
-    spec = state.spec
+    spec = with_snapshot_keep(state.spec, settings.snapshot_keep)
     resume = None
     if point is not None:
         resume = ResumeFiles(state=inputs.add(point[0]))
@@ -164,3 +165,10 @@ async def pretrained_params(store: Store, spec: TrainSpec, cache: Path) -> str |
         return None
     snapshot = await store.start_snapshot(spec.previous_network, spec.previous_snapshot)
     return str(await store.fetch(snapshot.params, cache))
+
+
+def with_snapshot_keep(spec: TrainSpec, default: int) -> TrainSpec:
+    """The spec with the trainer's retention where the job left it to the server (0)."""
+    if spec.snapshot_keep > 0 or default <= 0:
+        return spec
+    return msgspec.structs.replace(spec, snapshot_keep=default)

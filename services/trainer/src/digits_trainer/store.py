@@ -12,7 +12,13 @@ from nats.js.errors import NotFoundError
 
 from digits_proto import codec, headers, subjects
 from digits_proto.base import BlobRef
-from digits_proto.models import MetricsRecorded, ModelEvents, SnapshotSaved, TrainModelTicket
+from digits_proto.models import (
+    MetricsRecorded,
+    ModelEvents,
+    SnapshotSaved,
+    TrainingProgressed,
+    TrainModelTicket,
+)
 from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file, read_bytes
 from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model, pick_snapshot
 from digits_trainer.resumepoints import resume_point_name
@@ -98,6 +104,14 @@ class Store:
             subjects.model_metrics(event.model_id),
             codec.encode(event),
             headers={headers.MSG_ID: msg_id},
+        )
+
+    async def publish_progress(self, event: TrainingProgressed) -> None:
+        """The job's latest progress, on its progress subject (the stream keeps the last few)."""
+        await self.js.publish(
+            subjects.model_progress(event.model_id),
+            codec.encode(event),
+            headers={headers.MSG_ID: event.event_id},
         )
 
     async def recorded_iterations(self, model_id: str) -> dict[str, int]:

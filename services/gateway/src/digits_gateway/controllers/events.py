@@ -51,6 +51,15 @@ def parse_cursor(text: str | None, streams: Iterable[str]) -> dict[str, int] | N
     return {s: cursor[s] for s in wanted} if wanted <= cursor.keys() else None
 
 
+def with_progress(cursor: dict[str, int] | None, text: str | None) -> dict[str, int] | None:
+    """The cursor with its progress position (progress has its own stream): 0 when the cursor
+    predates that stream, so a resumed client gets each job's latest progress once."""
+    if cursor is None:
+        return None
+    found = parse_cursor(text, (subjects.STREAM_PROGRESS,))
+    return {**cursor, subjects.STREAM_PROGRESS: found[subjects.STREAM_PROGRESS] if found else 0}
+
+
 def _message(
     kind: str, data: Any, cursor: dict[str, int], retry: int | None = None
 ) -> ServerSentEventMessage:
@@ -107,9 +116,9 @@ def _sse(content: AsyncIterator[ServerSentEventMessage]) -> ServerSentEvent:
 @get("/events")
 async def all_events(gw: Gateway, last_event_id: LastEventId = None) -> ServerSentEvent:
     """Every job's status/progress/snapshot/deleted; a first `history` lists all jobs."""
-    cursor = parse_cursor(last_event_id, HOME_STREAMS)
+    cursor = with_progress(parse_cursor(last_event_id, HOME_STREAMS), last_event_id)
     sub = gw.hub.subscribe(None, HOME_KINDS)
-    floor = {s: gw.projection.positions[s] for s in HOME_STREAMS}
+    floor = {s: gw.projection.positions[s] for s in (*HOME_STREAMS, subjects.STREAM_PROGRESS)}
     first: list[ServerSentEventMessage] = []
     replay: list[LiveEvent] = []
     with gw.db.cursor() as cur:
@@ -132,11 +141,11 @@ async def job_events(
     if job is None:
         raise JobNotFound()
     streams = [job.stream] + ([subjects.STREAM_METRICS] if job.type == "model" else [])
-    cursor = parse_cursor(last_event_id, streams)
+    cursor = with_progress(parse_cursor(last_event_id, streams), last_event_id)
     if job.deleted and cursor is None:
         raise JobNotFound()
     sub = gw.hub.subscribe(job.id, JOB_KINDS)
-    floor = {s: gw.projection.positions[s] for s in streams}
+    floor = {s: gw.projection.positions[s] for s in (*streams, subjects.STREAM_PROGRESS)}
     first: list[ServerSentEventMessage] = []
     replay: list[LiveEvent] = []
     with gw.db.cursor() as cur:
@@ -145,7 +154,8 @@ async def job_events(
             cursor = dict(floor)
             first.append(_message("history", _history(cur, job), cursor, RETRY_MS))
         else:
-            replay = queries.changes_since(cur, job.id, {job.stream: cursor[job.stream]})
+            since = {s: cursor[s] for s in (job.stream, subjects.STREAM_PROGRESS)}
+            replay = queries.changes_since(cur, job.id, since)
             if job.type == "model":
                 replay += queries.metric_events_since(cur, job.id, cursor[subjects.STREAM_METRICS])
     return _sse(_stream(gw, sub, first, replay, cursor, floor))

@@ -27,15 +27,6 @@ def changes_since(cur: Cursor, job_id: str | None, cursor: dict[str, int]) -> li
         ).fetchall():
             data = {"job_id": jid, "type": type, "name": name, "status": status}
             out.append(LiveEvent(stream=stream, seq=seq, job_id=jid, kind="status", data=data))
-        for jid, progress, eta, epoch, seq, type in cur.execute(
-            f"""select j.id, j.progress, j.eta_seconds, j.epoch, j.progress_seq, j.type from jobs j
-                where j.stream = ? and j.progress_seq > ? and not j.deleted{job_filter}""",
-            after + job_param,
-        ).fetchall():
-            data = {"job_id": jid, "progress": progress, "eta_seconds": eta}
-            if type == "model" and epoch is not None:
-                data["epoch"] = epoch
-            out.append(LiveEvent(stream=stream, seq=seq, job_id=jid, kind="progress", data=data))
         for jid, epoch, seq in cur.execute(
             f"""select s.job_id, s.epoch, s.seq from snapshots s join jobs j on j.id = s.job_id
                 where j.stream = ? and s.seq > ?{job_filter}""",
@@ -50,7 +41,26 @@ def changes_since(cur: Cursor, job_id: str | None, cursor: dict[str, int]) -> li
         ).fetchall():
             data = {"job_id": jid, "type": type, "name": name}
             out.append(LiveEvent(stream=stream, seq=seq, job_id=jid, kind="deleted", data=data))
+    if subjects.STREAM_PROGRESS in cursor:  # progress has its own stream (and positions)
+        out += _progress_since(cur, job_filter, job_param, cursor[subjects.STREAM_PROGRESS])
     out.sort(key=lambda e: (e.stream, e.seq))
+    return out
+
+
+def _progress_since(
+    cur: Cursor, job_filter: str, job_param: list[str], after: int
+) -> list[LiveEvent]:
+    out: list[LiveEvent] = []
+    for jid, progress, eta, epoch, seq, type in cur.execute(
+        f"""select j.id, j.progress, j.eta_seconds, j.epoch, j.progress_seq, j.type from jobs j
+            where j.progress_seq > ? and not j.deleted{job_filter}""",
+        [after, *job_param],
+    ).fetchall():
+        data = {"job_id": jid, "progress": progress, "eta_seconds": eta}
+        if type == "model" and epoch is not None:
+            data["epoch"] = epoch
+        stream = subjects.STREAM_PROGRESS
+        out.append(LiveEvent(stream=stream, seq=seq, job_id=jid, kind="progress", data=data))
     return out
 
 
