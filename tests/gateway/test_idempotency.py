@@ -81,7 +81,7 @@ async def test_a_retry_after_a_gateway_restart_gets_the_first_answer(
         await sign_in(client, "alice")
         first = await client.post("/api/v1/datasets/", json=body, headers=key)
     assert first.status_code == 202, first.text
-    readmodel = settings.readmodel_path()
+    readmodel = settings.readmodel_path
     readmodel.unlink()  # the new gateway rebuilds its read model from the streams
     Path(f"{readmodel}.wal").unlink(missing_ok=True)
     async with running(create_app(settings)) as client:
