@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
@@ -179,27 +180,47 @@ class Launcher:
                 out.close()
         child.started_at = time.monotonic()
 
-    def _healthy(self, child: Child) -> bool:
+    def _health(self, child: Child) -> tuple[bool, object]:
+        """Whether the child is ready, and what its /health says it is busy with (the
+        gateway's `rebuilding` progress: it changes while a long history is replayed)."""
         try:
             with urllib.request.urlopen(child.health_url, timeout=2) as r:
-                return r.status == 200
+                return r.status == 200, None
+        except urllib.error.HTTPError as e:  # 503 while not ready: its body says why
+            try:
+                body = json.loads(e.read() or b"{}")
+            except ValueError:
+                body = {}
+            return False, body.get("rebuilding") if isinstance(body, dict) else None
         except (urllib.error.URLError, OSError, ValueError):
-            return False
+            return False, None
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.settings.ready_timeout
+        """Wait until every child is healthy; give up only after `ready_timeout` seconds in
+        which none became ready and none reported progress (a long rebuild keeps going)."""
+        last_change = time.monotonic()
         pending = {c.name for c in self.children}
+        progress: dict[str, object] = {}
         while pending and not self.stopping:
-            if time.monotonic() > deadline:
+            if time.monotonic() - last_change > self.settings.ready_timeout:
                 self.echo(
-                    f"not ready after {self.settings.ready_timeout:.0f} s: {sorted(pending)}; "
-                    f"logs in {self.logs}"
+                    f"not ready after {self.settings.ready_timeout:.0f} s without progress: "
+                    f"{sorted(pending)}; logs in {self.logs}"
                 )
                 return False
             for child in self.children:
                 self._restart_if_dead(child)
-                if child.name in pending and self._healthy(child):
+                if child.name not in pending:
+                    continue
+                ok, busy = self._health(child)
+                if ok:
                     pending.discard(child.name)
+                    last_change = time.monotonic()
+                elif busy and busy != progress.get(child.name):
+                    if child.name not in progress:
+                        self.echo(f"{child.name}: rebuilding its read model from the streams")
+                    progress[child.name] = busy
+                    last_change = time.monotonic()
             time.sleep(0.2)
         return not self.stopping
 

@@ -11,12 +11,18 @@ from digits_gateway.deps import Gateway
 
 @get("/health", include_in_schema=False)
 async def health(gw: Gateway) -> Response[dict[str, Any]]:
-    """Ready: every backend service answered and the projection runs."""
+    """Ready: every backend service answered and the projection runs.
+
+    While the read model catches up (a rebuild after its file was deleted), `rebuilding` says
+    per stream how many events were applied since start and how many are still pending: the
+    launcher waits as long as these move.
+    """
     body = {
         "ready": gw.readiness.ready,
         "waiting_for": gw.readiness.waiting_for(),
         "services": gw.readiness.up,
         "positions": gw.projection.positions,
+        "rebuilding": gw.projection.progress(),
     }
     return Response(body, status_code=200 if gw.readiness.ready else 503)
 
