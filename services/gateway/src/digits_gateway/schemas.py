@@ -125,9 +125,10 @@ class JobSummary(msgspec.Struct, kw_only=True):
 
 
 class JobList(msgspec.Struct, kw_only=True):
-    """Jobs, oldest first."""
+    """A page of jobs, oldest first; `next` is the URL of the next page (null on the last)."""
 
     jobs: list[JobSummary]
+    next: str | None = None
 
 
 class Deleted(msgspec.Struct, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from digits_gateway.readmodel import queries
@@ -32,7 +33,12 @@ def status(job: Job | None) -> dict[str, Any]:
     return {"status": job.status, "type": JOB_TYPES[job.type], "name": job.name, "error": None}
 
 
-def _common(cur: Cursor, job: Job) -> dict[str, Any]:
+History = list[tuple[str, datetime]]
+
+
+def _common(cur: Cursor, job: Job, history: History | None = None) -> dict[str, Any]:
+    if history is None:
+        history = queries.status_history(cur, job.id)
     return {
         "id": job.id,
         "name": job.name,
@@ -42,7 +48,7 @@ def _common(cur: Cursor, job: Job) -> dict[str, Any]:
         "group": job.group,
         "creation time": job.created.isoformat(),
         "submitted": job.created.timestamp(),
-        "status_history": [[s, at.timestamp()] for s, at in queries.status_history(cur, job.id)],
+        "status_history": [[s, at.timestamp()] for s, at in history],
         "progress": 1.0 if job.status == "Done" else job.progress,
         "eta_seconds": job.eta_seconds if job.running else None,
         "error": job.error,
@@ -162,16 +168,30 @@ def _db_task(
 
 
 def model(
-    cur: Cursor, job: Job, datasets: dict[str, Job] | None = None, epochs: list[float] | None = None
+    cur: Cursor,
+    job: Job,
+    datasets: dict[str, Job] | None = None,
+    epochs: list[float] | None = None,
+    history: History | None = None,
+    details: dict[str, DatasetDetails] | None = None,
 ) -> dict[str, Any]:
-    """`/models/<id>.json`: DIGITS's model json_dict, with snapshot epochs and the spec."""
+    """`/models/<id>.json`: DIGITS's model json_dict, with snapshot epochs and the spec.
+
+    A list of models passes what it read for all of them at once (datasets, epochs, history,
+    dataset details): one query each per list, not per model.
+    """
     spec = job.spec
     if datasets is not None:
         ds = datasets.get(job.dataset_id or "")
     else:
         ds = queries.get_job(cur, job.dataset_id or "", include_deleted=True)
     ds_spec = ds.spec if ds is not None else {}
-    built = queries.dataset_details(cur, ds.id) if ds is not None else DatasetDetails()
+    if ds is None:
+        built = DatasetDetails()
+    elif details is not None and ds.id in details:
+        built = details[ds.id]
+    else:
+        built = queries.dataset_details(cur, ds.id)
     # [H, W, C] as DIGITS reports it: what the build wrote, else what it was asked for.
     dims = [
         built.image_height or ds_spec.get("resize_height"),
@@ -180,7 +200,7 @@ def model(
     ]
     if epochs is None:
         epochs = [s.epoch for s in queries.snapshots(cur, job.id)]
-    out = _common(cur, job)
+    out = _common(cur, job, history)
     out.update(
         {
             "directory": f"{subjects.BUCKET_MODELS}/{job.id}",
@@ -206,12 +226,14 @@ def model(
     return out
 
 
-def pretrained(cur: Cursor, job: Job, epochs: list[float] | None = None) -> dict[str, Any]:
+def pretrained(
+    cur: Cursor, job: Job, epochs: list[float] | None = None, history: History | None = None
+) -> dict[str, Any]:
     """`/pretrained_models/<id>.json`: DIGITS's pretrained job, plus how it preprocesses."""
     spec = job.spec
     if epochs is None:
         epochs = [s.epoch for s in queries.snapshots(cur, job.id)]
-    out = _common(cur, job)
+    out = _common(cur, job, history)
     out.update(
         {
             "directory": f"{subjects.BUCKET_MODELS}/{job.id}",
@@ -245,17 +267,30 @@ def model_like(cur: Cursor, job: Job) -> dict[str, Any]:
 
 
 def index(cur: Cursor, jobs_dir: str) -> dict[str, Any]:
-    """`/index.json`: every dataset briefly, every model in full."""
+    """`/index.json`: every dataset briefly, every model in full (a fixed number of queries,
+    whatever the number of jobs)."""
     jobs = queries.list_jobs(cur)
-    datasets = {j.id: j for j in queries.list_jobs(cur, "dataset")}
+    datasets = {j.id: j for j in jobs if j.type == "dataset"}
     models = [j for j in jobs if j.type == "model"]
+    # Models of a deleted dataset still name it (its row stays, marked deleted).
+    missing = {m.dataset_id for m in models if m.dataset_id and m.dataset_id not in datasets}
+    for dataset_id in sorted(missing):
+        if (found := queries.get_job(cur, dataset_id, include_deleted=True)) is not None:
+            datasets[dataset_id] = found
     epochs = queries.snapshot_epochs(cur, [m.id for m in models])
+    histories = queries.status_histories(cur, [j.id for j in jobs if j.type != "dataset"])
+    details = queries.many_dataset_details(cur, datasets)
+    live = [d for d in datasets.values() if not d.deleted]
     return {
         "version": VERSION,
         "jobs_dir": jobs_dir,
-        "datasets": [{"id": d.id, "name": d.name, "status": d.status} for d in datasets.values()],
-        "models": [model(cur, m, datasets, epochs[m.id]) for m in models],
-        "pretrained_models": [pretrained(cur, j) for j in jobs if j.type == "pretrained_model"],
+        "datasets": [{"id": d.id, "name": d.name, "status": d.status} for d in live],
+        "models": [model(cur, m, datasets, epochs[m.id], histories[m.id], details) for m in models],
+        "pretrained_models": [
+            pretrained(cur, j, history=histories[j.id])
+            for j in jobs
+            if j.type == "pretrained_model"
+        ],
     }
 
 

@@ -20,6 +20,7 @@ from litestar.openapi.spec import (
 
 from digits_gateway import commands, idempotency, views
 from digits_gateway.controllers._common import require_user
+from digits_gateway.controllers._paging import DEFAULT_LIMIT, Cursor, Limit, job_page
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected
 from digits_gateway.forms import FormErrors
@@ -34,7 +35,6 @@ from digits_gateway.schemas import (
     JobEdited,
     JobList,
     JobRef,
-    JobSummary,
     MetricPoint,
     MetricSeries,
     ModelCreate,
@@ -72,12 +72,6 @@ def _api_field_names() -> Iterator[None]:
         raise
 
 
-def _jobs(gw: Gateway, type: str | None) -> JobList:
-    with gw.db.cursor() as cur:
-        jobs = queries.list_jobs(cur, type)
-    return JobList(jobs=[JobSummary(**views.summary(j)) for j in jobs])
-
-
 def _ref(job_id: str, name: str, status: str) -> JobRef:
     return JobRef(id=job_id, name=name, status=status)
 
@@ -106,18 +100,20 @@ class DatasetApi(Controller):
     tags = ["datasets"]
 
     @get("/")
-    async def list_datasets(self, gw: Gateway) -> JobList:
-        """Every dataset."""
-        return _jobs(gw, "dataset")
+    async def list_datasets(
+        self, gw: Gateway, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+    ) -> JobList:
+        """Every dataset, a page at a time (`limit`, `cursor`; `next` links the next page)."""
+        return job_page(gw, "dataset", limit, cursor, self.path)
 
     @post("/", status_code=202)
     async def create_dataset(
-        form = data.form()
-        key = idempotency.keyed(idempotency.read_key(request.headers), "dataset", form)
         self, request: Request[Any, Any, Any], gw: Gateway, data: DatasetCreate
     ) -> JobRef:
         """Create and build a dataset; 202 with its id once the read model shows it."""
         user = _user(request, data.username)
+        form = data.form()
+        key = idempotency.keyed(idempotency.read_key(request.headers), "dataset", form)
         with _api_field_names():
             accepted = await commands.create_dataset(gw, form, user, key=key)
         return _ref(accepted.id, accepted.name, str(accepted.status))
@@ -155,18 +151,20 @@ class ModelApi(Controller):
     tags = ["models"]
 
     @get("/")
-    async def list_models(self, gw: Gateway) -> JobList:
-        """Every model."""
-        return _jobs(gw, "model")
+    async def list_models(
+        self, gw: Gateway, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+    ) -> JobList:
+        """Every model, a page at a time (`limit`, `cursor`; `next` links the next page)."""
+        return job_page(gw, "model", limit, cursor, self.path)
 
     @post("/", status_code=202)
     async def create_model(
         self, request: Request[Any, Any, Any], gw: Gateway, data: ModelCreate
     ) -> JobRef:
-        form = data.form()
-        key = idempotency.keyed(idempotency.read_key(request.headers), "model", form)
         """Create a training job; 202 with its id once the read model shows it."""
         user = _user(request, data.username)
+        form = data.form()
+        key = idempotency.keyed(idempotency.read_key(request.headers), "model", form)
         with _api_field_names():
             accepted = (await commands.create_models(gw, form, user, key))[0]
         return _ref(accepted.id, accepted.name, str(accepted.status))
@@ -241,9 +239,11 @@ class JobApi(Controller):
     tags = ["jobs"]
 
     @get("/jobs")
-    async def list_jobs(self, gw: Gateway) -> JobList:
-        """Datasets and models, oldest first."""
-        return _jobs(gw, None)
+    async def list_jobs(
+        self, gw: Gateway, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+    ) -> JobList:
+        """Datasets and models, oldest first, a page at a time (`limit`, `cursor`, `next`)."""
+        return job_page(gw, None, limit, cursor, f"{self.path}/jobs")
 
     @patch("/jobs/{job_id:str}")
     async def edit_job(

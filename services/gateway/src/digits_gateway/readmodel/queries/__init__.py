@@ -8,10 +8,12 @@ from digits_gateway.readmodel.queries._jobs import (
     devices,
     get_job,
     list_jobs,
+    many_dataset_details,
     metric_summaries,
     metrics,
     snapshot_epochs,
     snapshots,
+    status_histories,
     status_history,
 )
 from digits_gateway.readmodel.queries._records import (
@@ -54,12 +56,14 @@ __all__ = [
     "list_tokens",
     "list_users",
     "loss_sparklines",
+    "many_dataset_details",
     "metric_events_since",
     "metric_summaries",
     "metrics",
     "session_ended",
     "snapshot_epochs",
     "snapshots",
+    "status_histories",
     "status_history",
     "token_user",
 ]

@@ -57,14 +57,30 @@ def get_job(cur: Cursor, job_id: str, include_deleted: bool = False) -> Job | No
     return None if row is None else _job(row)
 
 
-def list_jobs(cur: Cursor, type: str | None = None) -> list[Job]:
-    """Every live job (of one type, or all), oldest first."""
+def list_jobs(
+    cur: Cursor, type: str | None = None, limit: int | None = None, after: str | None = None
+) -> list[Job]:
+    """Live jobs (of one type, or all), oldest first: all, or `limit` of them after the job
+    `after` (keyset paging on (created, id): a job created meanwhile shifts no page).
+
+    Raises KeyError when `after` names no job (a deleted one still pages: rows stay).
+    """
     sql = f"select {JOB_COLUMNS} from jobs where not deleted"
     params: list[Any] = []
     if type:
         sql += " and type = ?"
         params.append(type)
-    return [_job(r) for r in cur.execute(sql + " order by created, id", params).fetchall()]
+    if after is not None:
+        row = cur.execute("select created from jobs where id = ?", [after]).fetchone()
+        if row is None:
+            raise KeyError(after)
+        sql += " and (created > ? or (created = ? and id > ?))"
+        params += [row[0], row[0], after]
+    sql += " order by created, id"
+    if limit is not None:
+        sql += " limit ?"
+        params.append(limit)
+    return [_job(r) for r in cur.execute(sql, params).fetchall()]
 
 
 def status_history(cur: Cursor, job_id: str) -> list[tuple[str, datetime]]:
@@ -75,16 +91,29 @@ def status_history(cur: Cursor, job_id: str) -> list[tuple[str, datetime]]:
     return [(s, utc(at)) for s, at in rows]
 
 
-def dataset_details(cur: Cursor, dataset_id: str) -> DatasetDetails:
-    """The build details of a dataset."""
-    row = cur.execute(
-        """select folder, labels, split_counts, warnings, splits, image_width, image_height,
-             image_channels, encoding, mean, mean_jpg, errors, phase
-           from dataset_details where dataset_id = ?""",
-        [dataset_id],
-    ).fetchone()
-    if row is None:
-        return DatasetDetails()
+def status_histories(cur: Cursor, job_ids: Iterable[str]) -> dict[str, list[tuple[str, datetime]]]:
+    """The status histories of many jobs in one query (a page of 1,000 models: one, not 1,000)."""
+    ids = list(job_ids)
+    out: dict[str, list[tuple[str, datetime]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = cur.execute(
+        "select job_id, status, occurred from status_history where job_id in "
+        f"({','.join('?' * len(ids))}) order by job_id, seq",
+        ids,
+    ).fetchall()
+    for job_id, status, at in rows:
+        out[job_id].append((status, utc(at)))
+    return out
+
+
+DETAIL_COLUMNS = (
+    "folder, labels, split_counts, warnings, splits, image_width, image_height, image_channels, "
+    "encoding, mean, mean_jpg, errors, phase"
+)
+
+
+def _details(row: tuple[Any, ...]) -> DatasetDetails:
     return DatasetDetails(
         folder=row[0],
         labels=json_column(row[1], []),
@@ -100,6 +129,30 @@ def dataset_details(cur: Cursor, dataset_id: str) -> DatasetDetails:
         errors=json_column(row[11], []),
         phase=row[12],
     )
+
+
+def dataset_details(cur: Cursor, dataset_id: str) -> DatasetDetails:
+    """The build details of a dataset."""
+    row = cur.execute(
+        f"select {DETAIL_COLUMNS} from dataset_details where dataset_id = ?", [dataset_id]
+    ).fetchone()
+    return DatasetDetails() if row is None else _details(row)
+
+
+def many_dataset_details(cur: Cursor, dataset_ids: Iterable[str]) -> dict[str, DatasetDetails]:
+    """The build details of many datasets in one query (a dataset without any: defaults)."""
+    ids = sorted(set(dataset_ids))
+    out = {i: DatasetDetails() for i in ids}
+    if not ids:
+        return out
+    rows = cur.execute(
+        f"select dataset_id, {DETAIL_COLUMNS} from dataset_details where dataset_id in "
+        f"({','.join('?' * len(ids))})",
+        ids,
+    ).fetchall()
+    for row in rows:
+        out[row[0]] = _details(row[1:])
+    return out
 
 
 def snapshots(cur: Cursor, job_id: str) -> list[Snapshot]:
