@@ -68,7 +68,7 @@ def _lifespan(settings: Settings) -> Any:
         nc = await connect(settings.nats_url, subjects.SERVICE_GATEWAY)
         js = nc.jetstream()
         await ensure_streams(js)
-        db = ReadModel(settings.readmodel_path)
+        db = ReadModel(settings.readmodel_path, settings.duckdb_memory)
         hub = Hub()
         projection = Projection(db, js, hub, metrics, settings.fetch_batch)
         readiness = Readiness(nc, projection.caught_up, interval=settings.ready_interval)

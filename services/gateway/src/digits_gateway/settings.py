@@ -27,6 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     read_your_writes_timeout: float = 5.0  # seconds to wait for the projection, then 503
     keepalive_seconds: float = 15.0  # SSE comment interval
     fetch_batch: int = 500  # events per projection transaction
+    duckdb_memory: str = "1GB"  # read model buffer pool cap (DuckDB alone: 80 % of RAM)
     inline_image_limit: int = 700_000  # bigger classify uploads travel through the Object Store
     max_upload_bytes: int = 64 * 1024 * 1024
     # DIGITS_ALLOWED_HOSTS: Host names answered, comma-separated; empty: loopback + bind address
