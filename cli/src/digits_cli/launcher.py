@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digits_cli import nats
+from digits_cli import logfiles, nats
 from digits_cli.settings import Settings
 from digits_proto.runtime import CREDS_ENV, NatsCredentials, credentials_for
 
@@ -71,6 +71,7 @@ class Launcher:
             for name, module in modules.items()
         ]
         self.stopping = False
+        self._logs: dict[str, logfiles.RotatingLog] = {}
 
     def _port_for(self, name: str) -> int:
         env = f"DIGITS_{name.upper().replace('-', '_')}_PORT"
@@ -111,7 +112,7 @@ class Launcher:
         """Embedded mode: credentials, the config with the permission table, then provisioning."""
         port = self.settings.nats_port or nats.free_port()
         conf, self.creds_dir = nats.write_config(self.data_dir, port)
-        self.nats_proc = nats.start(conf, port, self.logs / "nats-server.log")
+        self.nats_proc = nats.start(conf, port, self._log("nats-server"))
         self.nats_url = f"nats://127.0.0.1:{port}"
         nats.provision(self.nats_url, nats.credentials(self.creds_dir)[nats.ADMIN])
         self.echo(f"nats-server (JetStream) on {self.nats_url}")
@@ -165,20 +166,26 @@ class Launcher:
         return env
 
     def _start(self, child: Child) -> None:
-        out = None if self.settings.log_to_terminal else open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115
-        try:
-            child.proc = subprocess.Popen(
-                [sys.executable, "-m", child.module],
-                env=self._env(child),
-                stdout=out,
-                stderr=subprocess.STDOUT if out else None,
-                start_new_session=True,  # signals come from us, in order, not from the terminal
-                preexec_fn=_die_with_parent,
-            )
-        finally:
-            if out:
-                out.close()
+        piped = not self.settings.log_to_terminal  # to <name>.log, rotated by size
+        child.proc = subprocess.Popen(
+            [sys.executable, "-m", child.module],
+            env=self._env(child),
+            stdout=subprocess.PIPE if piped else None,
+            stderr=subprocess.STDOUT if piped else None,
+            start_new_session=True,  # signals come from us, in order, not from the terminal
+            preexec_fn=_die_with_parent,
+        )
+        if piped and child.proc.stdout is not None:
+            logfiles.follow(child.proc.stdout, self._log(child.name), child.name)
         child.started_at = time.monotonic()
+
+    def _log(self, name: str) -> logfiles.RotatingLog:
+        """The rotating log of one process (shared by its restarts)."""
+        if name not in self._logs:
+            max_bytes = int(self.settings.log_max_mb * 1024 * 1024)
+            path = self.logs / f"{name}.log"
+            self._logs[name] = logfiles.RotatingLog(path, max_bytes, self.settings.log_backups)
+        return self._logs[name]
 
     def _health(self, child: Child) -> tuple[bool, object]:
         """Whether the child is ready, and what its /health says it is busy with (the

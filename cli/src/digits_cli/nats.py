@@ -17,6 +17,7 @@ import bcrypt
 import msgspec
 import nats
 
+from digits_cli.logfiles import RotatingLog, follow
 from digits_proto.permissions import TABLE, Grant
 from digits_proto.runtime import NatsCredentials, ensure_streams
 
@@ -119,25 +120,29 @@ def write_config(data_dir: Path, port: int) -> tuple[Path, Path]:
     return conf, creds_dir
 
 
-def start(conf: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """Start nats-server with `conf` and wait until it accepts connections."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [binary(), "-c", str(conf)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def start(conf: Path, port: int, log: Path | RotatingLog) -> subprocess.Popen[bytes]:
+    """Start nats-server with `conf` and wait until it accepts connections; its output goes
+    to `log` (a RotatingLog is rotated by size, a plain path grows)."""
+    if not isinstance(log, RotatingLog):
+        log = RotatingLog(log, max_bytes=0, backups=0)
+    proc = subprocess.Popen(
+        [binary(), "-c", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    follow(proc.stdout, log, "nats-server")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"nats-server exited with {proc.returncode}; see {log}")
+            raise SystemExit(f"nats-server exited with {proc.returncode}; see {log.path}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return proc
         time.sleep(0.05)
     proc.kill()
-    raise SystemExit(f"nats-server did not start on port {port}; see {log}")
+    raise SystemExit(f"nats-server did not start on port {port}; see {log.path}")
 
 
 def provision(url: str, admin: NatsCredentials) -> None:

@@ -22,6 +22,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cpu_slots: int = 1
     ready_timeout: float = 180.0
     log_to_terminal: bool = False
+    # Each process's log (`<data>/logs/<name>.log`) is rotated at this size, keeping this many
+    # older files (`.1` newest); 0 MB = never rotated.
+    log_max_mb: float = 10.0
+    log_backups: int = 5
 
     @property
     def data_path(self) -> str:
