@@ -11,8 +11,9 @@ import pytest
 from nats.js.errors import BadRequestError
 
 from digits_cli import backup as ops
+from digits_cli.launcher import Launcher
 from digits_cli.settings import Settings
-from digits_cli.target import Target, open_target
+from digits_cli.target import Target, hold_store, open_target
 from digits_proto import subjects
 from digits_proto.runtime import ensure_streams
 
@@ -160,3 +161,16 @@ def test_backup_refuses_a_used_folder_and_a_data_dir_without_a_system(tmp_path: 
         ops.backup(settings_for(tmp_path / "data"), used)
     with pytest.raises(SystemExit, match="no DIGITS system in"):
         ops.backup(settings_for(tmp_path / "nothing"), tmp_path / "b")
+
+
+def test_a_data_dir_held_by_a_restore_is_refused_to_another_digits_process(
+    tmp_path: Path,
+) -> None:
+    """nats-server does not lock its store: the verbs and the launcher claim it themselves."""
+    settings = settings_for(tmp_path / "data")
+    with open_target(settings, create=True):
+        with pytest.raises(SystemExit, match="in use by another digits process"):
+            hold_store(tmp_path / "data")
+        with pytest.raises(SystemExit, match="in use by another digits process"):
+            Launcher(settings, echo=lambda *a, **_: None)._start_nats()  # `digits run` meanwhile
+    hold_store(tmp_path / "data").close()  # released with the server

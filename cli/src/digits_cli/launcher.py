@@ -17,9 +17,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from digits_cli import logfiles, nats
 from digits_cli.settings import Settings
+from digits_cli.target import hold_store
 from digits_proto.runtime import CREDS_ENV, NatsCredentials, credentials_for
 
 SERVICES = ("gpu-broker", "datasets", "trainer", "inference", "gateway")
@@ -65,6 +67,7 @@ class Launcher:
         self.nats_proc: subprocess.Popen[bytes] | None = None
         self.nats_url = settings.nats_url
         self.creds_dir: Path | None = None  # embedded mode: one credentials file per service
+        self.store_lock: IO[bytes] | None = None  # embedded mode: the NATS store is ours alone
         modules = modules or {name: "" for name in SERVICES}
         self.children = [
             Child(name, settings.port if name == "gateway" else self._port_for(name), module)
@@ -110,6 +113,7 @@ class Launcher:
 
     def _start_nats(self) -> None:
         """Embedded mode: credentials, the config with the permission table, then provisioning."""
+        self.store_lock = self.store_lock or hold_store(self.data_dir)  # not during a restore
         port = self.settings.nats_port or nats.free_port()
         conf, self.creds_dir = nats.write_config(self.data_dir, port)
         self.nats_proc = nats.start(conf, port, self._log("nats-server"))
@@ -277,3 +281,6 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 self.nats_proc.kill()
         self.nats_proc = None
+        if self.store_lock is not None:
+            self.store_lock.close()
+            self.store_lock = None

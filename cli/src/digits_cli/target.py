@@ -9,6 +9,7 @@ it on its own for the time it needs, on the same store, and stops it after.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from digits_cli import nats
 from digits_cli.settings import Settings
@@ -30,6 +32,27 @@ class Target:
     admin: NatsCredentials
     where: str
     embedded_running: bool = False  # the data dir's own server, started by `digits run`
+
+
+def hold_store(data: Path) -> IO[bytes]:
+    """Claim the data directory's NATS store for this process while the returned file is open.
+
+    nats-server does not lock its store: a `digits run` started during a restore (or a restore
+    during a start) would run two servers on one store. The launcher and these verbs both claim
+    it first (an flock, released by the kernel when the process ends, however it ends).
+    """
+    folder = data / "nats"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    held = open(folder / "store.lock", "ab")  # noqa: SIM115 - held open for the process's life
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held.close()
+        raise SystemExit(
+            f"{data} is in use by another digits process (a run, backup or restore): "
+            "wait for it or stop it first"
+        ) from None
+    return held
 
 
 def _listening_port(conf: Path) -> int | None:
@@ -77,9 +100,14 @@ def open_target(settings: Settings, create: bool) -> Iterator[Target]:
     os.umask(0o077)  # as the launcher: the data directory is the owner's alone
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
     (data / "logs").mkdir(exist_ok=True)
+    lock = hold_store(data)
     port = settings.nats_port or nats.free_port()
     conf, creds = nats.write_config(data, port)
-    proc = nats.start(conf, port, data / "logs" / "nats-server.log")
+    try:
+        proc = nats.start(conf, port, data / "logs" / "nats-server.log")
+    except BaseException:
+        lock.close()
+        raise
     try:
         admin = nats.credentials(creds)[nats.ADMIN]
         yield Target(f"nats://127.0.0.1:{port}", admin, f"the stopped system in {data}")
@@ -90,3 +118,4 @@ def open_target(settings: Settings, create: bool) -> Iterator[Target]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        lock.close()
