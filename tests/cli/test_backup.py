@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -174,3 +175,18 @@ def test_a_data_dir_held_by_a_restore_is_refused_to_another_digits_process(
         with pytest.raises(SystemExit, match="in use by another digits process"):
             Launcher(settings, echo=lambda *a, **_: None)._start_nats()  # `digits run` meanwhile
     hold_store(tmp_path / "data").close()  # released with the server
+
+
+def test_a_cluster_backup_restores_on_the_embedded_single_server(tmp_path: Path) -> None:
+    """Streams saved with three replicas come back on one server with one."""
+    settings, saved = settings_for(tmp_path / "data"), tmp_path / "b"
+    with open_target(settings, create=True) as target:
+        asyncio.run(_seed(target))
+    ops.backup(settings, saved)
+    manifest = json.loads((saved / ops.MANIFEST).read_text())
+    for entry in manifest["streams"]:
+        entry["snapshot"]["config"]["num_replicas"] = 3  # as a 3-node cluster's R3 streams
+    (saved / ops.MANIFEST).write_text(json.dumps(manifest))
+    assert ops.restore(settings_for(tmp_path / "single"), saved, force=False) == 0
+    with open_target(settings_for(tmp_path / "single"), create=False) as target:
+        assert asyncio.run(_state(target))[subjects.STREAM_MODELS] == (5, 5)

@@ -205,7 +205,10 @@ async def _restore(target: Target, folder: Path, manifest: dict[str, Any], force
         for i, entry in enumerate(manifest["streams"], 1):
             bar.start(f"{entry['name']} ({i}/{len(manifest['streams'])})")
             with open(folder / entry["file"], "rb") as src:
-                await snapshots.restore(nc, entry["name"], entry["snapshot"], src, bar.advance)
+                meta = entry["snapshot"]
+                if target.single_node:  # a cluster's R3 streams come back on one server as R1
+                    meta = {**meta, "config": {**meta["config"], "num_replicas": 1}}
+                await snapshots.restore(nc, entry["name"], meta, src, bar.advance)
         bar.finish()
         restored = await _streams(nc)
         for entry in manifest["streams"]:

@@ -32,6 +32,7 @@ class Target:
     admin: NatsCredentials
     where: str
     embedded_running: bool = False  # the data dir's own server, started by `digits run`
+    single_node: bool = True  # the embedded server (no cluster: every stream has one replica)
 
 
 def hold_store(data: Path) -> IO[bytes]:
@@ -73,7 +74,7 @@ def _external(settings: Settings) -> Target:
             f"DIGITS_NATS_URL is set: {CREDS_ENV} must name digits-admin's credentials "
             "(the admin's .json file or the credentials folder)"
         )
-    return Target(settings.nats_url, admin, f"NATS at {settings.nats_url}")
+    return Target(settings.nats_url, admin, f"NATS at {settings.nats_url}", single_node=False)
 
 
 @contextlib.contextmanager
