@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import get
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import Stream
 
 from digits_gateway import views
 from digits_gateway.deps import Gateway
@@ -60,66 +60,93 @@ def with_progress(cursor: dict[str, int] | None, text: str | None) -> dict[str, 
     return {**cursor, subjects.STREAM_PROGRESS: found[subjects.STREAM_PROGRESS] if found else 0}
 
 
-def _message(
-    kind: str, data: Any, cursor: dict[str, int], retry: int | None = None
-) -> ServerSentEventMessage:
-    return ServerSentEventMessage(
-        event=kind, data=msgspec.json.encode(data).decode(), id=encode_cursor(cursor), retry=retry
-    )
+def _frame(
+    kind: str, data: bytes, cursor: dict[str, int] | None, retry: int | None = None
+) -> bytes:
+    """One SSE message. The data is one line of JSON (msgspec writes no newline), so it needs
+    no splitting; built directly, as Litestar's per-message encoder costs more than the rest
+    of a delivery."""
+    event_id = b"id: %s\r\n" % encode_cursor(cursor).encode() if cursor is not None else b""
+    retry_line = b"retry: %d\r\n" % retry if retry is not None else b""
+    return b"%sevent: %s\r\ndata: %s\r\n%s\r\n" % (event_id, kind.encode(), data, retry_line)
+
+
+def _message(kind: str, data: Any, cursor: dict[str, int], retry: int | None = None) -> bytes:
+    return _frame(kind, msgspec.json.encode(data), cursor, retry)
+
+
+KEEPALIVE = b": keepalive\r\n\r\n"
 
 
 async def _stream(
     gw: Gateway,
     sub: Subscription,
-    first: list[ServerSentEventMessage],
+    first: list[bytes],
     replay: list[LiveEvent],
     cursor: dict[str, int],
     floor: dict[str, int],
-) -> AsyncIterator[ServerSentEventMessage]:
+) -> AsyncIterator[bytes]:
     try:
-        for message in first:
-            yield message
+        chunk = list(first)
         for event in replay:
             cursor[event.stream] = max(cursor[event.stream], event.seq)
-            yield _message(event.kind, event.data, cursor)
+            chunk.append(_message(event.kind, event.data, cursor))
+        if chunk:
+            yield b"".join(chunk)
         # Everything up to the read positions was in the replay (or superseded in it).
         for stream, seq in floor.items():
             cursor[stream] = max(cursor[stream], seq)
         while True:
             try:
-                event = await asyncio.wait_for(sub.queue.get(), gw.settings.keepalive_seconds)
+                async with asyncio.timeout(gw.settings.keepalive_seconds):
+                    delivery = await sub.queue.get()
             except TimeoutError:
-                yield ServerSentEventMessage(comment="keepalive", data=None)
+                yield KEEPALIVE
                 continue
-            if event is None:  # shutdown, or this client fell too far behind
+            # Whatever queued meanwhile goes out in the same write: one send, however many.
+            batch = [delivery]
+            while not sub.queue.empty():
+                batch.append(sub.queue.get_nowait())
+            chunk = []
+            ended = False
+            for item in batch:
+                if item is None:  # shutdown, or this client fell too far behind
+                    ended = True
+                    break
+                event, data = item
+                if event.kind == "gpu":  # telemetry: not persisted, so no cursor position
+                    chunk.append(_frame("gpu", data, None))
+                elif event.stream in cursor and event.seq > cursor[event.stream]:
+                    cursor[event.stream] = event.seq
+                    chunk.append(_frame(event.kind, data, cursor))
+            if chunk:
+                yield b"".join(chunk)
+            if ended:
                 return
-            if event.kind == "gpu":  # telemetry: not persisted, so no cursor position
-                yield ServerSentEventMessage(
-                    event="gpu", data=msgspec.json.encode(event.data).decode()
-                )
-                continue
-            if event.stream not in cursor or event.seq <= cursor[event.stream]:
-                continue
-            cursor[event.stream] = event.seq
-            yield _message(event.kind, event.data, cursor)
     finally:
         gw.hub.unsubscribe(sub)
 
 
-def _sse(content: AsyncIterator[ServerSentEventMessage]) -> ServerSentEvent:
+def _sse(content: AsyncIterator[bytes]) -> Stream:
     # X-Accel-Buffering: a proxy in front must not hold events back.
-    return ServerSentEvent(
-        content, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Stream(
+        content,
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "Connection": "keep-alive",
+            "X-Accel-Buffering": "no",
+        },
     )
 
 
 @get("/events")
-async def all_events(gw: Gateway, last_event_id: LastEventId = None) -> ServerSentEvent:
+async def all_events(gw: Gateway, last_event_id: LastEventId = None) -> Stream:
     """Every job's status/progress/snapshot/deleted; a first `history` lists all jobs."""
     cursor = with_progress(parse_cursor(last_event_id, HOME_STREAMS), last_event_id)
     sub = gw.hub.subscribe(None, HOME_KINDS)
     floor = {s: gw.projection.positions[s] for s in (*HOME_STREAMS, subjects.STREAM_PROGRESS)}
-    first: list[ServerSentEventMessage] = []
+    first: list[bytes] = []
     replay: list[LiveEvent] = []
     with gw.db.cursor() as cur:
         if cursor is None:
@@ -132,9 +159,7 @@ async def all_events(gw: Gateway, last_event_id: LastEventId = None) -> ServerSe
 
 
 @get("/jobs/{job_id:str}/events")
-async def job_events(
-    gw: Gateway, job_id: str, last_event_id: LastEventId = None
-) -> ServerSentEvent:
+async def job_events(gw: Gateway, job_id: str, last_event_id: LastEventId = None) -> Stream:
     """One job: a first `history` (status, progress, snapshots, every metric point), then live."""
     with gw.db.cursor() as cur:
         job = queries.get_job(cur, job_id, include_deleted=True)
@@ -146,7 +171,7 @@ async def job_events(
         raise JobNotFound()
     sub = gw.hub.subscribe(job.id, JOB_KINDS)
     floor = {s: gw.projection.positions[s] for s in (*streams, subjects.STREAM_PROGRESS)}
-    first: list[ServerSentEventMessage] = []
+    first: list[bytes] = []
     replay: list[LiveEvent] = []
     with gw.db.cursor() as cur:
         job = queries.get_job(cur, job.id, include_deleted=True) or job  # re-read after subscribe

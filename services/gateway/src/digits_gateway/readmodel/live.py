@@ -22,22 +22,37 @@ class LiveEvent(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any]
 
 
+# A change as a subscriber receives it: the event and its data already encoded as JSON (once
+# per change, however many clients receive it).
+Delivery = tuple[LiveEvent, bytes]
+
+
+def encode(event: LiveEvent) -> Delivery:
+    """The event with its data encoded, ready for any number of subscribers."""
+    return event, msgspec.json.encode(event.data)
+
+
 class Subscription:
     """One SSE client's queue; `None` in it means: stop (shutdown, or the client fell behind)."""
 
     def __init__(self, job_id: str | None, kinds: frozenset[str], maxsize: int):
         self.job_id = job_id
         self.kinds = kinds
-        self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(maxsize)
+        self.queue: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize)
         self.dropped = False
 
-    def offer(self, event: LiveEvent) -> None:
+    def wants(self, event: LiveEvent) -> bool:
+        """Whether this client receives the change (its kinds, its job)."""
         if self.dropped or event.kind not in self.kinds:
-            return
-        if self.job_id is not None and event.job_id != self.job_id:
+            return False
+        return self.job_id is None or event.job_id == self.job_id
+
+    def offer(self, event: LiveEvent, delivery: Delivery | None = None) -> None:
+        """Queue the change if wanted (`delivery`: it already encoded, shared by many)."""
+        if not self.wants(event):
             return
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(delivery or encode(event))
         except asyncio.QueueFull:
             # A slow client is cut off; its browser reconnects with Last-Event-ID and resumes.
             self.stop()
@@ -77,11 +92,15 @@ class Hub:
     def publish(self, events: Iterable[LiveEvent]) -> None:
         """Offer committed changes to every subscriber (never blocks)."""
         events = list(events)
-        if not events:
+        if not events or not self.subscriptions:
             return
+        encoded: dict[int, Delivery] = {}  # each event encoded once, when first wanted
         for sub in list(self.subscriptions):
-            for event in events:
-                sub.offer(event)
+            for i, event in enumerate(events):
+                if sub.wants(event):
+                    if i not in encoded:
+                        encoded[i] = encode(event)
+                    sub.offer(event, encoded[i])
             if sub.dropped:  # ended: forget it even if its response never started
                 self.subscriptions.discard(sub)
 
