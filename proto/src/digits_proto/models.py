@@ -168,6 +168,8 @@ class CreatePretrainedModel(Command, frozen=True, kw_only=True, tag="models.Crea
     width: int = 224
     height: int = 224
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
+    idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 
 
 class MakePretrained(Command, frozen=True, kw_only=True, tag="models.MakePretrained"):
@@ -313,6 +315,8 @@ class PretrainedModelCreated(
     standard_network: str = ""
     custom_network: str = ""
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
+    idempotency_key: str = ""  # the client's Idempotency-Key (scoped to its principal)
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 
 
 class MetricsRecorded(ModelEvent, frozen=True, kw_only=True, tag="models.MetricsRecorded"):

@@ -28,7 +28,7 @@ from digits_proto.models import (
     TrainingCompleted,
 )
 from digits_proto.replies import Accepted
-from digits_proto.runtime import Conflict
+from digits_proto.runtime import Conflict, append_created, create_msg_id, same_request
 from digits_trainer import access, unpack
 from digits_trainer.domain import ModelState, pick_snapshot
 from digits_trainer.errors import InvalidField, ModelNotFound
@@ -195,6 +195,8 @@ async def _register(
         mean_jpg=blobs.get("mean_jpg"),
         custom_network=source if verdict.source_ok and len(source) <= MAX_SOURCE else "",
         actor=owner,
+        idempotency_key=command.idempotency_key,
+        request_digest=command.request_digest,
     )
     return await _append(store, created, blobs, epoch, found["input_shape"])
 
@@ -291,7 +293,17 @@ async def _append(
         ),
         TrainingCompleted(model_id=model_id),
     ]
-    seq = await store.append(model_id, events, 0)
+    if not created.idempotency_key:
+        seq = await store.append(model_id, events, 0)
+    else:
+        msg_id = create_msg_id(created.actor, created.idempotency_key)
+        subject = subjects.model_events(model_id)
+        seq, original = await append_created(store.models, subject, events, msg_id)
+        # A retried import: the first one's job is the answer, this one's copied files go.
+        if isinstance(original, PretrainedModelCreated):
+            await store.delete_model_files([ref.name for ref in blobs.values()])
+            same_request(original, created.request_digest)
+            model_id, created = original.model_id, original
     log.info("pretrained_registered", model_id=model_id, source=created.source, epoch=epoch)
     return Accepted(
         id=model_id,

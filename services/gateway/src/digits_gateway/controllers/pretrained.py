@@ -18,6 +18,7 @@ from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, rejected_errors
 from digits_gateway.forms import Fields, FormErrors
+from digits_gateway.idempotency import Keyed
 from digits_gateway.params import Params, read_params, strip_json, username, wants_json
 from digits_proto import subjects
 from digits_proto.base import BlobRef
@@ -63,6 +64,7 @@ class PretrainedController(Controller):
             accepted = await _create(
                 gw,
                 {"archive": upload},
+                idempotency.from_params(request, params, "pretrained_archive"),
                 name=(params.get("job_name") or "").strip(),
                 username=user.username,
                 principal=user,
@@ -92,7 +94,10 @@ class PretrainedController(Controller):
         try:
             fields = _new_fields(params)
             uploads = {k: f for k in FILE_TYPES if (f := params.files.get(k)) and f.filename}
-            accepted = await _create(gw, uploads, username=user.username, principal=user, **fields)
+            key = idempotency.from_params(request, params, "pretrained_files")
+            accepted = await _create(
+                gw, uploads, key, username=user.username, principal=user, **fields
+            )
         except (FormErrors, CommandRejected) as e:
             if (isinstance(e, CommandRejected) and e.code != 400) or not _html(request):
                 raise
@@ -188,8 +193,16 @@ FIELD_OF_BLOB = {
 }
 
 
-async def _create(gw: Gateway, uploads: dict[str, UploadFile], **fields: Any) -> Any:
-    """Stream the uploads into the uploads bucket, send the command, delete them after."""
+async def _create(
+    gw: Gateway, uploads: dict[str, UploadFile], key: Keyed | None, **fields: Any
+) -> Any:
+    """Stream the uploads into the uploads bucket, send the command, delete them after. A
+    retry under the same Idempotency-Key gets the first job, uploading nothing."""
+    first = idempotency.first_answers(gw.db, fields["principal"], key) if key else None
+    if first and first[0] is not None:
+        return first[0]
+    if key is not None:
+        fields.update(idempotency_key=key.key, request_digest=key.digest)
     blobs: dict[str, BlobRef] = {}
     try:
         for field, upload in uploads.items():

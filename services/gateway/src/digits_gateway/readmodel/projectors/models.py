@@ -70,6 +70,7 @@ def apply_one(jobs: _jobs.Jobs, seq: int, event: Any) -> list[LiveEvent]:
                 group=event.group,
                 spec=pretrained_spec(event),
                 form={},
+                idempotency=(event.idempotency_key, event.request_digest),
             )
         case ModelWaiting():
             return _jobs.set_status(
