@@ -115,6 +115,9 @@ class ClassifyMany(Command, frozen=True, kw_only=True, tag="inference.ClassifyMa
     # in one message; older requesters read the blob.
     inline_result: bool = False
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
+    # A background job's Idempotency-Key (scoped to its principal): a retry gets the first job.
+    idempotency_key: str = ""
+    request_digest: str = ""  # what the request asked: a retry must ask the same
 
 
 class ClassifyManyTicket(Command, frozen=True, kw_only=True, tag="inference.ClassifyManyTicket"):

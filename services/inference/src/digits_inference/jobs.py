@@ -20,7 +20,7 @@ from mxnet.base import MXNetError
 from nats.aio.msg import Msg
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from digits_inference import access, archive, errors, many
+from digits_inference import access, archive, errors, many, runkeys
 from digits_inference.archives import unpack
 from digits_inference.domain import Plan
 from digits_inference.handlers import Deps, _mxnet_reason, _plan
@@ -56,6 +56,10 @@ class Prepared:
 async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | ClassifyManyQueued:
     """Validate; then classify now, or queue a job when `background` is set."""
     access.runner(cmd.principal)
+    if cmd.background and cmd.idempotency_key and (first := await runkeys.first_run(deps, cmd)):
+        await _forget(deps, cmd.image_list)  # this retry's upload: the first job has its own
+        await _forget(deps, cmd.image_archive)
+        return first
     started = time.perf_counter()
     prepared = await _prepare(deps, cmd, extract=not cmd.background)
     if not cmd.background:
@@ -97,9 +101,17 @@ async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | Class
     )
     ref = await _put(deps, many_status_name(run_id), status)
     ticket = ClassifyManyTicket(run_id=run_id, command=cmd)
-    await deps.js.publish(
-        subjects.WORK_CLASSIFY_MANY, codec.encode(ticket), headers={headers.MSG_ID: run_id}
+    ack = await deps.js.publish(
+        subjects.WORK_CLASSIFY_MANY,
+        codec.encode(ticket),
+        headers={headers.MSG_ID: runkeys.ticket_msg_id(cmd, run_id)},
     )
+    if ack.duplicate:  # a retry racing the first request under the same key: the first's job
+        for blob in (ref, cmd.image_list, cmd.image_archive):
+            await _forget(deps, blob)
+        return await runkeys.winner(deps, cmd)
+    if cmd.idempotency_key:
+        await runkeys.record(deps, cmd, run_id, total)
     log.info("classify_many_queued", run_id=run_id, job_id=cmd.job_id, total=total)
     return ClassifyManyQueued(run_id=run_id, job_id=cmd.job_id, total=total, status=ref)
 

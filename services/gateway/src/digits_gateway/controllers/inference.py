@@ -16,7 +16,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import File, Redirect
 from nats.errors import NoRespondersError
 
-from digits_gateway import commands, forms, many, ui, views
+from digits_gateway import commands, forms, idempotency, many, ui, views
 from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, JobNotFound, Unavailable
@@ -150,6 +150,13 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
         background=archive is not None or min(lines, limit or lines) > many.SYNC_LINES,
         principal=require_user(request),
     )
+    key = idempotency.from_params(request, params, "classify_many")
+    if command.background and key is not None:
+        # A queued job is something made: a retry under the key gets it again (a list answered
+        # at once makes nothing, so it is simply answered again).
+        command = msgspec.structs.replace(
+            command, idempotency_key=key.key, request_digest=key.digest
+        )
     outcome = await many.submit(gw, command, text, archive)
     if isinstance(outcome, ClassifyManyQueued):
         url = f"{RUNS}/{outcome.run_id}"
