@@ -4,10 +4,13 @@ first job (the real inference service; fixtures from test_many.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from nats.js import JetStreamContext
 
+from digits_inference.registry import Registry
+from digits_inference.retention import KEYS, Sweeper
 from digits_proto import codec, subjects
 from digits_proto.base import Principal
 from digits_proto.inference import ClassifyMany, ClassifyManyQueued
@@ -16,6 +19,7 @@ from digits_proto.runtime import put_bytes, request
 from tests.fakes.principals import ALICE, BOB
 from tests.inference.test_many import service  # noqa: F401 - fixture
 
+DAY = 24 * 3600.0
 LIST = b"black.png 0\nwhite.png 2\n"
 
 
@@ -62,3 +66,16 @@ async def test_a_retried_background_job_is_the_first_one(service, nc, js) -> Non
     assert await runs(js) == {first.run_id, racing[0].run_id, his.run_id}
     other = await queue(nc, js, service, "k1", digest="another")
     assert isinstance(other, Rejected) and (other.code, other.field) == (422, "Idempotency-Key")
+
+
+async def test_key_records_are_kept_as_long_as_a_job(service, nc, js) -> None:  # noqa: F811
+    """A key's record stays through the retention period (a retry still finds its job) and
+    goes with the job's blobs after it."""
+    first = await queue(nc, js, service, "kept")
+    assert isinstance(first, ClassifyManyQueued)
+    sweeper = Sweeper(js, Registry(js), retention=DAY)
+    await sweeper.sweep()
+    again = await queue(nc, js, service, "kept")
+    assert isinstance(again, ClassifyManyQueued) and again.run_id == first.run_id
+    deleted = await sweeper.sweep(now=time.time() + DAY + 60)
+    assert [n for n in deleted if n.startswith(KEYS)], deleted

@@ -28,6 +28,7 @@ from digits_proto.runtime import read_bytes
 log = structlog.get_logger(__name__)
 
 RUNS = "classify-many/"
+KEYS = "classify-many/keys/"  # which job an Idempotency-Key made (runkeys.py): kept like a job
 TRANSIENT = 3600.0  # seconds: blobs their reader deletes at once; a leftover is a crash's trace
 TRANSIENT_PREFIXES = ("visualizations/", "exports/")
 INPUT_PREFIXES = ("lists/", "archives/")
@@ -70,7 +71,10 @@ class Sweeper:
         due: list[str] = []
         for info in infos:
             name, age = info.name, age_seconds(info.mtime, now)
-            if name.startswith(RUNS) and run_of(name):
+            if name.startswith(KEYS):
+                if age > self.retention:
+                    due.append(name)
+            elif name.startswith(RUNS) and run_of(name):
                 runs.setdefault(run_of(name), []).append((name, age))
             elif (name.startswith((RUNS, *TRANSIENT_PREFIXES)) and age > TRANSIENT) or (
                 name.startswith(INPUT_PREFIXES) and age > self.retention

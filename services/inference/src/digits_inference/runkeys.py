@@ -14,6 +14,7 @@ import msgspec
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
 from digits_inference.handlers import Deps
+from digits_inference.retention import KEYS
 from digits_proto import subjects
 from digits_proto.base import BlobRef
 from digits_proto.inference import ClassifyMany, ClassifyManyQueued, many_status_name
@@ -67,7 +68,7 @@ def _queued(record: RunKey) -> ClassifyManyQueued:
 
 
 def _record_name(cmd: ClassifyMany) -> str:
-    return f"classify-many/keys/{create_msg_id(_asker(cmd), cmd.idempotency_key)}.json"
+    return f"{KEYS}{create_msg_id(_asker(cmd), cmd.idempotency_key)}.json"
 
 
 def _asker(cmd: ClassifyMany) -> str:
