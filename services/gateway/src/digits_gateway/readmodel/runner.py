@@ -166,6 +166,8 @@ class Projection:
                 if failures % 5 == 0:
                     self._subs[stream] = await self._resubscribe(stream, self._subs[stream])
                 continue
+            if not msgs:  # nats-py returns [] when a pull ends on a status (e.g. 408)
+                continue
             while not self._commit_logged(stream, msgs):
                 # DuckDB unusable (disk full...): retry this very batch, never skip past it.
                 await asyncio.sleep(1.0)
