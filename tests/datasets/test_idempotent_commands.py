@@ -25,6 +25,7 @@ from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
 
 from .conftest import make_folder
+from .test_archive import classes, make_zip
 
 API = "/api/v1/datasets/"
 
@@ -274,3 +275,41 @@ async def test_503_says_the_create_was_accepted_and_names_the_job(
     again = await gateway.post(API, json=body, headers=key)
     assert again.status_code == 503 and again.json()["error"]["id"] == error["id"]
     assert list(await dataset_aggregates(js)) == [subjects.dataset_events(error["id"])]
+
+
+async def test_an_upload_accepted_behind_a_503_still_builds(
+    gateway: httpx.AsyncClient, js: JetStreamContext
+) -> None:
+    """A 503 after the service accepted an upload dataset leaves its archive in place (the
+    gateway deleted it before, under a build that may not have read it yet): the build
+    finishes, the archive stays with its dataset, and the retry names the same job."""
+    gw = gateway._transport.app.state.gateway  # type: ignore[attr-defined]
+    await gw.projection.stop()
+    files = {"upload_archive": ("pets.zip", make_zip(classes(3)), "application/zip")}
+    form = {"dataset_name": "d", "method": "upload", "resize_width": "8", "resize_height": "8"}
+    key = {"Idempotency-Key": "upload-503"}
+    r = await gateway.post(
+        "/datasets/images/classification.json", data=form, files=files, headers=key
+    )
+    assert r.status_code == 503 and r.json()["error"]["accepted"] is True, r.text
+    dataset_id = r.json()["error"]["id"]
+    store = EventStore(js, subjects.STREAM_DATASETS, codec.dataset_events)
+    async with asyncio.timeout(60):
+        while True:
+            events, _ = await store.load(subjects.dataset_events(dataset_id))
+            ended = [type(e).__name__ for e in events if type(e).__name__ in ENDED]
+            if ended:
+                break
+            await asyncio.sleep(0.1)
+    assert ended == ["DatasetBuilt"], events[-1]
+    archive = events[0].spec.upload_archive
+    uploads = await js.object_store(subjects.BUCKET_UPLOADS)
+    assert (await uploads.get_info(archive.name)).size == archive.size  # kept for its dataset
+    files = {"upload_archive": ("pets.zip", make_zip(classes(3)), "application/zip")}
+    again = await gateway.post(
+        "/datasets/images/classification.json", data=form, files=files, headers=key
+    )
+    assert again.json()["error"]["id"] == dataset_id
+
+
+ENDED = ("DatasetBuilt", "DatasetFailed", "DatasetAborted")

@@ -13,7 +13,7 @@ import structlog
 
 from digits_gateway import forms, idempotency
 from digits_gateway.deps import Gateway
-from digits_gateway.errors import CommandRejected, Denied, JobNotFound
+from digits_gateway.errors import CommandRejected, Denied, JobNotFound, Unavailable
 from digits_gateway.idempotency import Keyed
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
@@ -73,6 +73,8 @@ async def create_dataset(
                 command, idempotency_key=key.key, request_digest=key.digest
             )
         return await gw.bus.send(subjects.CMD_DATASETS_CREATE, command)
+    except Unavailable:
+        raise  # perhaps accepted (a lagging read model, a lost reply): its build needs them
     except Exception:
         with contextlib.suppress(Exception):  # refused: the uploads are of no use
             store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
