@@ -16,7 +16,7 @@ from digits_cli.launcher import Launcher
 from digits_cli.settings import Settings
 from digits_cli.target import Target, hold_store, open_target
 from digits_proto import subjects
-from digits_proto.runtime import ensure_streams
+from digits_proto.runtime import NatsCredentials, credentials_for, ensure_streams
 
 SUBJECT = subjects.model_events("20260101-000000-abcd")
 BLOB = os.urandom(1_500_000)  # incompressible: its snapshot spans several chunks
@@ -190,3 +190,29 @@ def test_a_cluster_backup_restores_on_the_embedded_single_server(tmp_path: Path)
     assert ops.restore(settings_for(tmp_path / "single"), saved, force=False) == 0
     with open_target(settings_for(tmp_path / "single"), create=False) as target:
         assert asyncio.run(_state(target))[subjects.STREAM_MODELS] == (5, 5)
+
+
+def test_an_external_nats_is_backed_up_and_restored_as_digits_admin(
+    tmp_path: Path, nats_url: str, nats_creds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DIGITS_NATS_URL + DIGITS_NATS_CREDS (the admin's): the same round trip, no data dir."""
+    external = Settings(nats_url="nats://" + nats_url.rsplit("@", 1)[1])
+    target = Target(external.nats_url, session_admin(nats_creds), "test")
+    asyncio.run(_seed(target))
+    before = asyncio.run(_state(target))
+    monkeypatch.setenv("DIGITS_NATS_CREDS", str(nats_creds))
+    assert ops.backup(external, tmp_path / "b") == 0
+    asyncio.run(_seed(target, round_=1))
+    monkeypatch.setenv("DIGITS_NATS_CREDS", str(nats_creds))
+    assert ops.restore(external, tmp_path / "b", force=True) == 0
+    assert asyncio.run(_state(target)) == before
+    monkeypatch.delenv("DIGITS_NATS_CREDS", raising=False)
+    with pytest.raises(SystemExit, match="DIGITS_NATS_CREDS must name digits-admin"):
+        ops.backup(external, tmp_path / "c")
+
+
+def session_admin(folder: Path) -> NatsCredentials:
+    """The test servers' admin (the credentials folder holds every user's file)."""
+    admin = credentials_for("digits-admin", str(folder))
+    assert admin is not None
+    return admin
