@@ -150,3 +150,28 @@ async def test_a_confined_spare_takes_its_job_folder_and_trains_as_nobody(tmp_pa
         assert not list((data / "trainer" / "spares").iterdir())
     finally:
         await spares.close()
+
+
+async def test_with_jobs_queued_the_next_spare_starts_as_a_job_takes_one(tmp_path):
+    """While `eager` says jobs wait for devices, a job that takes the spare leaves a new one
+    importing beside it (the next lease follows at once); once the queue is empty, none."""
+    queued = [True]
+    spares = Spares()
+    spares.eager = lambda: queued[0]
+    try:
+        await spares.refill(lease(1))
+        assert spares.spare is not None
+        taken = spares.spare[1].process.pid
+        config, folder = job(tmp_path, "first")
+        child = await spares.start(config, folder, lease(1))
+        assert child.pid == taken
+        assert spares.spare is not None and spares.spare[1].process.pid != taken
+        following = spares.spare[1].process.pid
+        assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+        queued[0] = False
+        config, folder = job(tmp_path, "second")
+        child = await spares.start(config, folder, lease(1))
+        assert child.pid == following and spares.spare is None
+        assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+    finally:
+        await spares.close()

@@ -74,6 +74,7 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
     host.spawn(keep_spare(spares, host.stop), name="spare-child")
     places = QueuePlaces()
     await places.follow(host.nc)
+    spares.eager = places.waiting  # with jobs queued, the next spare imports beside the job
     worker = Worker(
         nc=host.nc,
         store=store,

@@ -37,6 +37,10 @@ class QueuePlaces:
             return
         self.places = {e.job_id: e.position for e in event.entries}
 
+    def waiting(self) -> bool:
+        """Whether the last published queue holds any job."""
+        return bool(self.places)
+
     def place(self, job_id: str) -> int | None:
         """The job's place, None while no publication has listed it."""
         return self.places.get(job_id)

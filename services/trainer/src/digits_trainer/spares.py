@@ -5,6 +5,10 @@ training sooner.
 `Spares.start` hands the job to the spare when its environment is the one the lease asks for
 (threads, visible GPUs), else starts a fresh child as before. The next spare is started when a
 child ends (`Spares.refill`), not beside it: its import would take CPU from the job that trains.
+While jobs wait in the device queue (`eager` says so) it is started as soon as a job takes the
+spare instead: the next job's lease follows the end of this one at once, and a spare started
+only then would make it wait out a whole import (with hundreds of short jobs queued, the
+import is most of each job's start).
 The node's last lease is remembered on disk (ids, devices, threads; never the environment
 itself), so a trainer that starts (a replacement after a crash, say) has a spare ready for the
 job it will resume.
@@ -23,6 +27,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -62,6 +67,8 @@ class Spares:
         self.limits = limits or Limits()
         self.spare: tuple[dict[str, str], Spare] | None = None
         self.closed = False
+        # Whether jobs wait for devices now (None: never start a spare beside a job).
+        self.eager: Callable[[], bool] | None = None
 
     async def warm(self) -> None:
         """Start a spare for the node's last lease, if one is remembered."""
@@ -90,6 +97,8 @@ class Spares:
         if child is None:
             child = await start_child(config, folder, env, self.confiner, self.limits)
         self.remember(lease)
+        if self.eager is not None and self.eager():
+            await self.refill(lease)  # the next queued job's child, importing meanwhile
         return child
 
     async def refill(self, lease: LeaseAccepted) -> None:
