@@ -23,6 +23,7 @@ from tests.trainer.test_service import (
     add_dataset,
     create,
     status_is,
+    stored_log,
     trainer,
     wait_for,
 )
@@ -149,5 +150,5 @@ async def test_a_custom_network_trains_and_a_previous_one_fine_tunes_from_it(
             codec.network_source_reply,
         )
         assert reply.network == TINY and reply.snapshot == 1.0
-    log = (tmp_path / "data" / "trainer" / "jobs" / second.id / "train.log").read_text()
+    log = await stored_log(js, second.id)  # the local folder goes when the job ends
     assert "fine-tuning from" in log

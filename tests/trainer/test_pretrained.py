@@ -26,7 +26,15 @@ from tests.fakes.principals import ADMIN, BOB
 from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
-from tests.trainer.test_service import FakeBroker, add_dataset, create, status_is, trainer, wait_for
+from tests.trainer.test_service import (
+    FakeBroker,
+    add_dataset,
+    create,
+    status_is,
+    stored_log,
+    trainer,
+    wait_for,
+)
 from tests.trainer.toy import LABELS, png_bytes, toy_images
 
 pytestmark = pytest.mark.timeout(120)
@@ -258,7 +266,7 @@ async def test_a_model_fine_tunes_from_an_uploaded_archive(client, nc, js, tmp_p
     )
     events = await wait_for(js, tuned.id, status_is(JobStatus.DONE))
     assert "build_network" in events[0].spec.custom_network
-    log = (tmp_path / "trainer" / "trainer" / "jobs" / tuned.id / "train.log").read_text()
+    log = await stored_log(js, tuned.id)  # the local folder goes when the job ends
     assert "freshly initialized: []" in log
 
 

@@ -27,6 +27,7 @@ from tests.trainer.test_service import (
     add_dataset,
     create,
     status_is,
+    stored_log,
     trainer,
     wait_for,
 )
@@ -221,7 +222,7 @@ async def test_every_attack_fails_at_training_time_and_the_job_trains(nats_url, 
         reply = codec.command_reply.decode(body)
         assert isinstance(reply, Accepted)
         await wait_for(js, reply.id, status_is(JobStatus.DONE), timeout=120)
-    log = (data / "trainer" / "jobs" / reply.id / "train.log").read_text()
+    log = await stored_log(js, reply.id)  # the local folder goes when the job ends
     for name in ATTACKS:
         assert f"blocked: {name}:" in log, name
     assert not (data / "pwned").exists()

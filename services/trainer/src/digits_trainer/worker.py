@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from nats.aio.client import Client
@@ -11,6 +12,7 @@ from nats.aio.msg import Msg
 from digits_proto import codec
 from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
 from digits_proto.runtime import ConcurrencyError, Later, Outcome, heartbeat
+from digits_trainer.confine import remove_tree
 from digits_trainer.domain import WAITING_FOR_DEVICES, Gate, ModelState, dataset_gate, decide_wait
 from digits_trainer.errors import InvalidField
 from digits_trainer.job import Attempt, Ending
@@ -75,6 +77,8 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
         attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
         ending = await attempt.run(dataset.built, lease)
     log.info("training_job_ended", model_id=model_id, ending=ending.value)
+    # Ended for good (its log is in the bucket): the local folder (inputs, work files) goes.
+    remove_tree(Path(worker.settings.data_dir) / "trainer" / "jobs" / model_id)
     if ending is Ending.DELETED:
         await store.forget_model(model_id)  # a snapshot or metric may have landed after the delete
     return Outcome.ACK
