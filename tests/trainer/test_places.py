@@ -16,15 +16,21 @@ def entry(job_id: str, position: int) -> QueueEntry:
     return QueueEntry(job_id=job_id, holder="h", position=position, reason="waiting")
 
 
-def test_a_job_near_the_head_asks_soon_one_far_back_seldom_an_unknown_one_as_before() -> None:
-    """Places up to `concurrent_jobs` retry after next_retry_delay, later places after
-    far_retry_delay, and a job no publication lists yet after retry_delay."""
+def test_a_job_near_the_head_asks_soon_one_far_back_seldom_an_unlisted_one_as_before() -> None:
+    """Places up to `concurrent_jobs` retry after next_retry_delay, up to 4 × that after
+    near_retry_delay, later ones after far_retry_delay, an unlisted job after retry_delay."""
     settings = Settings(
-        concurrent_jobs=2, retry_delay=2.0, next_retry_delay=0.5, far_retry_delay=10.0
+        concurrent_jobs=2,
+        retry_delay=2.0,
+        next_retry_delay=0.5,
+        near_retry_delay=5.0,
+        far_retry_delay=30.0,
     )
     assert retry_for(settings, 1) == Later(0.5)
     assert retry_for(settings, 2) == Later(0.5)
-    assert retry_for(settings, 3) == Later(10.0)
+    assert retry_for(settings, 3) == Later(5.0)
+    assert retry_for(settings, 8) == Later(5.0)
+    assert retry_for(settings, 9) == Later(30.0)
     assert retry_for(settings, None) == Later(2.0)
 
 

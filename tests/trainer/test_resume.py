@@ -47,6 +47,9 @@ async def start_trainer(
         data_dir=str(data_dir),
         port=-1,
         retry_delay=0.2,
+        next_retry_delay=0.2,  # a job waiting for devices asks again soon, whatever its place
+        near_retry_delay=0.5,
+        far_retry_delay=0.5,
         progress_every=0.5,
         ack_wait=2.0,
         concurrent_jobs=1,

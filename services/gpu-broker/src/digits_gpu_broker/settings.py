@@ -29,8 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # False forces CPU slots even where NVML finds GPUs.
     use_nvml: bool = True
     lease_ttl: float = LEASE_TTL_SECONDS
-    # A waiting job's place in the queue lasts this long after its holder last asked.
-    queue_ttl: float = LEASE_TTL_SECONDS
+    # A waiting job's place in the queue lasts this long after its holder last asked (trainers
+    # ask again every 0.5-30 s by place; a job whose trainer is gone is asked for by another).
+    queue_ttl: float = 60.0
     # Jobs one user may run at once across all nodes (0 = no cap; beyond DIGITS).
     max_jobs_per_user: int = 0
     telemetry_interval: float = 1.0

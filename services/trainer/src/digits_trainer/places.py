@@ -48,9 +48,16 @@ class QueuePlaces:
 
 def retry_for(settings: Settings, place: int | None) -> Later:
     """When a job that waits for devices asks again: soon near the head of the queue, seldom
-    further back, `retry_delay` while its place is not known yet."""
+    further back, `retry_delay` while its place is not known yet.
+
+    Jobs move up about one place per job that ends: one `near` places back asks again before
+    it can reach the head, one `far` back is still behind the near ones when it asks.
+    """
     if place is None:
         return Later(settings.retry_delay)
-    if place <= max(1, settings.concurrent_jobs):
+    head = max(1, settings.concurrent_jobs)
+    if place <= head:
         return Later(settings.next_retry_delay)
+    if place <= 4 * head:
+        return Later(settings.near_retry_delay)
     return Later(settings.far_retry_delay)

@@ -24,10 +24,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ack_wait: float = 30.0  # seconds a ticket stays ours without a heartbeat
     retry_delay: float = 2.0  # seconds before a waiting job's ticket comes back
     # A job waiting for devices asks again this soon when it is among the next few in the
-    # queue (`concurrent_jobs` places), and this seldom when further back: under the broker's
-    # queue TTL (15 s), so it keeps its place, yet a few hundred waiting jobs cost little.
+    # queue (`concurrent_jobs` places), `near_retry_delay` within 4 × that, `far_retry_delay`
+    # further back: under the broker's queue TTL (60 s), so it keeps its place, yet a few
+    # hundred waiting jobs cost few requests.
     next_retry_delay: float = 0.5
-    far_retry_delay: float = 10.0
+    near_retry_delay: float = 5.0
+    far_retry_delay: float = 30.0
     lease_timeout: float = 5.0  # seconds to wait for the gpu-broker's answer
     kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
     progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
