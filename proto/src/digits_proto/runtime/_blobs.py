@@ -162,6 +162,8 @@ async def fetch(js: JetStreamContext, ref: BlobRef, cache_dir: str | Path) -> Pa
     key = hashlib.sha256(f"{ref.bucket}/{ref.name}/{ref.digest}".encode()).hexdigest()[:32]
     target = Path(cache_dir) / "blobs" / key / Path(ref.name).name
     if target.exists() and (not ref.size or target.stat().st_size == ref.size):
+        with contextlib.suppress(OSError):  # marks the entry used (a size-bounded cache keeps it)
+            os.utime(target.parent)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")

@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Snapshots a job keeps when its form leaves `snapshot_keep` at 0: the last this many plus
     # the best (lowest validation loss); 0 here = every epoch's snapshot is kept.
     snapshot_keep: int = 3
+    # The node's blob cache (dataset shards, snapshots: <data_dir>/cache) is pruned to this
+    # many MiB after each job, least recently used first; 0 = unbounded.
+    cache_mb: int = 20480
     log_upload_every: float = 30.0  # the raw log reaches the Object Store this often (and at ends)
     # At least this many seconds between a running job's resume points (more when writing one
     # costs over 2% of training time); 0 = none, a crash then redoes the work since a snapshot.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from nats.aio.msg import Msg
 from digits_proto import codec
 from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
 from digits_proto.runtime import ConcurrencyError, Later, Outcome, heartbeat
+from digits_trainer.cachebound import prune_cache
 from digits_trainer.confine import remove_tree
 from digits_trainer.domain import WAITING_FOR_DEVICES, Gate, ModelState, dataset_gate, decide_wait
 from digits_trainer.errors import InvalidField
@@ -79,6 +81,8 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     log.info("training_job_ended", model_id=model_id, ending=ending.value)
     # Ended for good (its log is in the bucket): the local folder (inputs, work files) goes.
     remove_tree(Path(worker.settings.data_dir) / "trainer" / "jobs" / model_id)
+    cache, cache_bytes = Path(worker.settings.data_dir) / "cache", worker.settings.cache_mb << 20
+    await asyncio.to_thread(prune_cache, cache, cache_bytes)
     if ending is Ending.DELETED:
         await store.forget_model(model_id)  # a snapshot or metric may have landed after the delete
     return Outcome.ACK
