@@ -7,7 +7,8 @@ the streams of a private nats-server, then measures, in the same run:
 - rebuild: a fresh DuckDB file projected from sequence 1 (the gateway's `Projection`, default
   batch), against a bare pull of the same streams (same batch sizes, one ack per batch, no
   decoding, nothing written);
-- live: the projection (then the bare pull) already running while the history is published;
+- live: the projection (then the bare pull) already running while another process publishes
+  the history (as the services would);
 - load: `EventStore.load` of one `--aggregate`-event aggregate, against one get per event.
 
 Prints events/s, per stream and overall, and the ratios. Never asserts.
@@ -15,13 +16,19 @@ Prints events/s, per stream and overall, and the ratios. Never asserts.
 
 from __future__ import annotations
 
+import sys
+
+# Run as a script, this file's folder comes first on sys.path, where bench/queue.py would stand
+# in for the standard library's `queue` (thread pools import it).
+if sys.path and sys.path[0].rstrip("/").endswith("bench"):
+    sys.path.pop(0)
+
 import argparse
 import asyncio
 import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -168,16 +175,45 @@ def report(label: str, counts: dict[str, int], ours: dict[str, float], bare: dic
 
 
 async def timed_live(
-    js: JetStreamContext, events: list, run: Callable[[dict[str, int]], Awaitable[dict]]
+    js: JetStreamContext,
+    url: str,
+    jobs: int,
+    counts: dict[str, int],
+    run: Callable[[dict[str, int]], Awaitable[dict]],
 ) -> dict[str, float]:
-    """Start the reader on the streams' final heads first, then publish: reader seconds."""
-    counts = long_history.per_stream(events)
+    """Start the reader on the streams' final heads, then let a publisher process (the
+    services are other processes too) publish the history: the reader's seconds."""
     before = await heads_of(js)
     heads = {s: before.get(s, 0) + n for s, n in counts.items()}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--publish-to",
+        url,
+        "--jobs",
+        str(jobs),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    await child.stdout.readline()  # its history is generated: publishing starts on our word
     task = asyncio.create_task(run(heads))
     await asyncio.sleep(0.5)  # the reader subscribed and waits
-    await long_history.publish(js, events)
-    return await task
+    child.stdin.write(b"go\n")
+    await child.stdin.drain()
+    result = await task
+    await child.wait()
+    return result
+
+
+async def publisher(url: str, jobs: int) -> None:
+    """The child of `timed_live`: generate the history, say so, wait for the word, publish."""
+    events = long_history.history(jobs)
+    nc = await nats.connect(url)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await long_history.publish(nc.jetstream(timeout=30), events)
+    await nc.close()
 
 
 async def rebuild_and_live(jobs: int, folder: Path, parts: set[str]) -> None:
@@ -187,7 +223,7 @@ async def rebuild_and_live(jobs: int, folder: Path, parts: set[str]) -> None:
     if "rebuild" in parts:
         await rebuild(events, counts, folder)
     if "live" in parts:
-        await lived(events, counts, folder)
+        await lived(jobs, counts, folder)
 
 
 async def rebuild(events: list, counts: dict[str, int], folder: Path) -> None:
@@ -206,7 +242,7 @@ async def rebuild(events: list, counts: dict[str, int], folder: Path) -> None:
         server.stop()
 
 
-async def lived(events: list, counts: dict[str, int], folder: Path) -> None:
+async def lived(jobs: int, counts: dict[str, int], folder: Path) -> None:
     live: dict[str, dict[str, float]] = {}
     for label in ("projection", "bare"):
         server = Server()
@@ -220,7 +256,8 @@ async def lived(events: list, counts: dict[str, int], folder: Path) -> None:
                     return await projected(js, heads, folder)
                 return await pulled(js, heads)
 
-            live[label] = await timed_live(js, events, run)
+            url = f"nats://127.0.0.1:{server.port}"
+            live[label] = await timed_live(js, url, jobs, counts, run)
             await nc.close()
         finally:
             server.stop()
@@ -265,7 +302,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--aggregate", type=int, default=10_000)
     parser.add_argument("--parts", default="rebuild,live,load", help="which measurements")
+    parser.add_argument("--publish-to", default="", help=argparse.SUPPRESS)  # live's publisher
     args = parser.parse_args()
+    if args.publish_to:
+        asyncio.run(publisher(args.publish_to, args.jobs))
+        return
     parts = set(args.parts.split(","))
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"load average: {os.getloadavg()}", flush=True)
