@@ -42,15 +42,15 @@ async def test_a_rebuild_from_tombstones_alone_keeps_the_jobs_as_deleted(js, tmp
     await projection.stop()
     with db.cursor() as cur:
         jobs = cur.execute(
-            "select id, type, name, username, deleted, progress from jobs order by id"
+            "select id, type, name, username, deleted, progress, epoch from jobs order by id"
         ).fetchall()
         audit = cur.execute(
             "select actor, type, aggregate, owner from audit order by aggregate"
         ).fetchall()
     db.close()
     assert jobs == [
-        ("d1", "dataset", "pets", "alice", True, 0.0),
-        ("m1", "model", "lenet", "alice", True, 0.0),
+        ("d1", "dataset", "pets", "alice", True, 0.0, None),
+        ("m1", "model", "lenet", "alice", True, 0.0, None),
     ]
     assert audit == [
         ("alice", "DatasetPurged", "d1", "alice"),

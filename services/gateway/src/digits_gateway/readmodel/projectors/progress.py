@@ -1,7 +1,9 @@
 """Project the progress stream (each job's latest TrainingProgressed / DatasetProgressed).
 
 Progress has its own stream, consumed apart from the job's history, so a late progress event
-must not undo an end: only a job still queued or running takes it (an end sets its own).
+must not undo an end: only a job still queued or running takes it (an end sets its own). An
+ended job still takes the epoch it reached: on a rebuild the models stream runs ahead of this
+one, so every progress event of a finished job arrives after its end.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
             case _:
                 continue
         row = jobs.live(job_id)
-        if row is None or row["status"] not in _jobs.RUNNING:
+        if row is None:
+            continue
+        if row["status"] not in _jobs.RUNNING:
+            _keep_last_epoch(jobs, row, epoch)
             continue
         live += _jobs.set_progress(
             jobs,
@@ -50,3 +55,10 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
         )
     jobs.flush()
     return live
+
+
+def _keep_last_epoch(jobs: _jobs.Jobs, row: dict[str, Any], epoch: float | None) -> None:
+    """The furthest epoch an ended job's progress reported (a resume may have gone back, never
+    past the end), leaving its status, progress and times as the end set them."""
+    if epoch is not None and not row["deleted"] and epoch > (row["epoch"] or 0.0):
+        jobs.rows.put({**row, "epoch": epoch})
