@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from digits_gateway.readmodel.db import ReadModel
@@ -220,8 +221,11 @@ async def test_live_changes_reach_subscribers_after_commit(js, nc, tmp_path) -> 
     ds = await backend.create_dataset(
         CreateDataset(name="pets", spec=DatasetSpec(folder_train="/d"))
     )
-    event = await asyncio.wait_for(sub.queue.get(), 5)
-    assert event is not None and event.kind == "status" and event.seq == ds.seq
+    delivery = await asyncio.wait_for(sub.queue.get(), 5)
+    assert delivery is not None
+    event, encoded = delivery
+    assert event.kind == "status" and event.seq == ds.seq
+    assert msgspec.json.decode(encoded) == event.data
     assert event.data == {
         "job_id": ds.id,
         "type": "dataset",

@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 # Bump when a table changes: the file is then deleted and rebuilt from the streams.
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 DDL = """
 create table if not exists meta(key varchar primary key, value varchar);
@@ -61,6 +61,8 @@ create table if not exists tokens(
 create table if not exists audit(
   stream varchar, seq bigint, occurred timestamptz, actor varchar, type varchar,
   aggregate varchar, owner varchar, primary key(stream, seq));
+create table if not exists early_progress(
+  job_id varchar primary key, seq bigint, progress double, eta_seconds double, epoch double);
 create table if not exists failures(
   stream varchar, seq bigint, error varchar, occurred timestamptz, primary key(stream, seq));
 """

@@ -36,6 +36,8 @@ class Jobs:
         self.snapshots: dict[tuple[str, float], tuple[Any, ...]] = {}
         self.dropped_snapshots: set[tuple[str, float]] = set()
         self._details: Table | None = None
+        self._early: Table | None = None
+        self.early_taken: set[str] = set()
 
     @property
     def details(self) -> Table:
@@ -44,6 +46,15 @@ class Jobs:
             self._details = Table(self.tx, "dataset_details", "dataset_id")
             self._details.load(k for k, _ in self.rows.cached())
         return self._details
+
+    @property
+    def early(self) -> Table:
+        """`early_progress` rows: progress projected before its job's creation (on a rebuild
+        the progress stream may run ahead of the job's own), read on first use."""
+        if self._early is None:
+            self._early = Table(self.tx, "early_progress", "job_id")
+            self._early.load(k for k, _ in self.rows.cached())
+        return self._early
 
     def live(self, job_id: str) -> Row | None:
         """The job's row unless it was never created or is deleted."""
@@ -54,6 +65,10 @@ class Jobs:
         self.rows.flush()
         if self._details is not None:
             self._details.flush()
+        if self._early is not None:
+            self._early.flush()
+        delete(self.tx, "early_progress", ["job_id"], [(k,) for k in sorted(self.early_taken)])
+        self.early_taken.clear()
         upsert(self.tx, "status_history", list(self.history.values()))
         delete(self.tx, "snapshots", ["job_id", "epoch"], sorted(self.dropped_snapshots))
         upsert(self.tx, "snapshots", list(self.snapshots.values()))
@@ -92,9 +107,11 @@ def create(
     form: dict[str, str],
     dataset_id: str | None = None,
     idempotency: tuple[str, str] = ("", ""),
+    early_progress: bool = True,
 ) -> list[LiveEvent]:
     """Insert a job in status Initialized (a second delivery changes nothing); `idempotency`
-    is the client's (key, request digest), for a retried create to find this job."""
+    is the client's (key, request digest), for a retried create to find this job. Progress
+    projected before the job existed is taken over (`early_progress`), else dropped."""
     if jobs.rows.get(job_id) is None:
         jobs.rows.put(
             {
@@ -115,10 +132,28 @@ def create(
                 "status_seq": seq,
                 "idem_key": idempotency[0] or None,
                 "idem_digest": idempotency[1] or None,
+                **_take_early_progress(jobs, job_id, early_progress),
             }
         )
     jobs.history.setdefault((job_id, seq), (job_id, seq, "Initialized", at))
     return [_status_event(stream, seq, job_id, type, name, "Initialized")]
+
+
+def _take_early_progress(jobs: Jobs, job_id: str, take: bool) -> Row:
+    """The progress columns a job starts with: what its progress stream said before it was
+    created, if anything and `take` (the record is dropped either way)."""
+    early = jobs.early.get(job_id)
+    if early is None:
+        return {}
+    jobs.early_taken.add(job_id)
+    if not take:
+        return {}
+    return {
+        "progress": early["progress"],
+        "eta_seconds": early["eta_seconds"],
+        "epoch": early["epoch"],
+        "progress_seq": early["seq"],
+    }
 
 
 def set_status(

@@ -1,9 +1,10 @@
 """Project the progress stream (each job's latest TrainingProgressed / DatasetProgressed).
 
 Progress has its own stream, consumed apart from the job's history, so a late progress event
-must not undo an end: only a job still queued or running takes it (an end sets its own). An
-ended job still takes the epoch it reached: on a rebuild the models stream runs ahead of this
-one, so every progress event of a finished job arrives after its end.
+must not undo an end: only a job still queued or running takes it (an end sets its own). On a
+rebuild either stream may run ahead of the other, so an ended job still takes the furthest epoch
+and progress it reached, and progress for a job not created yet waits in `early_progress` for
+its creation: the views come out the same in either order, as they were live.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
                 progress = overall_progress(jobs, event)
             case _:
                 continue
-        row = jobs.live(job_id)
+        row = jobs.rows.get(job_id)
         if row is None:
+            _keep_early(jobs, seq, job_id, epoch, progress, event.eta_seconds)
+            continue
+        if row["deleted"]:
             continue
         if row["status"] not in _jobs.RUNNING:
-            _keep_last_epoch(jobs, row, epoch)
+            _keep_furthest(jobs, row, epoch, progress)
             continue
         live += _jobs.set_progress(
             jobs,
@@ -57,8 +61,32 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
     return live
 
 
-def _keep_last_epoch(jobs: _jobs.Jobs, row: dict[str, Any], epoch: float | None) -> None:
-    """The furthest epoch an ended job's progress reported (a resume may have gone back, never
-    past the end), leaving its status, progress and times as the end set them."""
-    if epoch is not None and not row["deleted"] and epoch > (row["epoch"] or 0.0):
-        jobs.rows.put({**row, "epoch": epoch})
+def _keep_early(
+    jobs: _jobs.Jobs,
+    seq: int,
+    job_id: str,
+    epoch: float | None,
+    progress: float,
+    eta_seconds: float | None,
+) -> None:
+    """Progress of a job not created yet (its own stream is behind on a rebuild): kept, the
+    latest only, for the job's creation to start from."""
+    early = jobs.early.get(job_id)
+    if early is None or early["seq"] < seq:
+        row = {"job_id": job_id, "seq": seq, "progress": min(1.0, max(0.0, progress))}
+        jobs.early.put({**row, "eta_seconds": eta_seconds, "epoch": epoch})
+
+
+def _keep_furthest(
+    jobs: _jobs.Jobs, row: dict[str, Any], epoch: float | None, progress: float
+) -> None:
+    """The furthest epoch and progress an ended job reported (a resume may have gone back,
+    never past the end), as live it shows them; its status and times stay as the end set them."""
+    if row["deleted"]:
+        return
+    furthest = {
+        "epoch": max(row["epoch"] or 0.0, epoch) if epoch is not None else row["epoch"],
+        "progress": max(row["progress"] or 0.0, min(1.0, progress)),
+    }
+    if furthest["epoch"] != row["epoch"] or furthest["progress"] != row["progress"]:
+        jobs.rows.put({**row, **furthest})

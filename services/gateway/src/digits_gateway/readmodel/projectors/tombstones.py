@@ -31,5 +31,6 @@ def purged(
             at=at,
             spec={},
             form={},
+            early_progress=False,  # a stray progress message outlived the purge: not shown
         )
     return _jobs.mark_deleted(tx, stream=stream, seq=seq, job_id=job_id, at=at)
