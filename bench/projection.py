@@ -16,19 +16,13 @@ Prints events/s, per stream and overall, and the ratios. Never asserts.
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this file's folder comes first on sys.path, where bench/queue.py would stand
-# in for the standard library's `queue` (thread pools import it).
-if sys.path and sys.path[0].rstrip("/").endswith("bench"):
-    sys.path.pop(0)
-
 import argparse
 import asyncio
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable

@@ -20,14 +20,6 @@ MB either way). Prints, never asserts.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/ goes last on the path: a bench script named like a stdlib module (queue.py)
-# must not shadow that module for the libraries imported here.
-sys.path.remove(str(Path(__file__).parent))
-sys.path.append(str(Path(__file__).parent))
-
 import argparse
 import os
 import threading

@@ -15,19 +15,13 @@ Prints figures; never asserts. `uptime` is printed first and last: read the figu
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this file's folder comes first on sys.path, and this file would stand in
-# for the standard library's `queue` (which threads and httpx import).
-if sys.path and sys.path[0].rstrip("/").endswith("bench"):
-    sys.path.pop(0)
-
 import argparse
 import contextlib
 import os
 import re
 import signal
 import socket
+import sys
 import statistics
 import subprocess
 import tempfile
