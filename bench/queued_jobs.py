@@ -21,9 +21,9 @@ import os
 import re
 import signal
 import socket
-import sys
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
