@@ -297,9 +297,13 @@ async def test_a_child_error_fails_the_job_naming_the_cause(nats_url, js, nc, tm
     async with trainer(nats_url, tmp_path / "data"):
         reply = await create(nc, dataset_id)
         events = await wait_for(js, reply.id, status_is(JobStatus.ERROR))
+        # The lease is given back after the job's end is recorded: wait for it, bounded.
+        deadline = time.monotonic() + 10
+        while broker.calls[-1] != "ReleaseLease":
+            assert time.monotonic() < deadline, f"no release after the job ended: {broker.calls}"
+            await asyncio.sleep(0.05)
     assert isinstance(events[-1], TrainingFailed)
     assert "train.rec record 119: not a readable png image" in events[-1].error
-    assert broker.calls[-1] == "ReleaseLease"
     assert not list((tmp_path / "data" / "trainer" / "jobs").glob("*/train.log"))  # it ended
     stored = await js.object_store(subjects.BUCKET_MODELS)  # what the gateway serves
     text = (await stored.get(f"{reply.id}/train.log")).data.decode()
