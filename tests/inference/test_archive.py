@@ -18,7 +18,7 @@ from digits_inference.archive import ArchiveRefused, Limits
 from digits_proto import codec, subjects
 from digits_proto.base import BlobRef
 from digits_proto.inference import ClassifyMany, ClassifyManyQueued, ManyResult, ManyStatus
-from digits_proto.runtime import put_bytes, request
+from digits_proto.runtime import put_bytes, read_bytes, request
 from tests.fakes.principals import ALICE
 from tests.inference.test_many import service  # noqa: F401 - the fixture
 from tests.inference.test_service import png
@@ -156,9 +156,10 @@ async def run_archive(nc, js, data: bytes, **fields) -> ManyStatus | object:
         return rejected
     queued = codec.classify_many_reply.decode(body)
     assert isinstance(queued, ClassifyManyQueued)
-    store = await js.object_store(subjects.BUCKET_UPLOADS)
     for _ in range(300):
-        raw = (await store.get(queued.status.name)).data
+        # read_bytes, not nats-py's get: the status is rewritten in place while the job runs,
+        # and a get that loses that race waits forever on the purged chunks.
+        raw = await read_bytes(js, subjects.BUCKET_UPLOADS, queued.status.name)
         status = msgspec.json.decode(raw, type=ManyStatus)
         if status.status in ("Done", "Error"):
             return status

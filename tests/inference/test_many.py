@@ -21,7 +21,7 @@ from digits_proto.inference import (
     ManyStatus,
 )
 from digits_proto.replies import Rejected
-from digits_proto.runtime import ServiceHost, put_bytes, request
+from digits_proto.runtime import ServiceHost, put_bytes, read_bytes, request
 from tests.fakes.principals import ALICE
 from tests.inference.test_service import NORMAL, REVERSED, add_dataset, add_model, png
 
@@ -163,14 +163,16 @@ async def test_background_job_reports_progress_and_result(service, nc, js) -> No
     assert rejected is None
     queued = codec.classify_many_reply.decode(body)
     assert isinstance(queued, ClassifyManyQueued) and queued.total == 3
-    store = await js.object_store(subjects.BUCKET_UPLOADS)
-    for _ in range(200):
-        status = msgspec.json.decode((await store.get(queued.status.name)).data, type=ManyStatus)
+    for _ in range(200):  # read_bytes: a get racing the in-place rewrite would hang
+        raw = await read_bytes(js, subjects.BUCKET_UPLOADS, queued.status.name)
+        status = msgspec.json.decode(raw, type=ManyStatus)
         if status.status in ("Done", "Error"):
             break
         await asyncio.sleep(0.05)
     assert status.status == "Done" and status.done == status.total == 3
-    result = msgspec.json.decode((await store.get(status.result.name)).data, type=ManyResult)
+    result = msgspec.json.decode(
+        await read_bytes(js, subjects.BUCKET_UPLOADS, status.result.name), type=ManyResult
+    )
     assert result.top1_accuracy == 100.0 and [e.line for e in result.errors] == [3]
 
 
