@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+from nats.js.errors import KeyNotFoundError
+
 from digits_proto import codec, subjects
 from digits_proto.gpus import AcquireLease, LeaseAccepted, LeaseExpired
 from digits_proto.models import ModelAborted
@@ -79,6 +82,31 @@ async def test_a_job_aborted_while_waiting_leaves_the_queue(start_broker, nc, js
     await until(b_gone)
     await release(nc, a.lease_id)
     assert isinstance(await acquire(nc, "c"), LeaseAccepted)
+
+
+async def test_an_ask_arriving_after_the_abort_does_not_requeue_the_job(
+    start_broker, nc, js
+) -> None:
+    """A trainer's ask already on its way when the job was aborted (it read the job as waiting
+    just before) is turned away: the job does not sit in the queue until the key's TTL."""
+    await start_broker(FakeNvml(count=1), queue_ttl=30.0)
+    assert isinstance(await acquire(nc, "a"), LeaseAccepted)
+    await acquire(nc, "b")
+    await acquire(nc, "c")
+    abort = ModelAborted(model_id="b", reason="user")
+    await js.publish(subjects.model_events("b"), codec.encode(abort))
+
+    async def b_gone():
+        return [e.job_id for e in await last_queue(js)] == ["c"]
+
+    await until(b_gone)
+    late = await acquire(nc, "b")
+    assert isinstance(late, Rejected) and late.code == 409
+    assert "aborted" in late.message
+    queue = await js.key_value(subjects.KV_QUEUE)
+    with pytest.raises(KeyNotFoundError):
+        await queue.get("job.b")
+    assert (await queue.get("job.c")).value
 
 
 async def test_a_waiting_job_that_stops_asking_expires_from_the_queue(start_broker, nc, js) -> None:

@@ -35,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 # A count request that loses a race re-reads the KV and tries the devices still free.
 CLAIM_ATTEMPTS = 3
+# How many ended jobs a broker remembers (an ask for one of them is turned away).
+ENDED_KEPT = 10_000
 
 
 @dataclass
@@ -59,6 +61,15 @@ class Broker:
     queue_dirty: asyncio.Event = field(default_factory=asyncio.Event)
     # The entries of the last QueueChanged this broker saw (None: not read yet).
     published: list[QueueEntry] | None = None
+    # Jobs seen aborted or deleted (newest last, bounded): a trainer's ask already on its way
+    # when the job ended must not put it back in the queue until the key's TTL runs out.
+    ended: dict[str, None] = field(default_factory=dict)
+
+    def job_ended(self, job_id: str) -> None:
+        """Remember that `job_id` will never run (the oldest memory goes past ENDED_KEPT)."""
+        self.ended[job_id] = None
+        while len(self.ended) > ENDED_KEPT:
+            del self.ended[next(iter(self.ended))]
 
     @property
     def subject(self) -> str:
@@ -97,6 +108,8 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
         return broker.accepted(existing)
     if not cmd.wait:
         return await _grant_now(broker, cmd, here)
+    if cmd.job_id in broker.ended:
+        raise DevicesBusy("the job was aborted or deleted")
     asked = await broker.waitlist.ask(
         Waiting(
             job_id=cmd.job_id,
@@ -109,6 +122,9 @@ async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
             submitted=cmd.submitted,
         )
     )
+    if cmd.job_id in broker.ended:  # it ended while the ask was written
+        await broker.waitlist.withdraw(cmd.job_id)
+        raise DevicesBusy("the job was aborted or deleted")
     if not here:
         queueing.changed(broker)
         raise DevicesBusy("waiting: the devices are on another node")

@@ -104,6 +104,7 @@ async def watch_jobs(nc: Client, broker: Broker) -> Subscription:
             return
         if not isinstance(event, ModelAborted | ModelDeleted):
             return
+        broker.job_ended(event.model_id)
         with contextlib.suppress(Exception):  # the TTL still removes it
             await broker.waitlist.withdraw(event.model_id)
             changed(broker)
