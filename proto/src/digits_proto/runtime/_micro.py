@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+import typing
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -73,19 +76,39 @@ async def serve_endpoints(
     handlers: Mapping[str, Handler],
     version: str = "0.1.0",
 ) -> Service:
-    """Register one micro endpoint per subject in `handlers` (queue group `q`)."""
+    """Register one micro endpoint per subject in `handlers` (queue group `q`).
+
+    Each endpoint decodes into the command type its handler declares (`command_type`), so a
+    command sent to another command's endpoint is a 400 before any handler runs. `decoder` is
+    used only for a handler that declares no type."""
     service = await add_service(
         nc, name=service_name, version=version, queue_group=subjects.QUEUE_GROUP
     )
     for subject, handler in handlers.items():
+        declared = command_type(handler)
+        typed = decoder if declared is None else msgspec.json.Decoder(declared)
         await service.add_endpoint(
             name=subject.rsplit(".", 1)[-1],
             subject=subject,
-            handler=_wrap(decoder, handler, subject, service_name),
+            handler=_wrap(typed, handler, subject, service_name),
         )
     # The subscriptions must reach the server before anyone is told we are ready.
     await nc.flush()
     return service
+
+
+def command_type(handler: Handler) -> Any:
+    """The type a handler declares for the command it is called with: the annotation of its
+    first positional parameter left unbound (after `functools.partial` and `self`); None if it
+    declares none, `Any` or `object`."""
+    func: Any = handler
+    while isinstance(func, functools.partial):
+        func = func.func
+    hints = typing.get_type_hints(func)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = [p for p in inspect.signature(handler).parameters.values() if p.kind in positional]
+    declared = hints.get(params[0].name) if params else None
+    return None if declared in (None, Any, object) else declared
 
 
 def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, service: str):
