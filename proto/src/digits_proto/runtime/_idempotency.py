@@ -13,10 +13,11 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from digits_proto import codec, headers
+from digits_proto import codec, headers, versions
 from digits_proto.base import Event
 from digits_proto.runtime._micro import DomainError
 from digits_proto.runtime._store import EventStore
+from digits_proto.runtime._trace import trace_headers
 
 E = TypeVar("E", bound=Event)
 
@@ -48,11 +49,16 @@ async def append_created(
     Returns `(seq of the last event, None)`; or, when the stream already holds an event with
     that id (a retried create), `(seq of that event, that event)`: nothing is appended.
     """
-    hdrs = {headers.MSG_ID: msg_id, headers.EXPECTED_LAST_SUBJECT_SEQ: "0"}
+    hdrs = {
+        headers.MSG_ID: msg_id,
+        headers.EXPECTED_LAST_SUBJECT_SEQ: "0",
+        headers.SCHEMA: versions.schema_header(events[0]),
+    }
+    hdrs = trace_headers(hdrs)
     ack = await store.js.publish(subject, codec.encode(events[0]), headers=hdrs)
     if ack.duplicate:
         msg = await store.js.get_msg(store.stream, seq=ack.seq)
-        return ack.seq, store.decoder.decode(msg.data or b"")
+        return ack.seq, versions.decode_event(store.decoder, msg.data or b"", msg.headers)
     rest = events[1:]
     return (await store.append(subject, rest, ack.seq) if rest else ack.seq), None
 

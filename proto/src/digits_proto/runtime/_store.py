@@ -14,8 +14,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from digits_proto import codec, headers
+from digits_proto import codec, headers, versions
 from digits_proto.base import Event
+from digits_proto.runtime._trace import trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +96,7 @@ class EventStore(Generic[E]):
                     nc.publish(api, _json(request), reply=inbox), self.js._timeout
                 )
                 for msg in msgs:
-                    events.append(self.decoder.decode(msg.data or b""))
+                    events.append(versions.decode_event(self.decoder, msg.data or b"", msg.headers))
                     last = int(msg.headers[SEQUENCE])  # type: ignore[index]
                 status = end.get("Status")
                 if status == "404":
@@ -122,9 +123,10 @@ class EventStore(Generic[E]):
         """
         last = expected_last_seq or 0
         for event in events:
-            hdrs = {headers.MSG_ID: event.event_id}
+            hdrs = {headers.MSG_ID: event.event_id, headers.SCHEMA: versions.schema_header(event)}
             if correlation_id:
                 hdrs[headers.CORRELATION_ID] = correlation_id
+            hdrs = trace_headers(hdrs)  # the chain being handled, and what caused this event
             if expected_last_seq is not None:
                 hdrs[headers.EXPECTED_LAST_SUBJECT_SEQ] = str(last)
             try:
