@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from digits_cli import backup, nats
+from digits_cli import backup, consumers, nats
 from digits_cli.launcher import Launcher
 from digits_cli.settings import get_settings
 from digits_proto.runtime import credentials_for
@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         "DIGITS_NATS_CREDS: the admin's file or the credentials folder)",
     )
     _backup_verbs(verbs)
+    consumers.add_verb(verbs)
     args = parser.parse_args(argv)
+    if args.verb == "consumer-creds":
+        return consumers.run(get_settings(), args)
     if args.verb == "backup":
         return backup.backup(get_settings(), Path(args.dir))
     if args.verb == "restore":

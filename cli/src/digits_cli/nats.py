@@ -18,7 +18,7 @@ import msgspec
 import nats
 
 from digits_cli.logfiles import RotatingLog, follow
-from digits_proto.permissions import TABLE, Grant
+from digits_proto.permissions import TABLE, Grant, consumer_grant, is_consumer
 from digits_proto.runtime import NatsCredentials, ensure_streams
 
 # A blob chunk plus headers must fit; architecture.md allows the embedded server up to 8 MB.
@@ -27,6 +27,8 @@ MAX_PAYLOAD = 8 * 1024 * 1024
 ADMIN = "digits-admin"
 # bcrypt cost: the passwords are 256-bit random, the hash only keeps them out of the config.
 BCRYPT_ROUNDS = 10
+# The embedded server's pid, beside its config: a config change is applied with SIGHUP.
+PID_FILE = "nats.pid"
 
 
 def binary() -> str:
@@ -54,7 +56,8 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def credentials(folder: Path) -> dict[str, NatsCredentials]:
-    """Every service's user and the admin, `<user>.json` in `folder` (0700, files 0600).
+    """Every service's user and the admin, `<user>.json` in `folder` (0700, files 0600), plus
+    the outside consumers issued there (`consumer-NAME.json`, see `digits consumer-creds`).
 
     Made once with random passwords and kept: a restart (or an operator's server) reuses them.
     """
@@ -68,7 +71,20 @@ def credentials(folder: Path) -> dict[str, NatsCredentials]:
             write_private(file, msgspec.json.encode(made))
         file.chmod(0o600)
         found[user] = msgspec.json.decode(file.read_bytes(), type=NatsCredentials)
+    for file in sorted(folder.glob("consumer-*.json")):
+        found[file.stem] = msgspec.json.decode(file.read_bytes(), type=NatsCredentials)
     return found
+
+
+def _grant_for(user: str) -> Grant | None:
+    """The user's permission row; only the admin has none (every other user is refused)."""
+    if user == ADMIN:
+        return None
+    if user in TABLE:
+        return TABLE[user]
+    if is_consumer(user):
+        return consumer_grant(user)
+    raise ValueError(f"no permission row for NATS user {user!r}")
 
 
 def _user(creds: NatsCredentials, grant: Grant | None) -> dict[str, object]:
@@ -87,24 +103,30 @@ def authorization(users: dict[str, NatsCredentials]) -> dict[str, object]:
     """The config's users (bcrypt hashes) with their rows; the admin alone has no limits."""
     return {
         "timeout": 10,  # seconds to authenticate: bcrypt on a loaded machine
-        "users": [_user(creds, TABLE.get(name)) for name, creds in users.items()],
+        "users": [_user(creds, _grant_for(name)) for name, creds in users.items()],
     }
 
 
-def config_text(authz: dict[str, object], listen: str, store_dir: str) -> str:
+def config_text(
+    authz: dict[str, object], listen: str, store_dir: str, pid_file: str | None = None
+) -> str:
     """The server config (NATS reads JSON as its config format)."""
-    config = {
+    config: dict[str, object] = {
         "listen": listen,
         "max_payload": MAX_PAYLOAD,
         "jetstream": {"store_dir": store_dir},
         "authorization": authz,
     }
+    if pid_file:  # where `digits consumer-creds` finds the running server to reload it
+        config["pid_file"] = pid_file
     return json.dumps(config, indent=2) + "\n"
 
 
-def render_config(users: dict[str, NatsCredentials], listen: str, store_dir: str) -> str:
+def render_config(
+    users: dict[str, NatsCredentials], listen: str, store_dir: str, pid_file: str | None = None
+) -> str:
     """The server config: the permission table as users, JetStream, max_payload."""
-    return config_text(authorization(users), listen, store_dir)
+    return config_text(authorization(users), listen, store_dir, pid_file)
 
 
 def write_config(data_dir: Path, port: int) -> tuple[Path, Path]:
@@ -116,7 +138,8 @@ def write_config(data_dir: Path, port: int) -> tuple[Path, Path]:
     users = credentials(creds_dir)
     conf = folder / "nats.conf"
     store = (folder / "jetstream").as_posix()
-    write_private(conf, render_config(users, f"127.0.0.1:{port}", store).encode())
+    pid = (folder / PID_FILE).as_posix()
+    write_private(conf, render_config(users, f"127.0.0.1:{port}", store, pid).encode())
     return conf, creds_dir
 
 

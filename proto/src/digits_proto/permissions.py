@@ -160,6 +160,8 @@ def _gateway() -> Grant:
             *readmodel,
             *_ephemeral_consumers(s.STREAM_METRICS),  # replaying one job's metrics
             *_ephemeral_consumers(s.STREAM_USERS),
+            # /api/v1/events reads the served streams through consumers of its own.
+            *(r for stream in CONSUMER_STREAMS for r in _ephemeral_consumers(stream)),
             *_BLOBS_READ_ALL,
         ],
         subscribe=[s.TELEMETRY_ALL],
@@ -256,6 +258,47 @@ def _gpu_broker() -> Grant:
         # Two nats.micro services (the shared commands and the node's own) both answer a $SRV
         # ping; nats-server 2.15 refused the second answer with max 2 and passes it with 3.
         responses=3,
+    )
+
+
+# What outside consumers may read (their own credentials, `digits consumer-creds NAME`, and the
+# gateway's /api/v1/events): the domain and metrics streams. Never DIGITS_USERS (password and
+# token hashes), the work queue, KV or Object Store buckets.
+CONSUMER_STREAMS = (
+    s.STREAM_DATASETS,
+    s.STREAM_MODELS,
+    s.STREAM_METRICS,
+    s.STREAM_PROGRESS,
+    s.STREAM_GPUS,
+)
+CONSUMER_PREFIX = "consumer-"
+
+
+def is_consumer(user: str) -> bool:
+    """True for an outside consumer's NATS user (`consumer-NAME`)."""
+    return user.startswith(CONSUMER_PREFIX)
+
+
+def consumer_grant(user: str) -> Grant:
+    """An outside consumer's read-only row: its own consumers (durable or not) and direct gets on
+    the served streams, replies under its own inbox prefix, and no `digits.` subject at all.
+
+    Consumer names cannot be limited by prefix (NATS wildcards match whole tokens), so consumers
+    sharing a server may see or delete each other's; the system's own durables are denied.
+    """
+    rights = [f"{API}.STREAM.NAMES"]
+    for stream in CONSUMER_STREAMS:
+        rights += [
+            f"{API}.STREAM.INFO.{stream}",
+            *_read_stream(stream),
+            *_ephemeral_consumers(stream),
+            f"{API}.CONSUMER.DURABLE.CREATE.{stream}.*",
+        ]
+    return Grant(
+        user=user,
+        publish=tuple(dict.fromkeys(rights)),
+        subscribe=(f"{s.inbox_prefix(user)}.>",),
+        deny_publish=_others_durables(user),
     )
 
 
