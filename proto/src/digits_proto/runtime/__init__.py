@@ -50,6 +50,15 @@ from digits_proto.runtime._retention import purge_step, purge_subject, subject_h
 from digits_proto.runtime._service import ServiceHost, run_service
 from digits_proto.runtime._settings import env_settings
 from digits_proto.runtime._store import ConcurrencyError, EventStore
+from digits_proto.runtime._trace import (
+    Trace,
+    chain,
+    current_trace,
+    handling,
+    request_id,
+    trace_headers,
+    traced,
+)
 from digits_proto.runtime._work import Later, Outcome, consume_tickets, heartbeat
 
 __all__ = [
@@ -70,7 +79,9 @@ __all__ = [
     "Outcome",
     "ServiceHost",
     "StorageLimits",
+    "Trace",
     "append_created",
+    "chain",
     "check_free_space",
     "clear_cache",
     "command_type",
@@ -79,11 +90,13 @@ __all__ = [
     "consume_tickets",
     "create_msg_id",
     "credentials_for",
+    "current_trace",
     "delete_prefix",
     "ensure_streams",
     "env_settings",
     "extract_archive",
     "fetch",
+    "handling",
     "heartbeat",
     "internal_error",
     "keyed_before",
@@ -95,6 +108,7 @@ __all__ = [
     "read_blob",
     "read_bytes",
     "request",
+    "request_id",
     "run_service",
     "safe_member_path",
     "same_request",
@@ -103,4 +117,6 @@ __all__ = [
     "storage_limits",
     "stream_configs",
     "subject_heads",
+    "trace_headers",
+    "traced",
 ]

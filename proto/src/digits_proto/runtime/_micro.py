@@ -19,6 +19,7 @@ from nats.micro.service import Service
 
 from digits_proto import codec, headers, subjects
 from digits_proto.replies import Rejected
+from digits_proto.runtime._trace import trace_headers, traced
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,7 @@ async def serve_endpoints(
         await service.add_endpoint(
             name=subject.rsplit(".", 1)[-1],
             subject=subject,
-            handler=_wrap(typed, handler, subject, service_name),
+            handler=traced(_wrap(typed, handler, subject, service_name)),
         )
     # The subscriptions must reach the server before anyone is told we are ready.
     await nc.flush()
@@ -158,7 +159,9 @@ async def request(
     nc: Client, subject: str, command: msgspec.Struct, timeout: float = 10.0
 ) -> tuple[bytes, Rejected | None]:
     """Send a command; returns the reply body, or the Rejected decoded from a service error."""
-    msg = await nc.request(subject, codec.encode(command), timeout=timeout)
+    # The command carries the chain it belongs to and its own id (its effects name it as cause).
+    hdrs = trace_headers(command=True)
+    msg = await nc.request(subject, codec.encode(command), timeout=timeout, headers=hdrs)
     if msg.headers and headers.SERVICE_ERROR_CODE in msg.headers:
         try:
             rejected = msgspec.json.decode(msg.data, type=Rejected)

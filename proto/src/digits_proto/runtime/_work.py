@@ -14,6 +14,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import FetchTimeoutError
 
+from digits_proto.runtime._trace import handling
+
 log = structlog.get_logger(__name__)
 
 
@@ -72,11 +74,13 @@ async def consume_tickets(
                 await asyncio.sleep(1.0)
                 continue
             for msg in msgs:
-                try:
-                    outcome = await handle(msg)
-                except Exception:
-                    log.exception("ticket_failed", subject=msg.subject)
-                    outcome = Outcome.RETRY
+                # The ticket's chain: what the work appends or sends, and its log lines, carry it.
+                with handling(msg.headers):
+                    try:
+                        outcome = await handle(msg)
+                    except Exception:
+                        log.exception("ticket_failed", subject=msg.subject)
+                        outcome = Outcome.RETRY
                 with contextlib.suppress(Exception):
                     if isinstance(outcome, Later):
                         await msg.nak(delay=max(0.0, outcome.seconds))
