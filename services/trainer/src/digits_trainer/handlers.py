@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TypeVar
 
 import msgspec
 
@@ -25,7 +24,6 @@ from digits_proto.models import (
 )
 from digits_proto.replies import Accepted
 from digits_proto.runtime import (
-    DomainError,
     append_created,
     create_msg_id,
     keyed_before,
@@ -48,16 +46,13 @@ from digits_trainer.purge import purge_model
 from digits_trainer.sandbox import Sandbox
 from digits_trainer.store import Store, valid_job_id
 
-T = TypeVar("T")
 
-
-async def create_model(store: Store, sandbox: Sandbox, command: object) -> Accepted:
+async def create_model(store: Store, sandbox: Sandbox, command: CreateModel) -> Accepted:
     """Accept a training job on an existing dataset, then queue its ticket.
 
     A custom network is first built and run on one batch in the sandbox; a previous network
     must have the snapshot asked for, and its network becomes this job's.
     """
-    command = expect(command, CreateModel)
     access.writer(command.principal)  # before anything is read or run for who asks
     if not valid_job_id(command.dataset_id):
         raise InvalidField("dataset", "Not a valid choice")
@@ -112,10 +107,9 @@ async def _first_answer(
     )
 
 
-async def abort_model(store: Store, command: object) -> Accepted:
+async def abort_model(store: Store, command: AbortModel) -> Accepted:
     """Abort a job that has not ended; its trainer sees the event and stops the child. A retry
     under the same Idempotency-Key gets the first answer."""
-    command = expect(command, AbortModel)
     if not valid_job_id(command.model_id):
         raise ModelNotFound(command.model_id)
     key = command.idempotency_key
@@ -133,10 +127,9 @@ async def abort_model(store: Store, command: object) -> Accepted:
     )
 
 
-async def delete_model(store: Store, command: object, retention_days: float = 7.0) -> Accepted:
+async def delete_model(store: Store, command: DeleteModel, retention_days: float = 7.0) -> Accepted:
     """Delete a job (stopping it if it runs), its snapshots and its metrics; with no retention
     window its events go at once, behind their tombstone (whose sequence the answer carries)."""
-    command = expect(command, DeleteModel)
     if not valid_job_id(command.model_id):
         raise ModelNotFound(command.model_id)
     seen: list[ModelState] = []
@@ -159,10 +152,9 @@ async def delete_model(store: Store, command: object, retention_days: float = 7.
     )
 
 
-async def edit_model(store: Store, command: object) -> Accepted:
+async def edit_model(store: Store, command: EditModel) -> Accepted:
     """Rename a job and/or change its notes, whatever its status (a running attempt's next
     append conflicts, reloads and goes on)."""
-    command = expect(command, EditModel)
     if not valid_job_id(command.model_id):
         raise ModelNotFound(command.model_id)
     seen: list[ModelState] = []
@@ -203,10 +195,9 @@ async def previous_spec(store: Store, spec: TrainSpec) -> TrainSpec:
     )
 
 
-async def customize(store: Store, command: object) -> NetworkSource:
+async def customize(store: Store, command: CustomizeNetwork) -> NetworkSource:
     """A network's editable Gluon source: a standard name, or a previous job's network and
     snapshot (DIGITS's "Customize" button)."""
-    command = expect(command, CustomizeNetwork)
     access.reader(command.principal)
     name = command.network
     if name in STANDARD:
@@ -231,9 +222,8 @@ async def customize(store: Store, command: object) -> NetworkSource:
     return NetworkSource(network=code, snapshot=snapshot)
 
 
-async def visualize(store: Store, sandbox: Sandbox, command: object) -> NetworkGraph:
+async def visualize(store: Store, sandbox: Sandbox, command: VisualizeNetwork) -> NetworkGraph:
     """Build network source in the sandbox and describe its graph for the browser to draw."""
-    command = expect(command, VisualizeNetwork)
     access.writer(command.principal)  # it runs code: a user's or admin's tool, not a viewer's
     if not command.custom_network.strip():
         raise InvalidField("custom_network", "This field is required.")
@@ -252,17 +242,9 @@ async def visualize(store: Store, sandbox: Sandbox, command: object) -> NetworkG
     return await sandbox.check(command.custom_network, classes, list(shape), asker(command))
 
 
-def asker(command: object) -> str:
+def asker(command: CreateModel | VisualizeNetwork) -> str:
     """Whose queue a network check waits in: the principal's username ("" if none)."""
-    principal = getattr(command, "principal", None)
-    return principal.username if principal is not None else ""
-
-
-def expect(command: object, kind: type[T]) -> T:
-    """The command, if it is the kind this endpoint serves."""
-    if not isinstance(command, kind):
-        raise DomainError(f"expected {kind.__name__}, got {type(command).__name__}")
-    return command
+    return command.principal.username if command.principal is not None else ""
 
 
 def command_handlers(

@@ -53,11 +53,11 @@ class Imports:
         self.max_bytes = max_bytes
 
 
-async def create_pretrained(store: Store, imports: Imports, command: object) -> Accepted:
+async def create_pretrained(
+    store: Store, imports: Imports, command: CreatePretrainedModel
+) -> Accepted:
     """`/pretrained_models/upload_archive` and `/new`: check the files by loading them in a
     child, copy them into the models bucket, record the job."""
-    if not isinstance(command, CreatePretrainedModel):
-        raise InvalidField("archive", "expected CreatePretrainedModel")
     access.writer(command.principal)  # before any upload is read or loaded for who asks
     imports.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pretrained-", dir=imports.work_dir) as tmp:
@@ -201,11 +201,9 @@ async def _register(
     return await _append(store, created, blobs, epoch, found["input_shape"])
 
 
-async def make_pretrained(store: Store, imports: Imports, command: object) -> Accepted:
+async def make_pretrained(store: Store, imports: Imports, command: MakePretrained) -> Accepted:
     """`/models/<id>/to_pretrained`: a trained job's snapshot (the latest unless `epoch`)
     becomes a pretrained model, its files copied so it outlives the job."""
-    if not isinstance(command, MakePretrained):
-        raise InvalidField("job_id", "expected MakePretrained")
     who = access.writer(command.principal)
     state, _ = await store.model(command.model_id) if valid_job_id(command.model_id) else (None, 0)
     if state is None or state.deleted:
