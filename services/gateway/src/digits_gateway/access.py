@@ -117,6 +117,8 @@ POLICY: dict[str, dict[str, Access]] = {
     "/api/v1/models/{job_id}/abort": {"POST": OWN},
     "/api/v1/models/{job_id}/classify": {"POST": C},
     "/api/v1/models/{job_id}/metrics": {"GET": S},
+    "/api/v1/uploads": {"POST": C},
+    "/api/v1/uploads/{upload_id}": {"GET": C, "PATCH": C, "DELETE": C},
     # accounts (the users context)
     "/api/v1/session": {"GET": S, "POST": P, "DELETE": P},
     "/api/v1/tokens": {"GET": S, "POST": S},

@@ -33,6 +33,7 @@ from digits_gateway.controllers import (
     pretrained,
     session,
     system,
+    uploads,
 )
 from digits_gateway.controllers import cluster as cluster_routes
 from digits_gateway.controllers import inference as inference_routes
@@ -52,6 +53,7 @@ from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
 from digits_gateway.readmodel.runner import Projection
 from digits_gateway.readmodel.telemetry import TelemetryRelay
+from digits_gateway.requestid import RequestIdMiddleware, return_request_id
 from digits_gateway.settings import Settings
 from digits_proto import subjects
 from digits_proto.runtime import Metrics, connect, ensure_streams
@@ -173,6 +175,7 @@ def create_app(settings: Settings) -> Litestar:
         accounts.SessionApi,
         accounts.TokenApi,
         accounts.UserApi,
+        uploads.UploadApi,
     ]
     handlers += [*ui.pages().page_routes, cluster_routes.cluster_page]
     if (web / "static").is_dir():
@@ -188,15 +191,19 @@ def create_app(settings: Settings) -> Litestar:
     )
     return Litestar(
         handlers,
-        lifespan=[_lifespan(settings)],
+        lifespan=[_lifespan(settings), uploads.lifespan(settings)],
         dependencies={"gw": Provide(provide_gateway, sync_to_thread=False)},
         exception_handlers={**EXCEPTION_HANDLERS, access.LoginRequired: access.on_login_required},
         before_request=_gate,
         guards=[access.require_access],
         # After the authentication middleware: they read the principal it sets.
-        middleware=[*identity_middleware(settings), *security.middleware(settings)],
+        middleware=[
+            RequestIdMiddleware,  # first: what follows (and its log lines) is in the request's chain
+            *identity_middleware(settings),
+            *security.middleware(settings),
+        ],
         allowed_hosts=security.allowed_hosts(settings),
-        before_send=[security.headers_hook(import_map())],
+        before_send=[security.headers_hook(import_map()), return_request_id],
         request_max_body_size=settings.max_upload_bytes,
         request_class=GatewayRequest,
         template_config=templates,

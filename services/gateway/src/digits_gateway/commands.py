@@ -59,15 +59,38 @@ async def create_dataset(
     if first and first[0] is not None:
         return first[0]
     values = replay_clone(gw, values, "dataset")
+    upload_id = str(values.get("upload_id") or "").strip()
+    if upload_id and values.get("method") == "upload":
+        # The archive came first through /api/v1/uploads: used once, if the create is accepted.
+        if gw.uploads is None:
+            raise Unavailable("Uploads are not ready yet; retry")
+        async with gw.uploads.use(upload_id, user.username, "dataset") as claim:
+            answer = await _create_dataset(gw, values, user, files, key, claim.ref)
+            claim.job_id = answer.id
+            return answer
+    return await _create_dataset(gw, values, user, files, key)
+
+
+async def _create_dataset(
+    gw: Gateway,
+    values: Mapping[str, Any],
+    user: Principal,
+    files: Mapping[str, Any] | None,
+    key: Keyed | None,
+    archive: BlobRef | None = None,
+) -> Accepted:
     blobs: dict[str, BlobRef] = {}
     try:
         for field in forms.DATASET_FILES:
             upload = (files or {}).get(field)
+            if archive is not None and field == "upload_archive":
+                continue  # sent through /api/v1/uploads instead
             if upload is not None and upload.filename:
                 name = f"datasets/{uuid.uuid4().hex}/{field}"
                 await upload.seek(0)
                 blobs[field] = await put_reader(gw.js, subjects.BUCKET_UPLOADS, name, upload.file)
-        command = forms.dataset_command(values, user, blobs)
+        uploaded = {**blobs, "upload_archive": archive} if archive is not None else blobs
+        command = forms.dataset_command(values, user, uploaded)
         if key is not None:
             command = msgspec.structs.replace(
                 command, idempotency_key=key.key, request_digest=key.digest

@@ -15,6 +15,7 @@ from digits_gateway.readmodel.live import Hub
 from digits_gateway.readmodel.runner import Projection
 from digits_gateway.readmodel.telemetry import TelemetryRelay
 from digits_gateway.settings import Settings
+from digits_gateway.uploads import Uploads
 from digits_proto.runtime import Metrics
 
 
@@ -33,3 +34,4 @@ class Gateway:
     metrics: Metrics
     telemetry: TelemetryRelay | None = None  # live device samples (`gpu` SSE events)
     accounts: Accounts | None = None  # the users context (sign-in, tokens, accounts)
+    uploads: Uploads | None = None  # chunked uploads (/api/v1/uploads)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 
 class DatasetCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A new image-classification dataset from a folder of class sub-folders."""
+    """A new image-classification dataset from a folder of class sub-folders on the server
+    (`folder_train`), or from an archive sent first to `/api/v1/uploads` (`"method": "upload"`,
+    `upload_id`)."""
 
     name: str
-    folder_train: str
+    method: Literal["folder", "upload"] = "folder"
+    folder_train: str = ""
+    upload_id: str | None = None
     folder_pct_val: int = 25
     folder_pct_test: int = 0
     folder_train_min_per_class: int = 2
@@ -167,3 +172,25 @@ class DeviceList(msgspec.Struct, kw_only=True):
     """Devices the gpu-brokers offer, each with the job holding it."""
 
     devices: list[dict[str, Any]]
+
+
+class UploadCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A chunked upload to come (`/api/v1/uploads`): what it is, how big, what it is for."""
+
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^/\\\x00]+$")]
+    size: Annotated[int, msgspec.Meta(ge=1)]
+    purpose: Literal["dataset", "pretrained"]
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] = ""
+
+
+class UploadStatus(msgspec.Struct, kw_only=True):
+    """Where an upload stands: `receiving` (send from `offset`), `storing`, `complete`, `used`."""
+
+    id: str
+    filename: str
+    size: int
+    purpose: str
+    offset: int
+    state: str
+    expires_at: datetime
+    job_id: str = ""

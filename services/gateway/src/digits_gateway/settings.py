@@ -30,6 +30,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     duckdb_memory: str = "1GB"  # read model buffer pool cap (DuckDB alone: 80 % of RAM)
     inline_image_limit: int = 700_000  # bigger classify uploads travel through the Object Store
     max_upload_bytes: int = 64 * 1024 * 1024
+    # Chunked uploads (/api/v1/uploads): what one user may hold not yet used by a job, the
+    # bytes one PATCH may carry, the free space they must leave on the data disk (the floor the
+    # datasets service's unpacking keeps), and how long an untouched upload is kept.
+    upload_quota_bytes: int = 20 * 1024**3
+    upload_chunk_bytes: int = 16 * 1024**2
+    upload_min_free_bytes: int = 1024**3
+    upload_expiry_hours: float = 24.0
     # DIGITS_ALLOWED_HOSTS: Host names answered, comma-separated; empty: loopback + bind address
     allowed_hosts: str = ""
     csrf_secret: str = ""  # empty: generated at first start, kept in <data_dir>/gateway/
@@ -56,6 +63,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def signin_token_path(self) -> Path:
         """The first admin's one-time sign-in token, for the launcher to print (owner-only)."""
         return Path(self.data_dir) / "signin-token"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Chunked uploads being received (owner-only), each until it is in the Object Store."""
+        return Path(self.data_dir) / "gateway" / "uploads"
 
     @property
     def cache_dir(self) -> Path:

@@ -15,6 +15,7 @@ from litestar.response import Redirect
 
 from digits_gateway import commands, idempotency, ui, views
 from digits_gateway.controllers._common import require_user, text
+from digits_gateway.controllers.uploads import registry
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import CommandRejected, rejected_errors
 from digits_gateway.forms import Fields, FormErrors
@@ -56,15 +57,19 @@ class PretrainedController(Controller):
         user = require_user(request, params)
         try:
             upload = params.files.get("archive")
-            if upload is None or not upload.filename:
+            upload_id = (params.get("upload_id") or "").strip()  # sent to /api/v1/uploads first
+            if upload_id:
+                upload = None
+            elif upload is None or not upload.filename:
                 raise FormErrors({"archive": ["This field is required."]})
-            if not upload.filename.lower().endswith(ARCHIVE_TYPES):
+            if upload is not None and not (upload.filename or "").lower().endswith(ARCHIVE_TYPES):
                 kinds = ", ".join(ARCHIVE_TYPES)
                 raise FormErrors({"archive": [f"Incorrect Archive Type: use {kinds}"]})
             accepted = await _create(
                 gw,
-                {"archive": upload},
+                {"archive": upload} if upload is not None else {},
                 idempotency.from_params(request, params, "pretrained_archive"),
+                upload_id=upload_id,
                 name=(params.get("job_name") or "").strip(),
                 username=user.username,
                 principal=user,
@@ -194,15 +199,36 @@ FIELD_OF_BLOB = {
 
 
 async def _create(
-    gw: Gateway, uploads: dict[str, UploadFile], key: Keyed | None, **fields: Any
+    gw: Gateway,
+    uploads: dict[str, UploadFile],
+    key: Keyed | None,
+    upload_id: str = "",
+    **fields: Any,
 ) -> Any:
-    """Stream the uploads into the uploads bucket, send the command, delete them after. A
-    retry under the same Idempotency-Key gets the first job, uploading nothing."""
+    """Stream the uploads into the uploads bucket (or use the archive sent to /api/v1/uploads
+    as `upload_id`), send the command, delete them after. A retry under the same
+    Idempotency-Key gets the first job, uploading nothing."""
     first = idempotency.first_answers(gw.db, fields["principal"], key) if key else None
     if first and first[0] is not None:
         return first[0]
     if key is not None:
         fields.update(idempotency_key=key.key, request_digest=key.digest)
+    if not upload_id:
+        return await _send(gw, uploads, {}, fields)
+    username = fields["principal"].username
+    async with registry(gw).use(upload_id, username, "pretrained") as claim:
+        accepted = await _send(gw, {}, {"archive": claim.ref}, fields)
+        claim.job_id = accepted.id
+    with contextlib.suppress(Exception):  # the trainer copied what it keeps
+        store = await gw.js.object_store(subjects.BUCKET_UPLOADS)
+        await store.delete(claim.ref.name)
+    return accepted
+
+
+async def _send(
+    gw: Gateway, uploads: dict[str, UploadFile], stored: dict[str, BlobRef], fields: Any
+) -> Any:
+    """CreatePretrainedModel with the uploads put in the bucket (removed after) and `stored`."""
     blobs: dict[str, BlobRef] = {}
     try:
         for field, upload in uploads.items():
@@ -211,7 +237,7 @@ async def _create(
             blobs[FIELD_OF_BLOB[field]] = await put_reader(
                 gw.js, subjects.BUCKET_UPLOADS, name, upload.file
             )
-        command = CreatePretrainedModel(**fields, **blobs)
+        command = CreatePretrainedModel(**fields, **blobs, **stored)
         return await gw.bus.send(subjects.CMD_MODELS_PRETRAINED, command, IMPORT_TIMEOUT)
     finally:
         with contextlib.suppress(Exception):  # the trainer copied what it keeps
