@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from digits_cli import backup, consumers, nats
+from digits_cli import backup, commands, consumers, nats
 from digits_cli.launcher import Launcher
 from digits_cli.settings import get_settings
 from digits_proto.runtime import credentials_for
@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     _backup_verbs(verbs)
     consumers.add_verb(verbs)
+    commands.register(verbs)
     args = parser.parse_args(argv)
+    if (code := commands.run(args)) is not None:
+        return code
     if args.verb == "consumer-creds":
         return consumers.run(get_settings(), args)
     if args.verb == "backup":

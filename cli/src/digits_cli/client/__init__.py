@@ -1,0 +1,1 @@
+"""The HTTP side of the `digits` user verbs: login storage, requests, uploads, following jobs."""
