@@ -7,7 +7,7 @@ MEMBERS := pyproject.toml uv.lock proto/pyproject.toml imaging/pyproject.toml cl
 	$(wildcard services/*/pyproject.toml)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help sync sandbox run test test-unit test-int e2e lint fmt bench clean
+.PHONY: help sync sandbox run test test-unit test-int e2e lint fmt schema bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: sync ## ruff and the import-linter contracts (services never import each o
 fmt: sync ## format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+schema: sync ## regenerate the event catalogue (proto/schema: AsyncAPI + JSON Schemas); commit it
+	$(PY) -m digits_proto.catalogue proto/schema
 
 bench: sync ## benchmarks (print ratios against their anchors)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
