@@ -43,6 +43,7 @@ from digits_proto.runtime import (
     delete_prefix,
     keyed_before,
     same_request,
+    trace_headers,
 )
 
 log = structlog.get_logger(__name__)
@@ -138,7 +139,7 @@ async def _queue_build(js: JetStreamContext, dataset_id: str) -> None:
     await js.publish(
         subjects.WORK_BUILD_DATASET,
         codec.encode(BuildDatasetTicket(dataset_id=dataset_id)),
-        headers={headers.MSG_ID: dataset_id},
+        headers=trace_headers({headers.MSG_ID: dataset_id}, command=True),
     )
 
 

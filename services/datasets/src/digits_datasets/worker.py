@@ -43,6 +43,7 @@ from digits_proto.runtime import (
     delete_prefix,
     heartbeat,
     internal_error,
+    trace_headers,
 )
 
 log = structlog.get_logger(__name__)
@@ -189,7 +190,7 @@ class Build:
         await self.deps.js.publish(
             subjects.dataset_progress(self.dataset_id),
             codec.encode(event),
-            headers={headers.MSG_ID: event.event_id},
+            headers=trace_headers({headers.MSG_ID: event.event_id}),
         )
 
     def _stopped(self) -> bool:

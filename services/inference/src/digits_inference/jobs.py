@@ -35,7 +35,15 @@ from digits_proto.inference import (
     ManyStatus,
     many_status_name,
 )
-from digits_proto.runtime import Outcome, fetch, heartbeat, internal_error, put_bytes, read_bytes
+from digits_proto.runtime import (
+    Outcome,
+    fetch,
+    heartbeat,
+    internal_error,
+    put_bytes,
+    read_bytes,
+    trace_headers,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +112,7 @@ async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | Class
     ack = await deps.js.publish(
         subjects.WORK_CLASSIFY_MANY,
         codec.encode(ticket),
-        headers={headers.MSG_ID: runkeys.ticket_msg_id(cmd, run_id)},
+        headers=trace_headers({headers.MSG_ID: runkeys.ticket_msg_id(cmd, run_id)}, command=True),
     )
     if ack.duplicate:  # a retry racing the first request under the same key: the first's job
         for blob in (ref, cmd.image_list, cmd.image_archive):

@@ -19,7 +19,14 @@ from digits_proto.models import (
     TrainingProgressed,
     TrainModelTicket,
 )
-from digits_proto.runtime import EventStore, delete_prefix, fetch, put_file, read_bytes
+from digits_proto.runtime import (
+    EventStore,
+    delete_prefix,
+    fetch,
+    put_file,
+    read_bytes,
+    trace_headers,
+)
 from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model, pick_snapshot
 from digits_trainer.resumepoints import resume_point_name
 
@@ -94,7 +101,7 @@ class Store:
         await self.js.publish(
             subjects.WORK_TRAIN_MODEL,
             codec.encode(TrainModelTicket(model_id=model_id)),
-            headers={headers.MSG_ID: model_id},
+            headers=trace_headers({headers.MSG_ID: model_id}, command=True),
         )
 
     async def record_metrics(self, event: MetricsRecorded) -> None:
@@ -103,7 +110,7 @@ class Store:
         await self.js.publish(
             subjects.model_metrics(event.model_id),
             codec.encode(event),
-            headers={headers.MSG_ID: msg_id},
+            headers=trace_headers({headers.MSG_ID: msg_id}),
         )
 
     async def publish_progress(self, event: TrainingProgressed) -> None:
@@ -111,7 +118,7 @@ class Store:
         await self.js.publish(
             subjects.model_progress(event.model_id),
             codec.encode(event),
-            headers={headers.MSG_ID: event.event_id},
+            headers=trace_headers({headers.MSG_ID: event.event_id}),
         )
 
     async def recorded_iterations(self, model_id: str) -> dict[str, int]:
