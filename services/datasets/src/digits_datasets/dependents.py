@@ -11,7 +11,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-from digits_proto import codec, subjects
+from digits_proto import codec, subjects, versions
 from digits_proto.models import ModelCreated, ModelDeleted, ModelPurged
 from digits_proto.runtime import DomainError
 
@@ -43,7 +43,7 @@ class ModelIndex:
 
         async def on_msg(msg: Msg) -> None:
             try:
-                event = codec.model_events.decode(msg.data)
+                event = versions.decode_event(codec.model_events, msg.data, msg.headers)
             except msgspec.DecodeError:  # a newer event type: not ours to understand
                 event = None
             self.apply(event, msg.metadata.sequence.stream)

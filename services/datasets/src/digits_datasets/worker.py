@@ -25,7 +25,7 @@ from digits_datasets.settings import Settings
 from digits_datasets.shards import Packer
 from digits_datasets.sources import parse_sources
 from digits_datasets.splits import SplitPlan
-from digits_proto import codec, headers, subjects
+from digits_proto import codec, headers, subjects, versions
 from digits_proto.datasets import (
     BuildDatasetTicket,
     DatasetAborted,
@@ -199,7 +199,7 @@ class Build:
     async def _watch(self, msg: Msg) -> None:
         # Core subscription on the aggregate's subject: an abort/delete is seen at once.
         try:
-            event = codec.dataset_events.decode(msg.data)
+            event = versions.decode_event(codec.dataset_events, msg.data, msg.headers)
         except msgspec.DecodeError:
             return
         if isinstance(event, DatasetAborted | DatasetDeleted):

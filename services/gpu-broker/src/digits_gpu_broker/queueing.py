@@ -20,7 +20,7 @@ from nats.js.errors import NotFoundError
 
 from digits_gpu_broker import order
 from digits_gpu_broker.leases import all_leases
-from digits_proto import codec, subjects
+from digits_proto import codec, subjects, versions
 from digits_proto.gpus import QueueChanged
 from digits_proto.models import ModelAborted, ModelDeleted
 
@@ -99,7 +99,7 @@ async def watch_jobs(nc: Client, broker: Broker) -> Subscription:
 
     async def on_event(msg: Msg) -> None:
         try:
-            event = codec.model_events.decode(msg.data)
+            event = versions.decode_event(codec.model_events, msg.data, msg.headers)
         except msgspec.DecodeError:
             return
         if not isinstance(event, ModelAborted | ModelDeleted):

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from digits_inference.domain import DatasetView, ModelView, evolve_dataset, evolve_model
-from digits_proto import codec, subjects
+from digits_proto import codec, subjects, versions
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +62,7 @@ class Aggregates(Generic[S]):
                 break
             seen = msg.seq or last
             try:
-                event = self.decoder.decode(msg.data or b"")
+                event = versions.decode_event(self.decoder, msg.data or b"", msg.headers)
             except msgspec.DecodeError:
                 # An event type newer than this service: nothing inference needs, skip it.
                 log.warning("event_skipped", subject=subject, seq=seen)

@@ -13,7 +13,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from digits_proto import codec, subjects
+from digits_proto import codec, subjects, versions
 from digits_proto.datasets import DatasetBuilt
 from digits_proto.gpus import LeaseAccepted
 from digits_proto.models import (
@@ -239,7 +239,7 @@ class Attempt:
 
     async def _watch(self, msg: Msg) -> None:
         try:
-            event = codec.model_events.decode(msg.data)
+            event = versions.decode_event(codec.model_events, msg.data, msg.headers)
         except msgspec.DecodeError:
             return
         if isinstance(event, ModelDeleted | ModelAborted):

@@ -17,7 +17,7 @@ from digits_gateway.readmodel import tracking
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub, LiveEvent
 from digits_gateway.readmodel.projectors import PROJECTORS
-from digits_proto import subjects
+from digits_proto import subjects, versions
 from digits_proto.runtime import Metrics
 
 log = structlog.get_logger(__name__)
@@ -209,7 +209,7 @@ class Projection:
             if seq <= self.positions[stream]:
                 continue  # applied before the ack was lost: the tracking record says so
             try:
-                items.append((seq, decoder.decode(msg.data)))
+                items.append((seq, versions.decode_event(decoder, msg.data, msg.headers)))
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 bad.append((seq, f"undecodable: {e}"))
         last = max((s for s, _ in items), default=0)
