@@ -35,6 +35,7 @@ from digits_gateway.controllers import (
     system,
     uploads,
 )
+from digits_gateway.controllers import catalogue as catalogue_routes
 from digits_gateway.controllers import cluster as cluster_routes
 from digits_gateway.controllers import inference as inference_routes
 from digits_gateway.controllers._common import provide_gateway
@@ -166,6 +167,7 @@ def create_app(settings: Settings) -> Litestar:
         record_image,
         events.all_events,
         events.job_events,
+        catalogue_routes.catalogue_json,
         cluster_routes.cluster_json,
         cluster_routes.queue_json,
         cluster_routes.job_hardware,
@@ -178,6 +180,7 @@ def create_app(settings: Settings) -> Litestar:
         uploads.UploadApi,
     ]
     handlers += [*ui.pages().page_routes, cluster_routes.cluster_page]
+    handlers.append(catalogue_routes.catalogue_page)
     if (web / "static").is_dir():
         handlers.append(
             create_static_files_router(
