@@ -1,4 +1,4 @@
-"""A stand-in service for launcher tests: serves /health; crashes once if told to."""
+"""A stand-in service for launcher tests: serves /health and /ready; crashes once if told to."""
 
 from __future__ import annotations
 
@@ -6,11 +6,18 @@ import asyncio
 import os
 from pathlib import Path
 
-from digits_proto.runtime import Metrics, serve_health
+import uvicorn
+from litestar import Litestar, get
+
+
+@get(["/health", "/ready"], sync_to_thread=False)
+def ok() -> str:
+    return "ok"
 
 
 async def main() -> None:
-    """Serve /health on DIGITS_<NAME>_PORT; exit 3 on the first run when CRASH_MARKER is set."""
+    """Serve /health and /ready on DIGITS_<NAME>_PORT; exit 3 on the first run when
+    CRASH_MARKER is set."""
     port = int(
         next(
             v for k, v in os.environ.items() if k.startswith("DIGITS_FAKE") and k.endswith("_PORT")
@@ -20,8 +27,8 @@ async def main() -> None:
     if marker and not Path(marker).exists():
         Path(marker).write_text("crashed once")
         raise SystemExit(3)
-    await serve_health("127.0.0.1", port, lambda: True, Metrics("fake"))
-    await asyncio.Event().wait()
+    config = uvicorn.Config(Litestar([ok]), host="127.0.0.1", port=port, log_config=None)
+    await uvicorn.Server(config).serve()
 
 
 if __name__ == "__main__":

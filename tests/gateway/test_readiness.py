@@ -51,4 +51,6 @@ async def test_metrics_are_prometheus_text(client) -> None:
     r = await client.get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")
     assert "digits_gateway_events_applied" in r.text
-    assert 'digits_gateway_commands{outcome="ok",subject="digits.cmd.datasets.create"}' in r.text
+    assert (
+        'digits_gateway_commands_total{outcome="ok",subject="digits.cmd.datasets.create"}' in r.text
+    )

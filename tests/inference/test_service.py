@@ -144,9 +144,9 @@ async def test_second_request_reuses_the_loaded_network(service, nc) -> None:
     """The network is loaded once per snapshot; later requests hit the in-memory cache."""
     for _ in range(3):
         assert isinstance(await classify(nc, job_id="m", image=png(10)), Classified)
-    assert service.metrics.counters[("nets_loaded", ())] == 1
+    assert service.metrics.value("nets_loaded") == 1
     assert isinstance(await classify(nc, job_id="m", image=png(10), snapshot_epoch=1), Classified)
-    assert service.metrics.counters[("nets_loaded", ())] == 2
+    assert service.metrics.value("nets_loaded") == 2
 
 
 @pytest.mark.parametrize("job_id", ["nope", "*", "m.>", ""])

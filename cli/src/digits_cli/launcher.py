@@ -52,8 +52,18 @@ class Child:
 
     @property
     def health_url(self) -> str:
-        """Where its readiness is polled."""
-        return f"http://127.0.0.1:{self.port}/health"
+        """Where its readiness is polled: a service's `/ready` (its `/health` only says it is
+        alive), the gateway's `/health` (200 once the whole system is up)."""
+        path = "/health" if self.name == "gateway" else "/ready"
+        return f"http://{_loopback(self.name)}:{self.port}{path}"
+
+
+def _loopback(name: str) -> str:
+    """Where the launcher reaches a child: its `DIGITS_<NAME>_HOST` unless that is a wildcard."""
+    host = os.environ.get(f"DIGITS_{name.upper().replace('-', '_')}_HOST", "").strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 class Launcher:

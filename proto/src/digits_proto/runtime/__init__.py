@@ -1,4 +1,5 @@
-"""Shared service plumbing (nats-py + structlog): never imports a service, MXNet, Litestar or DuckDB."""
+"""Shared service plumbing (nats-py, structlog; each service's small Litestar app on uvicorn, with
+prometheus_client metrics): never imports a service, MXNet or DuckDB."""
 
 from digits_proto.runtime._archives import (
     MIN_FREE,
@@ -26,7 +27,6 @@ from digits_proto.runtime._bus import (
     ensure_streams,
     stream_configs,
 )
-from digits_proto.runtime._http import Metrics, serve_health
 from digits_proto.runtime._idempotency import (
     KeyReused,
     append_created,
@@ -36,6 +36,7 @@ from digits_proto.runtime._idempotency import (
 )
 from digits_proto.runtime._limits import StorageLimits, storage_limits
 from digits_proto.runtime._logging import configure_logging
+from digits_proto.runtime._metrics import Metrics
 from digits_proto.runtime._micro import (
     Conflict,
     DomainError,
@@ -46,6 +47,7 @@ from digits_proto.runtime._micro import (
     request,
     serve_endpoints,
 )
+from digits_proto.runtime._opstoken import OPS_SECURITY, ops_guard, ops_token
 from digits_proto.runtime._retention import purge_step, purge_subject, subject_heads
 from digits_proto.runtime._service import ServiceHost, run_service
 from digits_proto.runtime._settings import env_settings
@@ -65,6 +67,7 @@ __all__ = [
     "CREDS_ENV",
     "LEASE_TTL_SECONDS",
     "MIN_FREE",
+    "OPS_SECURITY",
     "ArchiveRefused",
     "ConcurrencyError",
     "Conflict",
@@ -100,6 +103,8 @@ __all__ = [
     "heartbeat",
     "internal_error",
     "keyed_before",
+    "ops_guard",
+    "ops_token",
     "purge_step",
     "purge_subject",
     "put_bytes",
@@ -113,7 +118,6 @@ __all__ = [
     "safe_member_path",
     "same_request",
     "serve_endpoints",
-    "serve_health",
     "storage_limits",
     "stream_configs",
     "subject_heads",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import time
 import typing
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +20,7 @@ from nats.micro.service import Service
 
 from digits_proto import codec, headers, subjects
 from digits_proto.replies import Rejected
+from digits_proto.runtime._metrics import Metrics, metrics_for
 from digits_proto.runtime._trace import trace_headers, traced
 
 log = structlog.get_logger(__name__)
@@ -91,7 +93,7 @@ async def serve_endpoints(
         await service.add_endpoint(
             name=subject.rsplit(".", 1)[-1],
             subject=subject,
-            handler=traced(_wrap(typed, handler, subject, service_name)),
+            handler=traced(_wrap(typed, handler, subject, service_name, metrics_for(nc))),
         )
     # The subscriptions must reach the server before anyone is told we are ready.
     await nc.flush()
@@ -112,21 +114,30 @@ def command_type(handler: Handler) -> Any:
     return None if declared in (None, Any, object) else declared
 
 
-def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, service: str):
-    async def endpoint(req: Request) -> None:
+def _wrap(
+    decoder: msgspec.json.Decoder[Any],
+    handler: Handler,
+    subject: str,
+    service: str,
+    metrics: Metrics | None = None,
+):
+    name = subject.rsplit(".", 1)[-1]
+
+    async def handle(req: Request) -> str:
+        """Answer the request; returns the outcome ("ok" or the error code) for the metrics."""
         try:
             command = decoder.decode(req.data)
         except msgspec.DecodeError as e:  # malformed JSON, or a field of the wrong type
             await _reject(req, Rejected(code=400, message=str(e)))
-            return
+            return "400"
         if (bad := _bad_id(command)) is not None:
             await _reject(req, Rejected(code=404, message=f"No such id: {bad[1]!r}", field=bad[0]))
-            return
+            return "404"
         try:
             reply = await handler(command)
         except DomainError as e:
             await _reject(req, Rejected(code=e.code, message=e.message, field=e.field))
-            return
+            return str(e.code)
         except Exception:  # noqa: BLE001 - the detail goes to the log, never to the caller
             await _reject(
                 req,
@@ -134,8 +145,16 @@ def _wrap(decoder: msgspec.json.Decoder[Any], handler: Handler, subject: str, se
                     code=500, message=internal_error(service, "command_failed", subject=subject)
                 ),
             )
-            return
+            return "500"
         await req.respond(codec.encode(reply))
+        return "ok"
+
+    async def endpoint(req: Request) -> None:
+        start = time.perf_counter()
+        outcome = await handle(req)
+        if metrics is not None:
+            elapsed = time.perf_counter() - start
+            metrics.observe("command_seconds", elapsed, endpoint=name, outcome=outcome)
 
     return endpoint
 

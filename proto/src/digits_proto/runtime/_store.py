@@ -16,6 +16,7 @@ from nats.js.errors import APIError
 
 from digits_proto import codec, headers, versions
 from digits_proto.base import Event
+from digits_proto.runtime._metrics import metrics_for
 from digits_proto.runtime._trace import trace_headers
 from digits_proto.runtime._trace import trace_headers
 
@@ -138,6 +139,8 @@ class EventStore(Generic[E]):
                     raise ConcurrencyError(subject) from e
                 raise
             last = ack.seq
+            if (metrics := metrics_for(self.js._nc)) is not None:
+                metrics.inc("events_appended", stream=self.stream, type=type(event).__name__)
             log.debug("event_appended", subject=subject, type=type(event).__name__, seq=last)
         return last
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import FetchTimeoutError
 
+from digits_proto.runtime._metrics import Metrics, metrics_for
 from digits_proto.runtime._trace import handling
 
 log = structlog.get_logger(__name__)
@@ -61,6 +63,7 @@ async def consume_tickets(
         max_ack_pending=1000,
     )
     sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    metrics = metrics_for(js._nc)  # the service's registry (ServiceHost binds it), if any
     if ready is not None:
         ready.set()
     try:
@@ -74,6 +77,7 @@ async def consume_tickets(
                 await asyncio.sleep(1.0)
                 continue
             for msg in msgs:
+                start = time.perf_counter()
                 # The ticket's chain: what the work appends or sends, and its log lines, carry it.
                 with handling(msg.headers):
                     try:
@@ -81,6 +85,8 @@ async def consume_tickets(
                     except Exception:
                         log.exception("ticket_failed", subject=msg.subject)
                         outcome = Outcome.RETRY
+                if metrics is not None:
+                    _record(metrics, durable, msg, outcome, time.perf_counter() - start)
                 with contextlib.suppress(Exception):
                     if isinstance(outcome, Later):
                         await msg.nak(delay=max(0.0, outcome.seconds))
@@ -95,6 +101,14 @@ async def consume_tickets(
         # out its whole timeout at shutdown.
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+
+
+def _record(metrics: Metrics, durable: str, msg: Msg, outcome: Outcome | Later, took: float):
+    label = "later" if isinstance(outcome, Later) else outcome.value
+    metrics.observe("ticket_seconds", took, consumer=durable, outcome=label)
+    with contextlib.suppress(Exception):  # a message without JetStream metadata: not a ticket
+        if msg.metadata.num_delivered > 1:
+            metrics.inc("ticket_redeliveries", consumer=durable)
 
 
 @contextlib.asynccontextmanager
