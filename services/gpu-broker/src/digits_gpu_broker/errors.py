@@ -23,10 +23,6 @@ class TooManyDevices(GpuBrokerError):
         super().__init__(message, field="select_gpu_count")
 
 
-class WrongCommand(GpuBrokerError):
-    """A command sent to another command's endpoint."""
-
-
 class DevicesBusy(Conflict, GpuBrokerError):
     """Some requested device is leased to someone else right now."""
 

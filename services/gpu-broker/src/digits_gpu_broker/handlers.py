@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
 from digits_gpu_broker import domain, order, queueing
 from digits_gpu_broker.domain import LeaseRecord
-from digits_gpu_broker.errors import DevicesBusy, GpuBrokerError, LeaseNotFound, WrongCommand
+from digits_gpu_broker.errors import DevicesBusy, GpuBrokerError, LeaseNotFound
 from digits_gpu_broker.leases import LeaseBook
 from digits_gpu_broker.order import Waiting
 from digits_gpu_broker.waitlist import Waitlist
@@ -88,14 +87,12 @@ class Broker:
         )
 
 
-async def acquire_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
+async def acquire_lease(broker: Broker, cmd: AcquireLease) -> LeaseAccepted:
     """Grant all the devices asked for, or none: 409 while the job waits its turn in the queue.
 
     Every ask (re)joins the shared queue; a job is granted only when no earlier job this node
     could serve is still waiting (priority first, then submission order). A retry gets its lease.
     """
-    if not isinstance(cmd, AcquireLease):
-        raise WrongCommand(f"expected AcquireLease, got {type(cmd).__name__}")
     for name, value in (("job_id", cmd.job_id), ("holder", cmd.holder)):
         if not value:
             raise GpuBrokerError(f"{name} is required", field=name)
@@ -209,8 +206,10 @@ async def _claim_in_turn(broker: Broker, cmd: AcquireLease, asked: Waiting) -> L
             for w in broker.waitlist.entries()
             if w.job_id != cmd.job_id and w.job_id not in leased
         ]
+        # A cordoned device is never granted (the leases it holds run on).
+        busy = set(snapshot) | broker.waitlist.cordoned(broker.node_id)
         chosen, reason = order.admit(
-            [*queue, asked], cmd.job_id, broker.devices, set(snapshot), running, broker.user_cap
+            [*queue, asked], cmd.job_id, broker.devices, busy, running, broker.user_cap
         )
         if chosen is None:
             broker.metrics.inc("acquire_busy")
@@ -241,10 +240,8 @@ async def _elsewhere(broker: Broker, cmd: AcquireLease) -> bool:
     )
 
 
-async def renew_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
+async def renew_lease(broker: Broker, cmd: RenewLease) -> LeaseAccepted:
     """Push the lease's expiry one TTL further (404 once gone, 409 for another holder)."""
-    if not isinstance(cmd, RenewLease):
-        raise WrongCommand(f"expected RenewLease, got {type(cmd).__name__}")
     record, revisions = await _live(broker, cmd.lease_id, cmd.holder)
     if not await broker.book.renew(record, revisions):
         # A key changed under us: a concurrent renew by the holder is fine, an expiry is not.
@@ -252,10 +249,8 @@ async def renew_lease(broker: Broker, cmd: Any) -> LeaseAccepted:
     return broker.accepted(record)
 
 
-async def release_lease(broker: Broker, cmd: Any) -> Accepted:
+async def release_lease(broker: Broker, cmd: ReleaseLease) -> Accepted:
     """Give the devices back (404 when the lease is already gone)."""
-    if not isinstance(cmd, ReleaseLease):
-        raise WrongCommand(f"expected ReleaseLease, got {type(cmd).__name__}")
     record, revisions = await _live(broker, cmd.lease_id, cmd.holder)
     released = LeaseReleased(
         event_id=domain.end_event_id(record.lease_id),
