@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import structlog
 
-from digits_gpu_broker import domain, expiry, handlers, queueing
+from digits_gpu_broker import domain, expiry, handlers, queueing, routes
 from digits_gpu_broker.handlers import Broker
 from digits_gpu_broker.leases import LeaseBook
 from digits_gpu_broker.nvml import Nvml, open_nvml
@@ -46,7 +46,9 @@ def node_endpoints(node_id: str) -> dict[str, Any]:
 
 async def main(settings: Settings, nvml: Nvml | _Auto | None = AUTO) -> None:
     """Run one broker until SIGTERM."""
-    host = ServiceHost(subjects.SERVICE_GPU_BROKER, settings.nats_url, settings.port)
+    host = ServiceHost(
+        subjects.SERVICE_GPU_BROKER, settings.nats_url, settings.port, data_dir=settings.data_dir
+    )
     await serve(host, settings, nvml)
 
 
@@ -100,6 +102,8 @@ async def setup(host: ServiceHost, settings: Settings, nvml: Nvml | None) -> Non
             codec.gpu_commands,
             {subject: functools.partial(fn, broker) for subject, fn in table.items()},
         )
+    console = routes.Console(broker)
+    host.add_routes(*routes.ROUTES, console=console)
     host.spawn(waitlist.follow(host.stop), "queue-watch")
     host.spawn(
         queueing.publish_forever(broker, settings.queue_publish_interval, host.stop),
@@ -109,7 +113,13 @@ async def setup(host: ServiceHost, settings: Settings, nvml: Nvml | None) -> Non
     host.spawn(expiry.sweep_forever(broker, interval, host.stop), "lease-sweep")
     host.spawn(
         publish_telemetry(
-            host.nc, settings.node_id, devices, nvml, settings.telemetry_interval, host.stop
+            host.nc,
+            settings.node_id,
+            devices,
+            nvml,
+            settings.telemetry_interval,
+            host.stop,
+            on_sample=console.on_telemetry,
         ),
         "telemetry",
     )

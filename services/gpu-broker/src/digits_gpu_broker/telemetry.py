@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -94,8 +94,10 @@ async def publish_telemetry(
     nvml: Nvml | None,
     interval: float,
     stop: asyncio.Event | None = None,
+    on_sample: Callable[[list[DeviceSample]], None] | None = None,
 ) -> None:
-    """Sample every device and core-publish a TelemetrySampled until `stop` is set."""
+    """Sample every device and core-publish a TelemetrySampled until `stop` is set
+    (`on_sample` keeps the latest for the HTTP routes)."""
     probe = CpuProbe()
     subject = subjects.telemetry(node_id)
     stop = stop or asyncio.Event()
@@ -105,6 +107,8 @@ async def publish_telemetry(
                 samples = await asyncio.to_thread(gpu_samples, nvml, devices)
             else:
                 samples = probe.samples(devices)
+            if on_sample is not None:
+                on_sample(samples)
             message = TelemetrySampled(node_id=node_id, samples=samples)
             await nc.publish(subject, codec.encode(message))
         except Exception:  # telemetry is best effort; leases must keep working

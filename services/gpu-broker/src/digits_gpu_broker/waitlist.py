@@ -2,7 +2,8 @@
 
 A waiting job's key (`job.<job_id>`) lives as long as its holder keeps asking; a node's key
 (`node.<node_id>`) as long as its broker keeps sweeping. Every broker reads the same keys, so the
-queue survives broker restarts and is one queue across nodes.
+queue survives broker restarts and is one queue across nodes. A cordoned device's key
+(`cordon.<node_id>.<device_id>`) has no TTL: it stays until an operator uncordons the device.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 _waiting = msgspec.json.Decoder(Waiting)
 _devices = msgspec.json.Decoder(list[Device])
-JOB, NODE = "job.", "node."
+JOB, NODE, CORDON = "job.", "node.", "cordon."
 
 
 class Waitlist:
@@ -41,6 +42,7 @@ class Waitlist:
         self.node_ttl = float(ttl_header_seconds(node_ttl))
         self._jobs: dict[str, tuple[Waiting, float]] = {}
         self._nodes: dict[str, tuple[list[Device], float, float]] = {}
+        self._cordons: set[str] = set()  # "<node_id>.<device_id>"
         self._watcher: KeyValue.KeyWatcher | None = None
 
     async def start(self) -> None:
@@ -72,6 +74,8 @@ class Waitlist:
                     if not waiting.since:
                         waiting = msgspec.structs.replace(waiting, since=entry.revision or 0)
                     self._jobs[waiting.job_id] = (waiting, now)
+            elif key.startswith(CORDON):
+                (self._cordons.discard if deleted else self._cordons.add)(key.removeprefix(CORDON))
             elif key.startswith(NODE):
                 node_id = key.removeprefix(NODE)
                 if deleted:
@@ -137,6 +141,22 @@ class Waitlist:
             if now - seen > self.ttl:
                 del self._jobs[job_id]
         return [waiting for waiting, _ in self._jobs.values()]
+
+    async def cordon(self, node_id: str, device_id: str) -> None:
+        """Never grant this device again until `uncordon` (leases it holds run on)."""
+        await self.kv.put(f"{CORDON}{node_id}.{device_id}", b"{}")  # no TTL: kept for good
+        self._cordons.add(f"{node_id}.{device_id}")
+
+    async def uncordon(self, node_id: str, device_id: str) -> None:
+        """Grant the device again."""
+        with contextlib.suppress(KeyNotFoundError):
+            await self.kv.delete(f"{CORDON}{node_id}.{device_id}")
+        self._cordons.discard(f"{node_id}.{device_id}")
+
+    def cordoned(self, node_id: str) -> set[str]:
+        """The device ids of `node_id` that are cordoned."""
+        prefix = node_id + "."
+        return {c.removeprefix(prefix) for c in self._cordons if c.startswith(prefix)}
 
     async def announce_node(self, node_id: str, devices: list[Device]) -> None:
         """Say this node is alive and what it offers (until `node_ttl` passes without another)."""
