@@ -21,7 +21,7 @@ HEADER = "x-request-id"
 def id_of(scope: Scope) -> str:
     """The request's id, decided once and kept in its scope (the error handlers and the
     before_send hook run after the middleware has returned)."""
-    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state: dict[str, Any] = scope.setdefault("state", {})
     if "request_id" not in state:
         state["request_id"] = request_id(Headers.from_scope(scope).get(HEADER))
     return str(state["request_id"])
