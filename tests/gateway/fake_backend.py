@@ -127,7 +127,7 @@ class FakeBackend:
     # --- datasets ---
 
     async def create_dataset(self, cmd: CreateDataset) -> Accepted:
-        if not cmd.spec.folder_train.startswith("/"):
+        if cmd.spec.method == "folder" and not cmd.spec.folder_train.startswith("/"):
             raise DomainError("folder_train must be an absolute path", field="folder_train")
         dataset_id = new_job_id()
         event = DatasetCreated(
