@@ -7,6 +7,7 @@ Both come from `digits_proto.catalogue`, the generator of the committed `proto/s
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 from litestar import Request, get
@@ -70,7 +71,7 @@ def fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "type": type_text(prop),
                 "required": name in required,
-                "default": "" if name in required or "default" not in prop else repr(default),
+                "default": "" if name in required or "default" not in prop else json.dumps(default),
             }
         )
     return rows
