@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -65,6 +65,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._families: dict[str, MetricWrapperBase] = {}
         self._help: dict[str, str] = {}
+        self._on_render: list[Callable[[], None]] = []
 
     def describe(self, name: str, text: str) -> None:
         """Set a metric's HELP text (before its first use)."""
@@ -98,8 +99,15 @@ class Metrics:
         suffix = "_total" if isinstance(family, Counter) else ""
         return self.registry.get_sample_value(f"{self.prefix}_{name}{suffix}", labels)
 
+    def on_render(self, update: Callable[[], None]) -> None:
+        """Call `update()` before each rendering: gauges read from the service's state at scrape
+        time (cache bytes, running jobs) rather than kept current on every change."""
+        self._on_render.append(update)
+
     def render(self) -> str:
         """The exposition text (HELP and TYPE for every family)."""
+        for update in self._on_render:
+            update()
         return generate_latest(self.registry).decode()
 
     def _child(self, kind: type[MetricWrapperBase], name: str, labels: dict[str, str]) -> Any:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from pathlib import Path
 
-from digits_inference import handlers, jobs
+from digits_inference import handlers, jobs, routes
 from digits_inference.archive import Limits
 from digits_inference.placement import Placement
 from digits_inference.predictor import Predictor
@@ -21,7 +21,9 @@ REPLY_HEADROOM = 64 * 1024  # bytes of a message kept for the reply around an in
 
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
     """Run the service until SIGTERM (or until `host.stop` is set, as tests do)."""
-    host = host or ServiceHost(subjects.SERVICE_INFERENCE, settings.nats_url, settings.port)
+    host = host or ServiceHost(
+        subjects.SERVICE_INFERENCE, settings.nats_url, settings.port, data_dir=settings.data_dir
+    )
     predictor = Predictor(
         settings.net_cache_size,
         on_load=lambda: host.metrics.inc("nets_loaded"),
@@ -65,6 +67,8 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
         # The server's message limit, less room for the reply's envelope and headers.
         max_reply_bytes=max(0, host.nc.max_payload - REPLY_HEADROOM),
     )
+    host.add_routes(*routes.ROUTES, deps=deps)
+    routes.watch_cache(deps, host.metrics)
     sweeper = Sweeper(host.js, deps.registry, settings.retention_hours * 3600)
     host.spawn(sweeper.run_forever(settings.sweep_interval, host.stop), name="retention")
     endpoints = {

@@ -62,6 +62,18 @@ class Deps:
     max_archive_bytes: int = 1 << 30  # uploaded image archives (compressed)
     archive_limits: Limits = field(default_factory=Limits)  # members, expanded, per image
     max_reply_bytes: int = 0  # a classify-many result up to this size may travel in the reply
+    # Classify-many jobs this instance is working on, by run id (the HTTP routes list them).
+    in_flight: dict[str, InFlight] = field(default_factory=dict)
+
+
+@dataclass
+class InFlight:
+    """A classify-many job being worked here; `progress` is updated as batches finish."""
+
+    run_id: str
+    job_id: str
+    started_at: float  # epoch seconds
+    progress: dict[str, int]
 
 
 async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:

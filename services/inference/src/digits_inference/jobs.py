@@ -23,7 +23,7 @@ from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 from digits_inference import access, archive, errors, many, runkeys
 from digits_inference.archives import unpack
 from digits_inference.domain import Plan
-from digits_inference.handlers import Deps, _mxnet_reason, _plan
+from digits_inference.handlers import Deps, InFlight, _mxnet_reason, _plan
 from digits_proto import codec, headers, new_job_id, subjects
 from digits_proto.base import BlobRef
 from digits_proto.inference import (
@@ -134,6 +134,7 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
     cmd, run_id = ticket.command, ticket.run_id
     status = ManyStatus(run_id=run_id, job_id=cmd.job_id, status="Running", top_n=cmd.top_n > 0)
     progress = {"done": 0, "total": 0}
+    deps.in_flight[run_id] = InFlight(run_id, cmd.job_id, time.time(), progress)
 
     async def report() -> None:
         while True:
@@ -164,6 +165,7 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter
+            deps.in_flight.pop(run_id, None)
             if prepared is not None and prepared.folder is not None:
                 await asyncio.to_thread(archive.remove, prepared.folder)
     await _put(deps, many_status_name(run_id), final)

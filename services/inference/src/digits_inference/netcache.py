@@ -88,6 +88,18 @@ class NetCache:
         for key in [k for k in self._nets if which(k)]:
             self.bytes -= self._nets.pop(key)[1]
 
+    def clear(self) -> tuple[int, int]:
+        """Forget every network; (how many, bytes) were held. On the predictor's thread."""
+        held = len(self._nets), self.bytes
+        self._nets.clear()
+        self.bytes = 0
+        return held
+
+    def sizes(self) -> list[tuple[Hashable, int]]:
+        """(key, bytes) of every cached network, least recently used first. Safe from another
+        thread: the copy is one C-level call under the GIL, which the worker cannot interleave."""
+        return [(key, size) for key, (_, size) in list(self._nets.items())]
+
     def keys(self) -> list[Hashable]:
         """The cached keys, least recently used first."""
         return list(self._nets)
