@@ -38,6 +38,7 @@ from digits_proto.runtime._limits import StorageLimits, storage_limits
 from digits_proto.runtime._logging import configure_logging
 from digits_proto.runtime._metrics import Metrics
 from digits_proto.runtime._micro import (
+    ID_TOKEN,
     Conflict,
     DomainError,
     Forbidden,
@@ -65,6 +66,7 @@ from digits_proto.runtime._work import Later, Outcome, consume_tickets, heartbea
 
 __all__ = [
     "CREDS_ENV",
+    "ID_TOKEN",
     "LEASE_TTL_SECONDS",
     "MIN_FREE",
     "OPS_SECURITY",

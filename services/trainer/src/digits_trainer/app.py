@@ -20,9 +20,11 @@ from digits_trainer.confine import Confiner
 from digits_trainer.handlers import command_handlers
 from digits_trainer.importer import Importer
 from digits_trainer.leases import Leases
+from digits_trainer.node import Node
 from digits_trainer.places import QueuePlaces
 from digits_trainer.pretrained import Imports
 from digits_trainer.purge import keep_purging
+from digits_trainer.routes import ROUTES
 from digits_trainer.sandbox import Sandbox, Turns
 from digits_trainer.settings import Settings, sandbox_limits
 from digits_trainer.spares import Spares
@@ -75,16 +77,34 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
     places = QueuePlaces()
     await places.follow(host.nc)
     spares.eager = places.waiting  # with jobs queued, the next spare imports beside the job
+    leases = Leases(host.nc, holder, settings.lease_timeout, settings.node_id)
+    node = Node(settings.node_id, settings.drain_wait, lease_renewed=leases.renewed.get)
     worker = Worker(
         nc=host.nc,
         store=store,
-        leases=Leases(host.nc, holder, settings.lease_timeout, settings.node_id),
+        leases=leases,
         settings=settings,
         spares=spares,
         places=places,
+        node=node,
     )
-    # Several loops: a job that cannot get devices shows Waiting instead of sitting unseen
-    # behind the running one; the gpu-broker decides which job gets devices.
+    node.loops = partial(take_tickets, host, settings, worker)
+    host.add_routes(*ROUTES, node=node, store=store)
+    host.add_readiness_check(lambda: "draining" if node.draining else None)
+    await node.take_tickets()
+    if not host.stop.is_set():
+        host.mark_ready()
+
+
+async def take_tickets(
+    host: ServiceHost, settings: Settings, worker: Worker, stop: asyncio.Event
+) -> None:
+    """Start the ticket loops; they leave when the service stops or `stop` is set (a drain).
+
+    Several loops: a job that cannot get devices shows Waiting instead of sitting unseen
+    behind the running one; the gpu-broker decides which job gets devices.
+    """
+    host.spawn(either(host.stop, stop), name="ticket-stop")
     ready = []
     for n in range(max(1, settings.concurrent_jobs)):
         consuming = asyncio.Event()
@@ -95,7 +115,7 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
             subjects.WORK_TRAIN_MODEL,
             subjects.CONSUMER_TRAINER,
             partial(train_model, worker),
-            host.stop,
+            stop,
             ack_wait=settings.ack_wait,
             retry_delay=settings.retry_delay,
             ready=consuming,
@@ -103,8 +123,12 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
         host.spawn(loop, name=f"train-tickets-{n}")
     for consuming in ready:
         await until_either(consuming, host.stop)
-    if not host.stop.is_set():
-        host.mark_ready()
+
+
+async def either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Set `second` once `first` is set (the service's stop ends a drain's loops too)."""
+    await until_either(first, second)
+    second.set()
 
 
 async def keep_warm(sandbox: Sandbox, stop: asyncio.Event, now: bool) -> None:

@@ -27,10 +27,12 @@ from digits_proto.models import (
 from digits_proto.runtime import ConcurrencyError
 from digits_trainer import staging
 from digits_trainer.confine import SandboxUnavailable
+from digits_trainer.confined import Confined
 from digits_trainer.domain import ModelState, resume_point
 from digits_trainer.joblog import TRAINER_MARK, JobLog
 from digits_trainer.process import terminate
 from digits_trainer.relay import Relay
+from digits_trainer.reports import HAND_BACK_FILE
 from digits_trainer.resumepoints import Position, find_resume_point, resume_point_name
 from digits_trainer.settings import Settings
 from digits_trainer.spares import Spares
@@ -46,6 +48,7 @@ class Ending(enum.Enum):
     FAILED = "failed"
     ABORTED = "aborted"
     DELETED = "deleted"
+    HANDED_BACK = "handed back"  # its node drains: another node continues from its resume point
 
 
 UNEXPECTED = "this attempt ended unexpectedly; the job resumes from its last snapshot"
@@ -87,15 +90,22 @@ class Attempt:
         self.cache = Path(settings.data_dir) / "cache"
         self.log = JobLog(store, self.model_id, self.folder, settings.log_upload_every)
         self.relay = Relay(store, settings, self.model_id, self.log, self.append, self.folder)
+        self.lease: LeaseAccepted | None = None  # what the node's routes show (node.py)
+        self.child: Confined | None = None
+        self.ended = asyncio.Event()
+        self.result: Ending | None = None  # how `run` ended (None: it raised)
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
         # Subscribe before TrainingStarted: an abort after the state we loaded is either seen
         # here or makes our next append conflict; none is missed.
+        self.lease = lease
         sub = await self.nc.subscribe(subjects.model_events(self.model_id), cb=self._watch)
         ending: Ending | None = None
         live = None
         try:
+            if self.stopped.is_set():  # handed back (its node drains) before it started
+                raise JobStopped(self.ending)
             if self.state.attempts > 0 and self.settings.resume_every > 0:
                 self.point = await find_resume_point(self.store, self.state, self.cache)
             resume_epoch = self.point[1].epoch if self.point else None
@@ -133,8 +143,11 @@ class Attempt:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
             await self.close_log(ending)
-            if ending is not None and ending is not Ending.DELETED:  # a deleted job's files go
+            # A deleted job's files go; a handed-back job continues from its point elsewhere.
+            if ending in (Ending.COMPLETED, Ending.FAILED, Ending.ABORTED):
                 await self.drop_resume_point()
+            self.result = ending
+            self.ended.set()
 
     async def open_log(self, lease: LeaseAccepted) -> None:
         """Continue the job's log with this attempt's header (where it runs, where it resumes)."""
@@ -182,7 +195,7 @@ class Attempt:
             self.spares.require(spec.method != "standard" and bool(spec.custom_network.strip()))
         except SandboxUnavailable as e:
             return await self.fail(f"{e}")
-        child = await self.spares.start(config, self.folder, lease)
+        child = self.child = await self.spares.start(config, self.folder, lease)
         log.info("child_started", model_id=self.model_id, pid=child.pid)
         assert child.stdout is not None
         relaying = asyncio.create_task(self.relay.run(child.stdout))
@@ -209,6 +222,25 @@ class Attempt:
             await terminate(child, self.settings.kill_grace)
             log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
             await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
+
+    async def hand_back(self, wait: float) -> None:
+        """The node drains: have the child write a resume point at its next metric point (at
+        most `wait` seconds), then stop this attempt; its ticket goes back for another node."""
+        if self.stopped.is_set() or self.ended.is_set():
+            return
+        with contextlib.suppress(OSError):  # still fetching its data: no folder, no child yet
+            (self.folder / HAND_BACK_FILE).touch()
+        if self.child is not None and self.settings.resume_every > 0:
+            waits = {asyncio.ensure_future(e.wait()) for e in (self.relay.handed_back, self.ended)}
+            try:
+                await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+        if not self.stopped.is_set() and not self.ended.is_set():
+            log.info("job_handed_back", model_id=self.model_id, point=self.relay.point)
+            self.ending = Ending.HANDED_BACK
+            self.stopped.set()
 
     async def fail(self, error: str) -> Ending:
         """The attempt failed: say why in the log, then in the job's events."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,6 +44,8 @@ class Leases:
         self.timeout = timeout
         # Jobs run where their devices are: ask this node's broker (the shared subject if none).
         self.node_id = node_id if NODE_ID.fullmatch(node_id) else ""
+        # lease id -> wall time of its grant or last renewal (its expiry is ttl later).
+        self.renewed: dict[str, float] = {}
 
     async def acquire(self, job_id: str, job: ModelState) -> LeaseAccepted | None:
         """Devices for a job, or None when it must wait (its turn, or no broker answers)."""
@@ -62,6 +65,7 @@ class Leases:
             return None
         reply = rejected or codec.lease_reply.decode(body)
         if isinstance(reply, LeaseAccepted):
+            self.renewed[reply.lease_id] = time.time()
             return reply
         if reply.code == 409:
             return None
@@ -82,6 +86,7 @@ class Leases:
     async def release(self, lease: LeaseAccepted) -> None:
         """Give the devices back (best effort: an unanswered release expires by TTL)."""
         command = ReleaseLease(lease_id=lease.lease_id, holder=self.holder)
+        self.renewed.pop(lease.lease_id, None)
         try:
             await self._send(lease.node_id, "release", command)
         except Exception as e:  # noqa: BLE001 - the lease then expires by itself
@@ -98,6 +103,8 @@ class Leases:
                 continue
             if rejected is not None:
                 log.warning("lease_renew_refused", lease_id=lease.lease_id, reason=rejected.message)
+            else:
+                self.renewed[lease.lease_id] = time.time()
 
     async def _send(self, node_id: str, verb: str, command: Any) -> tuple[bytes, Rejected | None]:
         """To `node_id`'s broker, or the shared subject when it has none of its own."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
 
+import msgspec
 import mxnet as mx
 import numpy as np
 import structlog
@@ -34,7 +36,7 @@ from digits_trainer.data import (
 )
 from digits_trainer.lr import lr_at
 from digits_trainer.plan import plan_for
-from digits_trainer.reports import MetricsReport, ProgressReport, Report
+from digits_trainer.reports import HAND_BACK_FILE, MetricsReport, ProgressReport, Report
 from digits_trainer.startup import prepare
 from digits_trainer.stream import read_ahead
 from digits_trainer.tracking import EarlyStopping, Window
@@ -147,6 +149,8 @@ class Run:
         self.kept = list(resumed.kept) if resumed else []  # retained snapshots, val loss
         self.window = Window()
         self.started = self.last_progress = time.monotonic()
+        self.progress_iteration = self.iteration  # where the last progress report stood
+        self.handed_back = False  # the point the parent asked for is written
         guessed_cost = 3 * 4 * parameter_count(self.net) / GUESSED_WRITE_BYTES_PER_S
         self.next_point = self.started + max(config.resume_every, guessed_cost / RESUME_BUDGET)
         self.point_costs: list[float] = []  # seconds the last resume points took to write
@@ -207,8 +211,18 @@ class Run:
             left = self.plan.max_iter - iteration
             eta = (now - self.started) * left / max(iteration - self.start, 1)
             done = iteration / self.plan.max_iter
-            self.emit(ProgressReport(epoch=at, progress=done, eta_seconds=eta, epoch_end=epoch_end))
-            self.last_progress = now
+            images = (iteration - self.progress_iteration) * self.plan.batch_size
+            speed = images / max(now - self.last_progress, 1e-6)
+            self.emit(
+                ProgressReport(
+                    epoch=at,
+                    progress=done,
+                    eta_seconds=eta,
+                    epoch_end=epoch_end,
+                    images_per_second=round(speed, 1),
+                )
+            )
+            self.last_progress, self.progress_iteration = now, iteration
 
     def validate(self, last: bool) -> bool:
         """Validate when due; True if early stopping says to stop."""
@@ -237,18 +251,22 @@ class Run:
         """
         mx.random.seed(position_seed(self.seed, self.iteration))
         now = time.monotonic()
-        if snapshotted:  # a snapshot is as good as a resume point
+        # The parent's node drains: one point now, whatever the clock (a stat per metric point).
+        asked = not self.handed_back and os.path.exists(HAND_BACK_FILE)
+        if snapshotted and not asked:  # a snapshot is as good as a resume point
             self.next_point = now + self.config.resume_every
             return
         # Not with gradients still adding up (`batch_accumulation`): they are not saved.
-        if not self.config.resume_points or now < self.next_point or self.pending:
+        due = now >= self.next_point or asked
+        if not self.config.resume_points or not due or self.pending:
             return
         mx.nd.waitall()  # the queued steps are training time, not the point's
         started = time.monotonic()
         report = save_resume_point(
             self.net, self.trainer, self.config.resume_points, self.checkpoint()
         )
-        self.emit(report)
+        self.emit(msgspec.structs.replace(report, asked=asked))
+        self.handed_back = self.handed_back or asked
         # The median of the last few costs: one write caught in a stall (another process
         # holding a core) must not put the next point off for minutes.
         self.point_costs = [*self.point_costs[-4:], time.monotonic() - started]

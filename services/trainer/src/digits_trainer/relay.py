@@ -59,6 +59,13 @@ class Relay:
         self.last_progress = float("-inf")
         self.next_point_upload = float("-inf")  # uploads of resume points are paced
         self.recorded: dict[str, int] = {}  # per phase: points an earlier attempt recorded
+        # What the node's routes show (see node.py): where the child stands, what is saved.
+        self.epoch = 0.0
+        self.images_per_second: float | None = None
+        self.snapshot: float | None = None  # epoch of the last snapshot this attempt uploaded
+        self.point: tuple[float, int] | None = None  # (epoch, iteration) of the last point kept
+        # The node drains: the point the child writes when asked is uploaded, then this is set.
+        self.handed_back = asyncio.Event()
 
     async def run(self, stdout: asyncio.StreamReader) -> None:
         """Turn each report line of the child into events, in order; stop at a report that
@@ -106,6 +113,9 @@ class Relay:
 
     async def on_progress(self, report: reports.ProgressReport) -> None:
         """A TrainingProgressed at most every `progress_every` seconds, and at epoch ends."""
+        self.epoch = report.epoch
+        if report.images_per_second is not None:
+            self.images_per_second = report.images_per_second
         now = time.monotonic()
         if not report.epoch_end and now - self.last_progress < self.settings.progress_every:
             return
@@ -138,6 +148,7 @@ class Relay:
                 input_shape=report.input_shape,
             )
         )
+        self.snapshot = report.epoch
         for path in (report.symbol, report.params, report.state):
             remove_reported(self.folder, path)
         for epoch in report.dropped:  # retention: say so first, then free the blobs
@@ -156,11 +167,14 @@ class Relay:
         # The child paces its writes by their local cost; the upload (and the nats-server's
         # share of it) costs more for a large network: skipping points that come sooner than
         # 50 uploads' time after the last keeps it near 2% of the CPU as well.
-        if time.monotonic() >= self.next_point_upload:
+        if report.asked or time.monotonic() >= self.next_point_upload:
             started = time.monotonic()
             await self.upload(resume_point_name(self.model_id), report.path)
             self.next_point_upload = time.monotonic() + 49 * (time.monotonic() - started)
+            self.point = (report.epoch, report.iteration)
         remove_reported(self.folder, report.path)
+        if report.asked:
+            self.handed_back.set()
 
     async def upload(self, name: str, reported: str):
         """Upload a file the child reported, read only if it lies in its work/ (Refused)."""

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
+# A file the parent creates in the job's folder (the child's working folder) when its node
+# drains: the child writes a resume point at its next metric point, and the job continues on
+# another node from there. A file, not a signal: inside the sandbox the child's pid is not the
+# one the parent knows.
+HAND_BACK_FILE = "hand-back"
+
 
 class Report(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """Base of every child report."""
@@ -25,6 +31,7 @@ class ProgressReport(Report, frozen=True, kw_only=True, tag="progress"):
     progress: float
     eta_seconds: float | None = None
     epoch_end: bool = False
+    images_per_second: float | None = None  # training speed since the last progress report
 
 
 class SnapshotReport(Report, frozen=True, kw_only=True, tag="snapshot"):
@@ -45,6 +52,7 @@ class ResumePointReport(Report, frozen=True, kw_only=True, tag="resume_point"):
     epoch: float
     iteration: int
     path: str
+    asked: bool = False  # written because the parent asked (HAND_BACK_FILE), not by the clock
 
 
 class ReadyReport(Report, frozen=True, kw_only=True, tag="ready"):

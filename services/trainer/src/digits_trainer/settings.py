@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     near_retry_delay: float = 5.0
     far_retry_delay: float = 30.0
     lease_timeout: float = 5.0  # seconds to wait for the gpu-broker's answer
+    # POST /drain: how long a running job's child gets to write its resume point (at its next
+    # metric point) before the job is handed back from its last saved point anyway.
+    drain_wait: float = 60.0
     kill_grace: float = 2.0  # DIGITS: SIGTERM, then SIGKILL after 2 s
     progress_every: float = 2.0  # at most one TrainingProgressed per this many seconds
     # Snapshots a job keeps when its form leaves `snapshot_keep` at 0: the last this many plus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from digits_trainer.domain import WAITING_FOR_DEVICES, Gate, ModelState, dataset
 from digits_trainer.errors import InvalidField
 from digits_trainer.job import Attempt, Ending
 from digits_trainer.leases import LeaseRefused, Leases
+from digits_trainer.node import Node
 from digits_trainer.places import QueuePlaces, retry_for
 from digits_trainer.settings import Settings
 from digits_trainer.spares import Spares
@@ -26,6 +28,9 @@ from digits_trainer.spec import check_crop
 from digits_trainer.store import Store
 
 log = structlog.get_logger(__name__)
+
+# A drained node's ticket goes back at once: another node's trainer takes it.
+HAND_BACK = Later(0.0)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Worker:
     settings: Settings
     spares: Spares | None = None  # a training child started ahead (None: each starts fresh)
     places: QueuePlaces | None = None  # places in the device queue (None: not followed)
+    node: Node | None = None  # this node's running jobs and drain (None: not tracked)
 
 
 async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
@@ -45,6 +51,8 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     ticket = codec.model_commands.decode(msg.data)
     if not isinstance(ticket, TrainModelTicket):
         return Outcome.TERM
+    if worker.node is not None and worker.node.draining:  # fetched as the drain began
+        return HAND_BACK
     store, model_id = worker.store, ticket.model_id
     state, seq = await store.model(model_id)
     if state is None or state.deleted or not state.status.is_running:
@@ -73,11 +81,15 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
         place = worker.places.place(model_id) if worker.places is not None else None
         return retry_for(worker.settings, place)
 
+    if worker.node is not None and worker.node.draining:  # the drain began meanwhile
+        await worker.leases.release(lease)
+        return HAND_BACK
     log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
+    attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
     # Heartbeats well inside ack_wait: a ticket only comes back when its trainer is gone.
-    async with worker.leases.hold(lease), heartbeat(msg, every=worker.settings.ack_wait / 3):
-        attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
-        ending = await attempt.run(dataset.built, lease)
+    with worker.node.running(attempt) if worker.node else contextlib.nullcontext():
+        async with worker.leases.hold(lease), heartbeat(msg, every=worker.settings.ack_wait / 3):
+            ending = await attempt.run(dataset.built, lease)
     log.info("training_job_ended", model_id=model_id, ending=ending.value)
     # Ended for good (its log is in the bucket): the local folder (inputs, work files) goes.
     remove_tree(Path(worker.settings.data_dir) / "trainer" / "jobs" / model_id)
@@ -85,6 +97,8 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     await asyncio.to_thread(prune_cache, cache, cache_bytes)
     if ending is Ending.DELETED:
         await store.forget_model(model_id)  # a snapshot or metric may have landed after the delete
+    if ending is Ending.HANDED_BACK:
+        return HAND_BACK
     return Outcome.ACK
 
 
