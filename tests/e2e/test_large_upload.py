@@ -1,0 +1,161 @@
+"""A dataset archive far past the 64 MB request cap, through the launched system: sent to
+`/api/v1/uploads` in 16 MiB chunks, cut mid-chunk half-way, resumed from HEAD's offset, then
+used by a dataset create that builds.
+
+The archive is a tar of small class folders plus one large member of random bytes that the
+builder ignores (not an image), so its size costs disk and transfer time, not build time. 2 GiB
+by default (about a minute or two on a laptop: the bytes are written five times — the archive,
+the gateway's spool, the Object Store, the builder's copy and its unpacking); set
+DIGITS_E2E_UPLOAD_BYTES for a smaller run while iterating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tarfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import System, signed_in, wait_until
+
+pytestmark = pytest.mark.e2e
+
+SIZE = int(os.environ.get("DIGITS_E2E_UPLOAD_BYTES", str(2 * 1024**3)))
+CHUNK = 16 * 1024 * 1024  # the gateway's default DIGITS_GATEWAY_UPLOAD_CHUNK_BYTES
+OCTETS = "application/offset+octet-stream"
+
+
+class _Noise:
+    """`n` bytes of a repeated random block, read like a file (the tar's padding member)."""
+
+    def __init__(self, n: int):
+        self.left = n
+        self.block = os.urandom(CHUNK)
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        self.left -= size
+        reps = -(-size // len(self.block))
+        return (self.block * reps)[:size] if reps > 1 else self.block[:size]
+
+
+def write_archive(path: Path, size: int) -> None:
+    """Two classes of ten 28×28 gray PNGs and a padding member, `size` bytes in all."""
+    rng = np.random.default_rng(3)
+    with tarfile.open(path, "w") as tar:
+        for label, level in (("dark", 40), ("bright", 215)):
+            for i in range(10):
+                image = path.parent / f"{label}_{i}.png"
+                pixels = np.clip(rng.normal(level, 10, (28, 28)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels, "L").save(image)
+                tar.add(image, arcname=f"{label}/{label}_{i}.png")
+        used = tar.offset + 512 + 1024  # the padding's header and the end-of-archive blocks
+        info = tarfile.TarInfo("padding.bin")
+        info.size = max(0, (size - used) // 512 * 512 - 512)
+        tar.addfile(info, _Noise(info.size))  # type: ignore[arg-type]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cut_mid_chunk(url: str, upload_id: str, cookies: str, csrf: str, data: bytes, offset: int):
+    """A PATCH announcing a whole chunk whose connection closes half-way through its body."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        head = (
+            f"PATCH /api/v1/uploads/{upload_id} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Cookie: {cookies}\r\nX-CSRFToken: {csrf}\r\nContent-Type: {OCTETS}\r\n"
+            f"Upload-Offset: {offset}\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + data[: len(data) // 2])
+
+
+def send_from(client: httpx.Client, upload_id: str, archive: Path, offset: int, stop: int) -> int:
+    """Chunks from `offset` until `stop` (or the end), going on from the offset a 409 names
+    (as a client does after a cut: the server may still be writing what came); the offset
+    reached."""
+    with open(archive, "rb") as f:
+        while offset < stop:
+            f.seek(offset)
+            r = client.patch(
+                f"/api/v1/uploads/{upload_id}",
+                content=f.read(CHUNK),
+                headers={"Content-Type": OCTETS, "Upload-Offset": str(offset)},
+                timeout=httpx.Timeout(60, read=600),  # the last one moves it into the store
+            )
+            assert r.status_code in (200, 409), r.text
+            offset = r.json()["offset"]
+    return offset
+
+
+def test_a_2gb_archive_uploads_survives_a_cut_and_builds(digits_system: System, tmp_path):
+    """The archive goes up in chunks; the connection dies mid-chunk half-way; HEAD gives the
+    offset the bytes reached, the rest follows, and the dataset built from it is Done with the
+    twenty images (the padding ignored). A second dataset from the same upload is a 409."""
+    archive = tmp_path / "big.tar"
+    write_archive(archive, SIZE)
+    size = archive.stat().st_size
+    with signed_in(digits_system, "uploader", timeout=120) as client:
+        started = time.monotonic()
+        r = client.post(
+            "/api/v1/uploads",
+            json={
+                "filename": "big.tar",
+                "size": size,
+                "purpose": "dataset",
+                "sha256": sha256_of(archive),
+            },
+        )
+        assert r.status_code == 201, r.text
+        upload_id = r.json()["id"]
+        half = send_from(client, upload_id, archive, 0, size // 2)
+        with open(archive, "rb") as f:
+            f.seek(half)
+            chunk = f.read(CHUNK)
+        cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        cut_mid_chunk(
+            digits_system.url, upload_id, cookies, client.cookies["csrftoken"], chunk, half
+        )
+        head = client.head(f"/api/v1/uploads/{upload_id}")
+        resumed = int(head.headers["upload-offset"])
+        assert half <= resumed <= half + len(chunk) // 2
+        assert send_from(client, upload_id, archive, resumed, size) == size
+        status = client.get(f"/api/v1/uploads/{upload_id}").json()
+        assert status["state"] == "complete", status
+        uploaded = time.monotonic() - started
+
+        create = {"name": "big upload", "method": "upload", "upload_id": upload_id}
+        r = client.post(
+            "/api/v1/datasets", json={**create, "resize_width": 28, "resize_height": 28}
+        )
+        assert r.status_code == 202, r.text
+        dataset_id = r.json()["id"]
+        wait_until(
+            lambda: (
+                client.get(f"/datasets/{dataset_id}/status").json()["status"] in ("Done", "Error")
+            ),
+            timeout=600,
+            what="the dataset from the upload",
+        )
+        built = client.get(f"/api/v1/datasets/{dataset_id}").json()
+        assert built["status"] == "Done", built
+        entries = {t["split"]: t["entries"] for t in built["CreateDbTasks"]}
+        assert sum(n or 0 for n in entries.values()) == 20, entries
+        again = client.post("/api/v1/datasets", json={**create, "name": "twice"})
+        assert again.status_code == 409, again.text
+    print(
+        f"{size / 2**20:.0f} MiB uploaded in {uploaded:.1f} s, built by {time.monotonic() - started:.1f} s"
+    )
