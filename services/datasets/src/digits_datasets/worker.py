@@ -190,7 +190,9 @@ class Build:
         await self.deps.js.publish(
             subjects.dataset_progress(self.dataset_id),
             codec.encode(event),
-            headers=trace_headers({headers.MSG_ID: event.event_id}),
+            headers=trace_headers(
+                {headers.MSG_ID: event.event_id, headers.SCHEMA: versions.schema_header(event)}
+            ),
         )
 
     def _stopped(self) -> bool:

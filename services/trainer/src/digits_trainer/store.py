@@ -10,7 +10,7 @@ from pathlib import Path
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from digits_proto import codec, headers, subjects
+from digits_proto import codec, headers, subjects, versions
 from digits_proto.base import BlobRef
 from digits_proto.models import (
     MetricsRecorded,
@@ -110,7 +110,9 @@ class Store:
         await self.js.publish(
             subjects.model_metrics(event.model_id),
             codec.encode(event),
-            headers=trace_headers({headers.MSG_ID: msg_id}),
+            headers=trace_headers(
+                {headers.MSG_ID: msg_id, headers.SCHEMA: versions.schema_header(event)}
+            ),
         )
 
     async def publish_progress(self, event: TrainingProgressed) -> None:
@@ -118,7 +120,9 @@ class Store:
         await self.js.publish(
             subjects.model_progress(event.model_id),
             codec.encode(event),
-            headers=trace_headers({headers.MSG_ID: event.event_id}),
+            headers=trace_headers(
+                {headers.MSG_ID: event.event_id, headers.SCHEMA: versions.schema_header(event)}
+            ),
         )
 
     async def recorded_iterations(self, model_id: str) -> dict[str, int]:
