@@ -109,6 +109,7 @@ POLICY: dict[str, dict[str, Access]] = {
     "/api/v1/queue": {"GET": S},
     "/api/v1/devices": {"GET": S},
     "/api/v1/jobs": {"GET": S},
+    "/api/v1/events": {"GET": S},  # the stored events (never DIGITS_USERS)
     "/api/v1/jobs/{job_id}": {"PATCH": OWN},
     "/api/v1/jobs/{job_id}/hardware": {"GET": S},
     "/api/v1/datasets": {"GET": S, "POST": C},

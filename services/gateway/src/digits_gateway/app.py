@@ -39,6 +39,7 @@ from digits_gateway.controllers import catalogue as catalogue_routes
 from digits_gateway.controllers import cluster as cluster_routes
 from digits_gateway.controllers import inference as inference_routes
 from digits_gateway.controllers._common import provide_gateway
+from digits_gateway.controllers.event_feed import list_events
 from digits_gateway.controllers.explore import explore, record_image
 from digits_gateway.controllers.lr_preview import visualize_lr
 from digits_gateway.controllers.networks import customize, visualize_network
@@ -167,6 +168,7 @@ def create_app(settings: Settings) -> Litestar:
         record_image,
         events.all_events,
         events.job_events,
+        list_events,
         catalogue_routes.catalogue_json,
         cluster_routes.cluster_json,
         cluster_routes.queue_json,
