@@ -6,7 +6,7 @@ import asyncio
 import functools
 from pathlib import Path
 
-from digits_datasets import handlers, purge, worker
+from digits_datasets import handlers, purge, routes, worker
 from digits_datasets.dependents import ModelIndex
 from digits_datasets.explore import Explorer
 from digits_datasets.pool import BuildPool
@@ -58,6 +58,7 @@ async def setup(host: ServiceHost, settings: Settings, pool: BuildPool) -> None:
         {subject: functools.partial(fn, deps) for subject, fn in COMMAND_HANDLERS.items()},
     )
     build_deps = worker.BuildDeps(nc=host.nc, js=host.js, store=store, settings=settings, pool=pool)
+    host.add_routes(*routes.ROUTES, inflight=build_deps.inflight, store=store)
     consuming = asyncio.Event()
     host.spawn(
         consume_tickets(

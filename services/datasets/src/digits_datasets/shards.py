@@ -74,6 +74,7 @@ class Packer:
     chunk_size: int = 32
     inflight: int = 4
     shard_bytes: int = SHARD_BYTES
+    skipped: int = field(default=0, init=False)  # files that could not be packed, so far
 
     async def pack(
         self,
@@ -154,6 +155,7 @@ class Packer:
                 if should_stop():
                     raise BuildStopped(split)
                 await asyncio.to_thread(_write, writer, files, result)
+                self.skipped += len(result.errors)
                 if result.pixel_sum is not None:
                     pixel_sum = (
                         result.pixel_sum if pixel_sum is None else pixel_sum + result.pixel_sum

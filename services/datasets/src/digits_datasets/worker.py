@@ -8,7 +8,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 
 from digits_datasets import domain, upload
 from digits_datasets.errors import BuildError, BuildStopped
+from digits_datasets.inflight import BuildProgress, InFlight
 from digits_datasets.packing import EncodeSpec
 from digits_datasets.pool import BuildPool
 from digits_datasets.settings import Settings
@@ -61,6 +62,7 @@ class BuildDeps:
     settings: Settings
     pool: BuildPool
     worker: str = f"{socket.gethostname()}:{os.getpid()}"
+    inflight: InFlight = field(default_factory=InFlight)  # what `GET /builds` shows
 
 
 async def build_dataset(deps: BuildDeps, msg: Msg) -> Outcome:
@@ -90,6 +92,8 @@ class Build:
         self.stop_seen = False
         self.started = 0.0
         self.last_progress = 0.0
+        self.tracked: BuildProgress | None = None
+        self.packer: Packer | None = None
 
     async def run(self) -> None:
         """Build, or skip a dataset that is over; failures become DatasetFailed."""
@@ -100,8 +104,10 @@ class Build:
                 log.info("build_skipped", dataset_id=self.dataset_id, status=self.state.status)
                 return
             log.info("build_started", dataset_id=self.dataset_id)
+            inflight = self.deps.inflight.building(self.dataset_id, self.deps.pool.workers)
             try:
-                await self._build()
+                with inflight as self.tracked:
+                    await self._build()
             except BuildStopped:
                 log.info("build_stopped", dataset_id=self.dataset_id)
                 await delete_prefix(
@@ -145,9 +151,12 @@ class Build:
             shard_bytes=int(settings.shard_mb * 1024**2),
         )
         self.started = time.monotonic()
+        self.packer = packer
         packed = await packer.pack(plan, self.workdir, self._stopped, self._progress)
         if self._stopped():
             raise BuildStopped(self.dataset_id)
+        if self.tracked is not None:
+            self.tracked.phase = "upload"
         built = await upload.upload_build(
             self.deps.js, self.dataset_id, plan.labels, encode, packed
         )
@@ -175,6 +184,9 @@ class Build:
         return plan
 
     async def _progress(self, phase: str, done: int, total: int) -> None:
+        if self.tracked is not None:  # the route sees every chunk; events are throttled
+            self.tracked.phase, self.tracked.done, self.tracked.total = phase, done, total
+            self.tracked.skipped = self.packer.skipped if self.packer is not None else 0
         now = time.monotonic()
         if now - self.last_progress < self.deps.settings.progress_interval:
             return
