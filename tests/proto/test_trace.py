@@ -137,9 +137,7 @@ async def test_long_work_started_by_a_ticket_keeps_the_chain_of_the_command_that
     async def work(msg) -> Outcome:
         async def report() -> None:  # e.g. a relay of a child's metrics, spawned by the job
             await asyncio.sleep(0)
-            await models(js).append(
-                subjects.model_events(job), [ModelAborted(model_id=job)], None
-            )
+            await models(js).append(subjects.model_events(job), [ModelAborted(model_id=job)], None)
 
         await asyncio.create_task(report())
         stop.set()
@@ -172,3 +170,20 @@ def test_a_request_id_is_kept_only_when_it_is_a_sane_token() -> None:
     for bad in (None, "", "x" * 129, "a b", "evil\r\nSet-Cookie: x", "ä"):
         fresh = request_id(bad)
         assert fresh != bad and len(fresh) == 32
+
+
+async def test_a_command_sent_on_the_first_hop_names_the_request_as_its_cause(nc: Client) -> None:
+    """The gateway's first hop: correlation and cause are the request id; the command has its
+    own id besides."""
+    received: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+
+    async def answer(msg) -> None:
+        await received.put(dict(msg.headers or {}))
+        await msg.respond(codec.encode(Accepted(id="x")))
+
+    await nc.subscribe("digits.cmd.t.raw", cb=answer)
+    with chain("req-9", "req-9"):
+        await request(nc, "digits.cmd.t.raw", DeleteDataset(dataset_id="x"))
+    hdrs = await asyncio.wait_for(received.get(), 5)
+    assert hdrs[headers.CORRELATION_ID] == hdrs[headers.CAUSATION_ID] == "req-9"
+    assert hdrs[headers.MESSAGE_ID] not in ("", "req-9")
