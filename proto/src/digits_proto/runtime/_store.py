@@ -18,7 +18,6 @@ from digits_proto import codec, headers, versions
 from digits_proto.base import Event
 from digits_proto.runtime._metrics import metrics_for
 from digits_proto.runtime._trace import trace_headers
-from digits_proto.runtime._trace import trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +127,6 @@ class EventStore(Generic[E]):
             hdrs = {headers.MSG_ID: event.event_id, headers.SCHEMA: versions.schema_header(event)}
             if correlation_id:
                 hdrs[headers.CORRELATION_ID] = correlation_id
-            hdrs = trace_headers(hdrs)  # the chain being handled, and what caused this event
             hdrs = trace_headers(hdrs)  # the chain being handled, and what caused this event
             if expected_last_seq is not None:
                 hdrs[headers.EXPECTED_LAST_SUBJECT_SEQ] = str(last)
