@@ -50,9 +50,31 @@ def inference(nats_url: str, data_dir: Path) -> Started:
     return host, app.main(settings, host)
 
 
+def trainer(nats_url: str, data_dir: Path) -> Started:
+    from digits_trainer import app
+    from digits_trainer.settings import Settings
+
+    settings = Settings(
+        nats_url=nats_url, data_dir=str(data_dir), port=0, sandbox_warm=False, warm_child=False
+    )
+    host = ServiceHost(subjects.SERVICE_TRAINER, nats_url, 0, data_dir=data_dir)
+    return host, app.main(settings, host)
+
+
+def datasets(nats_url: str, data_dir: Path) -> Started:
+    from digits_datasets import app
+    from digits_datasets.settings import Settings
+
+    settings = Settings(nats_url=nats_url, data_dir=str(data_dir), port=0, build_workers=1)
+    host = ServiceHost(subjects.SERVICE_DATASETS, nats_url, 0, data_dir=data_dir)
+    return host, app.main(settings, host)
+
+
 SERVICES: dict[str, Callable[[str, Path], Started]] = {
     "gpu-broker": gpu_broker,
     "inference": inference,
+    "trainer": trainer,
+    "datasets": datasets,
 }
 
 
