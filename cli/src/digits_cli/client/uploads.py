@@ -46,7 +46,7 @@ def as_archive(path: Path) -> Iterator[Path]:
     if not path.is_dir():
         yield path
         return
-    fd, name = tempfile.mkstemp(prefix="digits-upload-", suffix=".tar")
+    fd, name = tempfile.mkstemp(prefix=f"{path.name}-", suffix=".tar")
     os.close(fd)
     try:
         with tarfile.open(name, "w") as tar:

@@ -64,13 +64,17 @@ def run_verb(verb: Verb, args: argparse.Namespace) -> int:
     try:
         return verb(Context(api=api, err=err, as_json=getattr(args, "json", False)), args)
     except CliError as e:
-        err.print(f"digits: {e}", markup=False)
-        return e.code
+        return _fail(str(e), e.code)
     except FileNotFoundError as e:
-        err.print(f"digits: no such file: {e.filename}", markup=False)
-        return USAGE
+        return _fail(f"no such file: {e.filename}", USAGE)
     finally:
         api.close()
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr, never wrapped (scripts grep it), and the exit code."""
+    sys.stderr.write(f"digits: {' '.join(message.split())}\n")
+    return code
 
 
 def pages(api: Api, path: str) -> list[dict[str, Any]]:

@@ -168,7 +168,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     look.add_argument("id")
     look.add_argument("--db", choices=("train", "val", "test"), default="train")
     look.add_argument("--page", type=int, default=0)
-    look.add_argument("--size", type=int, default=25)
+    look.add_argument("--size", type=int, choices=(10, 25, 50, 100), default=25)
     look.add_argument("--label", type=int, help="only this class (its index)")
     look.add_argument("--save", metavar="DIR", help="save the page's images as DIR/<label>/")
     look.set_defaults(verb_fn=explore)

@@ -43,7 +43,7 @@ def _line(ctx: Context, event: dict[str, Any]) -> None:
 
 
 def _query(args: argparse.Namespace) -> dict[str, Any]:
-    query: dict[str, Any] = {"after": args.after}
+    query: dict[str, Any] = {} if args.after is None else {"after": args.after}
     if args.job:
         query["job"] = args.job
     if args.stream:
@@ -99,6 +99,6 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     parser.add_argument("--job", help="only this job's events")
     parser.add_argument("--stream", help="only this stream's events (DIGITS_MODELS...)")
-    parser.add_argument("--after", type=int, default=0, help="start after this sequence")
+    parser.add_argument("--after", type=int, help="start after this sequence (of --stream)")
     parser.add_argument("--limit", type=int, default=100, help="events in one page")
     parser.set_defaults(verb_fn=events)

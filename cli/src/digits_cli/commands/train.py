@@ -31,7 +31,7 @@ def network_fields(network: str) -> dict[str, Any]:
 def model_body(args: argparse.Namespace) -> dict[str, Any]:
     """The `/api/v1/models` body from the flags (unset flags keep the server's defaults)."""
     body: dict[str, Any] = {
-        "name": args.name or f"{Path(args.network).stem}-{args.dataset[:8]}",
+        "name": args.name or f"{Path(args.network).stem}-on-{args.dataset}",
         "dataset_id": args.dataset,
         "train_epochs": args.epochs,
         **network_fields(args.network),
