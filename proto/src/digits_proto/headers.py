@@ -6,8 +6,6 @@ CORRELATION_ID = "Digits-Correlation-Id"
 CAUSATION_ID = "Digits-Causation-Id"
 # A command's or ticket's own id (an event's is its `event_id`): what its effects name as cause.
 MESSAGE_ID = "Digits-Message-Id"
-# A command's or ticket's own id (an event's is its `event_id`): what its effects name as cause.
-MESSAGE_ID = "Digits-Message-Id"
 # `<tag>/<version>` of the message (digits_proto.versions): what a reader upcasts from.
 SCHEMA = "Digits-Schema"
 SERVICE_ERROR = "Nats-Service-Error"

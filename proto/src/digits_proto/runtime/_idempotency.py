@@ -18,7 +18,6 @@ from digits_proto.base import Event
 from digits_proto.runtime._micro import DomainError
 from digits_proto.runtime._store import EventStore
 from digits_proto.runtime._trace import trace_headers
-from digits_proto.runtime._trace import trace_headers
 
 E = TypeVar("E", bound=Event)
 
@@ -55,7 +54,6 @@ async def append_created(
         headers.EXPECTED_LAST_SUBJECT_SEQ: "0",
         headers.SCHEMA: versions.schema_header(events[0]),
     }
-    hdrs = trace_headers(hdrs)
     hdrs = trace_headers(hdrs)
     ack = await store.js.publish(subject, codec.encode(events[0]), headers=hdrs)
     if ack.duplicate:
