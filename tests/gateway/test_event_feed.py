@@ -96,6 +96,12 @@ async def test_pages_resume_after_their_cursor_without_gap_or_duplicate(client, 
     first_seq = whole[0]["sequence"]
     r = await client.get("/api/v1/events", params={"stream": "metrics", "after": first_seq})
     assert [e["payload"]["iteration"] for e in r.json()["events"]] == [1, 2, 3, 4]
+    r = await client.get("/api/v1/events", params={"stream": "metrics", "after": "end"})
+    assert r.json()["events"] == []
+    await backend.metric(model_id, 5)
+    params = {"stream": "metrics", "after": r.json()["next"]}
+    r = await client.get("/api/v1/events", params=params)
+    assert [e["payload"]["iteration"] for e in r.json()["events"]] == [5]
 
 
 async def test_bad_parameters_are_400_naming_the_field_and_an_unknown_job_404(client) -> None:

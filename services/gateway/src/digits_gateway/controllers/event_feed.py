@@ -117,8 +117,9 @@ def _wants_stream(request: Request[Any, Any, Any]) -> bool:
     "/api/v1/events",
     summary="Stored events as JSON pages, or followed live as SSE",
     description="Envelope per event: type, version, subject, stream, sequence, time, "
-    "correlation_id, causation_id, payload. `after` is a sequence (with one `stream`) or the "
-    "`next` cursor of a page; `job` keeps one job's events; SSE with Accept: text/event-stream "
+    "correlation_id, causation_id, payload. `after` is a sequence (with one `stream`), the "
+    "`next` cursor of a page, or `end` (only what comes next); `job` keeps one job's events; "
+    "SSE with Accept: text/event-stream "
     "(message id = cursor; Last-Event-ID resumes).",
     responses={
         200: ResponseSpec(
@@ -138,6 +139,8 @@ async def list_events(
     """A page of events after `after`, or (SSE) every event after it, live."""
     filters = _filters(gw, stream, job)
     streams = list(filters)
+    if after == "end" and not last_event_id:
+        after = await _end(gw, streams)
     if _wants_stream(request):
         resume = last_event_id or after
         field = "Last-Event-ID" if last_event_id else "after"
@@ -146,6 +149,12 @@ async def list_events(
     cursor = parse_cursor(after, streams, "after")
     events, following = await eventfeed.page(gw.js, filters, cursor, limit)
     return Response(EventPage(events=events, next=eventfeed.encode_cursor(following)))
+
+
+async def _end(gw: Gateway, streams: list[str]) -> str:
+    """The cursor of what is stored now: `after=end` follows only what comes next."""
+    infos = [await gw.js.stream_info(name) for name in streams]
+    return eventfeed.encode_cursor({i.config.name or "": i.state.last_seq for i in infos})
 
 
 async def _frames(
