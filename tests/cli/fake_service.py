@@ -1,4 +1,5 @@
-"""A stand-in service for launcher tests: serves /health and /ready; crashes once if told to."""
+"""A stand-in service for launcher tests: serves /health and /ready; crashes once if told to,
+or never gets ready (FAKE_NOT_READY: /ready answers 503 with that reason)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import os
 from pathlib import Path
 
 import uvicorn
-from litestar import Litestar, get
+from litestar import Litestar, Response, get
 
 
-@get(["/health", "/ready"], sync_to_thread=False)
+@get("/health", sync_to_thread=False)
 def ok() -> str:
     return "ok"
+
+
+@get("/ready", sync_to_thread=False)
+def ready() -> Response[dict[str, object]]:
+    if reason := os.environ.get("FAKE_NOT_READY"):
+        return Response({"ready": False, "waiting_for": [reason]}, status_code=503)
+    return Response({"ready": True, "waiting_for": []})
 
 
 async def main() -> None:
@@ -27,7 +35,7 @@ async def main() -> None:
     if marker and not Path(marker).exists():
         Path(marker).write_text("crashed once")
         raise SystemExit(3)
-    config = uvicorn.Config(Litestar([ok]), host="127.0.0.1", port=port, log_config=None)
+    config = uvicorn.Config(Litestar([ok, ready]), host="127.0.0.1", port=port, log_config=None)
     await uvicorn.Server(config).serve()
 
 

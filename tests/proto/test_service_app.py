@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import nats.errors
 import pytest
 from litestar import get, post
 from prometheus_client.parser import text_string_to_metric_families
@@ -57,6 +58,13 @@ async def empty(box: Box) -> dict[str, int]:
     return {"emptied": box.emptied}
 
 
+@get("/broken/{why:str}")
+async def broken(why: str) -> None:
+    if why == "nats":
+        raise nats.errors.NoRespondersError
+    raise RuntimeError("secret path /etc/shadow")
+
+
 @pytest.fixture
 async def host(nats_url: str, tmp_path: Path, monkeypatch) -> AsyncIterator[ServiceHost]:
     monkeypatch.delenv("DIGITS_OPS_TOKEN", raising=False)
@@ -64,7 +72,9 @@ async def host(nats_url: str, tmp_path: Path, monkeypatch) -> AsyncIterator[Serv
     box = Box()
     host.add_routes(get_thing, box=box)  # before start
     await host.start()
-    host.add_routes(add_thing, empty, box=box)  # during setup, while /health already answers
+    host.add_routes(
+        add_thing, empty, broken, box=box
+    )  # during setup, while /health already answers
     yield host
     await host.close()
 
@@ -216,3 +226,43 @@ def test_separate_registries_do_not_collide() -> None:
     assert a.value("leases_granted") == 1 and b.value("leases_granted") is None
     with pytest.raises(ValueError):
         a.set("leases_granted", 2)
+
+
+async def test_tickets_record_their_duration_and_redeliveries(host: ServiceHost) -> None:
+    """A ticket retried once: two handled (retry, ack) and one redelivery, by consumer."""
+    from nats.js.api import StreamConfig
+
+    from digits_proto.runtime import Outcome, consume_tickets
+
+    await host.js.add_stream(StreamConfig(name="METERED", subjects=["metered.>"]))
+    await host.js.publish("metered.one", b"ticket")
+    seen: list[int] = []
+    stop = asyncio.Event()
+
+    async def handle(msg) -> Outcome:
+        seen.append(msg.metadata.num_delivered)
+        if len(seen) == 1:
+            return Outcome.RETRY
+        stop.set()
+        return Outcome.ACK
+
+    worker = consume_tickets(
+        host.js, "METERED", "metered.>", "meter", handle, stop, retry_delay=0.1
+    )
+    await asyncio.wait_for(worker, 20)
+    assert seen == [1, 2]
+    m, name = host.metrics, "digits_inference_ticket_seconds_count"
+    assert m.registry.get_sample_value(name, {"consumer": "meter", "outcome": "retry"}) == 1
+    assert m.registry.get_sample_value(name, {"consumer": "meter", "outcome": "ack"}) == 1
+    assert m.value("ticket_redeliveries", consumer="meter") == 1
+
+
+async def test_nats_outages_are_503_and_bugs_500_without_their_text(host: ServiceHost) -> None:
+    """A route that meets NATS down answers 503 (retry); an unexpected error a 500 naming an
+    error id, never the exception's text."""
+    async with client(host) as http:
+        r = await http.get("/broken/nats")
+        assert r.status_code == 503 and r.headers["retry-after"] == "2"
+        r = await http.get("/broken/bug")
+        assert r.status_code == 500 and "internal error, id" in r.json()["detail"]
+        assert "shadow" not in r.text

@@ -85,6 +85,7 @@ class Launcher:
         ]
         self.stopping = False
         self._logs: dict[str, logfiles.RotatingLog] = {}
+        self._waiting: dict[str, list[str]] = {}  # what a child's /ready said it waits for
 
     def _port_for(self, name: str) -> int:
         env = f"DIGITS_{name.upper().replace('-', '_')}_PORT"
@@ -212,9 +213,20 @@ class Launcher:
                 body = json.loads(e.read() or b"{}")
             except ValueError:
                 body = {}
-            return False, body.get("rebuilding") if isinstance(body, dict) else None
+            if not isinstance(body, dict):
+                return False, None
+            if isinstance(body.get("waiting_for"), list):
+                self._waiting[child.name] = [str(w) for w in body["waiting_for"]]
+            return False, body.get("rebuilding")
         except (urllib.error.URLError, OSError, ValueError):
             return False, None
+
+    def _pending(self, pending: set[str]) -> str:
+        """The children not ready, each with what its /ready last said it waits for."""
+        return ", ".join(
+            f"{name} ({'; '.join(self._waiting[name])})" if self._waiting.get(name) else name
+            for name in sorted(pending)
+        )
 
     def _wait_ready(self) -> bool:
         """Wait until every child is healthy; give up only after `ready_timeout` seconds in
@@ -226,7 +238,7 @@ class Launcher:
             if time.monotonic() - last_change > self.settings.ready_timeout:
                 self.echo(
                     f"not ready after {self.settings.ready_timeout:.0f} s without progress: "
-                    f"{sorted(pending)}; logs in {self.logs}"
+                    f"{self._pending(pending)}; logs in {self.logs}"
                 )
                 return False
             for child in self.children:

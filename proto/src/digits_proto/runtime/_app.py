@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
+import nats.errors
 import uvicorn
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.datastructures import State
@@ -38,6 +39,15 @@ from digits_proto.runtime._micro import DomainError, internal_error
 from digits_proto.runtime._opstoken import OPS_SCHEME
 
 SHUTDOWN_SECONDS = 2.0
+# NATS unreachable, restarting or slow: a 503 the caller may retry, not a 500.
+NATS_DOWN: tuple[type[Exception], ...] = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+)
 
 
 class Alive(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +103,17 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Probl
         Problem(status_code=exc.code, detail=exc.message, field=exc.field),
         status_code=exc.code,
         media_type=MediaType.JSON,
+    )
+
+
+def _nats_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    # NATS down or restarting: the caller may retry (the service reconnects by itself).
+    internal_error(request.app.state.service, "route_nats_unavailable", path=request.url.path)
+    return Response(
+        Problem(status_code=503, detail=f"NATS unavailable ({type(exc).__name__}); retry soon"),
+        status_code=503,
+        media_type=MediaType.JSON,
+        headers={"Retry-After": "2"},
     )
 
 
@@ -160,6 +181,7 @@ def build_app(
         ),
         exception_handlers={
             DomainError: _domain_error,
+            **dict.fromkeys(NATS_DOWN, _nats_unavailable),
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
         logging_config=None,  # structlog owns logging; errors are logged by _internal_error
