@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +10,9 @@ from urllib.parse import quote
 from litestar import Request
 from litestar.response import Redirect
 
-from digits_gateway.settings import Settings
+from digits_gateway.webpaths import safe_next, web_dir
+
+__all__ = ["login_redirect", "pages", "safe_next", "web_dir"]
 
 
 def pages() -> ModuleType:
@@ -19,23 +20,6 @@ def pages() -> ModuleType:
     return importlib.import_module("digits_gateway.pages")
 
 
-def web_dir(settings: Settings) -> Path:
-    """`web_dir` if set, else the repository's `web/` found by walking up from this package."""
-    if settings.web_dir:
-        return Path(settings.web_dir)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "web").is_dir() and (parent / "pyproject.toml").is_file():
-            return parent / "web"
-    return Path("web")
-
-
 def login_redirect(request: Request[Any, Any, Any], target: str | None = None) -> Redirect:
     """DIGITS's requires_login for pages: to the login form, then back."""
     return Redirect(path=f"/login?next={quote(target or request.url.path, safe='/')}")
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go to after login/logout (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"

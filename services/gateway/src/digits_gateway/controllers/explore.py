@@ -12,14 +12,12 @@ from urllib.parse import urlencode
 
 import msgspec
 from litestar import MediaType, Request, Response, get
-from litestar.response import Template
 
-from digits_gateway import commands
+from digits_gateway import commands, ui
 from digits_gateway.controllers._common import require_user, text
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import JobNotFound
 from digits_gateway.forms import Fields
-from digits_gateway.pages._assets import STATIC_URL, asset_version, import_map
 from digits_gateway.params import read_params, wants_json
 from digits_proto import codec, subjects
 from digits_proto.base import is_job_id
@@ -94,23 +92,20 @@ async def explore(request: Request[Any, Any, Any], gw: Gateway) -> Any:
             },
             media_type=MediaType.JSON,
         )
-    context = {
-        "title": f"Explore {job.name} · {query.db}",
-        "user": request.cookies.get("username"),
-        "asset_v": asset_version(),
-        "importmap": import_map(),
-        "static": STATIC_URL,
-        "job": {"id": job.id, "name": job.name},
-        "query": query,
-        "items": items,
-        "total": reply.total,
-        "labels": reply.labels,
-        "pages": pager(query, reply.total),
-        "sizes": [(int(s), page_url(query, size=int(s), page=0)) for s in PAGE_SIZES],
-        "label_links": [(None, "All classes", page_url(query, label=None, page=0))]
+    return ui.pages()._page(  # type: ignore[no-any-return]  # the shared page frame
+        "datasets/explore.html",
+        f"Explore {job.name} · {query.db}",
+        request.cookies.get("username"),
+        job={"id": job.id, "name": job.name},
+        query=query,
+        items=items,
+        total=reply.total,
+        labels=reply.labels,
+        pages=pager(query, reply.total),
+        sizes=[(int(s), page_url(query, size=int(s), page=0)) for s in PAGE_SIZES],
+        label_links=[(None, "All classes", page_url(query, label=None, page=0))]
         + [(i, name, page_url(query, label=i, page=0)) for i, name in enumerate(reply.labels)],
-    }
-    return Template(template_name="datasets/explore.html", context=context)
+    )
 
 
 @get("/datasets/{job_id:str}/records/{db:str}/{index:int}", status_code=200)

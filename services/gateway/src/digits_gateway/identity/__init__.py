@@ -8,11 +8,10 @@ from digits_gateway.identity._errors import (
     SignInFailed,
     TokenNotFound,
 )
-from digits_gateway.identity._middleware import AuthMiddleware
+from digits_gateway.identity._middleware import AuthMiddleware, middleware
 from digits_gateway.identity._session import (
     SESSION_COOKIE,
     end_session,
-    middleware,
     session_config,
     sign_out,
     start_session,

@@ -15,8 +15,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.empty import Empty
 
 from digits_gateway.identity._secrets import token_hash
-from digits_gateway.identity._session import session_claims
+from digits_gateway.identity._session import session_claims, session_config
 from digits_gateway.readmodel import queries
+from digits_gateway.settings import Settings
 from digits_proto.base import Principal, Role
 
 log = structlog.get_logger(__name__)
@@ -71,3 +72,9 @@ def _forget_session(scope: Scope, gw: Any) -> None:
     gateway starts) an account may not be projected yet, and a restart must sign nobody out."""
     if scope.get("session") and gw.readiness.ready:
         scope["session"] = Empty
+
+
+def middleware(settings: Settings) -> list[Any]:
+    """The session cookie's middleware, then the one that sets `request.user` from it (or from
+    a Bearer token); the access defences come after both."""
+    return [session_config(settings).middleware, AuthMiddleware]

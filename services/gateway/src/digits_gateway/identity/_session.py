@@ -84,11 +84,3 @@ def session_claims(session: Any, lifetime_s: float) -> tuple[str, int, str] | No
     if not isinstance(sid, str) or time.time() - started > lifetime_s:
         return None
     return user, epoch, sid
-
-
-def middleware(settings: Settings) -> list[Any]:
-    """The session cookie's middleware, then the one that sets `request.user` from it (or from
-    a Bearer token); the access defences come after both."""
-    from digits_gateway.identity._middleware import AuthMiddleware
-
-    return [session_config(settings).middleware, AuthMiddleware]

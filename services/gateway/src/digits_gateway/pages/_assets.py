@@ -6,7 +6,7 @@ import functools
 import hashlib
 
 from digits_gateway.settings import get_settings
-from digits_gateway.ui import web_dir
+from digits_gateway.webpaths import web_dir
 
 # The same folder the app serves templates and static files from (DIGITS_GATEWAY_WEB_DIR).
 WEB_DIR = web_dir(get_settings())

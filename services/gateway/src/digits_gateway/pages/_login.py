@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.response import Template
 
 from digits_gateway.pages._frame import _page
+from digits_gateway.webpaths import safe_next
 from digits_proto.base import Principal
 
 
@@ -15,13 +16,6 @@ def current_user(request: Request[Any, Any, Any]) -> str | None:
     """The signed-in username (session or token), None when anonymous."""
     user = request.scope.get("user")
     return user.username if isinstance(user, Principal) else None
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go back to after login (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
 
 
 def login_page(next: str, error: str | None, status_code: int | None = None) -> Template:
