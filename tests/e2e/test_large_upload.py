@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import tarfile
 import time
@@ -23,8 +24,11 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import System, signed_in, wait_until
+from tests.e2e.browser import browser_type_launch_args as browser_type_launch_args  # fixture
+from tests.e2e.browser import console_errors, shot
+from tests.e2e.conftest import USER_PASSWORD, System, signed_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -159,3 +163,60 @@ def test_a_2gb_archive_uploads_survives_a_cut_and_builds(digits_system: System, 
     print(
         f"{size / 2**20:.0f} MiB uploaded in {uploaded:.1f} s, built by {time.monotonic() - started:.1f} s"
     )
+
+
+BROWSER_ARCHIVE = 80 * 1024 * 1024  # past the 64 MB cap a multipart form is held to
+
+
+@pytest.mark.browser
+def test_the_dataset_form_uploads_in_chunks_with_progress_and_cancel(
+    page: Page, digits_system: System, tmp_path
+) -> None:
+    """In Chromium with a slowed upload link: the form's archive goes up in chunks under a
+    progress bar (390 px wide: cancelled, the form usable again), then (1280 px) completes and
+    the form is sent with the upload's id; the dataset page follows the build to Done."""
+    archive = tmp_path / "classes.tar"
+    write_archive(archive, BROWSER_ARCHIVE)
+    errors = console_errors(page)
+    with signed_in(digits_system, "browser-uploader"):
+        pass
+    page.goto(digits_system.url + "/login")
+    page.get_by_label("Username").fill("browser-uploader")
+    page.get_by_label("Password").fill(USER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(digits_system.url + "/")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 8 << 20},
+    )
+
+    def fill_form(name: str) -> None:
+        page.goto(digits_system.url + "/datasets/images/classification/new")
+        page.get_by_label("Grayscale (1 channel)").check()
+        page.get_by_label("Width").fill("28")
+        page.get_by_label("Height").fill("28")
+        page.get_by_label("Upload a zip or tar of class folders").check()
+        page.get_by_label("Archive of class folders").set_input_files(archive)
+        page.get_by_label("Dataset name").fill(name)
+        page.get_by_role("button", name="Create").click()
+
+    progress = page.locator(".upload-progress")
+    page.set_viewport_size({"width": 390, "height": 844})
+    fill_form("cancelled upload")
+    expect(progress.locator(".progress-text")).to_contain_text(re.compile(r"[1-9]\d* MB of 80 MB"))
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")  # no side scroll
+    shot(page, "upload-390-progress")
+    page.get_by_role("button", name="Cancel upload").click()
+    expect(progress.get_by_role("status")).to_have_text("Upload cancelled.")
+    expect(page.get_by_role("button", name="Create")).to_be_enabled()
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    fill_form("browser upload")
+    expect(progress.locator(".progress-text")).to_contain_text(re.compile(r"[1-9]\d* MB of 80 MB"))
+    shot(page, "upload-1280-progress")
+    expect(page).to_have_url(re.compile(r"/datasets/\d{8}-\d{6}-[0-9a-z]+$"), timeout=120_000)
+    expect(page.locator("#job-status")).to_have_text(re.compile(r"Done"), timeout=180_000)
+    shot(page, "upload-1280-dataset-done")
+    assert errors == [], errors
