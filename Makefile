@@ -7,7 +7,7 @@ MEMBERS := pyproject.toml uv.lock proto/pyproject.toml imaging/pyproject.toml cl
 	$(wildcard services/*/pyproject.toml)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help sync sandbox run test test-unit test-int e2e lint fmt schema bench clean
+.PHONY: help sync sandbox run demo test test-unit test-int e2e lint fmt schema bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ sync: $(VENV)/.synced ## create or update the environment (uv workspace, one loc
 
 run: sync sandbox ## start nats-server and all five services; prints the URL; Ctrl-C stops everything
 	$(VENV)/bin/digits run
+
+demo: sync sandbox ## MNIST → dataset → LeNet → a classified digit, timed (starts the system if none answers)
+	$(VENV)/bin/digits demo mnist
 
 sandbox: ## install bubblewrap (custom networks run confined by it) where we can: root with apt
 	@command -v bwrap >/dev/null 2>&1 || { \
