@@ -53,6 +53,7 @@ async def test_builds_in_flight_and_the_folded_dataset(
                 assert asyncio.get_running_loop().time() < deadline, "no build in flight seen"
                 await asyncio.sleep(0.02)
             [build] = builds
+            assert "digits_datasets_builds_running 1.0" in (await http.get("/metrics")).text
             assert build["dataset_id"] == accepted.id and build["workers"] == 1
             assert 0 < build["done"] <= build["total"] == 120 and build["skipped"] == 0
             assert build["phase"] in ("train", "val", "upload") and build["started_at"]

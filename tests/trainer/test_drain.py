@@ -101,6 +101,7 @@ async def test_a_drained_node_hands_its_job_to_another_node_from_a_resume_point(
         jobs = await poll_json(a, "/jobs", lambda js_: js_ and js_[0]["epoch"] >= 1.0)
         assert jobs[0]["model_id"] == reply.id and jobs[0]["pid"] and jobs[0]["lease_id"]
         assert jobs[0]["images_per_second"] > 0 and jobs[0]["lease_expires_at"]
+        assert "digits_trainer_jobs_running 1.0" in (await a.get("/metrics")).text
         model = (await a.get(f"/models/{reply.id}")).json()
         assert model["state"]["status"] == "Running" and model["sequence"] > 0
 
@@ -115,6 +116,7 @@ async def test_a_drained_node_hands_its_job_to_another_node_from_a_resume_point(
             assert handed["model_id"] == reply.id and handed["ended"] == "handed back"
             assert point["kind"] == "resume point" and point["epoch"] >= 1.0
             assert (await a.post("/drain")).json()["handed_back"] == body["handed_back"]
+            assert "digits_trainer_draining 1.0" in (await a.get("/metrics")).text
             ready = await a.get("/ready")
             assert ready.status_code == 503 and "draining" in ready.json()["waiting_for"]
             assert "ReleaseLease" in broker.calls

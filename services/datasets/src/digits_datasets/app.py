@@ -59,6 +59,10 @@ async def setup(host: ServiceHost, settings: Settings, pool: BuildPool) -> None:
     )
     build_deps = worker.BuildDeps(nc=host.nc, js=host.js, store=store, settings=settings, pool=pool)
     host.add_routes(*routes.ROUTES, inflight=build_deps.inflight, store=store)
+    host.metrics.describe("builds_running", "Dataset builds running in this process")
+    host.metrics.on_render(
+        lambda: host.metrics.set("builds_running", len(build_deps.inflight.builds))
+    )
     consuming = asyncio.Event()
     host.spawn(
         consume_tickets(

@@ -31,6 +31,12 @@ from digits_trainer.spares import Spares
 from digits_trainer.store import Store
 from digits_trainer.worker import Worker, train_model
 
+GAUGES = {
+    "jobs_running": "Training jobs running on this node",
+    "images_per_second": "Training speed of the jobs running on this node, together",
+    "draining": "1 while this node is drained (POST /drain): it takes no ticket",
+}
+
 
 async def main(settings: Settings, host: ServiceHost | None = None) -> None:
     """Run the trainer until SIGTERM (or until `host.stop` is set, as tests do)."""
@@ -91,6 +97,9 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
     node.loops = partial(take_tickets, host, settings, worker)
     host.add_routes(*ROUTES, node=node, store=store)
     host.add_readiness_check(lambda: "draining" if node.draining else None)
+    for name, text in GAUGES.items():
+        host.metrics.describe(name, text)
+    host.metrics.on_render(partial(node.export, host.metrics))
     await node.take_tickets()
     if not host.stop.is_set():
         host.mark_ready()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import msgspec
 import structlog
 
+from digits_proto.runtime import Metrics
 from digits_trainer.job import Attempt, Ending
 
 log = structlog.get_logger(__name__)
@@ -180,6 +181,13 @@ class Node:
             started_at=wall(self._start(attempt)) or datetime.now(UTC),
             handing_back=attempt.ending is Ending.HANDED_BACK or self.draining,
         )
+
+    def export(self, metrics: Metrics) -> None:
+        """Gauges read at each scrape: jobs running here, their img/s together, draining."""
+        jobs = self.view()
+        metrics.set("jobs_running", len(jobs))
+        metrics.set("images_per_second", sum(j.images_per_second or 0.0 for j in jobs))
+        metrics.set("draining", float(self.draining))
 
     def status(self) -> DrainStatus:
         """What `GET /drain` answers."""
