@@ -17,7 +17,7 @@ from digits_proto.gpus import LeaseExpired
 from digits_proto.runtime import ConcurrencyError
 
 if TYPE_CHECKING:
-    from digits_gpu_broker.handlers import Broker
+    from digits_gpu_broker.broker import Broker
 
 log = structlog.get_logger(__name__)
 

@@ -25,7 +25,7 @@ from digits_proto.gpus import QueueChanged
 from digits_proto.models import ModelAborted, ModelDeleted
 
 if TYPE_CHECKING:
-    from digits_gpu_broker.handlers import Broker
+    from digits_gpu_broker.broker import Broker
 
 log = structlog.get_logger(__name__)
 
