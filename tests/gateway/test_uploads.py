@@ -18,9 +18,11 @@ from nats.js.errors import ObjectNotFoundError
 from digits_gateway.app import create_app
 from digits_gateway.settings import Settings
 from digits_gateway.uploads import Uploads
-from digits_proto import subjects
+from digits_proto import codec, subjects
 from digits_proto.base import utcnow
-from digits_proto.runtime import read_bytes
+from digits_proto.models import CreatePretrainedModel
+from digits_proto.replies import Accepted
+from digits_proto.runtime import DomainError, read_bytes, serve_endpoints
 from tests.gateway.accounts import another_client, bearer, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.helpers import until
@@ -299,3 +301,50 @@ async def test_a_restart_resumes_from_the_disk_and_expired_uploads_are_swept(
     with pytest.raises(ObjectNotFoundError):
         await store.get_info(done.blob.name)
     assert (await store.get_info(used.blob.name)).size == 2  # the dataset's now
+
+
+async def test_a_pretrained_archive_comes_from_an_upload_once(client, nc, js):
+    """`/pretrained_models/upload_archive` with `upload_id`: the trainer gets the stored blob;
+    a refusal (bad archive) leaves the upload usable, an accepted one removes the blob (the
+    trainer copied it) and marks it used; a dataset-purpose upload is a 400 naming upload_id."""
+    received: list[CreatePretrainedModel] = []
+
+    async def import_pretrained(cmd: CreatePretrainedModel) -> Accepted:
+        received.append(cmd)
+        if len(received) == 1:
+            raise DomainError("Missing Key 'model file' in info.json", field="archive")
+        return Accepted(id="20261207-000000-beef", name=cmd.name or "imported")
+
+    service = await serve_endpoints(
+        nc,
+        subjects.SERVICE_TRAINER,
+        codec.model_commands,
+        {subjects.CMD_MODELS_PRETRAINED: import_pretrained},
+    )
+    try:
+        data = b"model archive bytes"
+        upload_id = await new_upload(client, len(data), purpose="pretrained")
+        assert (await send(client, upload_id, 0, data)).json()["state"] == "complete"
+        form = {"upload_id": upload_id, "job_name": "imported"}
+        r = await client.post("/pretrained_models/upload_archive.json", data=form)
+        assert r.status_code == 400 and "info.json" in r.json()["status"], r.text
+        assert (await client.get(f"/api/v1/uploads/{upload_id}")).json()["state"] == "complete"
+        r = await client.post("/pretrained_models/upload_archive.json", data=form)
+        assert r.status_code == 200 and r.json()["id"] == "20261207-000000-beef", r.text
+        ref = received[-1].archive
+        assert ref is not None and ref.name == f"pretrained/{upload_id}/archive"
+        assert received[0].archive == ref and ref.size == len(data)
+        status = (await client.get(f"/api/v1/uploads/{upload_id}")).json()
+        assert status["state"] == "used" and status["job_id"] == "20261207-000000-beef"
+        store = await js.object_store(subjects.BUCKET_UPLOADS)
+        with pytest.raises(ObjectNotFoundError):
+            await store.get_info(ref.name)
+        again = await client.post("/pretrained_models/upload_archive.json", data=form)
+        assert again.status_code == 409, again.text
+
+        other = await new_upload(client, 1, purpose="dataset")
+        await send(client, other, 0, b"x")
+        r = await client.post("/pretrained_models/upload_archive.json", data={"upload_id": other})
+        assert r.status_code == 400 and "upload_id" in r.json()["errors"], r.text
+    finally:
+        await service.stop()

@@ -194,8 +194,8 @@ class Uploads:
         upload = self.owned(upload_id, owner)
         async with self._locks.setdefault(upload_id, asyncio.Lock()):
             if upload.state != "receiving" or offset != upload.offset:
-                if upload.state == "storing" and offset == upload.size and not length:
-                    await self._store(upload)  # a client asking again after a cut
+                if upload.state == "storing" and offset == upload.size:
+                    await self._store(upload)  # asked again after a cut or a failed move
                     return upload
                 raise OffsetMismatch(upload)
             limit = min(self.settings.upload_chunk_bytes, upload.size - upload.offset)
@@ -282,7 +282,10 @@ class Uploads:
                 ref = await put_reader(self.js, subjects.BUCKET_UPLOADS, name, f)
         except Exception as e:
             log.warning("upload_store_failed", upload_id=upload.id, error=repr(e))
-            raise Unavailable("The upload could not be stored; send the last PATCH again") from e
+            raise Unavailable(
+                "The upload could not be moved into the Object Store; PATCH again at "
+                f"Upload-Offset {upload.size} (no body needed) or wait: it is retried"
+            ) from e
         if upload.sha256 and ref.digest != _digest_of(upload.sha256):
             await self._delete_blob(ref)
             self._forget(upload.id)

@@ -23,7 +23,9 @@ DIGITS_GATEWAY_UPLOAD_CHUNK_BYTES, 16 MiB; this route alone may exceed the gener
     Bytes that arrived before a connection dropped are kept: ask for the offset and go on.
     The PATCH that brings the last byte moves the file into the Object Store before it answers
     (a few seconds a GB: give that request a generous read timeout); if the connection drops
-    meanwhile, the move goes on and the status reads `"state": "complete"` once it is done.
+    meanwhile, the move goes on and the status reads `"state": "complete"` once it is done (a
+    PATCH at `Upload-Offset: <size>` while it is `storing` waits for the move and answers 200;
+    a move that failed answers 503 and is tried again by that PATCH or within 10 minutes).
     With `sha256` given at create, a mismatch answers 422 and discards the upload.
 
 `GET /api/v1/uploads/{id}` → 200 with the status; `HEAD` → 200, the headers `Upload-Offset`
