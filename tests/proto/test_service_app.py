@@ -266,3 +266,23 @@ async def test_nats_outages_are_503_and_bugs_500_without_their_text(host: Servic
         r = await http.get("/broken/bug")
         assert r.status_code == 500 and "internal error, id" in r.json()["detail"]
         assert "shadow" not in r.text
+
+
+@pytest.mark.parametrize("service", subjects.BACKEND_SERVICES)
+async def test_ready_under_the_services_own_nats_user(
+    service: str, nats_url: str, nats_creds: Path, js, tmp_path: Path, monkeypatch
+) -> None:
+    """/ready's JetStream check is a read every service's user may make (the launcher waits on
+    it): 200 with the permission table in force, not a timeout."""
+    monkeypatch.setenv("DIGITS_NATS_CREDS", str(nats_creds))
+    plain = "nats://" + nats_url.rsplit("@", 1)[-1]
+    host = ServiceHost(service, plain, 0, data_dir=tmp_path)
+    await host.start()
+    try:
+        assert host.creds is not None and host.creds.user == service
+        host.mark_ready()
+        async with client(host) as http:
+            r = await http.get("/ready")
+        assert r.status_code == 200, r.text
+    finally:
+        await host.close()

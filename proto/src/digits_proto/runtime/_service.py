@@ -30,6 +30,7 @@ from litestar.types import ControllerRouterHandler
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from digits_proto import subjects
 from digits_proto.runtime._app import HttpServer, build_app, routes_router
 from digits_proto.runtime._bus import connect, credentials_for, ensure_streams
 from digits_proto.runtime._metrics import Metrics, bind
@@ -100,7 +101,10 @@ class ServiceHost:
             return ["NATS: not connected"]
         reasons = [reason for check in self._checks if (reason := check())]
         try:
-            await asyncio.wait_for(self.js.account_info(), timeout=JETSTREAM_CHECK_SECONDS)
+            # Stream info: the one JetStream read every service's NATS user may make on any
+            # provisioned stream (account info is not in the permission table).
+            info = self.js.stream_info(subjects.STREAM_MODELS)
+            await asyncio.wait_for(info, timeout=JETSTREAM_CHECK_SECONDS)
         except Exception as e:  # noqa: BLE001 - any failure means "not reachable", said why
             reasons.append(f"JetStream: not reachable ({type(e).__name__})")
         return reasons
