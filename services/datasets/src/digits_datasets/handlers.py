@@ -17,7 +17,7 @@ from digits_datasets.errors import DatasetNotFound
 from digits_datasets.explore import Explorer
 from digits_datasets.folders import check_folder, check_path
 from digits_datasets.settings import Settings
-from digits_proto import JobStatus, codec, headers, new_job_id, subjects
+from digits_proto import JobStatus, codec, headers, new_job_id, subjects, versions
 from digits_proto.base import Principal
 from digits_proto.datasets import (
     AbortDataset,
@@ -136,10 +136,12 @@ def _keyed(event: DatasetEvent, command: CreateDataset) -> DatasetEvent:
 
 async def _queue_build(js: JetStreamContext, dataset_id: str) -> None:
     """The build ticket (deduplicated by the dataset id)."""
+    ticket = BuildDatasetTicket(dataset_id=dataset_id)
+    hdrs = {headers.MSG_ID: dataset_id, headers.SCHEMA: versions.schema_header(ticket)}
     await js.publish(
         subjects.WORK_BUILD_DATASET,
-        codec.encode(BuildDatasetTicket(dataset_id=dataset_id)),
-        headers=trace_headers({headers.MSG_ID: dataset_id}, command=True),
+        codec.encode(ticket),
+        headers=trace_headers(hdrs, command=True),
     )
 
 

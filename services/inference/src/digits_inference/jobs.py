@@ -24,7 +24,7 @@ from digits_inference import access, archive, errors, many, runkeys
 from digits_inference.archives import unpack
 from digits_inference.domain import Plan
 from digits_inference.handlers import Deps, InFlight, _mxnet_reason, _plan
-from digits_proto import codec, headers, new_job_id, subjects
+from digits_proto import codec, headers, new_job_id, subjects, versions
 from digits_proto.base import BlobRef
 from digits_proto.inference import (
     ClassifiedMany,
@@ -112,7 +112,13 @@ async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | Class
     ack = await deps.js.publish(
         subjects.WORK_CLASSIFY_MANY,
         codec.encode(ticket),
-        headers=trace_headers({headers.MSG_ID: runkeys.ticket_msg_id(cmd, run_id)}, command=True),
+        headers=trace_headers(
+            {
+                headers.MSG_ID: runkeys.ticket_msg_id(cmd, run_id),
+                headers.SCHEMA: versions.schema_header(ticket),
+            },
+            command=True,
+        ),
     )
     if ack.duplicate:  # a retry racing the first request under the same key: the first's job
         for blob in (ref, cmd.image_list, cmd.image_archive):

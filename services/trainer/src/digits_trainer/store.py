@@ -98,10 +98,12 @@ class Store:
 
     async def submit_ticket(self, model_id: str) -> None:
         """Queue the job for a trainer worker (deduplicated by the job id)."""
+        ticket = TrainModelTicket(model_id=model_id)
+        hdrs = {headers.MSG_ID: model_id, headers.SCHEMA: versions.schema_header(ticket)}
         await self.js.publish(
             subjects.WORK_TRAIN_MODEL,
-            codec.encode(TrainModelTicket(model_id=model_id)),
-            headers=trace_headers({headers.MSG_ID: model_id}, command=True),
+            codec.encode(ticket),
+            headers=trace_headers(hdrs, command=True),
         )
 
     async def record_metrics(self, event: MetricsRecorded) -> None:
