@@ -114,9 +114,13 @@ def test_every_subject_of_proto_is_a_channel_with_its_stream_and_publishers() ->
     assert work["x-digits-receivers"] == [subjects.SERVICE_TRAINER]
 
 
-def test_each_message_declares_its_schema_header() -> None:
-    """The catalogue tells a consumer the `Digits-Schema` value each message is written with."""
+def test_each_stored_message_declares_its_schema_header() -> None:
+    """The catalogue tells a consumer the `Digits-Schema` value each event and ticket is stored
+    with; request/reply messages are never stored and have none."""
     doc = catalogue.document()
     created = doc["components"]["messages"]["ModelCreated"]
     assert created["headers"]["properties"]["Digits-Schema"]["const"] == "models.ModelCreated/1"
     assert created["x-digits-version"] == 1
+    ticket = doc["components"]["messages"]["TrainModelTicket"]
+    assert ticket["headers"]["properties"]["Digits-Schema"]["const"] == "models.TrainModelTicket/1"
+    assert "headers" not in doc["components"]["messages"]["CreateModel"]  # request/reply only

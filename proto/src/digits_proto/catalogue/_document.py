@@ -26,15 +26,22 @@ def _summary(message: type) -> str:
     return (message.__doc__ or "").strip().splitlines()[0]
 
 
-def _message(message: type) -> dict[str, Any]:
+def _stored() -> set[type]:
+    """Messages kept in a stream (events, tickets): those carry the stored-message headers."""
+    return {m for c in CHANNELS if stream_of(c.address) for m in c.messages}
+
+
+def _message(message: type, stored: bool) -> dict[str, Any]:
     tag = tag_of(message)
     version = REGISTRY.version(tag)
-    return {
+    out: dict[str, Any] = {
         "name": _name(message),
         "title": _name(message),
         "summary": _summary(message),
         "contentType": "application/json",
-        "headers": {
+    }
+    if stored:
+        out["headers"] = {
             "type": "object",
             "properties": {
                 headers.SCHEMA: {"type": "string", "const": f"{tag}/{version}"},
@@ -42,12 +49,12 @@ def _message(message: type) -> dict[str, Any]:
                 headers.CORRELATION_ID: {"type": "string"},
                 headers.CAUSATION_ID: {"type": "string"},
             },
-        },
-        "payload": {"$ref": COMPONENT_REF.format(name=_name(message))},
-        "x-digits-tag": tag,
-        "x-digits-version": version,
-        "x-digits-schema-file": f"messages/{_name(message)}.json",
-    }
+        }
+    out["payload"] = {"$ref": COMPONENT_REF.format(name=_name(message))}
+    out["x-digits-tag"] = tag
+    out["x-digits-version"] = version
+    out["x-digits-schema-file"] = f"messages/{_name(message)}.json"
+    return out
 
 
 def _channel(channel: Channel) -> dict[str, Any]:
@@ -98,6 +105,7 @@ def document() -> dict[str, Any]:
     """The AsyncAPI 3 document, as plain data."""
     _, schemas = msgspec.json.schema_components(ALL_MESSAGES, ref_template=COMPONENT_REF)
     channels: dict[str, Any] = {}
+    stored = _stored()
     for channel in CHANNELS:
         channels[channel.id] = _channel(channel)
         if channel.replies:
@@ -118,7 +126,9 @@ def document() -> dict[str, Any]:
         "channels": channels,
         "operations": {c.id: _operation(c) for c in CHANNELS},
         "components": {
-            "messages": {_name(m): _message(m) for m in sorted(ALL_MESSAGES, key=_name)},
+            "messages": {
+                _name(m): _message(m, m in stored) for m in sorted(ALL_MESSAGES, key=_name)
+            },
             "schemas": schemas,
         },
     }
