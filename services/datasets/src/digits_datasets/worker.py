@@ -68,7 +68,7 @@ class BuildDeps:
 async def build_dataset(deps: BuildDeps, msg: Msg) -> Outcome:
     """Handle one BuildDatasetTicket; every outcome but a crash of NATS itself is an ACK."""
     try:
-        ticket = codec.dataset_commands.decode(msg.data)
+        ticket = versions.decode_event(codec.dataset_commands, msg.data, msg.headers)
     except msgspec.DecodeError:
         log.warning("ticket_undecodable", data=msg.data[:200])
         return Outcome.TERM

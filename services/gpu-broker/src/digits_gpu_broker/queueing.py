@@ -89,7 +89,7 @@ async def _last(broker: Broker) -> QueueChanged | None:
     except NotFoundError:
         return None
     try:
-        return _queue_event.decode(msg.data or b"")
+        return versions.decode_event(_queue_event, msg.data or b"", msg.headers)
     except msgspec.DecodeError:
         return None
 

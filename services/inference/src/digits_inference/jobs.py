@@ -133,7 +133,7 @@ async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | Class
 async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
     """Work one queued classify-many job; refusals and failures end as status Error."""
     try:
-        ticket = codec.classify_many_ticket.decode(msg.data)
+        ticket = versions.decode_event(codec.classify_many_ticket, msg.data, msg.headers)
     except msgspec.DecodeError:
         log.warning("ticket_undecodable")
         return Outcome.TERM

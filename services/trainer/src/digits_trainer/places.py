@@ -11,7 +11,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from digits_proto import subjects
+from digits_proto import subjects, versions
 from digits_proto.gpus import QueueChanged
 from digits_proto.runtime import Later
 from digits_trainer.settings import Settings
@@ -32,7 +32,7 @@ class QueuePlaces:
     async def on_queue(self, msg: Msg) -> None:
         """Replace the places with those of one QueueChanged (the queue is one, shared)."""
         try:
-            event = _queue.decode(msg.data)
+            event = versions.decode_event(_queue, msg.data, msg.headers)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
         self.places = {e.job_id: e.position for e in event.entries}

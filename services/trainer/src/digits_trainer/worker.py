@@ -11,7 +11,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from digits_proto import codec
+from digits_proto import codec, versions
 from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
 from digits_proto.runtime import ConcurrencyError, Later, Outcome, heartbeat
 from digits_trainer.cachebound import prune_cache
@@ -48,7 +48,7 @@ class Worker:
 
 async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     """Handle one ticket: ACK when the job has ended (or never will run), RETRY to wait."""
-    ticket = codec.model_commands.decode(msg.data)
+    ticket = versions.decode_event(codec.model_commands, msg.data, msg.headers)
     if not isinstance(ticket, TrainModelTicket):
         return Outcome.TERM
     if worker.node is not None and worker.node.draining:  # fetched as the drain began
