@@ -84,6 +84,9 @@ async def test_a_cordoned_device_is_never_granted_and_its_lease_runs_on(start_br
     async with http(host) as client:
         r = await client.post("/devices/gpu1/cordon", headers=OPS)
         assert r.status_code == 200 and r.json()["cordoned"] is True
+        metrics = (await client.get("/metrics")).text
+        assert "digits_gpu_broker_devices_cordoned 1.0" in metrics
+        assert "digits_gpu_broker_leases_open 1.0" in metrics
         assert isinstance(await renew(nc, held.lease_id), LeaseAccepted)
         await release(nc, held.lease_id)
         first = await acquire(nc, "first")

@@ -103,6 +103,7 @@ async def setup(host: ServiceHost, settings: Settings, nvml: Nvml | None) -> Non
             {subject: functools.partial(fn, broker) for subject, fn in table.items()},
         )
     console = routes.Console(broker)
+    console.watch()
     host.add_routes(*routes.ROUTES, console=console)
     host.spawn(waitlist.follow(host.stop), "queue-watch")
     host.spawn(

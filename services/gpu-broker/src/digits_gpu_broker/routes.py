@@ -56,6 +56,17 @@ class Console:
         self.broker = broker
         self.samples: dict[str, DeviceSample] = {}
 
+    def watch(self) -> None:
+        """Gauges read at each scrape of /metrics: cordoned devices, open leases."""
+        b = self.broker
+
+        def update() -> None:
+            b.metrics.set("devices_cordoned", float(len(b.waitlist.cordoned(b.node_id))))
+            b.metrics.set("leases_open", float(len(b.tracked)))
+
+        b.metrics.describe("leases_open", "Open leases on this node")
+        b.metrics.on_render(update)
+
     def on_telemetry(self, samples: list[DeviceSample]) -> None:
         """Keep the newest sample of each device (telemetry's callback)."""
         self.samples.update((s.device_id, s) for s in samples)
@@ -65,7 +76,6 @@ class Console:
         b = self.broker
         snapshot = await b.book.snapshot()
         cordoned = b.waitlist.cordoned(b.node_id)
-        b.metrics.set("devices_cordoned", float(len(cordoned)))
         out = []
         for d in b.devices:
             held = snapshot.get(d.device_id)
