@@ -9,7 +9,7 @@ from pathlib import Path
 import mxnet as mx
 import pytest
 
-from digits_datasets import recordio
+from digits_proto import recordio
 
 MAGIC = struct.pack("<I", recordio.MAGIC)
 PAYLOADS = [
@@ -51,7 +51,7 @@ def test_reader_returns_what_mxnet_reads(tmp_path: Path, image: bytes) -> None:
     reader = mx.recordio.MXIndexedRecordIO(str(m_idx), str(m_rec), "r")
     offset = int(o_idx.read_text().splitlines()[1].split("\t")[1])
     with open(o_rec, "rb") as f:
-        payload = recordio.read_record(f, offset)
+        payload = recordio.read_record(f.fileno(), offset)
     assert payload == reader.read_idx(1)
     label, data = recordio.unpack(payload)
     assert (label, data) == (1.0, image)

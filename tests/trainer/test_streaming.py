@@ -14,8 +14,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from digits_proto.recordio import MAGIC, read_label, read_record
 from digits_trainer.data import BadRecord, load_data, read_split, stream_split
-from digits_trainer.records import MAGIC, read_label, read_record
 from digits_trainer.reports import MetricsReport
 from digits_trainer.settings import Settings, preload_bytes
 from digits_trainer.stream import RecordImages, prefetch

@@ -17,9 +17,9 @@ import numpy as np
 from nats.js import JetStreamContext
 from PIL import Image
 
-from digits_datasets import domain, recordio
+from digits_datasets import domain
 from digits_datasets.errors import DatasetNotFound, InvalidField
-from digits_proto import JobStatus, subjects
+from digits_proto import JobStatus, recordio, subjects
 from digits_proto.base import is_job_id
 from digits_proto.datasets import (
     DatasetBuilt,
@@ -50,24 +50,14 @@ class SplitIndex:
             self.starts.append(len(self.offsets))
             self.offsets += offsets
             with open(rec, "rb") as f:
-                labels += [self._label(f, off) for off in offsets]
+                labels += [recordio.read_label(f.fileno(), off) for off in offsets]
         self.labels = np.array(labels, np.int64)
-
-    @staticmethod
-    def _label(f, offset: int) -> int:
-        # Only the header is read: our headers (flag 0, small label and id) never hold the
-        # magic, so the first part of a record always holds all 24 bytes of it.
-        f.seek(offset)
-        magic, _ = recordio.FRAME.unpack(f.read(recordio.FRAME.size))
-        if magic != recordio.MAGIC:
-            raise ValueError(f"not a RecordIO record at offset {offset}")
-        return int(recordio.HEADER.unpack(f.read(recordio.HEADER.size))[1])
 
     def image(self, index: int) -> tuple[int, bytes]:
         """(label, image bytes) of record `index` (of the split), from the shard holding it."""
         shard = bisect.bisect_right(self.starts, index) - 1
         with open(self.recs[shard], "rb") as f:
-            label, data = recordio.unpack(recordio.read_record(f, self.offsets[index]))
+            label, data = recordio.unpack(recordio.read_record(f.fileno(), self.offsets[index]))
         return int(label), data
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digits_datasets import recordio
 from digits_datasets.errors import BuildError, BuildStopped
 from digits_datasets.packing import ChunkResult, EncodeSpec, process_chunk
 from digits_datasets.splits import SPLITS, SplitPlan
+from digits_proto import recordio
 from digits_proto.datasets import ImageError
 
 Progress = Callable[[str, int, int], Awaitable[None]]

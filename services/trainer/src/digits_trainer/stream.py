@@ -17,15 +17,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from digits_proto.recordio import read_index, read_label, read_record, record_image
 from digits_trainer.config import ShardFiles
-from digits_trainer.records import (
-    BadRecord,
-    decode_image,
-    read_index,
-    read_label,
-    read_record,
-    record_image,
-)
+from digits_trainer.records import BadRecord, decode_image
 
 T = TypeVar("T")
 
