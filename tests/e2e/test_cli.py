@@ -223,6 +223,25 @@ def test_ctrl_c_leaves_the_job_running_and_abort_stops_it(
     assert r.returncode == 1 and json.loads(r.stdout)["status"] == "Aborted", r.stderr
 
 
+def test_clone_replays_the_settings_and_delete_removes_the_job(
+    env: dict[str, str], model: tuple[int, str, dict]
+) -> None:
+    """A clone under a new name trains with the source's network and epochs; aborted, then
+    deleted, it is gone (`jobs show` exits 2)."""
+    r = digits(env, "jobs", "clone", model[2]["id"], "--name", "shades-again", "--json")
+    assert r.returncode == 0, r.stderr
+    clone = json.loads(r.stdout)
+    assert clone["id"] != model[2]["id"] and clone["name"] == "shades-again"
+    copy = json.loads(digits(env, "jobs", "show", clone["id"], "--json").stdout)
+    assert (copy["network"], copy["train_epochs"]) == ("lenet", 2)
+    digits(env, "jobs", "abort", clone["id"])  # it may have ended already: either way it ends
+    ended = digits(env, "jobs", "show", clone["id"], "--follow", "--json")
+    assert json.loads(ended.stdout)["status"] in ("Aborted", "Done"), ended.stderr
+    assert digits(env, "jobs", "delete", clone["id"]).returncode == 0
+    r = digits(env, "jobs", "show", clone["id"])
+    assert r.returncode == 2 and clone["id"] in r.stderr, r.stderr
+
+
 def test_jobs_list_and_events_name_the_jobs(env: dict[str, str], dataset: dict) -> None:
     """`jobs list --json` lists the dataset; `events --job` prints its events as JSON lines."""
     r = digits(env, "jobs", "list", "--json")

@@ -15,6 +15,7 @@ from digits_cli.client.config import Login
 # or a request the server refused as invalid: the message names the field), 3 the server is
 # unreachable or refused us (401/403, connection errors, 5xx).
 DONE, JOB_FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
+INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 

@@ -58,8 +58,10 @@ def follow(
     quiet: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, dict[str, Any]]:
-    """Poll the job until it ends; (exit code, its last JSON). `quiet` draws nothing."""
+    """Poll the job until it ends; (exit code, its last JSON). `quiet` draws nothing; a console
+    that is not a terminal (a CI log) gets a plain line at each new status or whole epoch."""
     metrics = Metrics(api, job_id) if kind == "model" else None
+    logged = ""
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -80,6 +82,10 @@ def follow(
             bar.update(
                 task, completed=job.get("progress") or 0.0, status=job["status"], detail=detail
             )
+            step = f"{job['status']} {int(job.get('epoch') or 0)}"
+            if not quiet and not console.is_terminal and step != logged:
+                console.print(f"{kind} {job_id}: {job['status']} {detail}".rstrip(), soft_wrap=True)
+                logged = step
             if job["status"] in ENDED:
                 break
             sleep(POLL_EVERY)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digits_cli.client import config
-from digits_cli.client.api import USAGE, Api, CliError
+from digits_cli.client.api import INTERRUPTED, USAGE, Api, CliError
 
 Verb = Callable[["Context", argparse.Namespace], int]
 
@@ -67,6 +67,8 @@ def run_verb(verb: Verb, args: argparse.Namespace) -> int:
         return _fail(str(e), e.code)
     except FileNotFoundError as e:
         return _fail(f"no such file: {e.filename}", USAGE)
+    except KeyboardInterrupt:  # what runs on the server goes on; say so rather than a traceback
+        return _fail("interrupted (a job it started keeps running: digits jobs list)", INTERRUPTED)
     finally:
         api.close()
 

@@ -7,12 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from digits_cli.client.api import DONE, USAGE, CliError
+from digits_cli.client.api import DONE, INTERRUPTED, USAGE, CliError
 from digits_cli.client.follow import follow
 from digits_cli.commands._common import Context, json_flag
 
 NETWORKS = ("lenet", "alexnet", "googlenet", "resnet18")
-INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
 
 def network_fields(network: str) -> dict[str, Any]:
