@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
 
 from digits_proto.models import SnapshotSaved
 from digits_trainer.domain import ModelState
+from digits_trainer.store import Store, resume_point_name
 
-if TYPE_CHECKING:
-    from digits_trainer.store import Store
+__all__ = ["Position", "find_resume_point", "newer_point", "read_position", "resume_point_name"]
 
 log = structlog.get_logger(__name__)
 
 # The sidecar member of a `.state` tar or resume point (checkpoints.SIDECAR_MEMBER; that module
 # imports MXNet, which the service process never loads).
 SIDECAR_MEMBER = "checkpoint.json"
-
-
-def resume_point_name(model_id: str) -> str:
-    """The blob holding a job's latest resume point (one per job, overwritten, not a snapshot:
-    no event lists it and retention never counts it; deleting the job's files takes it)."""
-    return f"{model_id}/resume.ckpt"
 
 
 class Position(msgspec.Struct, frozen=True):

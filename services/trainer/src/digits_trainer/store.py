@@ -28,7 +28,6 @@ from digits_proto.runtime import (
     trace_headers,
 )
 from digits_trainer.domain import DatasetState, ModelState, fold_dataset, fold_model, pick_snapshot
-from digits_trainer.resumepoints import resume_point_name
 
 # Job ids are `YYYYMMDD-HHMMSS-xxxx`; anything else must never reach a subject (`>` or `.`
 # would turn "this job's events" into a wildcard).
@@ -38,6 +37,12 @@ JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def valid_job_id(job_id: str) -> bool:
     """True if `job_id` can name an aggregate subject."""
     return bool(JOB_ID.match(job_id))
+
+
+def resume_point_name(model_id: str) -> str:
+    """The blob holding a job's latest resume point (one per job, overwritten, not a snapshot:
+    no event lists it and retention never counts it; deleting the job's files takes it)."""
+    return f"{model_id}/resume.ckpt"
 
 
 @dataclass(frozen=True)
