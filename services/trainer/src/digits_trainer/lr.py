@@ -6,8 +6,6 @@ import math
 
 from digits_proto.models import TrainSpec
 
-POLICIES = ("fixed", "step", "multistep", "exp", "inv", "poly", "sigmoid")
-
 
 def multistep_values(text: str) -> list[float]:
     """The `lr_multistep_values` CSV ("50,85") as floats; raises ValueError on a bad item."""

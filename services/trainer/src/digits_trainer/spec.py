@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from digits_proto.datasets import DatasetBuilt
 from digits_proto.models import TrainSpec
+from digits_proto.train_settings import (
+    FLIPS,
+    LR_POLICIES,
+    MEAN_MODES,
+    METHODS,
+    QUAD_ROTATIONS,
+    SOLVERS,
+)
 from digits_trainer.errors import InvalidField
-from digits_trainer.lr import POLICIES, multistep_values
+from digits_trainer.lr import multistep_values
 
-FRAMEWORKS = ("mxnet",)
-SOLVERS = ("SGD", "NESTEROV", "ADAGRAD", "RMSPROP", "ADADELTA", "ADAM")
-MEAN_MODES = ("none", "image", "pixel")
-METHODS = ("standard", "custom", "previous", "pretrained")
+FRAMEWORKS = ("mxnet",)  # the gateway records every form's framework as mxnet
 # Standard networks with the batch size their DIGITS prototxt sets (ResNet-18: ours).
 NETWORK_BATCH_SIZE = {"lenet": 64, "alexnet": 100, "googlenet": 32, "resnet18": 64}
 # The smallest square input each network's pooling stack accepts (measured; see tests).
 MIN_INPUT = {"alexnet": 55, "googlenet": 47}
-FLIPS = ("none", "fliplr", "flipud", "fliplrud")
-QUAD_ROTATIONS = ("none", "rot90", "rot180", "rotall")
 
 
 def batch_size(spec: TrainSpec) -> int:
@@ -65,7 +68,7 @@ def _check_solver(spec: TrainSpec) -> None:
         raise InvalidField("weight_decay", "Number must be at least 0.")
     if spec.rms_decay < 0:
         raise InvalidField("rms_decay", "Number must be at least 0.")
-    if spec.lr_policy not in POLICIES:
+    if spec.lr_policy not in LR_POLICIES:
         raise InvalidField("lr_policy", "Not a valid choice")
     if spec.lr_policy == "step" and not spec.lr_step_size > 0:
         raise InvalidField("lr_step_size", "Number must be greater than 0.")

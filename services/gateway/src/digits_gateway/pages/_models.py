@@ -8,6 +8,7 @@ from litestar.response import Template
 
 from digits_gateway.pages._frame import _form_page, _page
 from digits_gateway.pages._view import RUNNING_STATUSES, model_view, status_view
+from digits_proto.train_settings import form_defaults
 
 MODEL_LABELS = {
     "dataset": "Dataset",
@@ -54,53 +55,15 @@ MODEL_LABELS = {
     "previous_networks": "Previous networks",
     "custom_network": "Custom network",
 }
+# The form's defaults are the training settings' own (digits_proto.train_settings), plus the
+# fields that name the job rather than how it trains.
 MODEL_DEFAULTS = {
     "dataset": "",
     "model_name": "",
-    "standard_networks": "lenet",
-    "framework": "mxnet",
-    "train_epochs": "30",
-    "snapshot_interval": "1",
-    "val_interval": "1",
-    "random_seed": "",
-    "batch_size": "",
-    "solver_type": "SGD",
-    "learning_rate": "0.01",
-    "lr_policy": "step",
-    "use_mean": "image",
     "group_name": "",
-    "method": "standard",
-    "crop_size": "",
-    "shuffle": "1",
-    "batch_accumulation": "",
-    "rms_decay": "0.99",
-    "lr_step_size": "33",
-    "lr_step_gamma": "0.1",
-    "lr_multistep_values": "50,85",
-    "lr_multistep_gamma": "0.5",
-    "lr_exp_gamma": "0.95",
-    "lr_inv_gamma": "0.1",
-    "lr_inv_power": "0.5",
-    "lr_poly_power": "3",
-    "lr_sigmoid_step": "50",
-    "lr_sigmoid_gamma": "0.1",
-    "aug_flip": "none",
-    "aug_quad_rot": "none",
-    "aug_rot": "0",
-    "aug_scale": "0",
-    "aug_noise": "0",
-    "aug_contrast": "0",
-    "aug_whitening": "0",
-    "aug_hsv_use": "0",
-    "aug_hsv_h": "0.02",
-    "aug_hsv_s": "0.04",
-    "aug_hsv_v": "0.06",
-    "select_gpu_count": "1",
-    "priority": "0",
-    "early_stopping_patience": "0",
-    "snapshot_keep": "0",
     "previous_networks": "",
     "custom_network": "",
+    **form_defaults(),
 }
 
 
