@@ -15,7 +15,7 @@ from litestar import get, post
 from nats.js.errors import NotFoundError
 
 from digits_gpu_broker import domain, order, queueing
-from digits_gpu_broker.handlers import Broker
+from digits_gpu_broker.broker import Broker
 from digits_proto import subjects
 from digits_proto.gpus import DeviceSample, QueueEntry
 from digits_proto.runtime import OPS_SECURITY, NotFound, ops_guard
