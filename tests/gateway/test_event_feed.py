@@ -107,7 +107,13 @@ async def test_pages_resume_after_their_cursor_without_gap_or_duplicate(client, 
 async def test_bad_parameters_are_400_naming_the_field_and_an_unknown_job_404(client) -> None:
     """after, stream and limit are checked; the users stream is never served."""
     cases = {
-        "after": [{"after": "yesterday"}, {"after": "5"}, {"stream": "models", "after": "X:1"}],
+        "after": [
+            {"after": "yesterday"},
+            {"after": "5"},
+            {"stream": "models", "after": "X:1"},
+            {"stream": "models", "after": str(2**64)},
+            {"stream": "models", "after": f"DIGITS_MODELS:{2**64}"},
+        ],
         "stream": [{"stream": "nope"}, {"stream": "users"}, {"stream": "DIGITS_USERS"}],
         "limit": [{"limit": "0"}, {"limit": "1001"}, {"limit": "many"}],
     }

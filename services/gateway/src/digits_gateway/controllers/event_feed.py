@@ -18,16 +18,19 @@ from litestar import Request, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response, Stream
+from nats.errors import Error as NatsError
 
 from digits_gateway import eventfeed
 from digits_gateway.deps import Gateway
-from digits_gateway.errors import JobNotFound
+from digits_gateway.errors import JobNotFound, Unavailable
 from digits_gateway.forms import FormErrors
 from digits_gateway.readmodel import queries
 from digits_proto import subjects as s
 from digits_proto.permissions import CONSUMER_STREAMS
 
 DEFAULT_LIMIT = 100
+MAX_CURSOR = 2000
+MAX_SEQUENCE = 2**63 - 1  # JetStream's sequences are uint64; a larger one is no cursor of ours
 MAX_LIMIT = 1000
 RETRY_MS = 2000
 KEEPALIVE = b": keepalive\r\n\r\n"
@@ -95,13 +98,15 @@ def parse_cursor(text: str | None, streams: list[str], field: str) -> eventfeed.
     cursor = dict.fromkeys(streams, 0)
     if not text:
         return cursor
+    if len(text) > MAX_CURSOR:
+        raise FormErrors({field: [f"A cursor is at most {MAX_CURSOR} characters"]})
     if text.isdigit():
         if len(streams) != 1:
             raise FormErrors({field: ["A sequence needs exactly one stream= (else pass `next`)"]})
-        return {streams[0]: int(text)}
+        text = f"{streams[0]}:{text}"
     for part in text.split(","):
         stream, _, seq = part.strip().rpartition(":")
-        if stream not in cursor or not seq.isdigit():
+        if stream not in cursor or not seq.isdigit() or int(seq) > MAX_SEQUENCE:
             raise FormErrors(
                 {field: [f"Not a cursor of these streams: {part.strip()!r} (STREAM:seq,...)"]}
             )
@@ -130,11 +135,11 @@ def _wants_stream(request: Request[Any, Any, Any]) -> bool:
 async def list_events(
     request: Request[Any, Any, Any],
     gw: Gateway,
-    after: Annotated[str | None, Parameter(query="after", max_length=2000)] = None,
+    after: Annotated[str | None, Parameter(query="after", max_length=MAX_CURSOR)] = None,
     stream: Annotated[str | None, Parameter(query="stream", max_length=200)] = None,
     job: Annotated[str | None, Parameter(query="job", max_length=64)] = None,
     limit: Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    last_event_id: Annotated[str | None, Parameter(header="last-event-id", max_length=2000)] = None,
+    last_event_id: Annotated[str | None, Parameter(header="last-event-id")] = None,
 ) -> Response[EventPage] | Stream:
     """A page of events after `after`, or (SSE) every event after it, live."""
     filters = _filters(gw, stream, job)
@@ -143,11 +148,14 @@ async def list_events(
         after = await _end(gw, streams)
     if _wants_stream(request):
         resume = last_event_id or after
-        field = "Last-Event-ID" if last_event_id else "after"
+        field = "last-event-id" if last_event_id else "after"
         cursor = parse_cursor(resume, streams, field)
         return _sse(_frames(gw, filters, cursor))
     cursor = parse_cursor(after, streams, "after")
-    events, following = await eventfeed.page(gw.js, filters, cursor, limit)
+    try:
+        events, following = await eventfeed.page(gw.js, filters, cursor, limit)
+    except (NatsError, TimeoutError) as e:
+        raise Unavailable(f"JetStream did not answer: {e or type(e).__name__}") from e
     return Response(EventPage(events=events, next=eventfeed.encode_cursor(following)))
 
 
