@@ -24,6 +24,7 @@ from digits_proto.models import (
     VisualizeNetwork,
 )
 from digits_proto.runtime import Conflict, request, serve_endpoints
+from digits_proto.stamps import fixed
 from digits_trainer.domain import (
     decide_abort,
     decide_create,
@@ -42,15 +43,19 @@ CREATED = ModelCreated(model_id="m", name="net", username="alice", dataset_id="d
 
 
 def abort(who: Principal | None) -> list:
-    return decide_abort(fold_model([CREATED]), AbortModel(model_id="m", principal=who))
+    return decide_abort(fold_model([CREATED]), AbortModel(model_id="m", principal=who), at=fixed())
 
 
 def delete(who: Principal | None) -> list:
-    return decide_delete(fold_model([CREATED]), DeleteModel(model_id="m", principal=who))
+    return decide_delete(
+        fold_model([CREATED]), DeleteModel(model_id="m", principal=who), at=fixed()
+    )
 
 
 def edit(who: Principal | None) -> list:
-    return decide_edit(fold_model([CREATED]), EditModel(model_id="m", principal=who, notes="n"))
+    return decide_edit(
+        fold_model([CREATED]), EditModel(model_id="m", principal=who, notes="n"), at=fixed()
+    )
 
 
 CHANGES = [abort, delete, edit]
@@ -83,7 +88,7 @@ def test_create_needs_a_user_or_an_admin(who, refusal) -> None:
     dataset = fold_dataset([DatasetCreated(dataset_id="d", name="d", spec=DatasetSpec())])
     command = CreateModel(name="n", dataset_id="d", spec=TrainSpec(), principal=who)
     with pytest.raises(refusal):
-        decide_create(command, dataset, "x")
+        decide_create(command, dataset, "x", at=fixed())
 
 
 class CappingBroker:

@@ -30,6 +30,7 @@ from digits_proto.models import (
     TrainSpec,
 )
 from digits_proto.runtime import DomainError
+from digits_proto.stamps import fixed
 from digits_trainer.domain import (
     Gate,
     dataset_gate,
@@ -98,14 +99,17 @@ def test_model_status_follows_digits_lifecycle() -> None:
 
 def test_create_accepts_a_valid_lenet_job_on_a_built_dataset() -> None:
     """Given a built dataset, CreateModel becomes ModelCreated with the new id."""
-    event = decide_create(create(), dataset(built()), "new-id")
+    event = decide_create(create(), dataset(built()), "new-id", at=fixed())
     assert (event.model_id, event.name, event.dataset_id) == ("new-id", "my model", "d")
 
 
 def test_create_accepts_a_dataset_still_building() -> None:
     """DIGITS lets a model be created on a dataset that is still running."""
     assert (
-        decide_create(create(), dataset(DatasetBuildStarted(dataset_id="d")), "x").model_id == "x"
+        decide_create(
+            create(), dataset(DatasetBuildStarted(dataset_id="d")), "x", at=fixed()
+        ).model_id
+        == "x"
     )
 
 
@@ -120,7 +124,7 @@ def test_create_accepts_a_dataset_still_building() -> None:
 def test_create_rejects_a_dataset_that_cannot_be_trained_on(ds, message: str) -> None:
     """An unknown, aborted or deleted dataset is refused on the `dataset` field."""
     with pytest.raises(DomainError) as err:
-        decide_create(create(), ds, "x")
+        decide_create(create(), ds, "x", at=fixed())
     assert (err.value.code, err.value.field, err.value.message) == (400, "dataset", message)
 
 
@@ -159,17 +163,17 @@ def test_create_rejects_a_dataset_that_cannot_be_trained_on(ds, message: str) ->
 def test_create_rejects_a_bad_spec_naming_the_form_field(spec: dict, field: str) -> None:
     """Every unsupported or out-of-range value is a 400 naming DIGITS's form field."""
     with pytest.raises(DomainError) as err:
-        decide_create(create(**spec), dataset(built()), "x")
+        decide_create(create(**spec), dataset(built()), "x", at=fixed())
     assert (err.value.code, err.value.field) == (400, field)
 
 
 def test_create_rejects_a_missing_name_and_a_crop_larger_than_the_images() -> None:
     """The name is required; crop_size must fit a built dataset's images."""
     with pytest.raises(DomainError) as err:
-        decide_create(create(name="  "), dataset(built()), "x")
+        decide_create(create(name="  "), dataset(built()), "x", at=fixed())
     assert err.value.field == "model_name"
     with pytest.raises(DomainError) as err:
-        decide_create(create(crop_size=29), dataset(built()), "x")
+        decide_create(create(crop_size=29), dataset(built()), "x", at=fixed())
     assert err.value.field == "crop_size"
 
 
@@ -184,12 +188,12 @@ def test_spec_defaults_follow_digits() -> None:
 def test_abort_only_while_the_job_may_still_change() -> None:
     """A running job is aborted; an ended one is Forbidden; a deleted one is NotFound."""
     abort = AbortModel(model_id="m", principal=ALICE)
-    assert isinstance(decide_abort(fold_model([created()]), abort)[0], ModelAborted)
+    assert isinstance(decide_abort(fold_model([created()]), abort, at=fixed())[0], ModelAborted)
     with pytest.raises(DomainError) as err:
-        decide_abort(fold_model([created(), TrainingCompleted(model_id="m")]), abort)
+        decide_abort(fold_model([created(), TrainingCompleted(model_id="m")]), abort, at=fixed())
     assert (err.value.code, err.value.message) == (403, "Job not aborted")
     with pytest.raises(DomainError) as err:
-        decide_abort(fold_model([created(), ModelDeleted(model_id="m")]), abort)
+        decide_abort(fold_model([created(), ModelDeleted(model_id="m")]), abort, at=fixed())
     assert err.value.code == 404
 
 
@@ -197,13 +201,13 @@ def test_delete_any_known_job_once() -> None:
     """Delete works in every status but not twice, and not on unknown ids."""
     done = fold_model([created(), TrainingCompleted(model_id="m")])
     delete = DeleteModel(model_id="m", principal=ALICE)
-    assert decide_delete(done, delete) == [
+    assert decide_delete(done, delete, at=fixed()) == [
         ModelDeleted(model_id="m", actor="alice", event_id=ANY, occurred_at=ANY)
     ]
     with pytest.raises(DomainError):
-        decide_delete(fold_model([created(), ModelDeleted(model_id="m")]), delete)
+        decide_delete(fold_model([created(), ModelDeleted(model_id="m")]), delete, at=fixed())
     with pytest.raises(DomainError):
-        decide_delete(None, delete)
+        decide_delete(None, delete, at=fixed())
 
 
 def test_dataset_gate_waits_for_done_and_aborts_on_failure() -> None:
@@ -221,11 +225,11 @@ def test_dataset_gate_waits_for_done_and_aborts_on_failure() -> None:
 def test_waiting_is_said_once_per_reason() -> None:
     """A redelivered ticket does not repeat the same ModelWaiting, but a new reason is said."""
     state = fold_model([created()])
-    first = decide_wait(state, "Waiting for dataset d")
+    first = decide_wait(state, "Waiting for dataset d", at=fixed())
     assert [e.reason for e in first] == ["Waiting for dataset d"]
     waiting = fold_model([created(), *first])
-    assert decide_wait(waiting, "Waiting for dataset d") == []
-    assert len(decide_wait(waiting, "Waiting for devices")) == 1
+    assert decide_wait(waiting, "Waiting for dataset d", at=fixed()) == []
+    assert len(decide_wait(waiting, "Waiting for devices", at=fixed())) == 1
 
 
 class _Any:

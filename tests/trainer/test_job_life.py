@@ -18,6 +18,7 @@ from digits_proto.models import (
     TrainSpec,
 )
 from digits_proto.runtime import put_bytes, request
+from digits_proto.stamps import fixed
 from digits_trainer.domain import decide_edit, evolve_model
 from digits_trainer.errors import InvalidField, ModelNotFound, NotOwner
 from digits_trainer.joblog import JobLog, log_blob
@@ -47,11 +48,13 @@ def _state(username: str = "alice"):
 def test_edit_decides_a_model_edited_event_and_folding_it_renames() -> None:
     """A new name and notes, stripped; folding the event shows them; the same name adds nothing."""
     state = _state()
-    [event] = decide_edit(state, EditModel(model_id="m1", principal=ALICE, name=" b ", notes="x"))
+    [event] = decide_edit(
+        state, EditModel(model_id="m1", principal=ALICE, name=" b ", notes="x"), at=fixed()
+    )
     assert (event.name, event.notes) == ("b", "x")
     after = evolve_model(state, event)
     assert after is not None and (after.name, after.notes) == ("b", "x")
-    assert decide_edit(after, EditModel(model_id="m1", principal=ALICE, name="b")) == []
+    assert decide_edit(after, EditModel(model_id="m1", principal=ALICE, name="b"), at=fixed()) == []
 
 
 @pytest.mark.parametrize(
@@ -64,9 +67,9 @@ def test_edit_decides_a_model_edited_event_and_folding_it_renames() -> None:
 def test_edit_refuses_a_blank_name_and_another_user(command, error) -> None:
     """Blank job_name → 400 on job_name; not the owner → 403."""
     with pytest.raises(error):
-        decide_edit(_state(), command)
+        decide_edit(_state(), command, at=fixed())
     with pytest.raises(ModelNotFound):
-        decide_edit(None, command)
+        decide_edit(None, command, at=fixed())
 
 
 async def test_the_log_continues_a_stored_longer_log_and_is_uploaded(js, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from digits_proto.models import (
     SnapshotSaved,
     TrainingCompleted,
 )
+from digits_proto.stamps import fixed
 from digits_trainer.domain import decide_delete, fold_model, pick_snapshot
 from tests.fakes.principals import ALICE
 
@@ -53,5 +54,6 @@ def test_pretrained_model_can_be_deleted_like_any_job():
     """DeleteModel's decision applies to it unchanged."""
     state = fold_model(history())
     assert [
-        type(e).__name__ for e in decide_delete(state, DeleteModel(model_id="p", principal=ALICE))
+        type(e).__name__
+        for e in decide_delete(state, DeleteModel(model_id="p", principal=ALICE), at=fixed())
     ] == ["ModelDeleted"]

@@ -36,6 +36,7 @@ from digits_proto.models import (
     TrainingStarted,
     TrainSpec,
 )
+from digits_proto.stamps import Stamps
 from digits_trainer import access
 from digits_trainer.errors import InvalidField, ModelNotFound, NotAbortable
 from digits_trainer.spec import check_crop, check_spec
@@ -210,7 +211,7 @@ def fold_dataset(events: Iterable[DatasetEvents]) -> DatasetState | None:
 
 
 def decide_create(
-    command: CreateModel, dataset: DatasetState | None, model_id: str
+    command: CreateModel, dataset: DatasetState | None, model_id: str, at: Stamps
 ) -> ModelCreated:
     """Accept a new training job owned by who asks (a user or an admin), or raise naming the
     form field at fault."""
@@ -233,6 +234,8 @@ def decide_create(
         spec=command.spec,
         form=command.form,
         actor=who.username,
+        event_id=at.new_id(),
+        occurred_at=at.now,
     )
 
 
@@ -245,7 +248,7 @@ def resume_point(state: ModelState) -> SnapshotSaved | None:
     return snapshot
 
 
-def decide_abort(state: ModelState | None, command: AbortModel) -> list[ModelAborted]:
+def decide_abort(state: ModelState | None, command: AbortModel, at: Stamps) -> list[ModelAborted]:
     """Abort a job that may still change, the owner's or (admin) anyone's; DIGITS forbids
     aborting one that has ended."""
     who = access.writer(command.principal)
@@ -254,20 +257,32 @@ def decide_abort(state: ModelState | None, command: AbortModel) -> list[ModelAbo
     actor = access.actor(who, state.username, "abort")
     if not state.status.is_running:
         raise NotAbortable()
-    return [ModelAborted(model_id=state.model_id, reason="Aborted by user", actor=actor)]
+    return [
+        ModelAborted(
+            model_id=state.model_id,
+            reason="Aborted by user",
+            actor=actor,
+            event_id=at.new_id(),
+            occurred_at=at.now,
+        )
+    ]
 
 
-def decide_delete(state: ModelState | None, command: DeleteModel) -> list[ModelDeleted]:
+def decide_delete(state: ModelState | None, command: DeleteModel, at: Stamps) -> list[ModelDeleted]:
     """Delete a job, the owner's or (admin) anyone's (a running one stops: its trainer watches
     for this event)."""
     who = access.writer(command.principal)
     if state is None or state.deleted:
         raise ModelNotFound(command.model_id)
     actor = access.actor(who, state.username, "delete")
-    return [ModelDeleted(model_id=command.model_id, actor=actor)]
+    return [
+        ModelDeleted(
+            model_id=command.model_id, actor=actor, event_id=at.new_id(), occurred_at=at.now
+        )
+    ]
 
 
-def decide_edit(state: ModelState | None, command: EditModel) -> list[ModelEdited]:
+def decide_edit(state: ModelState | None, command: EditModel, at: Stamps) -> list[ModelEdited]:
     """Rename and/or re-note a job of any status (DIGITS's `PUT /jobs/<id>`): its owner or an
     admin, a blank name refused, blank notes cleared; nothing appended when nothing changes."""
     who = access.writer(command.principal)
@@ -280,7 +295,15 @@ def decide_edit(state: ModelState | None, command: EditModel) -> list[ModelEdite
         raise InvalidField("job_name", str(e)) from None
     if name is None and notes is None:
         return []
-    return [ModelEdited(model_id=state.model_id, name=name, notes=notes, actor=actor)]
+    edit = ModelEdited(
+        model_id=state.model_id,
+        name=name,
+        notes=notes,
+        actor=actor,
+        event_id=at.new_id(),
+        occurred_at=at.now,
+    )
+    return [edit]
 
 
 class Gate(enum.Enum):
@@ -302,11 +325,15 @@ def dataset_gate(dataset: DatasetState | None, dataset_id: str) -> tuple[Gate, s
     return Gate.WAIT, f"Waiting for dataset {dataset_id}"
 
 
-def decide_wait(state: ModelState, reason: str) -> list[ModelWaiting]:
+def decide_wait(state: ModelState, reason: str, at: Stamps) -> list[ModelWaiting]:
     """Say why the job waits, once: a redelivered ticket must not repeat the same event."""
     if state.status is JobStatus.WAITING and state.waiting_reason == reason:
         return []
-    return [ModelWaiting(model_id=state.model_id, reason=reason)]
+    return [
+        ModelWaiting(
+            model_id=state.model_id, reason=reason, event_id=at.new_id(), occurred_at=at.now
+        )
+    ]
 
 
 def pick_snapshot(previous: ModelState | None, epoch: float | None) -> SnapshotSaved:

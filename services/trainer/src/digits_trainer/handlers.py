@@ -6,7 +6,7 @@ from functools import partial
 
 import msgspec
 
-from digits_proto import new_job_id, subjects
+from digits_proto import new_job_id, stamps, subjects
 from digits_proto.base import JobStatus
 from digits_proto.models import (
     AbortModel,
@@ -62,7 +62,7 @@ async def create_model(store: Store, sandbox: Sandbox, command: CreateModel) -> 
     if spec.method in ("previous", "pretrained"):
         spec = await previous_spec(store, spec)
         command = msgspec.structs.replace(command, spec=spec)
-    created = decide_create(command, dataset, model_id)
+    created = decide_create(command, dataset, model_id, stamps.live())
     if spec.method == "custom" and dataset is not None:
         classes, shape = dataset.input_shape(spec)
         await sandbox.check(spec.custom_network, classes, list(shape), asker(command))
@@ -118,7 +118,7 @@ async def abort_model(store: Store, command: AbortModel) -> Accepted:
     def decide(history: list[ModelEvents]) -> list[ModelAborted]:
         if keyed_before(history, key, asker):
             return []  # a retried abort: nothing new
-        new = decide_abort(fold_model(history), command)
+        new = decide_abort(fold_model(history), command, stamps.live())
         return [msgspec.structs.replace(e, idempotency_key=key) for e in new] if key else new
 
     seq = await store.update(command.model_id, decide)
@@ -137,7 +137,7 @@ async def delete_model(store: Store, command: DeleteModel, retention_days: float
     def decide(history: list[ModelEvents]):
         state = fold_model(history)
         seen[:] = [state] if state else []
-        return decide_delete(state, command)
+        return decide_delete(state, command, stamps.live())
 
     seq = await store.update(command.model_id, decide)
     await store.forget_model(command.model_id)
@@ -160,7 +160,7 @@ async def edit_model(store: Store, command: EditModel) -> Accepted:
     seen: list[ModelState] = []
 
     def decide(history: list[ModelEvents]):
-        new = decide_edit(fold_model(history), command)
+        new = decide_edit(fold_model(history), command, stamps.live())
         seen[:] = [s] if (s := fold_model([*history, *new])) else []
         return new
 

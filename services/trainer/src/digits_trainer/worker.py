@@ -11,7 +11,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from digits_proto import codec, versions
+from digits_proto import codec, stamps, versions
 from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
 from digits_proto.runtime import ConcurrencyError, Later, Outcome, heartbeat
 from digits_trainer.cachebound import prune_cache
@@ -104,7 +104,7 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
 
 async def wait(store: Store, state: ModelState, seq: int, reason: str) -> Outcome:
     """Say (once) why the job waits, and have the ticket come back later."""
-    await append_quietly(store, state.model_id, *decide_wait(state, reason), seq=seq)
+    await append_quietly(store, state.model_id, *decide_wait(state, reason, stamps.live()), seq=seq)
     return Outcome.RETRY
 
 
