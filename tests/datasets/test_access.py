@@ -27,6 +27,7 @@ from digits_proto.datasets import (
     ResizeExample,
 )
 from digits_proto.runtime import request
+from digits_proto.stamps import fixed
 from tests.fakes.principals import ADMIN, ALICE, BOB, VERA
 
 from .conftest import make_folder
@@ -43,17 +44,19 @@ def given_alices_dataset() -> domain.DatasetState:
 
 
 def abort(who: Principal | None) -> list:
-    return domain.decide_abort(given_alices_dataset(), AbortDataset(dataset_id=ID, principal=who))
+    return domain.decide_abort(
+        given_alices_dataset(), AbortDataset(dataset_id=ID, principal=who), at=fixed()
+    )
 
 
 def delete(who: Principal | None) -> list:
     command = DeleteDataset(dataset_id=ID, principal=who)
-    return domain.decide_delete(given_alices_dataset(), command, [])
+    return domain.decide_delete(given_alices_dataset(), command, [], at=fixed())
 
 
 def edit(who: Principal | None) -> list:
     command = EditDataset(dataset_id=ID, principal=who, name="renamed")
-    return domain.decide_edit(given_alices_dataset(), command)
+    return domain.decide_edit(given_alices_dataset(), command, at=fixed())
 
 
 CHANGES = [abort, delete, edit]
@@ -90,8 +93,12 @@ def test_a_dataset_without_owner_is_changed_by_admins_only() -> None:
     """A dataset from before accounts (no username) is nobody's: only an admin changes it."""
     state = domain.fold([DatasetCreated(dataset_id=ID, name="old", spec=DatasetSpec())])
     with pytest.raises(NotOwner):
-        domain.decide_edit(state, EditDataset(dataset_id=ID, principal=ALICE, notes="mine"))
-    [event] = domain.decide_edit(state, EditDataset(dataset_id=ID, principal=ADMIN, notes="n"))
+        domain.decide_edit(
+            state, EditDataset(dataset_id=ID, principal=ALICE, notes="mine"), at=fixed()
+        )
+    [event] = domain.decide_edit(
+        state, EditDataset(dataset_id=ID, principal=ADMIN, notes="n"), at=fixed()
+    )
     assert event.actor == "admin"
 
 
@@ -100,20 +107,24 @@ def test_a_nameless_principal_is_no_principal() -> None:
     state = domain.fold([DatasetCreated(dataset_id=ID, name="old", spec=DatasetSpec())])
     nameless = Principal(username="", role=Role.USER)
     with pytest.raises(NoPrincipal):
-        domain.decide_edit(state, EditDataset(dataset_id=ID, principal=nameless, notes="mine"))
+        domain.decide_edit(
+            state, EditDataset(dataset_id=ID, principal=nameless, notes="mine"), at=fixed()
+        )
 
 
 @pytest.mark.parametrize(("who", "refusal"), [(None, NoPrincipal), (VERA, ReadOnly)])
 def test_create_needs_a_user_or_an_admin(who, refusal) -> None:
     """Nobody and viewers create nothing."""
     with pytest.raises(refusal):
-        domain.decide_create(ID, CreateDataset(name="n", spec=CREATED.spec, principal=who))
+        domain.decide_create(
+            ID, CreateDataset(name="n", spec=CREATED.spec, principal=who), at=fixed()
+        )
 
 
 def test_the_owner_of_a_new_dataset_is_who_asks_not_a_typed_name() -> None:
     """`username` in the command is superseded: the principal owns the dataset it creates."""
     command = CreateDataset(name="n", username="mallory", spec=CREATED.spec, principal=ALICE)
-    [event] = domain.decide_create(ID, command)
+    [event] = domain.decide_create(ID, command, at=fixed())
     assert (event.username, event.actor) == ("alice", "alice")
 
 

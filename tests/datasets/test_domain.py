@@ -22,6 +22,7 @@ from digits_proto.datasets import (
     DeleteDataset,
 )
 from digits_proto.runtime import Forbidden, NotFound
+from digits_proto.stamps import fixed
 from tests.fakes.principals import ALICE
 
 ID = "20250101-000000-abcd"
@@ -76,7 +77,7 @@ def test_deleted_dataset_no_longer_exists() -> None:
 def test_create_records_the_trimmed_name_and_spec() -> None:
     """when CreateDataset then DatasetCreated with the spec as sent."""
     then = domain.decide_create(
-        ID, CreateDataset(name=" mnist ", spec=SPEC, form={"k": "v"}, principal=ALICE)
+        ID, CreateDataset(name=" mnist ", spec=SPEC, form={"k": "v"}, principal=ALICE), at=fixed()
     )
     assert len(then) == 1 and isinstance(then[0], DatasetCreated)
     assert (then[0].name, then[0].spec, then[0].form) == ("mnist", SPEC, {"k": "v"})
@@ -120,14 +121,14 @@ def test_create_refuses_bad_fields_naming_them(name: str, changes: dict, field: 
 
     spec = msgspec.structs.replace(SPEC, **changes)
     with pytest.raises(InvalidField) as info:
-        domain.decide_create(ID, CreateDataset(name=name, spec=spec, principal=ALICE))
+        domain.decide_create(ID, CreateDataset(name=name, spec=spec, principal=ALICE), at=fixed())
     assert info.value.field == field and info.value.code == 400
 
 
 @pytest.mark.parametrize("history", [[CREATED], [CREATED, STARTED]])
 def test_abort_while_queued_or_running(history) -> None:
     """given a build that may still run, when abort, then DatasetAborted."""
-    then = domain.decide_abort(given(*history), ABORT)
+    then = domain.decide_abort(given(*history), ABORT, at=fixed())
     assert [(type(e), e.dataset_id) for e in then] == [(DatasetAborted, ID)]
 
 
@@ -137,22 +138,22 @@ def test_abort_while_queued_or_running(history) -> None:
 def test_abort_of_a_finished_build_is_forbidden(last) -> None:
     """given a finished build, when abort, then 403 'Job not aborted'."""
     with pytest.raises(Forbidden, match="Job not aborted"):
-        domain.decide_abort(given(CREATED, STARTED, last), ABORT)
+        domain.decide_abort(given(CREATED, STARTED, last), ABORT, at=fixed())
 
 
 @pytest.mark.parametrize("history", [[], [CREATED, DatasetDeleted(dataset_id=ID)]])
 def test_abort_and_delete_of_unknown_or_deleted_dataset_is_not_found(history) -> None:
     """An id never created, or deleted, is a 404 for abort and delete."""
     with pytest.raises(NotFound):
-        domain.decide_abort(given(*history), ABORT)
+        domain.decide_abort(given(*history), ABORT, at=fixed())
     with pytest.raises(NotFound):
-        domain.decide_delete(given(*history), DELETE, [])
+        domain.decide_delete(given(*history), DELETE, [], at=fixed())
 
 
 def test_delete_with_dependent_models_is_forbidden_and_lists_them() -> None:
     """given models on the dataset, when delete, then 403 naming count and ids."""
     with pytest.raises(Forbidden) as info:
-        domain.decide_delete(given(CREATED, STARTED, BUILT), DELETE, ["m2", "m1"])
+        domain.decide_delete(given(CREATED, STARTED, BUILT), DELETE, ["m2", "m1"], at=fixed())
     assert info.value.message == (
         f"Cannot delete dataset {ID} because 2 model(s) depend on it: m1, m2"
     )
@@ -160,7 +161,7 @@ def test_delete_with_dependent_models_is_forbidden_and_lists_them() -> None:
 
 def test_delete_without_models_appends_deleted_even_while_running() -> None:
     """given a running build and no models, when delete, then DatasetDeleted."""
-    then = domain.decide_delete(given(CREATED, STARTED), DELETE, [])
+    then = domain.decide_delete(given(CREATED, STARTED), DELETE, [], at=fixed())
     assert [type(e) for e in then] == [DatasetDeleted]
 
 
@@ -177,7 +178,7 @@ def test_delete_without_models_appends_deleted_even_while_running() -> None:
 )
 def test_start_only_when_the_build_may_still_run(history, starts: bool) -> None:
     """A ticket for a finished, aborted, deleted or unknown dataset starts nothing."""
-    then = domain.decide_start(given(*history), "w")
+    then = domain.decide_start(given(*history), "w", at=fixed())
     assert bool(then) is starts
     assert all(isinstance(e, DatasetBuildStarted) for e in then)
 
@@ -196,7 +197,7 @@ def test_digits_backends_are_accepted_and_recorded_as_recordio(backend: str) -> 
     import msgspec
 
     spec = msgspec.structs.replace(SPEC, backend=backend)
-    then = domain.decide_create(ID, CreateDataset(name="n", spec=spec, principal=ALICE))
+    then = domain.decide_create(ID, CreateDataset(name="n", spec=spec, principal=ALICE), at=fixed())
     assert then[0].spec.backend == "recordio"
 
 
@@ -205,5 +206,7 @@ def test_unused_extra_folders_are_cleared() -> None:
     import msgspec
 
     spec = msgspec.structs.replace(SPEC, folder_val="/x", has_test_folder=True, folder_test="/y")
-    recorded = domain.decide_create(ID, CreateDataset(name="n", spec=spec, principal=ALICE))[0].spec
+    recorded = domain.decide_create(
+        ID, CreateDataset(name="n", spec=spec, principal=ALICE), at=fixed()
+    )[0].spec
     assert (recorded.folder_val, recorded.folder_test) == ("", "/y")

@@ -17,6 +17,7 @@ from digits_proto.datasets import (
     EditDataset,
 )
 from digits_proto.runtime import request
+from digits_proto.stamps import fixed
 from tests.fakes.principals import ALICE, BOB
 
 from .conftest import make_folder
@@ -37,7 +38,9 @@ def test_edit_renames_and_sets_notes_stripped() -> None:
     """A new name and notes are recorded stripped; folding them shows both."""
     state = _created()
     events = domain.decide_edit(
-        state, EditDataset(dataset_id="d1", principal=ALICE, name=" new ", notes=" hi\n")
+        state,
+        EditDataset(dataset_id="d1", principal=ALICE, name=" new ", notes=" hi\n"),
+        at=fixed(),
     )
     assert events == [
         DatasetEdited(dataset_id="d1", name="new", notes="hi", actor="alice", **_ids(events[0]))
@@ -53,7 +56,9 @@ def _ids(event: DatasetEdited) -> dict[str, object]:
 def test_edit_refuses_a_blank_name_naming_job_name() -> None:
     """A blank job_name is DIGITS's 400 'name cannot be blank'."""
     try:
-        domain.decide_edit(_created(), EditDataset(dataset_id="d1", principal=ALICE, name="  "))
+        domain.decide_edit(
+            _created(), EditDataset(dataset_id="d1", principal=ALICE, name="  "), at=fixed()
+        )
     except InvalidField as e:
         assert (e.field, str(e)) == ("job_name", "name cannot be blank")
     else:
@@ -67,7 +72,9 @@ def test_edit_by_another_user_or_of_a_missing_dataset_is_refused() -> None:
         (domain.DatasetState(), ALICE, DatasetNotFound),
     ):
         try:
-            domain.decide_edit(state, EditDataset(dataset_id="d1", principal=user, notes="x"))
+            domain.decide_edit(
+                state, EditDataset(dataset_id="d1", principal=user, notes="x"), at=fixed()
+            )
         except error:
             continue
         raise AssertionError(f"{error.__name__} not raised")
@@ -77,9 +84,11 @@ def test_edit_that_changes_nothing_appends_nothing_and_blank_notes_clear() -> No
     """The same name appends nothing; empty notes clear notes that were set."""
     state = _created()
     same = EditDataset(dataset_id="d1", principal=ALICE, name="old")
-    assert domain.decide_edit(state, same) == []
+    assert domain.decide_edit(state, same, at=fixed()) == []
     noted = domain.evolve(state, DatasetEdited(dataset_id="d1", notes="remember"))
-    [cleared] = domain.decide_edit(noted, EditDataset(dataset_id="d1", principal=ALICE, notes=""))
+    [cleared] = domain.decide_edit(
+        noted, EditDataset(dataset_id="d1", principal=ALICE, notes=""), at=fixed()
+    )
     assert cleared.notes == "" and cleared.name is None
     assert domain.evolve(noted, cleared).notes == ""
 

@@ -32,6 +32,7 @@ from digits_proto.datasets import (
     DeleteDataset,
     EditDataset,
 )
+from digits_proto.stamps import Stamps
 
 METHODS = ("folder", "textfile", "upload")
 ENCODINGS = ("png", "jpg", "none")
@@ -179,7 +180,7 @@ def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
         raise InvalidField(field, f"{field} must be one of {', '.join(allowed)}")
 
 
-def decide_create(dataset_id: str, command: CreateDataset) -> list[DatasetEvent]:
+def decide_create(dataset_id: str, command: CreateDataset, at: Stamps) -> list[DatasetEvent]:
     """A new dataset owned by who asks, a user or an admin (the spec has been validated,
     folder included)."""
     who = access.writer(command.principal)
@@ -193,11 +194,13 @@ def decide_create(dataset_id: str, command: CreateDataset) -> list[DatasetEvent]
             spec=normalized(command.spec),
             form=dict(command.form),
             actor=who.username,
+            event_id=at.new_id(),
+            occurred_at=at.now,
         )
     ]
 
 
-def decide_abort(state: DatasetState, command: AbortDataset) -> list[DatasetEvent]:
+def decide_abort(state: DatasetState, command: AbortDataset, at: Stamps) -> list[DatasetEvent]:
     """Abort a build that may still run, the owner's or (admin) anyone's; DIGITS answers 403
     otherwise."""
     who = access.writer(command.principal)
@@ -206,11 +209,15 @@ def decide_abort(state: DatasetState, command: AbortDataset) -> list[DatasetEven
     actor = access.actor(who, state.username, "abort")
     if not state.building:
         raise NotAbortable()
-    return [DatasetAborted(dataset_id=command.dataset_id, actor=actor)]
+    return [
+        DatasetAborted(
+            dataset_id=command.dataset_id, actor=actor, event_id=at.new_id(), occurred_at=at.now
+        )
+    ]
 
 
 def decide_delete(
-    state: DatasetState, command: DeleteDataset, dependent_models: list[str]
+    state: DatasetState, command: DeleteDataset, dependent_models: list[str], at: Stamps
 ) -> list[DatasetEvent]:
     """Delete a dataset no live model uses, the owner's or (admin) anyone's (a running build
     stops on seeing the event)."""
@@ -220,10 +227,14 @@ def decide_delete(
     actor = access.actor(who, state.username, "delete")
     if dependent_models:
         raise HasDependentModels(command.dataset_id, sorted(dependent_models))
-    return [DatasetDeleted(dataset_id=command.dataset_id, actor=actor)]
+    return [
+        DatasetDeleted(
+            dataset_id=command.dataset_id, actor=actor, event_id=at.new_id(), occurred_at=at.now
+        )
+    ]
 
 
-def decide_edit(state: DatasetState, command: EditDataset) -> list[DatasetEvent]:
+def decide_edit(state: DatasetState, command: EditDataset, at: Stamps) -> list[DatasetEvent]:
     """Rename and/or re-note a dataset of any status (DIGITS's `PUT /jobs/<id>`): its owner or
     an admin, a blank name refused, blank notes cleared; nothing appended when nothing changes."""
     who = access.writer(command.principal)
@@ -236,14 +247,27 @@ def decide_edit(state: DatasetState, command: EditDataset) -> list[DatasetEvent]
         raise InvalidField("job_name", str(e)) from None
     if name is None and notes is None:
         return []
-    return [DatasetEdited(dataset_id=state.dataset_id, name=name, notes=notes, actor=actor)]
+    return [
+        DatasetEdited(
+            dataset_id=state.dataset_id,
+            name=name,
+            notes=notes,
+            actor=actor,
+            event_id=at.new_id(),
+            occurred_at=at.now,
+        )
+    ]
 
 
-def decide_start(state: DatasetState, worker: str) -> list[DatasetEvent]:
+def decide_start(state: DatasetState, worker: str, at: Stamps) -> list[DatasetEvent]:
     """Start (or, after a dead worker, restart) a build; nothing if it is over or gone."""
     if not state.building:
         return []
-    return [DatasetBuildStarted(dataset_id=state.dataset_id, worker=worker)]
+    return [
+        DatasetBuildStarted(
+            dataset_id=state.dataset_id, worker=worker, event_id=at.new_id(), occurred_at=at.now
+        )
+    ]
 
 
 def decide_step(state: DatasetState, event: DatasetEvent) -> list[DatasetEvent]:

@@ -17,7 +17,7 @@ from digits_datasets.errors import DatasetNotFound
 from digits_datasets.explore import Explorer
 from digits_datasets.folders import check_folder, check_path
 from digits_datasets.settings import Settings
-from digits_proto import JobStatus, codec, headers, new_job_id, subjects, versions
+from digits_proto import JobStatus, codec, headers, new_job_id, stamps, subjects, versions
 from digits_proto.base import Principal
 from digits_proto.datasets import (
     AbortDataset,
@@ -106,7 +106,7 @@ async def create_dataset(deps: Deps, command: CreateDataset) -> Accepted:
     spec = checked_sources(domain.normalized(command.spec), deps.settings.roots())
     command = msgspec.structs.replace(command, spec=spec)
     dataset_id = new_job_id()
-    events = domain.decide_create(dataset_id, command)
+    events = domain.decide_create(dataset_id, command, stamps.live())
     subject = subjects.dataset_events(dataset_id)
     if not command.idempotency_key:
         seq = await deps.store.append(subject, events, 0)
@@ -174,7 +174,7 @@ async def abort_dataset(deps: Deps, command: AbortDataset) -> Accepted:
         state = domain.fold(events)
         if keyed_before(events, command.idempotency_key, _asker(command.principal)):
             return []  # a retried abort: the first one's answer, nothing new
-        new = domain.decide_abort(state, command)
+        new = domain.decide_abort(state, command, stamps.live())
         key = command.idempotency_key
         return [msgspec.structs.replace(e, idempotency_key=key) for e in new] if key else new
 
@@ -198,7 +198,9 @@ async def delete_dataset(deps: Deps, command: DeleteDataset) -> Accepted:
     def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
         nonlocal state
         state = domain.fold(events)
-        return domain.decide_delete(state, command, deps.models.models_using(dataset_id))
+        return domain.decide_delete(
+            state, command, deps.models.models_using(dataset_id), stamps.live()
+        )
 
     _, seq = await deps.store.update(subjects.dataset_events(dataset_id), decide)
     removed = await delete_prefix(deps.js, subjects.BUCKET_DATASETS, upload.blob_prefix(dataset_id))
@@ -224,7 +226,7 @@ async def edit_dataset(deps: Deps, command: EditDataset) -> Accepted:
     def decide(events: list[DatasetEvent]) -> list[DatasetEvent]:
         nonlocal state
         state = domain.fold(events)
-        new = domain.decide_edit(state, command)
+        new = domain.decide_edit(state, command, stamps.live())
         state = domain.fold([*events, *new])
         return new
 

@@ -26,7 +26,7 @@ from digits_datasets.settings import Settings
 from digits_datasets.shards import Packer
 from digits_datasets.sources import parse_sources
 from digits_datasets.splits import SplitPlan
-from digits_proto import codec, headers, subjects, versions
+from digits_proto import codec, headers, stamps, subjects, versions
 from digits_proto.datasets import (
     BuildDatasetTicket,
     DatasetAborted,
@@ -100,7 +100,9 @@ class Build:
         sub = await self.deps.nc.subscribe(self.subject, cb=self._watch)
         try:
             await self._refresh()
-            if not await self._append(lambda s: domain.decide_start(s, self.deps.worker)):
+            if not await self._append(
+                lambda s: domain.decide_start(s, self.deps.worker, stamps.live())
+            ):
                 log.info("build_skipped", dataset_id=self.dataset_id, status=self.state.status)
                 return
             log.info("build_started", dataset_id=self.dataset_id)
