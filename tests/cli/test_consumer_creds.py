@@ -219,6 +219,16 @@ def test_a_stopped_system_takes_the_consumer_at_its_next_start(
     assert row["permissions"]["subscribe"]["allow"] == ["_INBOX.consumer-later.>"]
 
 
+def test_a_data_dir_without_a_system_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped DIGITS_DATA_DIR gets a usage error, and nothing is written there."""
+    monkeypatch.setenv("DIGITS_DATA_DIR", str(tmp_path / "typo"))
+    monkeypatch.delenv("DIGITS_NATS_URL", raising=False)
+    assert main(["consumer-creds", "x"]) == 2
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize("name", ["", "Bad", "a.b", "a>", "x" * 33])
 def test_a_bad_name_is_a_usage_error(system: Embedded, name: str) -> None:
     """NAME becomes a subject token and a file name: dots, wildcards and capitals are refused."""

@@ -75,6 +75,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write("consumer-creds: NAME must be 1-32 of a-z, 0-9, '-', '_'\n")
         return 2
     user = CONSUMER_PREFIX + args.name
+    if where.conf is not None and not where.conf.exists():
+        sys.stderr.write(
+            f"consumer-creds: no DIGITS system in {where.conf.parent.parent} (no nats/nats.conf): "
+            "set DIGITS_DATA_DIR to the system's data directory, or DIGITS_NATS_URL and --creds "
+            "for an external NATS\n"
+        )
+        return 2
     if args.revoke:
         return revoke(where, user)
     return issue(where, user, args.json)
@@ -145,17 +152,16 @@ def _apply(where: Where, creds: NatsCredentials, present: bool) -> str:
     """Re-render the embedded server's config and reload it; what happened, in a word or two.
 
     `reloaded`: the server took it (checked by connecting as the user); `stopped`: the system
-    is not running, the next `digits run` renders it; `external`: the operator renders and
-    reloads; `failed`: the server still answers as before.
+    is not running, the next `digits run` renders it; `restart`: a server started before
+    config reloads existed (no pid file) runs, restart the system; `external`: the operator
+    renders and reloads; `failed`: the server still answers as before.
     """
     if where.conf is None:
         return "external"
-    if not where.conf.exists():
-        return "stopped"
     nats.write_config(where.conf.parent.parent, _port(where.conf))
     pid = _server_pid(where.pid_file)
     if pid is None:
-        return "stopped"
+        return "restart" if asyncio.run(_listening(where.url or "")) else "stopped"
     os.kill(pid, signal.SIGHUP)  # nats-server reloads its config on SIGHUP
     deadline = time.monotonic() + RELOAD_SECONDS
     while time.monotonic() < deadline:
@@ -181,6 +187,16 @@ def _server_pid(pid_file: Path | None) -> int | None:
     return pid
 
 
+async def _listening(url: str) -> bool:
+    host, _, port = url.removeprefix("nats://").rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
+    except (OSError, ValueError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 async def can_connect(url: str, creds: NatsCredentials) -> bool:
     """Whether the server accepts `creds` now."""
     try:
@@ -202,6 +218,7 @@ def _how_to_connect(info: dict[str, object]) -> str:
     state = {
         "reloaded": "the running server accepts it now",
         "stopped": "the system is stopped: the next `digits run` accepts it",
+        "restart": "the running server has no pid file to reload: restart the system",
         "external": "render the server's config with `digits nats-config` and reload it",
         "failed": "the running server did not take it: see its log",
     }[str(info["applied"])]
