@@ -120,6 +120,8 @@ def complaint(names: set[str], case: Case, response: httpx.Response) -> str | No
         return None
     if status >= 500:
         return "a server error"
+    if str(getattr(case, "method", "")).upper() == "HEAD":
+        return None  # a HEAD answer has no body to give a reason in (HTTP)
     try:
         body = response.json()
     except json.JSONDecodeError:
