@@ -190,3 +190,13 @@ def test_a_rename_changes_the_name_and_notes_alone_change_nothing() -> None:
     assert renamed.name == "lenet v2" and renamed.snapshots
     noted = model(ModelEdited(model_id="m", notes="n"))
     assert noted.name == "m" and noted.status == "Initialized"
+
+
+def test_status_events_set_the_status_by_their_type() -> None:
+    """Each status event sets DIGITS's status; a later one replaces it."""
+    from digits_proto.models import ModelWaiting, TrainingCompleted, TrainingStarted
+
+    assert model(ModelWaiting(model_id="m", reason="r")).status == "Waiting"
+    assert model(TrainingStarted(model_id="m", attempt=1)).status == "Running"
+    done = model(TrainingStarted(model_id="m", attempt=1), TrainingCompleted(model_id="m"))
+    assert done.status == "Done"

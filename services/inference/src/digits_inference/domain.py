@@ -10,21 +10,26 @@ from digits_inference import errors
 from digits_proto.base import BlobRef
 from digits_proto.datasets import DatasetBuilt, DatasetCreated, DatasetDeleted
 from digits_proto.models import (
+    ModelAborted,
     ModelCreated,
     ModelDeleted,
     ModelEdited,
+    ModelWaiting,
     PretrainedModelCreated,
     SnapshotDeleted,
     SnapshotSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingStarted,
 )
 
-# Events that set a model's status (COMMON's mapping), by type name: inference needs no more.
-STATUS_OF = {
-    "ModelWaiting": "Waiting",
-    "TrainingStarted": "Running",
-    "TrainingCompleted": "Done",
-    "TrainingFailed": "Error",
-    "ModelAborted": "Aborted",
+# Events that set a model's status (COMMON's mapping), by type: inference needs no more.
+STATUS_OF: dict[type, str] = {
+    ModelWaiting: "Waiting",
+    TrainingStarted: "Running",
+    TrainingCompleted: "Done",
+    TrainingFailed: "Error",
+    ModelAborted: "Aborted",
 }
 EPOCH_TOLERANCE = 1e-6  # epochs are floats on the wire ("2", "2.5"); compare them loosely
 
@@ -136,8 +141,8 @@ def evolve_model(state: ModelView, event: object) -> ModelView:
             return msgspec.structs.replace(state, snapshots=kept)
         case ModelDeleted():
             return msgspec.structs.replace(state, deleted=True)
-        case _ if type(event).__name__ in STATUS_OF:
-            return msgspec.structs.replace(state, status=STATUS_OF[type(event).__name__])
+        case _ if type(event) in STATUS_OF:
+            return msgspec.structs.replace(state, status=STATUS_OF[type(event)])
         case _:
             return state
 
