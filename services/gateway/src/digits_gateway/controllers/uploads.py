@@ -79,6 +79,10 @@ log = structlog.get_logger(__name__)
 
 CHUNK_TYPE = "application/offset+octet-stream"
 SWEEP_SECONDS = 600.0  # expired uploads are looked for this often (and at start)
+# What any PATCH may carry whatever DIGITS_GATEWAY_UPLOAD_CHUNK_BYTES says (which is checked in
+# the handler): a body the framework reads itself before the handler (a form, for its CSRF
+# field) is bounded too.
+CHUNK_CEILING = 256 * 1024 * 1024
 
 
 def registry(gw: Gateway) -> Uploads:
@@ -127,7 +131,7 @@ class UploadApi(Controller):
         )
         return _answer(upload, 201, Location=f"{self.path}/{upload.id}")
 
-    @patch("/{upload_id:str}", request_max_body_size=None)
+    @patch("/{upload_id:str}", request_max_body_size=CHUNK_CEILING)
     async def append_upload(
         self, request: Request[Any, Any, Any], gw: Gateway, upload_id: str
     ) -> Response[Any]:
