@@ -210,7 +210,7 @@ def test_ctrl_c_leaves_the_job_running_and_abort_stops_it(
         "200",
         "--name",
         "long",
-        until="model ",
+        until="━",
         interrupt=True,
     )
     assert code == 130, drawn[-2000:]

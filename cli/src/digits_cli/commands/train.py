@@ -49,15 +49,19 @@ def model_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def train(ctx: Context, args: argparse.Namespace) -> int:
     """Create the job, then follow it to its end (or return at once with --no-wait)."""
-    ref = ctx.api.json("POST", "/api/v1/models/", json=model_body(args))
-    ctx.err.print(f"model {ref['id']} ({ref['name']}): {ref['status']}", highlight=False)
-    if args.no_wait:
-        if ctx.as_json:
-            ctx.print_json(ref)
-        return DONE
+    body = model_body(args)
+    ref: dict[str, Any] = {}
     try:
+        ref = ctx.api.json("POST", "/api/v1/models/", json=body)
+        ctx.err.print(f"model {ref['id']} ({ref['name']}): {ref['status']}", highlight=False)
+        if args.no_wait:
+            if ctx.as_json:
+                ctx.print_json(ref)
+            return DONE
         code, job = follow(ctx.api, "model", ref["id"], ctx.err, quiet=ctx.as_json)
     except KeyboardInterrupt:
+        if not ref:
+            raise
         ctx.err.print(
             f"\nStopped following; model {ref['id']} keeps training on the server.\n"
             f"Follow it again: digits jobs show {ref['id']} --follow\n"
