@@ -183,6 +183,10 @@ def test_the_examples_write_each_metric_point_and_post_each_job_end(
         (model_id, "model", "Done"),
     ]
     assert hook.bodies[1]["event"] == "models.TrainingCompleted"
+    # The gateway's feed and the consumer read under their own NATS users: nothing was refused.
+    nats_log = (digits_system.data_dir / "logs" / "nats-server.log").read_text()
+    refused = [ln for ln in nats_log.splitlines() if "Violation" in ln]
+    assert not [ln for ln in refused if "consumer-examples" in ln or "digits-gateway" in ln]
 
 
 def test_the_examples_import_nothing_from_this_project() -> None:
