@@ -44,3 +44,40 @@ async def test_a_command_for_another_endpoint_is_a_400_before_the_handler(nc: Cl
     body, rejected = await request(nc, SUBJECT, DeleteDataset(dataset_id="y"))
     assert rejected is None and codec.command_reply.decode(body) == Accepted(id="y")
     assert calls == ["y"]
+
+
+def service_handlers() -> dict[str, object]:
+    """Every command handler the four bus services register, by subject, its dependencies
+    bound as the composition roots bind them."""
+    from digits_datasets.app import COMMAND_HANDLERS
+    from digits_gpu_broker.app import ENDPOINTS, node_endpoints
+    from digits_inference import handlers as inference
+    from digits_inference import jobs
+    from digits_trainer.handlers import command_handlers
+
+    inference_table = {
+        "inference.classify_one": inference.classify_one,
+        "inference.export": inference.export_model,
+        "inference.classify_many": jobs.classify_many,
+    }
+    needs_deps = {**COMMAND_HANDLERS, **ENDPOINTS, **node_endpoints("n1"), **inference_table}
+    return {
+        **{subject: functools.partial(fn, None) for subject, fn in needs_deps.items()},
+        **command_handlers(None, None, None),  # type: ignore[arg-type]
+    }
+
+
+def test_every_service_handler_declares_its_command_type() -> None:
+    """One shape in all services: each handler takes its own typed command (a msgspec Struct),
+    so its endpoint decodes exactly that type (no `object`/`Any` + isinstance)."""
+    import msgspec
+
+    untyped = {
+        subject: command_type(handler)
+        for subject, handler in service_handlers().items()
+        if not (
+            isinstance(command_type(handler), type)
+            and issubclass(command_type(handler), msgspec.Struct)
+        )
+    }
+    assert untyped == {}
