@@ -15,6 +15,7 @@ import httpx
 import pytest
 from nats.js.errors import ObjectNotFoundError
 
+from digits_gateway import uploads as uploads_module
 from digits_gateway.app import create_app
 from digits_gateway.settings import Settings
 from digits_gateway.uploads import Uploads
@@ -348,3 +349,43 @@ async def test_a_pretrained_archive_comes_from_an_upload_once(client, nc, js):
         assert r.status_code == 400 and "upload_id" in r.json()["errors"], r.text
     finally:
         await service.stop()
+
+
+async def test_a_failed_move_into_the_object_store_is_retried_by_a_patch_at_the_end(
+    client, monkeypatch
+):
+    """The last chunk's move fails (503, state `storing`, the bytes kept); a PATCH at the full
+    size with no body moves them and answers `complete`."""
+    real_put = uploads_module.put_reader
+    calls = []
+
+    async def flaky_put(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise ConnectionError("NATS went away")
+        return await real_put(*args, **kwargs)
+
+    monkeypatch.setattr(uploads_module, "put_reader", flaky_put)
+    upload_id = await new_upload(client, 6)
+    r = await send(client, upload_id, 0, b"abcdef")
+    assert r.status_code == 503 and "PATCH again" in r.json()["error"]["message"], r.text
+    status = (await client.get(f"/api/v1/uploads/{upload_id}")).json()
+    assert status["state"] == "storing" and status["offset"] == 6
+    r = await send(client, upload_id, 6, b"")
+    assert r.status_code == 200 and r.json()["state"] == "complete", r.text
+    assert len(calls) == 2
+
+
+async def test_the_form_shown_again_after_an_error_keeps_the_upload(client):
+    """The dataset form sent with an upload but no name comes back with the error and the
+    upload's id in a hidden field, so the archive is not sent twice."""
+    upload_id = await new_upload(client, 3)
+    await send(client, upload_id, 0, b"abc")
+    r = await client.post(
+        "/datasets/images/classification",
+        data={"method": "upload", "upload_id": upload_id, "dataset_name": ""},
+        headers={"Accept": "text/html"},
+    )
+    assert r.status_code in (200, 400), r.text
+    assert f'name="upload_id" value="{upload_id}"' in r.text
+    assert (await client.get(f"/api/v1/uploads/{upload_id}")).json()["state"] == "complete"
