@@ -219,4 +219,18 @@ def test_the_dataset_form_uploads_in_chunks_with_progress_and_cancel(
     expect(page).to_have_url(re.compile(r"/datasets/\d{8}-\d{6}-[0-9a-z]+$"), timeout=120_000)
     expect(page.locator("#job-status")).to_have_text(re.compile(r"Done"), timeout=180_000)
     shot(page, "upload-1280-dataset-done")
+
+    # The pretrained form sends its archive the same way; the trainer refuses one with no
+    # info.json, and the form shown again keeps the upload for the next try.
+    not_a_model = tmp_path / "not-a-model.tar"
+    with tarfile.open(not_a_model, "w") as tar:
+        tar.add(tmp_path / "dark_0.png", arcname="dark_0.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(digits_system.url + "/pretrained_models/new")
+    page.get_by_label("Archive", exact=True).set_input_files(not_a_model)
+    page.get_by_role("button", name="Upload archive").click()
+    expect(page.locator("#archive-form .field-errors")).to_contain_text("Missing info.json")
+    expect(page.locator("#archive-form input[name=upload_id]")).to_have_count(1)
+    shot(page, "upload-390-pretrained-refused")
+    errors[:] = [e for e in errors if "status of 400" not in e]  # the refusal's own answer
     assert errors == [], errors
