@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -181,14 +182,27 @@ def test_train_draws_live_progress_and_ends_done(model: tuple[int, str, dict]) -
 def test_classify_and_download(
     env: dict[str, str], model: tuple[int, str, dict], tmp_path: Path
 ) -> None:
-    """A bright image is classified bright (top-1 of the JSON); the downloaded archive holds the
-    snapshot's weights and the labels."""
+    """A bright image is classified bright (top-1 of the JSON); a zip of one image per class
+    runs as a classify-many job with its accuracy; the downloaded archive holds the snapshot's
+    weights and the labels."""
     write_intensity_classes(tmp_path / "probe", per_class=1)
     image = tmp_path / "probe" / "bright" / "bright_000.png"
     r = digits(env, "classify", model[2]["id"], str(image), "--json")
     assert r.returncode == 0, r.stderr
     (result,) = json.loads(r.stdout)["results"]
     assert result["predictions"][0][0] == "bright", result
+    with zipfile.ZipFile(tmp_path / "probe.zip", "w") as archive:
+        for label in ("dark", "mid", "bright"):
+            archive.write(tmp_path / "probe" / label / f"{label}_000.png", f"{label}/{label}.png")
+    r = digits(env, "classify", model[2]["id"], str(tmp_path / "probe.zip"), "--json")
+    assert r.returncode == 0, r.stderr
+    many = json.loads(r.stdout)
+    assert {x["path"] for x in many["results"]} == {
+        "dark/dark.png",
+        "mid/mid.png",
+        "bright/bright.png",
+    }
+    assert many["top1_accuracy"] is not None, many
     r = digits(env, "download", model[2]["id"], "--epoch", "1", "-o", str(tmp_path), "--json")
     assert r.returncode == 0, r.stderr
     with tarfile.open(json.loads(r.stdout)["path"]) as archive:

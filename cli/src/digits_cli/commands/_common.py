@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digits_cli.client import config
-from digits_cli.client.api import INTERRUPTED, USAGE, Api, CliError
+from digits_cli.client.api import DONE, INTERRUPTED, USAGE, Api, CliError
 
 Verb = Callable[["Context", argparse.Namespace], int]
 
@@ -67,6 +68,9 @@ def run_verb(verb: Verb, args: argparse.Namespace) -> int:
         return _fail(str(e), e.code)
     except FileNotFoundError as e:
         return _fail(f"no such file: {e.filename}", USAGE)
+    except BrokenPipeError:  # `digits events -f | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return DONE
     except KeyboardInterrupt:  # what runs on the server goes on; say so rather than a traceback
         return _fail("interrupted (a job it started keeps running: digits jobs list)", INTERRUPTED)
     finally:

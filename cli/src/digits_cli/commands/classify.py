@@ -87,7 +87,11 @@ def classify(ctx: Context, args: argparse.Namespace) -> int:
         ]
         table(rows, ["image", "#1", "#2", "#3"])
         if body.get("top1_accuracy") is not None:
-            ctx.say(f"top-1 accuracy {body['top1_accuracy']:.3f}")
+            ctx.say(f"top-1 accuracy {body['top1_accuracy']:.1f} %")
+    for error in body.get("errors") or []:  # lines or members the server could not read
+        where = error.get("path", error) if isinstance(error, dict) else error
+        why = error.get("error", "") if isinstance(error, dict) else ""
+        ctx.err.print(f"skipped {where}: {why}", markup=False, highlight=False, soft_wrap=True)
     return DONE if results else JOB_FAILED
 
 
