@@ -35,8 +35,8 @@ last write and is removed.
 
 The status: `{"id", "filename", "size", "purpose", "offset", "state", "expires_at", "job_id"}`,
 `state` one of `receiving` (send more), `storing` (all bytes in, moving to the Object Store),
-`complete` (ready to be used), `used` (a job took it: `job_id`). Every answer carries the
-`Upload-Offset` and `Upload-Length` headers.
+`complete` (ready to be used), `used` (a job took it: `job_id`). Answers with a status (and
+HEAD's) carry the `Upload-Offset` and `Upload-Length` headers; a 409 carries `Upload-Offset`.
 
 Using a complete upload: `upload_id` in place of the multipart file. Datasets: the form or
 `POST /api/v1/datasets` JSON with `"method": "upload", "upload_id": id` (purpose "dataset");
