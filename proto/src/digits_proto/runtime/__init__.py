@@ -4,8 +4,10 @@ prometheus_client metrics): never imports a service, MXNet or DuckDB."""
 from digits_proto.runtime._archives import (
     MIN_FREE,
     ArchiveRefused,
+    Member,
     check_free_space,
     extract_archive,
+    list_archive,
     safe_member_path,
 )
 from digits_proto.runtime._blobs import (
@@ -78,6 +80,7 @@ __all__ = [
     "Forbidden",
     "KeyReused",
     "Later",
+    "Member",
     "Metrics",
     "NatsCredentials",
     "NotFound",
@@ -105,6 +108,7 @@ __all__ = [
     "heartbeat",
     "internal_error",
     "keyed_before",
+    "list_archive",
     "ops_guard",
     "ops_token",
     "purge_step",

@@ -1,5 +1,7 @@
 """Unpack an uploaded zip or tar(.gz/.bz2/.xz) safely: the one copy every service uses.
 
+One walk of the members serves every use: `extract_archive` unpacks (all regular files, or only
+those `keep` accepts: classify-many's images), `list_archive` checks and lists without writing.
 Refused (the whole archive, naming the member or the limit): absolute paths, `..`, drive
 letters, symlinks and hardlinks, devices and FIFOs, more than `max_members` members, more than
 `max_bytes` once expanded, and an expansion that would leave the disk under `min_free` bytes.
@@ -15,10 +17,10 @@ import shutil
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, NamedTuple
 
 BLOCK = 1024 * 1024
 FREE_CHECK_EVERY = 16  # blocks written between two reads of the disk's free space
@@ -27,6 +29,17 @@ MIN_FREE = 1 << 30  # default free-space floor: an archive never leaves the disk
 
 class ArchiveRefused(ValueError):
     """The archive is unreadable or unsafe; the message names the member or the limit."""
+
+
+class Member(NamedTuple):
+    """A regular file of the archive: its relative POSIX name, and its size (declared by its
+    header when listed, counted when written; over `max_file` it was not kept)."""
+
+    name: str
+    size: int
+
+
+Keep = Callable[[PurePosixPath], bool]
 
 
 def safe_member_path(name: str) -> PurePosixPath:
@@ -106,21 +119,35 @@ class _Written:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _write(src: IO[bytes], target: Path, name: str, budget: _Budget, done: _Written) -> None:
+def _write(
+    src: IO[bytes], target: Path, name: str, budget: _Budget, done: _Written, max_file: int
+) -> int:
+    """Copy one member; the bytes it holds. Past `max_file` (0: no cap) the copy stops and the
+    file is removed: the caller reports it as too large."""
     done.mkdirs(target.parent, budget.dest)
     budget.check_free()
+    size = 0
     with open(target, "xb") as out:  # "x": never follow or overwrite an existing entry
         done.files.append(target)
         blocks = 0
         while block := src.read(BLOCK):
             budget.spend(len(block), name)
+            size += len(block)
+            if max_file and size > max_file:
+                break
             out.write(block)
             blocks += 1
             if blocks % FREE_CHECK_EVERY == 0:
                 budget.check_free()
+    if max_file and size > max_file:
+        target.unlink()
+        done.files.remove(target)
+    return size
 
 
-def _zip_files(zf: zipfile.ZipFile, budget: _Budget) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+def _zip_files(
+    zf: zipfile.ZipFile, budget: _Budget, keep: Keep | None
+) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
     """Every member checked from the central directory; the regular files to write."""
     files = []
     for info in zf.infolist():
@@ -131,23 +158,31 @@ def _zip_files(zf: zipfile.ZipFile, budget: _Budget) -> list[tuple[zipfile.ZipIn
             raise ArchiveRefused(f"Archive member {info.filename!r} is a symbolic link")
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise ArchiveRefused(f"Archive member {info.filename!r} is a special file")
-        if info.is_dir() or not rel.parts:
+        if info.is_dir() or not rel.parts or (keep is not None and not keep(rel)):
             continue
         budget.declare(info.file_size, info.filename)
         files.append((info, rel))
     return files
 
 
-def _extract_zip(path: Path, budget: _Budget, done: _Written) -> None:
+def _extract_zip(
+    path: Path, budget: _Budget, done: _Written, keep: Keep | None, max_file: int
+) -> list[Member]:
+    written = []
     with zipfile.ZipFile(path) as zf:
-        files = _zip_files(zf, budget)
+        files = _zip_files(zf, budget, keep)
         budget.check_free(budget.declared)
         for info, rel in files:
             with zf.open(info) as src:
-                _write(src, budget.dest.joinpath(*rel.parts), info.filename, budget, done)
+                target = budget.dest.joinpath(*rel.parts)
+                size = _write(src, target, info.filename, budget, done, max_file)
+            written.append(Member(rel.as_posix(), size))
+    return written
 
 
-def _tar_files(tf: tarfile.TarFile, budget: _Budget) -> list[tuple[tarfile.TarInfo, PurePosixPath]]:
+def _tar_files(
+    tf: tarfile.TarFile, budget: _Budget, keep: Keep | None
+) -> list[tuple[tarfile.TarInfo, PurePosixPath]]:
     files = []
     for member in tf:  # streamed: the headers are read one after another
         budget.member(member.name)
@@ -158,19 +193,27 @@ def _tar_files(tf: tarfile.TarFile, budget: _Budget) -> list[tuple[tarfile.TarIn
             continue
         if not member.isfile():
             raise ArchiveRefused(f"Archive member {member.name!r} is a special file")
+        if keep is not None and not keep(rel):
+            continue
         budget.declare(member.size, member.name)
         files.append((member, rel))
     return files
 
 
-def _extract_tar(path: Path, budget: _Budget, done: _Written) -> None:
+def _extract_tar(
+    path: Path, budget: _Budget, done: _Written, keep: Keep | None, max_file: int
+) -> list[Member]:
+    written = []
     with tarfile.open(path, "r:*") as tf:
-        files = _tar_files(tf, budget)
+        files = _tar_files(tf, budget, keep)
         budget.check_free(budget.declared)
         for member, rel in files:
             src = tf.extractfile(member)
             if src is not None:
-                _write(src, budget.dest.joinpath(*rel.parts), member.name, budget, done)
+                target = budget.dest.joinpath(*rel.parts)
+                size = _write(src, target, member.name, budget, done, max_file)
+                written.append(Member(rel.as_posix(), size))
+    return written
 
 
 @contextmanager
@@ -189,23 +232,49 @@ def extract_archive(
     max_members: int,
     not_an_archive: str,
     min_free: int = MIN_FREE,
-) -> None:
-    """Unpack the zip or tar at `path` into `dest`; ArchiveRefused (with `not_an_archive` as the
-    message when it is neither) if anything is unsafe, unreadable or over a limit, and then
-    nothing it wrote is left."""
+    keep: Keep | None = None,
+    max_file: int = 0,
+) -> list[Member]:
+    """Unpack the zip or tar at `path` into `dest` (only the regular files `keep` accepts, when
+    given; a file past `max_file` bytes is not kept); the files written, in archive order.
+    ArchiveRefused (with `not_an_archive` as the message when it is neither) if anything is
+    unsafe, unreadable or over a limit, and then nothing it wrote is left."""
     done = _Written()
     dest = Path(dest).absolute()
     done.mkdirs(dest, Path(dest.anchor))
     budget = _Budget(dest, max_bytes, max_members, min_free)
-    with _undone_on_error(done):
-        try:
-            if zipfile.is_zipfile(path):
-                _extract_zip(path, budget, done)
-            elif tarfile.is_tarfile(path):
-                _extract_tar(path, budget, done)
-            else:
-                raise ArchiveRefused(not_an_archive)
-        except ArchiveRefused:
-            raise
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as e:
-            raise ArchiveRefused(f"The archive cannot be read: {e}") from e
+    with _undone_on_error(done), _read_errors_refused():
+        if zipfile.is_zipfile(path):
+            return _extract_zip(path, budget, done, keep, max_file)
+        if tarfile.is_tarfile(path):
+            return _extract_tar(path, budget, done, keep, max_file)
+        raise ArchiveRefused(not_an_archive)
+
+
+def list_archive(
+    path: Path, max_bytes: int, max_members: int, not_an_archive: str, keep: Keep | None = None
+) -> list[Member]:
+    """Check the archive by the same rules as `extract_archive`, writing nothing: the regular
+    files (`keep` accepts) with the sizes their headers declare, in archive order."""
+    budget = _Budget(Path(path).parent, max_bytes, max_members, 0)
+    with _read_errors_refused():
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                zipped = _zip_files(zf, budget, keep)
+            return [Member(rel.as_posix(), info.file_size) for info, rel in zipped]
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path, "r:*") as tf:
+                tarred = _tar_files(tf, budget, keep)
+            return [Member(rel.as_posix(), info.size) for info, rel in tarred]
+        raise ArchiveRefused(not_an_archive)
+
+
+@contextmanager
+def _read_errors_refused() -> Iterator[None]:
+    """A corrupt archive is the uploader's mistake: ArchiveRefused, never a 500."""
+    try:
+        yield
+    except ArchiveRefused:
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as e:
+        raise ArchiveRefused(f"The archive cannot be read: {e}") from e
