@@ -16,6 +16,8 @@ from rich.console import Console
 from digits_cli.__main__ import main
 from digits_cli.client import config, sse, uploads
 from digits_cli.client.api import UNREACHABLE, USAGE, Api, CliError, check
+from digits_cli.commands import events
+from digits_cli.commands._common import Context
 from tests.conftest import free_port
 
 
@@ -148,3 +150,42 @@ def test_a_folder_is_packed_with_its_class_folders_at_the_root(tmp_path: Path) -
         names = sorted(tar.getnames())
     assert names == ["cats", "cats/1.png", "dogs", "dogs/1.png"]
     assert not archive.exists()
+
+
+class CutStream(httpx.SyncByteStream):
+    """An SSE body that sends one message, then loses the connection."""
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+
+    def __iter__(self):
+        yield self.message
+        raise httpx.ReadError("connection reset")
+
+
+def test_events_follow_reopens_a_dropped_stream_from_the_last_id(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stream drops after each message: it is opened again with Last-Event-ID, every event
+    printed once; a refusal (401) ends it with its own message."""
+    monkeypatch.setattr(events.time, "sleep", lambda _s: None)
+    seen: list[str | None] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("last-event-id"))
+        if len(seen) == 3:
+            return httpx.Response(401, json={"error": {"message": "token revoked"}})
+        n = len(seen)
+        body = f'id: {n}\ndata: {{"type": "t{n}", "sequence": {n}}}\n\n'.encode()
+        return httpx.Response(
+            200, stream=CutStream(body), headers={"content-type": "text/event-stream"}
+        )
+
+    http = httpx.Client(base_url="http://x", transport=httpx.MockTransport(server))
+    ctx = Context(api=Api(config.Login(url="http://x"), http=http), err=Console(), as_json=True)
+    with pytest.raises(CliError) as refused:
+        events._follow_sse(ctx, "/api/v1/events", {})
+    assert refused.value.code == UNREACHABLE and "token revoked" in str(refused.value)
+    assert seen == [None, "1", "2"]
+    printed = [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()]
+    assert printed == ["t1", "t2"]

@@ -10,14 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
+import httpx
+
 from digits_cli.client import sse
-from digits_cli.client.api import DONE, Api, CliError
+from digits_cli.client.api import DONE, UNREACHABLE, Api, CliError
 from digits_cli.commands._common import Context, json_flag
 
 API = "/api/v1/events"
 SSE = {"Accept": "text/event-stream"}
+RECONNECTS = 5
+RECONNECT_DELAY = 2.0  # seconds, as the gateway's `retry:` asks
 
 
 def _has_event_api(api: Api) -> bool:
@@ -51,18 +56,36 @@ def _query(args: argparse.Namespace) -> dict[str, Any]:
     return query
 
 
+def _print_message(ctx: Context, message: sse.Message) -> None:
+    try:
+        data: Any = json.loads(message.data)
+    except ValueError:
+        data = message.data
+    if message.event in ("message", "event") and isinstance(data, dict):
+        _line(ctx, data)
+    else:
+        _line(ctx, {"event": message.event, "id": message.id, "data": data})
+
+
 def _follow_sse(ctx: Context, path: str, params: dict[str, Any]) -> None:
-    """Print each message until the server ends the stream (or Ctrl-C)."""
-    with ctx.api.stream("GET", path, params=params, headers=SSE, timeout=None) as response:
-        for message in sse.messages(response.iter_lines()):
-            try:
-                data: Any = json.loads(message.data)
-            except ValueError:
-                data = message.data
-            if message.event in ("message", "event") and isinstance(data, dict):
-                _line(ctx, data)
-            else:
-                _line(ctx, {"event": message.event, "id": message.id, "data": data})
+    """Print each message as it comes, until Ctrl-C. A dropped stream is opened again from the
+    last message's id (`Last-Event-ID`: no gap, no repeat); RECONNECTS failures in a row end it."""
+    last_id: str | None = None
+    failures = 0
+    while True:
+        headers = {**SSE, **({"Last-Event-ID": last_id} if last_id else {})}
+        try:
+            with ctx.api.stream("GET", path, params=params, headers=headers, timeout=None) as r:
+                for message in sse.messages(r.iter_lines()):
+                    last_id, failures = message.id or last_id, 0
+                    _print_message(ctx, message)
+        except CliError as e:
+            if not isinstance(e.__cause__, httpx.TransportError) or failures >= RECONNECTS:
+                raise
+        failures += 1
+        if failures > RECONNECTS:
+            raise CliError(f"{path}: the stream ended {RECONNECTS} times in a row", UNREACHABLE)
+        time.sleep(RECONNECT_DELAY)
 
 
 def events(ctx: Context, args: argparse.Namespace) -> int:
