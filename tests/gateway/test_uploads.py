@@ -389,3 +389,16 @@ async def test_the_form_shown_again_after_an_error_keeps_the_upload(client):
     assert r.status_code in (200, 400), r.text
     assert f'name="upload_id" value="{upload_id}"' in r.text
     assert (await client.get(f"/api/v1/uploads/{upload_id}")).json()["state"] == "complete"
+
+
+async def test_two_chunks_sent_at_once_for_one_offset_write_it_once(client):
+    """Two PATCHes racing for the same offset: one is written, the other is a 409 naming the
+    offset after it, and the file holds the bytes once."""
+    upload_id = await new_upload(client, 8)
+    first, second = await asyncio.gather(
+        send(client, upload_id, 0, b"aaaa"), send(client, upload_id, 0, b"bbbb")
+    )
+    assert sorted((first.status_code, second.status_code)) == [200, 409]
+    loser = first if first.status_code == 409 else second
+    assert loser.json()["offset"] == 4
+    assert (await client.get(f"/api/v1/uploads/{upload_id}")).json()["offset"] == 4
