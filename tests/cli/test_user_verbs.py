@@ -53,11 +53,12 @@ def _answer(status: int, body: object) -> httpx.Response:
 
 
 def test_refusals_become_exit_codes_with_the_servers_words() -> None:
-    """400 names the field (usage, 2); 401 and 403 are refusals (3); 5xx is the server's (3)."""
+    """400 names the field (usage, 2); 401, 403 and 429 are refusals (3); 5xx is the server's
+    (3)."""
     with pytest.raises(CliError) as bad:
         check(_answer(400, {"errors": {"dataset_id": ["Unknown dataset"]}}))
     assert bad.value.code == USAGE and "dataset_id: Unknown dataset" in str(bad.value)
-    for status in (401, 403, 503):
+    for status in (401, 403, 429, 503):
         with pytest.raises(CliError) as refused:
             check(_answer(status, {"error": {"message": "no", "type": "x"}}))
         assert refused.value.code == UNREACHABLE and "no" in str(refused.value)

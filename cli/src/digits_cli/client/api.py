@@ -13,7 +13,7 @@ from digits_cli.client.config import Login
 
 # Exit codes (the contract): 0 done, 1 the job ended Error/Aborted, 2 usage (a bad flag,
 # or a request the server refused as invalid: the message names the field), 3 the server is
-# unreachable or refused us (401/403, connection errors, 5xx).
+# unreachable or refused us (401/403/429, connection errors, 5xx).
 DONE, JOB_FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -55,7 +55,7 @@ def check(response: httpx.Response) -> httpx.Response:
     message = f"{what}: {status} {_message(response)}"
     if status == 401:
         raise CliError(f"{message} (log in again: digits login URL)", UNREACHABLE)
-    if status == 403 or status >= 500:
+    if status in (403, 429) or status >= 500:  # refused, throttled, or the server's own fault
         raise CliError(message, UNREACHABLE)
     raise CliError(message, USAGE)
 
