@@ -16,6 +16,7 @@ from digits_gateway.identity import AccountStore
 from digits_gateway.identity import _domain as domain
 from digits_gateway.identity._secrets import hash_password, new_token, token_hash
 from digits_proto.base import Role
+from digits_proto.stamps import live
 
 PASSWORDS = {
     "admin": "admin-password",
@@ -41,7 +42,8 @@ async def seed_accounts(js: JetStreamContext) -> None:
         state, _ = await store.load(name)
         if state is None:
             await store.update(
-                name, lambda s, n=name, r=role, h=digest, a=actor: domain.create(s, n, r, h, a)
+                name,
+                lambda s, n=name, r=role, h=digest, a=actor: domain.create(s, n, r, h, a, live()),
             )
 
 
@@ -97,6 +99,6 @@ async def seed_token(js: JetStreamContext, name: str) -> dict[str, str]:
     token = new_token()
     digest = token_hash(token)
     await AccountStore(js).update(
-        name, lambda s: domain.issue_token(s, name, uuid.uuid4().hex[:16], "seeded", digest)
+        name, lambda s: domain.issue_token(s, name, uuid.uuid4().hex[:16], "seeded", digest, live())
     )
     return {"Authorization": f"Bearer {token}"}

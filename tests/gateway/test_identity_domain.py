@@ -13,6 +13,7 @@ from digits_gateway.identity._session import session_claims
 from digits_gateway.identity._throttle import LoginThrottle
 from digits_proto import codec
 from digits_proto.base import Role
+from digits_proto.stamps import fixed
 from digits_proto.users import (
     PasswordChanged,
     RoleChanged,
@@ -51,42 +52,46 @@ def test_fold_counts_password_changes_and_disables_in_the_epoch() -> None:
 def test_create_refuses_a_taken_name() -> None:
     """A second UserCreated for the same name is a 409 naming the username."""
     with pytest.raises(AccountConflict) as caught:
-        domain.create(domain.fold(ALICE), "alice", Role.USER, "h", "admin")
+        domain.create(domain.fold(ALICE), "alice", Role.USER, "h", "admin", at=fixed())
     assert caught.value.field == "username"
 
 
 def test_change_emits_only_what_differs_and_an_admin_cannot_demote_themselves() -> None:
     """PATCH role=user (unchanged), disabled=true gives one UserDisabled; self-demotion is 409."""
-    events = domain.change(domain.fold(ALICE), "alice", Role.USER, True, "admin")
+    events = domain.change(domain.fold(ALICE), "alice", Role.USER, True, "admin", at=fixed())
     assert [type(e) for e in events] == [UserDisabled]
     admin = domain.fold([UserCreated(username="admin", role=Role.ADMIN, password_hash="h")])
     with pytest.raises(AccountConflict):
-        domain.change(admin, "admin", Role.USER, None, "admin")
+        domain.change(admin, "admin", Role.USER, None, "admin", at=fixed())
     with pytest.raises(AccountNotFound):
-        domain.change(None, "nobody", Role.USER, None, "admin")
+        domain.change(None, "nobody", Role.USER, None, "admin", at=fixed())
 
 
 def test_tokens_issue_and_revoke_once() -> None:
     """A revoked token cannot be revoked again; another account's id is unknown (404)."""
     issued = TokenIssued(username="alice", token_id="t1", name="ci", token_hash="x", actor="alice")
     state = domain.fold([*ALICE, issued])
-    assert [type(e) for e in domain.revoke_token(state, "alice", "t1")] == [TokenRevoked]
+    assert [type(e) for e in domain.revoke_token(state, "alice", "t1", at=fixed())] == [
+        TokenRevoked
+    ]
     revoked = domain.fold([*ALICE, issued, TokenRevoked(username="alice", token_id="t1")])
     with pytest.raises(TokenNotFound):
-        domain.revoke_token(revoked, "alice", "t1")
+        domain.revoke_token(revoked, "alice", "t1", at=fixed())
     with pytest.raises(TokenNotFound):
-        domain.revoke_token(state, "alice", "t2")
+        domain.revoke_token(state, "alice", "t2", at=fixed())
 
 
 def test_signin_token_works_once() -> None:
     """The one-time link: the right hash spends it, then nothing works."""
     issued = [*ALICE, SignInTokenIssued(username="alice", token_hash=token_hash("secret"))]
     with pytest.raises(TokenNotFound):
-        domain.use_signin_token(domain.fold(issued), "alice", token_hash("wrong"))
-    events = domain.use_signin_token(domain.fold(issued), "alice", token_hash("secret"))
+        domain.use_signin_token(domain.fold(issued), "alice", token_hash("wrong"), at=fixed())
+    events = domain.use_signin_token(domain.fold(issued), "alice", token_hash("secret"), at=fixed())
     assert [type(e) for e in events] == [SignInTokenUsed]
     with pytest.raises(TokenNotFound):
-        domain.use_signin_token(domain.fold([*issued, *events]), "alice", token_hash("secret"))
+        domain.use_signin_token(
+            domain.fold([*issued, *events]), "alice", token_hash("secret"), at=fixed()
+        )
 
 
 def test_user_events_round_trip_through_the_codec() -> None:
@@ -130,3 +135,14 @@ def test_a_session_past_its_lifetime_or_malformed_is_no_session() -> None:
     assert session_claims({k: v for k, v in ok.items() if k != "s"}, 3600) is None
     assert session_claims({"username": "alice"}, 3600) is None
     assert session_claims(None, 3600) is None
+
+
+def test_an_account_decision_with_a_fixed_clock_is_the_same_every_run() -> None:
+    """Pure: the same command on the same state gives equal events, ids and times included."""
+
+    def decide() -> list:
+        state = domain.fold(domain.create(None, "bob", Role.USER, "h", "admin", fixed()))
+        return domain.change(state, "bob", Role.ADMIN, True, "admin", fixed())
+
+    first, second = decide(), decide()
+    assert len(first) == 2 and first == second

@@ -13,8 +13,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from digits_proto.base import utcnow
+import msgspec
+
+from digits_proto.base import Event, utcnow
+
+E = TypeVar("E", bound=Event)
 
 # A test's default stopped clock.
 FIXED_TIME = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,6 +40,12 @@ def live() -> Stamps:
 
 def fixed(now: datetime = FIXED_TIME, prefix: str = "e") -> Stamps:
     """A stopped clock and numbered ids (`e1`, `e2`, …): two decisions given a fresh one each
-    produce equal events."""
+    produce equal events. For pure tests only: an event id is JetStream's de-duplication id,
+    so events stamped by two fresh `fixed()` and appended to one stream would be dropped."""
     counter = itertools.count(1)
     return Stamps(now=now, new_id=lambda: f"{prefix}{next(counter)}")
+
+
+def stamped(event: E, at: Stamps) -> E:
+    """`event` with its id and time from `at` (for a decision that builds its event first)."""
+    return msgspec.structs.replace(event, event_id=at.new_id(), occurred_at=at.now)

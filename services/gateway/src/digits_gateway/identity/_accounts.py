@@ -23,6 +23,7 @@ from digits_gateway.readmodel.runner import Projection
 from digits_gateway.settings import Settings
 from digits_proto import subjects
 from digits_proto.base import Principal, Role
+from digits_proto.stamps import live
 from digits_proto.users import UserEvent
 
 log = structlog.get_logger(__name__)
@@ -88,7 +89,8 @@ class Accounts:
         self.check_password(password, "password")
         password_hash = await asyncio.to_thread(hash_password, password)
         await self._change(
-            username, lambda s: domain.create(s, username, role, password_hash, actor.username)
+            username,
+            lambda s: domain.create(s, username, role, password_hash, actor.username, live()),
         )
 
     async def update_user(
@@ -108,9 +110,11 @@ class Accounts:
             password_hash = await asyncio.to_thread(hash_password, password)
 
         def decide(state: Account | None) -> list[UserEvent]:
-            events = domain.change(state, username, role, disabled, actor.username)
+            events = domain.change(state, username, role, disabled, actor.username, live())
             if password_hash:
-                events += domain.change_password(state, username, password_hash, actor.username)
+                events += domain.change_password(
+                    state, username, password_hash, actor.username, live()
+                )
             return events
 
         await self._change(username, decide)
@@ -124,30 +128,33 @@ class Accounts:
         password_hash = await asyncio.to_thread(hash_password, new)
         name = principal.username
         await self._change(
-            name, lambda s: domain.change_password(s, name, password_hash, principal.username)
+            name,
+            lambda s: domain.change_password(s, name, password_hash, principal.username, live()),
         )
 
     async def issue_token(self, principal: Principal, name: str) -> tuple[str, str]:
         """A new API token for the principal: (id, token); the token is never seen again."""
         token, token_id = new_token(), uuid.uuid4().hex[:16]
         digest, user = token_hash(token), principal.username
-        await self._change(user, lambda s: domain.issue_token(s, user, token_id, name, digest))
+        await self._change(
+            user, lambda s: domain.issue_token(s, user, token_id, name, digest, live())
+        )
         return token_id, token
 
     async def revoke_token(self, principal: Principal, token_id: str) -> None:
         """Revoke one of the principal's tokens (404 for anyone else's)."""
         user = principal.username
-        await self._change(user, lambda s: domain.revoke_token(s, user, token_id))
+        await self._change(user, lambda s: domain.revoke_token(s, user, token_id, live()))
 
     async def end_session(self, principal: Principal, session_id: str) -> None:
         """Record that a session signed out: its cookie is refused from now on."""
         user = principal.username
-        await self._change(user, lambda s: domain.end_session(s, user, session_id))
+        await self._change(user, lambda s: domain.end_session(s, user, session_id, live()))
 
     async def use_signin_token(self, token: str) -> Account:
         """Spend the first admin's one-time sign-in link (404 when wrong or used)."""
         digest = token_hash(token)
-        await self._change(ADMIN, lambda s: domain.use_signin_token(s, ADMIN, digest))
+        await self._change(ADMIN, lambda s: domain.use_signin_token(s, ADMIN, digest, live()))
         account, _ = await self.store.load(ADMIN)
         return domain.existing(account, ADMIN)
 
@@ -162,7 +169,7 @@ class Accounts:
         if account is None and configured:
             password_hash = await asyncio.to_thread(hash_password, configured)
             await self.store.update(
-                ADMIN, lambda s: domain.create(s, ADMIN, Role.ADMIN, password_hash, "")
+                ADMIN, lambda s: domain.create(s, ADMIN, Role.ADMIN, password_hash, "", live())
             )
             log.info("admin_created", password="DIGITS_ADMIN_PASSWORD")
             return
@@ -172,12 +179,17 @@ class Accounts:
             password_hash = await asyncio.to_thread(hash_password, new_token())
 
             def decide(state: Account | None) -> list[UserEvent]:
-                created = domain.create(state, ADMIN, Role.ADMIN, password_hash, "")
-                return [*created, *domain.issue_signin_token(domain.fold(created), ADMIN, digest)]
+                created = domain.create(state, ADMIN, Role.ADMIN, password_hash, "", live())
+                return [
+                    *created,
+                    *domain.issue_signin_token(domain.fold(created), ADMIN, digest, live()),
+                ]
 
             await self.store.update(ADMIN, decide)
         else:
-            await self.store.update(ADMIN, lambda s: domain.issue_signin_token(s, ADMIN, digest))
+            await self.store.update(
+                ADMIN, lambda s: domain.issue_signin_token(s, ADMIN, digest, live())
+            )
         _write_private(self.settings.signin_token_path, token)
         log.info("admin_signin_link_written", path=str(self.settings.signin_token_path))
 

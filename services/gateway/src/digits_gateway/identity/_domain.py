@@ -9,6 +9,7 @@ import msgspec
 
 from digits_gateway.identity._errors import AccountConflict, AccountNotFound, TokenNotFound
 from digits_proto.base import Role
+from digits_proto.stamps import Stamps, stamped
 from digits_proto.users import (
     PasswordChanged,
     RoleChanged,
@@ -101,24 +102,32 @@ def existing(state: Account | None, username: str) -> Account:
 
 
 def create(
-    state: Account | None, username: str, role: Role, password_hash: str, actor: str
+    state: Account | None, username: str, role: Role, password_hash: str, actor: str, at: Stamps
 ) -> list[UserEvent]:
     """Open an account; 409 when the name is taken."""
     if state is not None:
         raise AccountConflict("username", f'The username "{username}" is taken')
-    return [UserCreated(username=username, role=role, password_hash=password_hash, actor=actor)]
+    created = UserCreated(username=username, role=role, password_hash=password_hash, actor=actor)
+    return [stamped(created, at)]
 
 
 def change_password(
-    state: Account | None, username: str, password_hash: str, actor: str
+    state: Account | None, username: str, password_hash: str, actor: str, at: Stamps
 ) -> list[UserEvent]:
     """A new password hash (the caller has checked the old password or is an admin)."""
     existing(state, username)
-    return [PasswordChanged(username=username, password_hash=password_hash, actor=actor)]
+    return [
+        stamped(PasswordChanged(username=username, password_hash=password_hash, actor=actor), at)
+    ]
 
 
 def change(
-    state: Account | None, username: str, role: Role | None, disabled: bool | None, actor: str
+    state: Account | None,
+    username: str,
+    role: Role | None,
+    disabled: bool | None,
+    actor: str,
+    at: Stamps,
 ) -> list[UserEvent]:
     """An admin's PATCH: role and/or disabled, only what differs; an admin cannot lock
     themselves out (demote or disable their own account)."""
@@ -129,50 +138,57 @@ def change(
         )
     events: list[UserEvent] = []
     if role is not None and role != account.role:
-        events.append(RoleChanged(username=username, role=role, actor=actor))
+        events.append(stamped(RoleChanged(username=username, role=role, actor=actor), at))
     if disabled is True and not account.disabled:
-        events.append(UserDisabled(username=username, actor=actor))
+        events.append(stamped(UserDisabled(username=username, actor=actor), at))
     if disabled is False and account.disabled:
-        events.append(UserEnabled(username=username, actor=actor))
+        events.append(stamped(UserEnabled(username=username, actor=actor), at))
     return events
 
 
 def issue_token(
-    state: Account | None, username: str, token_id: str, name: str, token_hash: str
+    state: Account | None, username: str, token_id: str, name: str, token_hash: str, at: Stamps
 ) -> list[UserEvent]:
     """A new API token for the account's owner."""
     existing(state, username)
-    return [
-        TokenIssued(
-            username=username, token_id=token_id, name=name, token_hash=token_hash, actor=username
-        )
-    ]
+    issued = TokenIssued(
+        username=username, token_id=token_id, name=name, token_hash=token_hash, actor=username
+    )
+    return [stamped(issued, at)]
 
 
-def revoke_token(state: Account | None, username: str, token_id: str) -> list[UserEvent]:
+def revoke_token(
+    state: Account | None, username: str, token_id: str, at: Stamps
+) -> list[UserEvent]:
     """Revoke one of the owner's live tokens; 404 for another's or an unknown one."""
     account = existing(state, username)
     token = account.tokens.get(token_id)
     if token is None or token.revoked:
         raise TokenNotFound("No such token")
-    return [TokenRevoked(username=username, token_id=token_id, actor=username)]
+    return [stamped(TokenRevoked(username=username, token_id=token_id, actor=username), at)]
 
 
-def issue_signin_token(state: Account | None, username: str, token_hash: str) -> list[UserEvent]:
+def issue_signin_token(
+    state: Account | None, username: str, token_hash: str, at: Stamps
+) -> list[UserEvent]:
     """A one-time sign-in link (the system's act: no actor)."""
     existing(state, username)
-    return [SignInTokenIssued(username=username, token_hash=token_hash)]
+    return [stamped(SignInTokenIssued(username=username, token_hash=token_hash), at)]
 
 
-def end_session(state: Account | None, username: str, session_id: str) -> list[UserEvent]:
+def end_session(
+    state: Account | None, username: str, session_id: str, at: Stamps
+) -> list[UserEvent]:
     """Sign one session out for good (a copy of its cookie stops working too)."""
     existing(state, username)
-    return [SessionEnded(username=username, session_id=session_id, actor=username)]
+    return [stamped(SessionEnded(username=username, session_id=session_id, actor=username), at)]
 
 
-def use_signin_token(state: Account | None, username: str, token_hash: str) -> list[UserEvent]:
+def use_signin_token(
+    state: Account | None, username: str, token_hash: str, at: Stamps
+) -> list[UserEvent]:
     """Spend the one-time link; a wrong, used or missing one → 404 (as if none existed)."""
     account = existing(state, username)
     if not account.signin_token_hash or account.signin_token_hash != token_hash:
         raise TokenNotFound("This sign-in link is not valid (used already?)")
-    return [SignInTokenUsed(username=username, actor=username)]
+    return [stamped(SignInTokenUsed(username=username, actor=username), at)]
