@@ -29,6 +29,7 @@ from digits_proto.datasets import (
     Shard,
     SplitBlobs,
 )
+from digits_proto.gpus import AcquireLease
 from digits_proto.inference import Classified, ClassifyOne
 from digits_proto.models import (
     AbortModel,
@@ -239,7 +240,7 @@ class FakeBackend:
             predictions=[("cat", 91.5), ("dog", 8.5)],
         )
 
-    async def refuse(self, cmd: Any) -> Accepted:
+    async def refuse(self, cmd: AcquireLease) -> Accepted:
         raise DomainError("busy", code=409)
 
     # --- shared ---
