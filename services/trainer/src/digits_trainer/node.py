@@ -129,10 +129,6 @@ class Node:
         if self.loops is not None:
             await self.loops(self._stop_taking)
 
-    def stop_taking(self) -> None:
-        """The loops leave after their current fetch (the service stops)."""
-        self._stop_taking.set()
-
     @contextlib.contextmanager
     def running(self, attempt: Attempt) -> Iterator[None]:
         """Show `attempt` among this node's jobs while the body runs."""
@@ -226,7 +222,12 @@ class Node:
 
     async def _hand_back_all(self) -> list[HandedBack]:
         attempts = [(a, self.gone[a.model_id]) for a in self.jobs.values()]
-        await asyncio.gather(*(a.hand_back(self.drain_wait) for a, _ in attempts))
+        asked = [a.hand_back(self.drain_wait) for a, _ in attempts]
+        for (attempt, _), outcome in zip(
+            attempts, await asyncio.gather(*asked, return_exceptions=True), strict=True
+        ):
+            if isinstance(outcome, Exception):  # its attempt still ends with its handler
+                log.error("hand_back_failed", model_id=attempt.model_id, error=repr(outcome))
         for attempt, gone in attempts:  # the handler ends the child, releases the lease
             await gone.wait()
             ending = attempt.result.value if attempt.result is not None else "stopped"
