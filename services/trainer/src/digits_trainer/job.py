@@ -221,7 +221,8 @@ class Attempt:
                 task.cancel()
             await terminate(child, self.settings.kill_grace)
             log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
-            await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
+            if self.ending is not Ending.HANDED_BACK:  # a drained node starts no next job
+                await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
 
     async def hand_back(self, wait: float) -> None:
         """The node drains: have the child write a resume point at its next metric point (at
