@@ -1,9 +1,15 @@
 """`python -m digits_proto.catalogue [DIR]` (what `make schema` runs): write the catalogue."""
 
+import argparse
 import sys
 from pathlib import Path
 
 from digits_proto.catalogue import write
 
-written = write(Path(sys.argv[1] if len(sys.argv) > 1 else "proto/schema"))
+parser = argparse.ArgumentParser(
+    prog="python -m digits_proto.catalogue",
+    description="Write the event catalogue: asyncapi.yaml and messages/<Type>.json.",
+)
+parser.add_argument("dir", nargs="?", default="proto/schema", help="where (default proto/schema)")
+written = write(Path(parser.parse_args().dir))
 sys.stdout.write(f"{len(written)} files written\n")
