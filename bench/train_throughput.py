@@ -40,9 +40,9 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from digits_proto import recordio
 from digits_datasets.packing import encode
 from digits_datasets.shards import save_mean
+from digits_proto import recordio
 from digits_proto.gpus import Device, LeaseAccepted
 from digits_proto.models import TrainSpec
 from digits_trainer import reports
