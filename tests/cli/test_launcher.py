@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -42,6 +43,9 @@ async def test_launcher_starts_nats_restarts_a_crashed_service_and_stops_everyth
         time.sleep(0.1)
     assert any("ready" in line for line in lines), lines
     assert any("restarting" in line for line in lines), lines
+    addresses = json.loads((launcher.data_dir / "services.json").read_text())
+    ports = {c.name: c.port for c in launcher.children}
+    assert addresses == {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     admin = credentials_for("digits-admin", str(launcher.data_dir / "nats" / "creds"))
     assert admin is not None
     client = await connect(launcher.nats_url, admin.user, admin)

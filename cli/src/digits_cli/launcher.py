@@ -55,7 +55,12 @@ class Child:
         """Where its readiness is polled: a service's `/ready` (its `/health` only says it is
         alive), the gateway's `/health` (200 once the whole system is up)."""
         path = "/health" if self.name == "gateway" else "/ready"
-        return f"http://{_loopback(self.name)}:{self.port}{path}"
+        return f"{self.base_url}{path}"
+
+    @property
+    def base_url(self) -> str:
+        """Where the launcher (and an operator on this machine) reaches its HTTP app."""
+        return f"http://{_loopback(self.name)}:{self.port}"
 
 
 def _loopback(name: str) -> str:
@@ -64,6 +69,9 @@ def _loopback(name: str) -> str:
     if host in ("", "0.0.0.0", "::", "[::]"):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
+
+
+SERVICES_FILE = "services.json"
 
 
 class Launcher:
@@ -106,6 +114,7 @@ class Launcher:
                 self._start(child)
             if not self._wait_ready():
                 return 1
+            self._write_addresses()
             self.echo(self._ready_line(), flush=True)
             self._supervise()
             return 0
@@ -156,6 +165,15 @@ class Launcher:
             return f"DIGITS is ready: {base}  (logs: {self.logs})"
         token_file.unlink(missing_ok=True)  # printed once: the terminal is its only copy
         return f"DIGITS is ready: {base}login?token={token}  (logs: {self.logs})"
+
+    def _write_addresses(self) -> None:
+        """`<data dir>/services.json`: each service's HTTP app, for operators and scripts (the
+        ports are free ones unless DIGITS_<SERVICE>_PORT fixes them)."""
+        addresses = {child.name: child.base_url for child in self.children}
+        target = self.data_dir / SERVICES_FILE
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(addresses, indent=2) + "\n")
+        temporary.replace(target)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopping = True
