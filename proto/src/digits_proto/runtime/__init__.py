@@ -51,7 +51,12 @@ from digits_proto.runtime._micro import (
     serve_endpoints,
 )
 from digits_proto.runtime._opstoken import OPS_SECURITY, ops_guard, ops_token
-from digits_proto.runtime._retention import purge_step, purge_subject, subject_heads
+from digits_proto.runtime._retention import (
+    SubjectHead,
+    purge_step,
+    purge_subject,
+    subject_heads,
+)
 from digits_proto.runtime._service import ServiceHost, run_service
 from digits_proto.runtime._settings import env_settings
 from digits_proto.runtime._store import ConcurrencyError, EventStore
@@ -87,6 +92,7 @@ __all__ = [
     "Outcome",
     "ServiceHost",
     "StorageLimits",
+    "SubjectHead",
     "Trace",
     "append_created",
     "chain",

@@ -10,7 +10,7 @@ the next pass purges.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -18,6 +18,16 @@ from nats.js.api import DeliverPolicy
 from digits_proto.runtime._limits import DAY
 
 Step = Literal["tombstone", "purge"]
+
+
+class SubjectHead(NamedTuple):
+    """A subject's event count and its last event, with the headers that say how to decode it
+    (its schema version: an older one is upcast by `versions.decode_event`)."""
+
+    count: int
+    seq: int
+    data: bytes
+    headers: dict[str, str]
 
 
 def purge_step(
@@ -45,8 +55,9 @@ def purge_step(
 
 async def subject_heads(
     js: JetStreamContext, stream: str, filter_subject: str, timeout: float = 10.0
-) -> dict[str, tuple[int, int, bytes]]:
-    """subject → (events on it, sequence of its last, its last event's data): one pass.
+) -> dict[str, SubjectHead]:
+    """subject → its `SubjectHead` (events on it, its last event's sequence, data and headers):
+    one pass.
 
     Counts come from the stream's subject state, last events from an ordered consumer that
     delivers only the last message of each subject.
@@ -55,7 +66,7 @@ async def subject_heads(
     counts = info.state.subjects or {}
     if not counts:
         return {}
-    heads: dict[str, tuple[int, int, bytes]] = {}
+    heads: dict[str, SubjectHead] = {}
     sub = await js.subscribe(
         filter_subject,
         stream=stream,
@@ -66,7 +77,9 @@ async def subject_heads(
         while True:
             msg = await sub.next_msg(timeout=timeout)
             meta = msg.metadata
-            heads[msg.subject] = (counts.get(msg.subject, 1), meta.sequence.stream, msg.data)
+            heads[msg.subject] = SubjectHead(
+                counts.get(msg.subject, 1), meta.sequence.stream, msg.data, msg.headers or {}
+            )
             if meta.num_pending == 0:
                 return heads
     finally:

@@ -15,7 +15,7 @@ import structlog
 from nats.js import JetStreamContext
 
 from digits_datasets import domain, upload
-from digits_proto import codec, subjects
+from digits_proto import codec, subjects, versions
 from digits_proto.datasets import DatasetDeleted, DatasetEvent, DatasetPurged
 from digits_proto.runtime import (
     ConcurrencyError,
@@ -42,15 +42,15 @@ async def purge_deleted(
     now = now or datetime.now(UTC)
     done = 0
     heads = await subject_heads(js, subjects.STREAM_DATASETS, subjects.DATASET_EVENTS)
-    for subject, (count, _, data) in heads.items():
+    for subject, head in heads.items():
         try:
-            last = codec.dataset_events.decode(data)
+            last = versions.decode_event(codec.dataset_events, head.data, head.headers)
         except msgspec.DecodeError:  # a newer event type: not ours to judge
             continue
         step = purge_step(
             deleted_at=last.occurred_at if isinstance(last, DatasetDeleted) else None,
             tombstoned=isinstance(last, DatasetPurged),
-            count=count,
+            count=head.count,
             now=now,
             retention_days=retention_days,
         )

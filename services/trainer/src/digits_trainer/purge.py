@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 import structlog
 
-from digits_proto import codec, subjects
+from digits_proto import codec, subjects, versions
 from digits_proto.models import ModelDeleted, ModelPurged
 from digits_proto.runtime import (
     ConcurrencyError,
@@ -35,15 +35,15 @@ async def purge_deleted(store: Store, retention_days: float, now: datetime | Non
     now = now or datetime.now(UTC)
     done = 0
     heads = await subject_heads(store.js, subjects.STREAM_MODELS, subjects.MODEL_EVENTS)
-    for subject, (count, _, data) in heads.items():
+    for subject, head in heads.items():
         try:
-            last = codec.model_events.decode(data)
+            last = versions.decode_event(codec.model_events, head.data, head.headers)
         except msgspec.DecodeError:  # a newer event type: not ours to judge
             continue
         step = purge_step(
             deleted_at=last.occurred_at if isinstance(last, ModelDeleted) else None,
             tombstoned=isinstance(last, ModelPurged),
-            count=count,
+            count=head.count,
             now=now,
             retention_days=retention_days,
         )
