@@ -21,6 +21,7 @@ from digits_proto.runtime import (
     Metrics,
     NotFound,
     ServiceHost,
+    current_trace,
     ops_guard,
     ops_token,
 )
@@ -37,6 +38,7 @@ class Box:
     def __init__(self) -> None:
         self.things = {"a": Thing("a", 1)}
         self.emptied = 0
+        self.chains: list[str] = []  # the correlation id each operator call was handled in
 
 
 @get("/things/{name:str}")
@@ -55,6 +57,8 @@ async def add_thing(box: Box, data: Thing) -> Thing:
 @post("/empty", guards=[ops_guard], security=OPS_SECURITY, status_code=200)
 async def empty(box: Box) -> dict[str, int]:
     box.emptied += 1
+    trace = current_trace()
+    box.chains.append(trace.correlation_id if trace else "")
     return {"emptied": box.emptied}
 
 
@@ -66,10 +70,14 @@ async def broken(why: str) -> None:
 
 
 @pytest.fixture
-async def host(nats_url: str, tmp_path: Path, monkeypatch) -> AsyncIterator[ServiceHost]:
+def box() -> Box:
+    return Box()
+
+
+@pytest.fixture
+async def host(nats_url: str, tmp_path: Path, monkeypatch, box: Box) -> AsyncIterator[ServiceHost]:
     monkeypatch.delenv("DIGITS_OPS_TOKEN", raising=False)
     host = ServiceHost(subjects.SERVICE_INFERENCE, nats_url, 0, data_dir=tmp_path)
-    box = Box()
     host.add_routes(get_thing, box=box)  # before start
     await host.start()
     host.add_routes(
@@ -198,6 +206,26 @@ async def test_operations_need_the_operator_token(host: ServiceHost, tmp_path: P
         assert r.status_code == 401
         r = await http.post("/empty", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json() == {"emptied": 1}
+
+
+async def test_operator_calls_start_a_chain_from_the_callers_request_id(
+    host: ServiceHost, box: Box, tmp_path: Path
+) -> None:
+    """Given operator calls with a sane, an unusable and no X-Request-Id, then each is handled
+    in the chain of the caller's id (else a new one) and answers with that id; so do errors."""
+    token = (tmp_path / "ops-token").read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with client(host) as http:
+        r = await http.post("/empty", headers={**auth, "X-Request-Id": "drain-42.a_b"})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "drain-42.a_b"
+        r = await http.post("/empty", headers={**auth, "X-Request-Id": "bad id;<x>"})
+        fresh = r.headers["x-request-id"]
+        assert r.status_code == 200 and fresh not in ("", "bad id;<x>")
+        r = await http.post("/empty", headers=auth)
+        assert r.headers["x-request-id"] not in ("", fresh)
+        assert box.chains == ["drain-42.a_b", fresh, r.headers["x-request-id"]]
+        r = await http.get("/things/zzz", headers={"X-Request-Id": "lookup-1"})
+        assert r.status_code == 404 and r.headers["x-request-id"] == "lookup-1"
 
 
 def test_token_file_is_owner_only_and_shared(tmp_path: Path, monkeypatch) -> None:

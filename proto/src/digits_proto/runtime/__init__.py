@@ -51,6 +51,7 @@ from digits_proto.runtime._micro import (
     serve_endpoints,
 )
 from digits_proto.runtime._opstoken import OPS_SECURITY, ops_guard, ops_token
+from digits_proto.runtime._requestid import RequestIdMiddleware, return_request_id
 from digits_proto.runtime._retention import (
     SubjectHead,
     purge_step,
@@ -90,6 +91,7 @@ __all__ = [
     "NatsCredentials",
     "NotFound",
     "Outcome",
+    "RequestIdMiddleware",
     "ServiceHost",
     "StorageLimits",
     "SubjectHead",
@@ -126,6 +128,7 @@ __all__ = [
     "read_bytes",
     "request",
     "request_id",
+    "return_request_id",
     "run_service",
     "safe_member_path",
     "same_request",

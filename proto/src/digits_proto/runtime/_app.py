@@ -10,7 +10,8 @@ A service adds its own routes through its `ServiceHost` (see `_service.py`): han
 service's objects as Litestar dependencies, and operations take `guards=[ops_guard]`. Handlers run
 on the service's loop, so they may use its NATS connection directly. A `DomainError` raised in a
 handler becomes its status code with `{"detail", "field"}`; anything unexpected becomes a 500
-naming an error id that is in the log (never the exception's text).
+naming an error id that is in the log (never the exception's text). Every request is handled in
+a chain named by the caller's sane `X-Request-Id` (else a new one), returned as `X-Request-Id`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from digits_proto.runtime._metrics import Metrics
 from digits_proto.runtime._micro import DomainError, internal_error
 from digits_proto.runtime._opstoken import OPS_SCHEME
+from digits_proto.runtime._requestid import RequestIdMiddleware, return_request_id
 
 SHUTDOWN_SECONDS = 2.0
 # NATS unreachable, restarting or slow: a 503 the caller may retry, not a 500.
@@ -184,6 +186,10 @@ def build_app(
             **dict.fromkeys(NATS_DOWN, _nats_unavailable),
             HTTP_500_INTERNAL_SERVER_ERROR: _internal_error,
         },
+        # An operator call (POST /drain, DELETE /cache) starts a chain from the caller's
+        # X-Request-Id, as a gateway request does: what it sends and logs names it.
+        middleware=[RequestIdMiddleware],
+        before_send=[return_request_id],
         logging_config=None,  # structlog owns logging; errors are logged by _internal_error
         debug=False,
     )

@@ -55,10 +55,15 @@ from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.live import Hub
 from digits_gateway.readmodel.runner import Projection
 from digits_gateway.readmodel.telemetry import TelemetryRelay
-from digits_gateway.requestid import RequestIdMiddleware, return_request_id
 from digits_gateway.settings import Settings
 from digits_proto import subjects
-from digits_proto.runtime import Metrics, connect, ensure_streams
+from digits_proto.runtime import (
+    Metrics,
+    RequestIdMiddleware,
+    connect,
+    ensure_streams,
+    return_request_id,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -1,5 +1,7 @@
 """X-Request-Id: each HTTP request starts a chain whose correlation id is the request's id.
 
+Used by the gateway and by every service's own app (operator calls such as POST /drain).
+
 The caller's `X-Request-Id` is kept when it is a sane token (≤ 128 of [A-Za-z0-9._-]), else a
 new one is made; every command sent while the request is handled carries it
 (`Digits-Correlation-Id`, and as cause of the first hop), every log line names it, and every
@@ -13,7 +15,7 @@ from typing import Any
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from digits_proto.runtime import chain, request_id
+from digits_proto.runtime._trace import chain, request_id
 
 HEADER = "x-request-id"
 
