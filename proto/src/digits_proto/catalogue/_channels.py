@@ -40,6 +40,16 @@ def _command(id: str, subject: str, command: type, *replies: type) -> Channel:
     return Channel(id, subject, (command,), doc, replies or (Accepted, Rejected))
 
 
+def _query(id: str, subject: str, command: type, *answers: type) -> Channel:
+    """A command answered with what it asked for, or Rejected."""
+    return _command(id, subject, command, *answers, Rejected)
+
+
+def _work(id: str, subject: str, ticket: type, description: str, consumer: str) -> Channel:
+    """A work queue of tickets that its owner's durable consumer alone takes."""
+    return Channel(id, subject, (ticket,), description, consumer=consumer)
+
+
 def param(name: str) -> str:
     """`{name}`: a parameter as a channel address spells it (AsyncAPI)."""
     return "{" + name + "}"
@@ -100,51 +110,42 @@ CHANNELS: tuple[Channel, ...] = (
         _members(users.UserEvents),
         "One account's history (the gateway owns accounts; secrets travel only as hashes).",
     ),
-    Channel(
+    _work(
         "buildDatasetWork",
         s.WORK_BUILD_DATASET,
-        (datasets.BuildDatasetTicket,),
+        datasets.BuildDatasetTicket,
         "Tickets for dataset builds (work queue; one worker takes each).",
-        consumer=s.CONSUMER_DATASET_BUILDER,
+        s.CONSUMER_DATASET_BUILDER,
     ),
-    Channel(
+    _work(
         "trainModelWork",
         s.WORK_TRAIN_MODEL,
-        (models.TrainModelTicket,),
+        models.TrainModelTicket,
         "Tickets for training jobs (work queue; redelivered if the trainer dies).",
-        consumer=s.CONSUMER_TRAINER,
+        s.CONSUMER_TRAINER,
     ),
-    Channel(
+    _work(
         "classifyManyWork",
         s.WORK_CLASSIFY_MANY,
-        (inference.ClassifyManyTicket,),
+        inference.ClassifyManyTicket,
         "Tickets for background classify-many jobs (work queue).",
-        consumer=s.CONSUMER_CLASSIFIER,
+        s.CONSUMER_CLASSIFIER,
     ),
     _command("createDataset", s.CMD_DATASETS_CREATE, datasets.CreateDataset),
     _command("abortDataset", s.CMD_DATASETS_ABORT, datasets.AbortDataset),
     _command("deleteDataset", s.CMD_DATASETS_DELETE, datasets.DeleteDataset),
     _command("editDataset", s.CMD_DATASETS_EDIT, datasets.EditDataset),
-    _command(
+    _query(
         "resizeExample",
         s.CMD_DATASETS_RESIZE_EXAMPLE,
         datasets.ResizeExample,
         datasets.ResizedExample,
-        Rejected,
     ),
-    _command(
-        "exploreDataset",
-        s.CMD_DATASETS_EXPLORE,
-        datasets.ExploreDataset,
-        datasets.ExploredPage,
-        Rejected,
+    _query(
+        "exploreDataset", s.CMD_DATASETS_EXPLORE, datasets.ExploreDataset, datasets.ExploredPage
     ),
-    _command(
-        "getDatasetRecord",
-        s.CMD_DATASETS_RECORD,
-        datasets.GetDatasetRecord,
-        datasets.DatasetRecord,
-        Rejected,
+    _query(
+        "getDatasetRecord", s.CMD_DATASETS_RECORD, datasets.GetDatasetRecord, datasets.DatasetRecord
     ),
     _command("createModel", s.CMD_MODELS_CREATE, models.CreateModel),
     _command("abortModel", s.CMD_MODELS_ABORT, models.AbortModel),
@@ -152,40 +153,25 @@ CHANNELS: tuple[Channel, ...] = (
     _command("editModel", s.CMD_MODELS_EDIT, models.EditModel),
     _command("createPretrainedModel", s.CMD_MODELS_PRETRAINED, models.CreatePretrainedModel),
     _command("makePretrained", s.CMD_MODELS_TO_PRETRAINED, models.MakePretrained),
-    _command(
-        "customizeNetwork",
-        s.CMD_MODELS_CUSTOMIZE,
-        models.CustomizeNetwork,
-        models.NetworkSource,
-        Rejected,
+    _query(
+        "customizeNetwork", s.CMD_MODELS_CUSTOMIZE, models.CustomizeNetwork, models.NetworkSource
     ),
-    _command(
-        "visualizeNetwork",
-        s.CMD_MODELS_VISUALIZE,
-        models.VisualizeNetwork,
-        models.NetworkGraph,
-        Rejected,
+    _query(
+        "visualizeNetwork", s.CMD_MODELS_VISUALIZE, models.VisualizeNetwork, models.NetworkGraph
     ),
-    _command(
-        "classifyOne",
-        s.CMD_INFERENCE_CLASSIFY_ONE,
-        inference.ClassifyOne,
-        inference.Classified,
-        Rejected,
+    _query(
+        "classifyOne", s.CMD_INFERENCE_CLASSIFY_ONE, inference.ClassifyOne, inference.Classified
     ),
-    _command(
-        "exportModel", s.CMD_INFERENCE_EXPORT, inference.ExportModel, inference.Exported, Rejected
-    ),
-    _command(
+    _query("exportModel", s.CMD_INFERENCE_EXPORT, inference.ExportModel, inference.Exported),
+    _query(
         "classifyMany",
         s.CMD_INFERENCE_CLASSIFY_MANY,
         inference.ClassifyMany,
         inference.ClassifiedMany,
         inference.ClassifyManyQueued,
-        Rejected,
     ),
-    _command("acquireLease", s.CMD_GPUS_ACQUIRE, gpus.AcquireLease, gpus.LeaseAccepted, Rejected),
-    _command("renewLease", s.CMD_GPUS_RENEW, gpus.RenewLease, gpus.LeaseAccepted, Rejected),
+    _query("acquireLease", s.CMD_GPUS_ACQUIRE, gpus.AcquireLease, gpus.LeaseAccepted),
+    _query("renewLease", s.CMD_GPUS_RENEW, gpus.RenewLease, gpus.LeaseAccepted),
     _command("releaseLease", s.CMD_GPUS_RELEASE, gpus.ReleaseLease),
     Channel(
         "nodeLeaseCommands",
