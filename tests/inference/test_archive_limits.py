@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from digits_inference import app, archive
+from digits_inference import archive
 from digits_inference.archive import ArchiveRefused, Limits
 from digits_inference.settings import Settings
 from digits_proto import subjects
 from digits_proto.base import BlobRef
 from digits_proto.inference import ClassifyMany
-from digits_proto.runtime import ServiceHost, put_bytes, request
+from digits_proto.runtime import put_bytes, request
 from tests.fakes.principals import ALICE
 from tests.imaging.bombs import zip_bomb
+from tests.inference.inprocess import running_inference
 from tests.inference.test_service import NORMAL, REVERSED, add_dataset, add_model
 
 GIB = 1 << 30
@@ -47,16 +47,8 @@ async def settings(nats_url: str, js, tmp_path: Path, request) -> AsyncIterator[
     settings = Settings(
         nats_url=nats_url, data_dir=str(tmp_path / "data"), port=-1, **request.param
     )
-    host = ServiceHost(subjects.SERVICE_INFERENCE, nats_url, http_port=-1)
-    task = asyncio.create_task(app.main(settings, host))
-    for _ in range(500):
-        if host.ready or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert host.ready, "inference service did not become ready"
-    yield settings
-    host.stop.set()
-    await asyncio.wait_for(task, 10)
+    async with running_inference(settings):
+        yield settings
 
 
 async def classify_archive(nc, js, data: bytes):

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from digits_inference import app
 from digits_inference.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.base import Principal, Role
 from digits_proto.inference import ClassifiedMany, ClassifyMany, ClassifyOne, ManyResult
-from digits_proto.runtime import ServiceHost, put_bytes, request
+from digits_proto.runtime import put_bytes, request
 from tests.imaging.bombs import png_bomb
+from tests.inference.inprocess import running_inference
 from tests.inference.test_service import NORMAL, REVERSED, add_dataset, add_model, png
 
 ALICE = Principal(username="alice", role=Role.USER)
@@ -35,16 +34,8 @@ async def images(nats_url: str, js, tmp_path: Path) -> AsyncIterator[Path]:
         nats_url=nats_url, data_dir=str(tmp_path / "data"), port=-1, data_roots=[str(root)]
     )
     assert settings.max_pixels == 25_000_000
-    host = ServiceHost(subjects.SERVICE_INFERENCE, nats_url, http_port=-1)
-    task = asyncio.create_task(app.main(settings, host))
-    for _ in range(500):
-        if host.ready or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert host.ready, "inference service did not become ready"
-    yield root
-    host.stop.set()
-    await asyncio.wait_for(task, 10)
+    async with running_inference(settings):
+        yield root
 
 
 async def test_bomb_png_to_classify_one_is_a_400_naming_the_pixel_limit(images, nc) -> None:

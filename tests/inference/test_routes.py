@@ -12,12 +12,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from digits_inference import app, jobs
+from digits_inference import jobs
 from digits_inference.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.inference import Classified, ClassifyMany, ClassifyManyQueued
 from digits_proto.runtime import ServiceHost, put_bytes, request
 from tests.fakes.principals import ALICE
+from tests.inference.inprocess import running_inference
 from tests.inference.test_service import NORMAL, REVERSED, add_dataset, add_model, classify, png
 
 TOKEN = "inference-ops-token"
@@ -36,16 +37,8 @@ async def service(nats_url: str, js, tmp_path: Path, monkeypatch) -> AsyncIterat
     settings = Settings(
         nats_url=nats_url, data_dir=str(tmp_path / "data"), port=0, data_roots=[str(images)]
     )
-    host = ServiceHost(subjects.SERVICE_INFERENCE, nats_url, http_port=0)
-    task = asyncio.create_task(app.main(settings, host))
-    for _ in range(500):
-        if host.ready or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert host.ready, "inference service did not become ready"
-    yield host
-    host.stop.set()
-    await asyncio.wait_for(task, 10)
+    async with running_inference(settings, http_port=0) as host:
+        yield host
 
 
 def http(host: ServiceHost) -> httpx.AsyncClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from digits_inference import app
 from digits_inference.settings import Settings
 from digits_proto import codec, subjects
 from digits_proto.base import BlobRef
@@ -20,6 +18,7 @@ from digits_proto.models import ModelCreated, ModelDeleted, SnapshotSaved, Train
 from digits_proto.replies import Rejected
 from digits_proto.runtime import EventStore, ServiceHost, put_bytes, put_file, request
 from tests.fakes.principals import ALICE
+from tests.inference.inprocess import running_inference
 from tests.inference.nets import export_net
 
 LABELS = ["dark", "mid", "bright"]
@@ -89,16 +88,8 @@ async def service(nats_url: str, js, tmp_path: Path) -> AsyncIterator[ServiceHos
     await add_model(js, tmp_path / "nets", "m", "d", {1.0: REVERSED, 2.0: NORMAL})
     await add_model(js, tmp_path / "nets", "empty", "d", {})
     settings = Settings(nats_url=nats_url, data_dir=str(tmp_path / "data"), port=-1)
-    host = ServiceHost(subjects.SERVICE_INFERENCE, nats_url, http_port=-1)
-    task = asyncio.create_task(app.main(settings, host))
-    for _ in range(500):
-        if host.ready or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert host.ready, "inference service did not become ready"
-    yield host
-    host.stop.set()
-    await asyncio.wait_for(task, 10)
+    async with running_inference(settings) as host:
+        yield host
 
 
 async def classify(nc, **fields) -> Classified | Rejected:

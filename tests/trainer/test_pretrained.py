@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from digits_gateway.app import create_app
-from digits_inference import app as inference_app
 from digits_inference.settings import Settings as InferenceSettings
 from digits_proto import codec, subjects
 from digits_proto.base import JobStatus
@@ -26,6 +25,7 @@ from tests.fakes.principals import ADMIN, BOB
 from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
+from tests.inference.inprocess import running_inference
 from tests.trainer.test_service import (
     FakeBroker,
     add_dataset,
@@ -46,16 +46,8 @@ CLASSIFY = "/models/images/classification/classify_one.json"
 async def inference(nats_url: str, tmp_path: Path) -> AsyncIterator[ServiceHost]:
     """The inference service in this process."""
     settings = InferenceSettings(nats_url=nats_url, data_dir=str(tmp_path / "inf"), port=-1)
-    host = ServiceHost(subjects.SERVICE_INFERENCE, nats_url, http_port=-1)
-    task = asyncio.create_task(inference_app.main(settings, host))
-    for _ in range(1000):
-        if host.ready or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert host.ready, "inference service did not become ready"
-    yield host
-    host.stop.set()
-    await asyncio.wait_for(task, 10)
+    async with running_inference(settings) as host:
+        yield host
 
 
 @pytest.fixture
