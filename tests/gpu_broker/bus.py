@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import msgspec
@@ -68,3 +70,13 @@ async def last_queue(js) -> list[Any]:
         subjects.GPU_QUEUE_EVENTS
     )
     return list(events[-1].entries) if events else []
+
+
+async def until(check, timeout: float = 6.0):
+    """Poll an async `check` until it returns something truthy (its value); fail at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := await check():
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")

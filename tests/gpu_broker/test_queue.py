@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from nats.js.errors import KeyNotFoundError
@@ -14,17 +13,25 @@ from digits_proto.models import ModelAborted
 from digits_proto.replies import Rejected
 from digits_proto.runtime import EventStore, request
 from tests.fakes.fake_nvml import FakeNvml
-from tests.gpu_broker.bus import acquire, last_queue, node_events, release
+from tests.gpu_broker.bus import acquire, last_queue, node_events, release, until
 
 
-async def until(check, timeout: float = 6.0):
-    """Poll an async `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := await check():
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached")
+async def queue_with_b_aborted(start_broker, nc, js) -> LeaseAccepted:
+    """One device held by a, b and c asking after it, then b aborted on the bus and gone from
+    the published queue: a's lease."""
+    await start_broker(FakeNvml(count=1), queue_ttl=30.0)
+    a = await acquire(nc, "a")
+    assert isinstance(a, LeaseAccepted)
+    await acquire(nc, "b")
+    await acquire(nc, "c")
+    abort = ModelAborted(model_id="b", reason="user")
+    await js.publish(subjects.model_events("b"), codec.encode(abort))
+
+    async def b_gone():
+        return [e.job_id for e in await last_queue(js)] == ["c"]
+
+    await until(b_gone)
+    return a
 
 
 async def test_jobs_are_served_in_submission_order_when_a_device_frees(start_broker, nc) -> None:
@@ -68,18 +75,7 @@ async def test_higher_priority_overtakes_and_the_queue_is_published(start_broker
 
 async def test_a_job_aborted_while_waiting_leaves_the_queue(start_broker, nc, js) -> None:
     """ModelAborted on the bus removes the job from the queue at once; the next one moves up."""
-    await start_broker(FakeNvml(count=1), queue_ttl=30.0)
-    a = await acquire(nc, "a")
-    assert isinstance(a, LeaseAccepted)
-    await acquire(nc, "b")
-    await acquire(nc, "c")
-    abort = ModelAborted(model_id="b", reason="user")
-    await js.publish(subjects.model_events("b"), codec.encode(abort))
-
-    async def b_gone():
-        return [e.job_id for e in await last_queue(js)] == ["c"]
-
-    await until(b_gone)
+    a = await queue_with_b_aborted(start_broker, nc, js)
     await release(nc, a.lease_id)
     assert isinstance(await acquire(nc, "c"), LeaseAccepted)
 
@@ -89,17 +85,7 @@ async def test_an_ask_arriving_after_the_abort_does_not_requeue_the_job(
 ) -> None:
     """A trainer's ask already on its way when the job was aborted (it read the job as waiting
     just before) is turned away: the job does not sit in the queue until the key's TTL."""
-    await start_broker(FakeNvml(count=1), queue_ttl=30.0)
-    assert isinstance(await acquire(nc, "a"), LeaseAccepted)
-    await acquire(nc, "b")
-    await acquire(nc, "c")
-    abort = ModelAborted(model_id="b", reason="user")
-    await js.publish(subjects.model_events("b"), codec.encode(abort))
-
-    async def b_gone():
-        return [e.job_id for e in await last_queue(js)] == ["c"]
-
-    await until(b_gone)
+    await queue_with_b_aborted(start_broker, nc, js)
     late = await acquire(nc, "b")
     assert isinstance(late, Rejected) and late.code == 409
     assert "aborted" in late.message

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime, timedelta
 
 import httpx
@@ -14,7 +12,7 @@ from digits_proto.gpus import LeaseAccepted
 from digits_proto.replies import Rejected
 from digits_proto.runtime import ServiceHost
 from tests.fakes.fake_nvml import FakeNvml
-from tests.gpu_broker.bus import acquire, release, renew
+from tests.gpu_broker.bus import acquire, release, renew, until
 
 TOKEN = "test-operator-token"
 OPS = {"Authorization": f"Bearer {TOKEN}"}
@@ -27,16 +25,6 @@ def ops_token(monkeypatch) -> None:
 
 def http(host: ServiceHost) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{host.bound_port}", timeout=10)
-
-
-async def until(check, timeout: float = 6.0):
-    """Poll an async `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := await check():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def test_devices_leases_and_queue_as_json(start_broker, nc) -> None:

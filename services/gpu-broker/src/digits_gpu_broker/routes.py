@@ -162,25 +162,24 @@ async def list_queue(console: Console) -> list[QueueEntry]:
     return await console.queue()
 
 
-@post(
-    "/devices/{device_id:str}/cordon",
-    tags=["gpu-broker"],
-    guards=[ops_guard],
-    security=OPS_SECURITY,
-    status_code=200,
-)
+def _device_operation(verb: str) -> post:
+    """POST /devices/{device_id}/<verb>, behind the operator token, answering the device."""
+    return post(
+        f"/devices/{{device_id:str}}/{verb}",
+        tags=["gpu-broker"],
+        guards=[ops_guard],
+        security=OPS_SECURITY,
+        status_code=200,
+    )
+
+
+@_device_operation("cordon")
 async def cordon(console: Console, device_id: str) -> DeviceView:
     """Never grant this device again until uncordoned; leases it holds run on."""
     return await console.set_cordon(device_id, True)
 
 
-@post(
-    "/devices/{device_id:str}/uncordon",
-    tags=["gpu-broker"],
-    guards=[ops_guard],
-    security=OPS_SECURITY,
-    status_code=200,
-)
+@_device_operation("uncordon")
 async def uncordon(console: Console, device_id: str) -> DeviceView:
     """Grant this device again."""
     return await console.set_cordon(device_id, False)
