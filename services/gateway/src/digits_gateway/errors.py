@@ -17,11 +17,30 @@ from digits_gateway.params import wants_json
 log = structlog.get_logger(__name__)
 
 
+# The error body's "type" for each HTTP status (DIGITS's names).
+KINDS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    413: "RequestEntityTooLarge",
+    422: "UnprocessableEntity",
+    503: "ServiceUnavailable",
+}
+
+
 class GatewayError(Exception):
-    """Base of the gateway's own errors; `code` is the HTTP status."""
+    """Base of the gateway's own errors; `code` is the HTTP status, `kind` (the body's "type")
+    follows from it unless a subclass names its own."""
 
     code = 500
     kind = "Error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            cls.kind = KINDS.get(cls.code, "Error")
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -32,7 +51,6 @@ class JobNotFound(GatewayError):
     """No such job (or not of the type the route serves)."""
 
     code = 404
-    kind = "NotFound"
 
     def __init__(self, message: str = "Job not found"):
         super().__init__(message)
@@ -42,7 +60,6 @@ class NotLoggedIn(GatewayError):
     """The route needs a user (DIGITS's requires_login)."""
 
     code = 401
-    kind = "Unauthorized"
 
     def __init__(self) -> None:
         super().__init__("Sign in first (a session cookie or an Authorization: Bearer token)")
@@ -52,14 +69,12 @@ class InvalidUsername(GatewayError):
     """The username breaks DIGITS's rule."""
 
     code = 400
-    kind = "BadRequest"
 
 
 class Denied(GatewayError):
     """Refused: not the owner, not abortable, models depend on it."""
 
     code = 403
-    kind = "Forbidden"
 
 
 class Unavailable(GatewayError):
@@ -68,7 +83,6 @@ class Unavailable(GatewayError):
     the job's id: retry under the same Idempotency-Key, or GET the job)."""
 
     code = 503
-    kind = "ServiceUnavailable"
 
     def __init__(
         self,
@@ -87,7 +101,6 @@ class KeyReused(GatewayError):
     """The Idempotency-Key was used for a different request (IETF draft, Stripe: 422)."""
 
     code = 422
-    kind = "UnprocessableEntity"
 
     def __init__(self) -> None:
         super().__init__("This Idempotency-Key was used for a different request; use a new key")
@@ -96,19 +109,11 @@ class KeyReused(GatewayError):
 class CommandRejected(GatewayError):
     """The owning service refused the command (its `Rejected` reply)."""
 
-    KINDS = {
-        400: "BadRequest",
-        403: "Forbidden",
-        404: "NotFound",
-        409: "Conflict",
-        422: "UnprocessableEntity",
-    }
-
     def __init__(self, code: int, message: str, field: str | None):
         super().__init__(message)
         self.code = code
         self.field = field
-        self.kind = self.KINDS.get(code, "Error")
+        self.kind = KINDS.get(code, "Error")
 
 
 def error_response(

@@ -68,7 +68,6 @@ class UploadNotFound(GatewayError):
     """No such upload, or another user's (they are not told which)."""
 
     code = 404
-    kind = "NotFound"
 
     def __init__(self) -> None:
         super().__init__("Upload not found")
@@ -78,14 +77,12 @@ class UploadTooLarge(GatewayError):
     """Over the user's quota, the disk's free-space floor, the chunk limit or the declared size."""
 
     code = 413
-    kind = "RequestEntityTooLarge"
 
 
 class OffsetMismatch(GatewayError):
     """The chunk is not at the upload's current offset (which the answer carries)."""
 
     code = 409
-    kind = "Conflict"
 
     def __init__(self, upload: Upload):
         what = "all its bytes" if upload.state != "receiving" else f"{upload.offset} bytes"
@@ -97,14 +94,12 @@ class UploadUsed(GatewayError):
     """The upload was already used by a job."""
 
     code = 409
-    kind = "Conflict"
 
 
 class DigestMismatch(GatewayError):
     """The bytes received do not have the SHA-256 announced at create; the upload is gone."""
 
     code = 422
-    kind = "UnprocessableEntity"
 
 
 def _digest_of(sha256_hex: str) -> str:

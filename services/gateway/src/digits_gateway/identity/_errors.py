@@ -9,21 +9,18 @@ class AccountNotFound(GatewayError):
     """No such account."""
 
     code = 404
-    kind = "NotFound"
 
 
 class TokenNotFound(GatewayError):
     """No such (live) token of this account, or a spent sign-in link."""
 
     code = 404
-    kind = "NotFound"
 
 
 class AccountConflict(GatewayError):
     """The change clashes with the account's state (name taken, demoting oneself)."""
 
     code = 409
-    kind = "Conflict"
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
@@ -34,7 +31,6 @@ class SignInFailed(GatewayError):
     """Wrong username/password pair: one message whether the user exists or not."""
 
     code = 401
-    kind = "Unauthorized"
 
     def __init__(self) -> None:
         super().__init__("Wrong username or password")
