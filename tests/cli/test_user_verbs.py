@@ -17,7 +17,7 @@ from digits_cli.__main__ import main
 from digits_cli.client import config, sse, uploads
 from digits_cli.client.api import UNREACHABLE, USAGE, Api, CliError, check
 from digits_cli.commands import events
-from digits_cli.commands._common import Context
+from digits_cli.commands._common import Context, print_ended
 from tests.conftest import free_port
 
 
@@ -190,3 +190,19 @@ def test_events_follow_reopens_a_dropped_stream_from_the_last_id(
     assert seen == [None, "1", "2"]
     printed = [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()]
     assert printed == ["t1", "t2"]
+
+
+def test_an_ended_job_is_its_json_or_its_status_page_and_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`train` and `datasets create` end alike: --json prints the job; else its status with its
+    page, and its error when it failed."""
+    job = {"id": "20261201-120000-abcd", "status": "Error", "error": "out of memory"}
+    api = Api(config.Login(url="http://x"), http=httpx.Client(base_url="http://x"))
+    print_ended(Context(api=api, err=Console(), as_json=True), "model", job)
+    assert json.loads(capsys.readouterr().out) == job
+    print_ended(Context(api=api, err=Console(), as_json=False), "dataset", job)
+    assert capsys.readouterr().out.splitlines() == [
+        "Error: http://x/datasets/20261201-120000-abcd",
+        "error: out of memory",
+    ]

@@ -41,6 +41,17 @@ class Context:
             Console(highlight=False).print(text)
 
 
+def print_ended(ctx: Context, kind: str, job: dict[str, Any]) -> None:
+    """A followed job that ended (`kind`: dataset or model): its JSON, or its status, its page
+    and its error."""
+    if ctx.as_json:
+        ctx.print_json(job)
+        return
+    ctx.say(f"{job['status']}: {ctx.api.login.url}/{kind}s/{job['id']}")
+    if job.get("error"):
+        ctx.say(f"error: {job['error']}")
+
+
 def json_flag() -> argparse.ArgumentParser:
     """A parent parser giving a verb `--json`."""
     parent = argparse.ArgumentParser(add_help=False)

@@ -9,7 +9,7 @@ from typing import Any
 from digits_cli.client import uploads
 from digits_cli.client.api import DONE, USAGE, CliError
 from digits_cli.client.follow import follow
-from digits_cli.commands._common import Context, json_flag, pages, table
+from digits_cli.commands._common import Context, json_flag, pages, print_ended, table
 
 FORM_ROUTE = "/datasets/images/classification.json"
 
@@ -69,12 +69,7 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
             ctx.print_json(ref)
         return DONE
     code, job = follow(ctx.api, "dataset", ref["id"], ctx.err, quiet=ctx.as_json)
-    if ctx.as_json:
-        ctx.print_json(job)
-    else:
-        ctx.say(f"{job['status']}: {ctx.api.login.url}/datasets/{job['id']}")
-        if job.get("error"):
-            ctx.say(f"error: {job['error']}")
+    print_ended(ctx, "dataset", job)
     return code
 
 

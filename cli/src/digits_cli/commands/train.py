@@ -9,7 +9,7 @@ from typing import Any
 
 from digits_cli.client.api import DONE, INTERRUPTED, USAGE, CliError
 from digits_cli.client.follow import follow
-from digits_cli.commands._common import Context, json_flag
+from digits_cli.commands._common import Context, json_flag, print_ended
 
 NETWORKS = ("lenet", "alexnet", "googlenet", "resnet18")
 
@@ -69,12 +69,7 @@ def train(ctx: Context, args: argparse.Namespace) -> int:
             highlight=False,
         )
         return INTERRUPTED
-    if ctx.as_json:
-        ctx.print_json(job)
-    else:
-        ctx.say(f"{job['status']}: {ctx.api.login.url}/models/{job['id']}")
-        if job.get("error"):
-            ctx.say(f"error: {job['error']}")
+    print_ended(ctx, "model", job)
     return code
 
 
