@@ -3,34 +3,22 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from digits_proto.runtime import ArchiveRefused, Member, extract_archive, list_archive
+from tests.fakes.archives import write_tgz, write_zip
 
 FILES = {"set/a.png": b"a" * 10, "set/notes.txt": b"n", "set/b.png": b"b" * 5000}
 
 
 def zipped(tmp_path: Path, members: dict[str, bytes]) -> Path:
-    path = tmp_path / "a.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return path
+    return write_zip(tmp_path / "a.zip", members)
 
 
 def tarred(tmp_path: Path, members: dict[str, bytes]) -> Path:
-    path = tmp_path / "a.tgz"
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
+    return write_tgz(tmp_path / "a.tgz", members)
 
 
 def pngs(rel: PurePosixPath) -> bool:

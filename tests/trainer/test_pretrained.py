@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import tarfile
-import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from digits_proto import codec, subjects
 from digits_proto.base import JobStatus
 from digits_proto.models import MakePretrained, PretrainedModelCreated
 from digits_proto.runtime import EventStore, ServiceHost, request
+from tests.fakes.archives import tgz_bytes, zip_bytes
 from tests.fakes.principals import ADMIN, BOB
 from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
@@ -210,18 +210,7 @@ def lenet_files(folder: Path, classes: int = 3) -> tuple[Path, Path]:
 
 def make_archive(members: dict[str, bytes], fmt: str = "tar.gz") -> bytes:
     """An archive holding `members` (name → bytes)."""
-    out = io.BytesIO()
-    if fmt == "zip":
-        with zipfile.ZipFile(out, "w") as zf:
-            for name, data in members.items():
-                zf.writestr(name, data)
-        return out.getvalue()
-    with tarfile.open(fileobj=out, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    return zip_bytes(members) if fmt == "zip" else tgz_bytes(members)
 
 
 def lenet_archive(tmp_path: Path, drop: str = "", extra: dict[str, bytes] | None = None) -> bytes:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,21 +11,12 @@ import pytest
 from digits_trainer import unpack
 from digits_trainer.errors import InvalidField
 from digits_trainer.importer import network_source
-
-
-def write_tar(path: Path, members: dict[str, bytes]) -> Path:
-    """A tar.gz of `members`."""
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
+from tests.fakes.archives import write_tgz
 
 
 def test_extract_finds_info_json_at_the_top_or_in_one_wrapper_folder(tmp_path):
     """Archives written by our download (flat) and by hand (one folder around) both work."""
-    flat = write_tar(tmp_path / "a.tar.gz", {"info.json": b"{}", "w.params": b"x"})
+    flat = write_tgz(tmp_path / "a.tar.gz", {"info.json": b"{}", "w.params": b"x"})
     assert unpack.extract(flat, tmp_path / "a", 1000) == tmp_path / "a"
     wrapped = tmp_path / "b.zip"
     with zipfile.ZipFile(wrapped, "w") as zf:
@@ -47,7 +35,7 @@ def test_extract_finds_info_json_at_the_top_or_in_one_wrapper_folder(tmp_path):
 )
 def test_extract_refuses_hostile_or_incomplete_archives(tmp_path, members, reason):
     """`..`, absolute names, expansion past the limit and a missing info.json are refused."""
-    path = write_tar(tmp_path / "a.tar.gz", members)
+    path = write_tgz(tmp_path / "a.tar.gz", members)
     with pytest.raises(InvalidField, match=reason) as e:
         unpack.extract(path, tmp_path / "out", 1000)
     assert e.value.field == "archive"
