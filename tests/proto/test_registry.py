@@ -25,7 +25,8 @@ def _subclasses(base: type) -> set[type]:
 def defined_messages() -> set[type]:
     """Every concrete message class defined in any module of digits_proto."""
     for module in pkgutil.walk_packages(digits_proto.__path__, "digits_proto."):
-        importlib.import_module(module.name)
+        if not module.name.endswith(".__main__"):  # a command, not a module of definitions
+            importlib.import_module(module.name)
     classes = set().union(*(_subclasses(b) for b in (Command, Event, Reply)))
     return {
         c for c in classes if c.__module__.startswith("digits_proto.") and not c.__subclasses__()
