@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import System, signed_in, wait_until, write_intensity_classes
-from tests.e2e.test_digits_routes import _status, _wait_done
+from tests.e2e.test_digits_routes import _status
 
 MODEL = {
     "method": "standard",
@@ -33,11 +33,18 @@ def test_a_second_job_queues_for_the_slot_and_the_cluster_shows_it(digits_system
                 "dataset_name": "queue",
             },
         ).json()
-        # Both are submitted while the dataset builds: they wait for it, then for the slot.
+        # The first holds the only slot before the second is submitted (submitted together, either
+        # could take it; a few epochs of this toy set end within a second): long, then aborted.
         first = client.post(
             "/models/images/classification.json",
-            data={**MODEL, "dataset": dataset["id"], "model_name": "first", "train_epochs": "5"},
+            data={**MODEL, "dataset": dataset["id"], "model_name": "first", "train_epochs": "1000"},
         ).json()["id"]
+
+        def first_holds_the_slot() -> list | None:
+            held = client.get(f"/api/v1/jobs/{first}/hardware").json()["devices"]
+            return held if held and _status(client, "models", first) == "Running" else None
+
+        wait_until(first_holds_the_slot, timeout=120, what="the first job to hold the slot")
         second = client.post(
             "/models/images/classification.json",
             data={**MODEL, "dataset": dataset["id"], "model_name": "second", "train_epochs": "1"},
@@ -67,4 +74,10 @@ def test_a_second_job_queues_for_the_slot_and_the_cluster_shows_it(digits_system
             timeout=15,
             what="the aborted job to leave the queue",
         )
-        _wait_done(client, "models", first, timeout=300)
+        assert _status(client, "models", first) == "Running"
+        assert client.post(f"/models/{first}/abort").status_code == 200
+        wait_until(
+            lambda: _status(client, "models", first) == "Aborted",
+            timeout=60,
+            what="the first job to stop",
+        )

@@ -168,6 +168,8 @@ async def test_with_jobs_queued_the_next_spare_starts_as_a_job_takes_one(tmp_pat
         assert spares.spare is not None and spares.spare[1].process.pid != taken
         following = spares.spare[1].process.pid
         assert isinstance((await reports_of(child))[-1], reports.DoneReport)
+        await spares.refill(lease(1))  # as Attempt.supervise does: the live spare is kept
+        assert spares.spare is not None and spares.spare[1].process.pid == following
         queued[0] = False
         config, folder = job(tmp_path, "second")
         child = await spares.start(config, folder, lease(1))

@@ -109,7 +109,7 @@ class Spares:
         env = child_environment(lease)
         if self.spare is not None:
             spare_env, spare = self.spare
-            if spare_env == env and spare.returncode is None:
+            if spare_env == env and spare.process.returncode is None:
                 return
             await discard(spare)
         folder = self.home / uuid.uuid4().hex
