@@ -7,7 +7,7 @@ events are those of the published catalogue (proto/schema/): a model ends with
 `models.TrainingCompleted`, `models.TrainingFailed` or `models.ModelAborted`, a dataset with
 `datasets.DatasetBuilt`, `datasets.DatasetFailed` or `datasets.DatasetAborted`.
 
-    python webhook_on_job_end.py --url http://digits:5000 --token TOKEN \\
+    DIGITS_TOKEN=... python webhook_on_job_end.py --url http://digits:5000 \\
         --webhook https://hooks.example/digits [--state cursor.txt] [--exit-after N]
 
 Each post: {"job_id", "kind", "status", "event", "time", "correlation_id", "error"}. With
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -112,11 +113,18 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the DIGITS gateway, http://host:port")
-    parser.add_argument("--token", required=True, help="an API token of a DIGITS account")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("DIGITS_TOKEN"),
+        help="an API token of a DIGITS account (default: $DIGITS_TOKEN, which, unlike an "
+        "argument, other users cannot see in the process list)",
+    )
     parser.add_argument("--webhook", required=True, help="where to POST each job's end")
     parser.add_argument("--state", help="a file keeping the feed's cursor across restarts")
     parser.add_argument("--exit-after", type=int, default=0, help="stop after N posts")
     args = parser.parse_args()
+    if not args.token:
+        parser.error("an API token is required: set DIGITS_TOKEN (or --token=TOKEN)")
     try:
         return run(args)
     except KeyboardInterrupt:
