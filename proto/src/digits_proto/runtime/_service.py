@@ -113,6 +113,9 @@ class ServiceHost:
         """Connect and create the streams; readiness stays false until `mark_ready()`."""
         # Whatever the service writes (logs, caches, scratch files) is the owner's alone.
         os.umask(0o077)
+        # Before anything answers: a SIGTERM that arrives once /health says 200 (setup may still
+        # be running) must end in a clean stop, not the default kill.
+        self._catch_stop_signals()
         self.nc = await connect(self.nats_url, self.name, self.creds)
         bind(self.nc, self.metrics)
         self.js = self.nc.jetstream()
@@ -153,11 +156,14 @@ class ServiceHost:
 
     async def wait(self) -> None:
         """Block until SIGTERM/SIGINT (or `stop` is set)."""
+        self._catch_stop_signals()
+        await self.stop.wait()
+
+    def _catch_stop_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop.set)
-        await self.stop.wait()
 
     async def close(self) -> None:
         """Stop background loops, drain NATS, close the HTTP app."""
