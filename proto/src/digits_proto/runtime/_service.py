@@ -33,6 +33,7 @@ from nats.js import JetStreamContext
 from digits_proto import subjects
 from digits_proto.runtime._app import HttpServer, build_app, routes_router
 from digits_proto.runtime._bus import connect, credentials_for, ensure_streams
+from digits_proto.runtime._datadir import check_writable
 from digits_proto.runtime._metrics import Metrics, bind
 from digits_proto.runtime._opstoken import ops_token
 
@@ -113,6 +114,8 @@ class ServiceHost:
         """Connect and create the streams; readiness stays false until `mark_ready()`."""
         # Whatever the service writes (logs, caches, scratch files) is the owner's alone.
         os.umask(0o077)
+        if self.data_dir is not None:  # a read-only or full data directory: one line, exit 1
+            check_writable(self.data_dir)
         # Before anything answers: a SIGTERM that arrives once /health says 200 (setup may still
         # be running) must end in a clean stop, not the default kill.
         self._catch_stop_signals()
