@@ -223,6 +223,16 @@ class TrainingStarted(ModelEvent, frozen=True, kw_only=True, tag="models.Trainin
     resume_epoch: float = 0.0
 
 
+class WorkerLost(ModelEvent, frozen=True, kw_only=True, tag="models.WorkerLost"):
+    """The job's ticket came back while the job was Running: the worker that held it (on
+    `node_id`) is gone (its heartbeats stopped), and the trainer on `taken_by` resumes the job.
+    `losses` counts this job's lost workers; at the bound (`DIGITS_MAX_DELIVER`) it ends Error."""
+
+    node_id: str = ""
+    taken_by: str = ""
+    losses: int = 1
+
+
 class TrainingProgressed(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingProgressed"):
     """Training progress (throttled)."""
 
@@ -332,6 +342,7 @@ ModelEvents = (
     ModelCreated
     | ModelWaiting
     | TrainingStarted
+    | WorkerLost
     | TrainingProgressed
     | SnapshotSaved
     | SnapshotDeleted
