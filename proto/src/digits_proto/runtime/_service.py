@@ -11,9 +11,12 @@ HTTP (see `_app.py`): `/health`, `/ready`, `/metrics`, `/schema`, plus the servi
     host.add_routes(devices, cordon, broker=broker)   # keyword arguments: dependencies
 
 `add_routes` may be called before `start()` or during `setup` (the app is already serving
-`/health` then; the routes join it). `host.add_readiness_check(fn)` adds a reason for `/ready`
-to answer 503 (`fn()` returns a reason, or None when fine). The port is `http_port` (0: any free
-port, -1: no HTTP at all, for tests); the address `DIGITS_<SERVICE>_HOST`, else 127.0.0.1.
+`/health` then; the routes join it). `/ready` answers 503 with its reasons until `mark_ready()`,
+and afterwards while JetStream or one of the system's streams is unavailable (no quorum), or the
+data directory's disk is under `DIGITS_MIN_FREE_DISK`; `host.add_readiness_check(fn)` adds a
+reason of the service's own (`fn()` returns a reason, or None when fine). The port is
+`http_port` (0: any free port, -1: no HTTP at all, for tests); the address
+`DIGITS_<SERVICE>_HOST`, else 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -30,18 +33,18 @@ from litestar.types import ControllerRouterHandler
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from digits_proto import subjects
 from digits_proto.runtime._app import HttpServer, build_app, routes_router
 from digits_proto.runtime._bus import connect, credentials_for, ensure_streams
 from digits_proto.runtime._datadir import check_writable
+from digits_proto.runtime._disk import disk_reason, min_free_disk
 from digits_proto.runtime._metrics import Metrics, bind
 from digits_proto.runtime._opstoken import ops_token
+from digits_proto.runtime._streamcheck import StreamCheck
 
 log = structlog.get_logger(__name__)
 
 GRACE_SECONDS = 2.5
 DRAIN_SECONDS = 5.0
-JETSTREAM_CHECK_SECONDS = 2.0
 
 
 def env_name(service: str) -> str:
@@ -71,11 +74,14 @@ class ServiceHost:
         self.http_host = http_host or os.environ.get(env, "").strip() or "127.0.0.1"
         # The operator token lives here (the launcher sets DIGITS_DATA_DIR for every service).
         self.data_dir = data_dir if data_dir is not None else os.environ.get("DIGITS_DATA_DIR")
+        # Read now: a bad value stops the service at start with one line, not at its first /ready.
+        self.min_free_disk = min_free_disk()
         self.metrics = Metrics(name)
         self.stop = asyncio.Event()
         self.ready = False
         self.nc: Client
         self.js: JetStreamContext
+        self._streams: StreamCheck | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._http: HttpServer | None = None
         self._routes: list[tuple[list[ControllerRouterHandler], dict[str, Any]]] = []
@@ -95,19 +101,15 @@ class ServiceHost:
         self._checks.append(check)
 
     async def not_ready(self) -> list[str]:
-        """Why the service is not ready (empty when it is)."""
+        """Why the service is not ready (empty when it is): its own checks, JetStream and every
+        stream the system uses (a leader with a quorum, cached ~1 s), the data disk's floor."""
         if not self.ready:
             return ["starting: consumers not running yet"]
-        if not self.nc.is_connected:
-            return ["NATS: not connected"]
         reasons = [reason for check in self._checks if (reason := check())]
-        try:
-            # Stream info: the one JetStream read every service's NATS user may make on any
-            # provisioned stream (account info is not in the permission table).
-            info = self.js.stream_info(subjects.STREAM_MODELS)
-            await asyncio.wait_for(info, timeout=JETSTREAM_CHECK_SECONDS)
-        except Exception as e:  # noqa: BLE001 - any failure means "not reachable", said why
-            reasons.append(f"JetStream: not reachable ({type(e).__name__})")
+        if self._streams is not None:
+            reasons += await self._streams.reasons()
+        if disk := disk_reason(self.data_dir, self.min_free_disk):
+            reasons.append(disk)
         return reasons
 
     async def start(self) -> None:
@@ -122,6 +124,7 @@ class ServiceHost:
         self.nc = await connect(self.nats_url, self.name, self.creds)
         bind(self.nc, self.metrics)
         self.js = self.nc.jetstream()
+        self._streams = StreamCheck(self.nc)
         await ensure_streams(self.js)
         if self.http_port >= 0:
             routers = [routes_router(h, d) for h, d in self._routes]
