@@ -45,7 +45,8 @@ async def test_launcher_starts_nats_restarts_a_crashed_service_and_stops_everyth
     assert any("restarting" in line for line in lines), lines
     addresses = json.loads((launcher.data_dir / "services.json").read_text())
     ports = {c.name: c.port for c in launcher.children}
-    assert addresses == {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    services = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    assert addresses == {**services, "nats-server": launcher.nats_url}
     admin = credentials_for("digits-admin", str(launcher.data_dir / "nats" / "creds"))
     assert admin is not None
     client = await connect(launcher.nats_url, admin.user, admin)
@@ -55,4 +56,4 @@ async def test_launcher_starts_nats_restarts_a_crashed_service_and_stops_everyth
     launcher.stopping = True
     runner.join(timeout=30)
     assert all(p is not None and p.poll() is not None for p in procs)
-    assert launcher.nats_proc is None
+    assert launcher.bus is not None and all(n.proc is None for n in launcher.bus.nodes)

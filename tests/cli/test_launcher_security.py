@@ -166,7 +166,7 @@ async def test_external_mode_provisions_with_the_admin_file_of_a_creds_folder(
     plain = "nats://" + nats_url.rsplit("@", 1)[-1]
     monkeypatch.setenv(CREDS_ENV, str(nats_creds))
     with running(tmp_path / "data", nats_url=plain) as (launcher, _):
-        assert launcher.nats_proc is None  # nothing embedded
+        assert launcher.bus is None  # nothing embedded
         assert launcher._env(Child("trainer", 1))[CREDS_ENV] == str(nats_creds)
         client = await nats.connect(nats_url)
         try:

@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import msgspec
+
 from digits_cli import backup, commands, consumers, nats
 from digits_cli.launcher import Launcher
 from digits_cli.settings import get_settings
@@ -17,7 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen verb."""
     parser = argparse.ArgumentParser(prog="digits", description="DIGITS, reborn")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("run", help="start nats-server and every service; Ctrl-C stops them")
+    run = verbs.add_parser("run", help="start nats-server and every service; Ctrl-C stops them")
+    run.add_argument(
+        "--cluster",
+        type=int,
+        metavar="N",
+        help="N clustered nats-servers on loopback (N >= 3), every stream and bucket replicated "
+        "3 times (DIGITS_NATS_CLUSTER; DIGITS_NATS_REPLICAS changes the count)",
+    )
     config = verbs.add_parser(
         "nats-config",
         help="print a nats-server config with one user per service and its permissions",
@@ -48,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "restore":
         return backup.restore(get_settings(), Path(args.dir), args.force)
     if args.verb == "run":
-        return Launcher(get_settings()).run()
+        settings = get_settings()
+        if args.cluster is not None:
+            settings = msgspec.structs.replace(settings, cluster=args.cluster)
+        return Launcher(settings).run()
     if args.verb == "nats-config":
         folder = Path(args.creds or Path(get_settings().data_path) / "nats" / "creds")
         text = nats.render_config(nats.credentials(folder), args.listen, args.store)

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import IO
 
 from digits_cli import logfiles, nats
+from digits_cli.bus import REPLICAS_ENV, Bus, backoff
 from digits_cli.settings import Settings
 from digits_cli.target import hold_store
 from digits_proto.runtime import CREDS_ENV, NatsCredentials, credentials_for
 
 SERVICES = ("gpu-broker", "datasets", "trainer", "inference", "gateway")
-MAX_BACKOFF = 30.0
+# A service that exits with this (sysexits' EX_CONFIG) needs an operator: restarting it would
+# only repeat the refusal. The same value as digits_proto.runtime.EXIT_NEEDS_OPERATOR.
+EXIT_NEEDS_OPERATOR = 78
 PR_SET_PDEATHSIG = 1
 
 
@@ -46,6 +49,7 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = field(default=0.0)
+    pump: threading.Thread | None = None  # copies its output into its log
 
     def __post_init__(self) -> None:
         self.module = self.module or "digits_" + self.name.replace("-", "_")
@@ -82,8 +86,9 @@ class Launcher:
         self.echo = echo
         self.data_dir = Path(settings.data_path)
         self.logs = self.data_dir / "logs"
-        self.nats_proc: subprocess.Popen[bytes] | None = None
+        self.bus: Bus | None = None  # the embedded nats-server(s), supervised
         self.nats_url = settings.nats_url
+        self.replicas = 0  # embedded mode: the copies of every stream (settings.replicas)
         self.creds_dir: Path | None = None  # embedded mode: one credentials file per service
         self.store_lock: IO[bytes] | None = None  # embedded mode: the NATS store is ours alone
         modules = modules or {name: "" for name in SERVICES}
@@ -92,6 +97,7 @@ class Launcher:
             for name, module in modules.items()
         ]
         self.stopping = False
+        self.needs_operator: Child | None = None  # exited 78: the system stops, says why
         self._logs: dict[str, logfiles.RotatingLog] = {}
         self._waiting: dict[str, list[str]] = {}  # what a child's /ready said it waits for
 
@@ -113,11 +119,11 @@ class Launcher:
             for child in self.children:
                 self._start(child)
             if not self._wait_ready():
-                return 1
+                return self._refused() or 1
             self._write_addresses()
             self.echo(self._ready_line(), flush=True)
             self._supervise()
-            return 0
+            return self._refused()
         finally:
             self.shutdown()
             self.echo("DIGITS stopped.", flush=True)
@@ -132,14 +138,19 @@ class Launcher:
             Path(self.settings.roots[0]).mkdir(parents=True, exist_ok=True)
 
     def _start_nats(self) -> None:
-        """Embedded mode: credentials, the config with the permission table, then provisioning."""
+        """Embedded mode: credentials, the config(s) with the permission table, the server or
+        the cluster, then provisioning with the replica count."""
         self.store_lock = self.store_lock or hold_store(self.data_dir)  # not during a restore
-        port = self.settings.nats_port or nats.free_port()
-        conf, self.creds_dir = nats.write_config(self.data_dir, port)
-        self.nats_proc = nats.start(conf, port, self._log("nats-server"))
-        self.nats_url = f"nats://127.0.0.1:{port}"
-        nats.provision(self.nats_url, nats.credentials(self.creds_dir)[nats.ADMIN])
-        self.echo(f"nats-server (JetStream) on {self.nats_url}")
+        size, self.replicas = self.settings.cluster, self.settings.replicas
+        self.bus = Bus(self.data_dir, size, self.settings.nats_port, self._log, self.echo)
+        self.creds_dir = self.bus.creds_dir
+        self.bus.start(self.replicas)
+        self.nats_url = self.bus.url
+        if size == 1:
+            self.echo(f"nats-server (JetStream) on {self.nats_url}")
+        else:
+            nodes = ", ".join(f"{name} {url}" for name, url in self.bus.describe().items())
+            self.echo(f"NATS cluster of {size} (JetStream, {self.replicas} replicas): {nodes}")
 
     def _external_admin(self) -> NatsCredentials | None:
         """External mode: a DIGITS_NATS_CREDS directory holding the admin's file provisions."""
@@ -170,6 +181,7 @@ class Launcher:
         """`<data dir>/services.json`: each service's HTTP app, for operators and scripts (the
         ports are free ones unless DIGITS_<SERVICE>_PORT fixes them)."""
         addresses = {child.name: child.base_url for child in self.children}
+        addresses.update(self.bus.describe() if self.bus else {})
         target = self.data_dir / SERVICES_FILE
         temporary = target.with_suffix(".tmp")
         temporary.write_text(json.dumps(addresses, indent=2) + "\n")
@@ -187,6 +199,8 @@ class Launcher:
             DIGITS_PORT=str(self.settings.port),
             PYTHONUNBUFFERED="1",
         )
+        if self.bus is not None:  # an external NATS: the operator's DIGITS_NATS_REPLICAS stays
+            env[REPLICAS_ENV] = str(self.replicas)
         # Each service gets its own NATS user only; a module the table does not know gets none.
         user = "digits-" + child.name
         if self.creds_dir is not None:
@@ -209,7 +223,7 @@ class Launcher:
             preexec_fn=_die_with_parent,
         )
         if piped and child.proc.stdout is not None:
-            logfiles.follow(child.proc.stdout, self._log(child.name), child.name)
+            child.pump = logfiles.follow(child.proc.stdout, self._log(child.name), child.name)
         child.started_at = time.monotonic()
 
     def _log(self, name: str) -> logfiles.RotatingLog:
@@ -259,6 +273,8 @@ class Launcher:
                     f"{self._pending(pending)}; logs in {self.logs}"
                 )
                 return False
+            if self.bus is not None:
+                self.bus.restart_if_dead()
             for child in self.children:
                 self._restart_if_dead(child)
                 if child.name not in pending:
@@ -278,13 +294,15 @@ class Launcher:
     def _restart_if_dead(self, child: Child) -> None:
         if self.stopping or child.proc is None or child.proc.poll() is None:
             return
+        if child.proc.returncode == EXIT_NEEDS_OPERATOR:
+            self.needs_operator, self.stopping = child, True
+            return
         now = time.monotonic()
         if child.next_start == 0.0:
-            # Like compose's restart policy: back off while a service keeps crashing at start.
-            backoff = 1.0 if now - child.started_at > 60 else min(MAX_BACKOFF, 2.0**child.restarts)
-            child.next_start = now + backoff
+            wait = backoff(child.restarts, child.started_at, now)
+            child.next_start = now + wait
             self.echo(
-                f"{child.name} exited with {child.proc.returncode}; restarting in {backoff:.0f} s "
+                f"{child.name} exited with {child.proc.returncode}; restarting in {wait:.0f} s "
                 f"(log: {self.logs / (child.name + '.log')})"
             )
         if now >= child.next_start:
@@ -294,12 +312,27 @@ class Launcher:
 
     def _supervise(self) -> None:
         while not self.stopping:
+            if self.bus is not None:  # first: services only reconnect to a running server
+                self.bus.restart_if_dead()
             for child in self.children:
                 self._restart_if_dead(child)
-            if self.nats_proc is not None and self.nats_proc.poll() is not None:
-                self.echo("nats-server stopped; shutting down")
-                return
-            time.sleep(0.5)
+            time.sleep(0.2)
+
+    def _refused(self) -> int:
+        """0, or EXIT_NEEDS_OPERATOR after saying which service refused and its last line."""
+        child = self.needs_operator
+        if child is None:
+            return 0
+        if child.pump is not None:
+            child.pump.join(timeout=5)  # its last line reaches the log
+        reason = _last_line(self.logs / f"{child.name}.log") or "(see the output above)"
+        self.echo(
+            f"{child.name} needs an operator (exit {EXIT_NEEDS_OPERATOR}), not restarted: "
+            f"{reason}\nStopping DIGITS; fix the cause, then start it again "
+            f"(log: {self.logs / (child.name + '.log')})",
+            flush=True,
+        )
+        return EXIT_NEEDS_OPERATOR
 
     def shutdown(self) -> None:
         """SIGTERM every service (gateway first), wait, kill stragglers, then stop NATS."""
@@ -314,13 +347,19 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self.nats_proc is not None and self.nats_proc.poll() is None:
-            self.nats_proc.send_signal(signal.SIGTERM)
-            try:
-                self.nats_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.nats_proc.kill()
-        self.nats_proc = None
+        if self.bus is not None:
+            self.bus.stop()
         if self.store_lock is not None:
             self.store_lock.close()
             self.store_lock = None
+
+
+def _last_line(log: Path) -> str:
+    """The last non-empty line of a log (its tail only: logs can be large)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""

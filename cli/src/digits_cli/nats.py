@@ -146,10 +146,15 @@ def config_text(
 
 
 def cluster_peers(
-    size: int, route_ports: list[int], name: str = "digits", host: str = "127.0.0.1"
+    size: int,
+    route_ports: list[int],
+    name: str = "digits",
+    host: str = "127.0.0.1",
+    password: str | None = None,
 ) -> list[ClusterPeer]:
-    """`size` nodes on `host`, each routed to every other, sharing one fresh route secret."""
-    user, password = "digits-route", secrets.token_urlsafe(24)
+    """`size` nodes on `host`, each routed to every other, sharing one route secret (`password`,
+    kept by a launcher so that a restart rejoins; a fresh one when not given)."""
+    user, password = "digits-route", password or secrets.token_urlsafe(24)
     routes = [f"nats-route://{user}:{password}@{host}:{port}" for port in route_ports]
     return [
         ClusterPeer(
@@ -210,15 +215,20 @@ def start(conf: Path, port: int, log: Path | RotatingLog) -> subprocess.Popen[by
     raise SystemExit(f"nats-server did not start on port {port}; see {log.path}")
 
 
-def provision(url: str, admin: NatsCredentials) -> None:
-    """Create (or update) every stream and bucket as the admin: services may not."""
+def provision(url: str, admin: NatsCredentials, replicas: int | None = None) -> None:
+    """Create (or update in place) every stream and bucket as the admin: services may not.
+
+    `url` may list every node of a cluster (comma-separated); `replicas` None reads
+    DIGITS_NATS_REPLICAS. What only an operator may change ends it with NeedsOperator (exit 78,
+    its message says what differs and what to do).
+    """
 
     async def run() -> None:
         nc = await nats.connect(
-            url, user=admin.user, password=admin.password, allow_reconnect=False
+            url.split(","), user=admin.user, password=admin.password, allow_reconnect=False
         )
         try:
-            await ensure_streams(nc.jetstream())
+            await ensure_streams(nc.jetstream(), replicas=replicas)
         finally:
             await nc.close()
 

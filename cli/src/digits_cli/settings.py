@@ -18,7 +18,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = "./data"
     data_roots: list[str] = []
     nats_url: str = ""
-    nats_port: int = 0
+    nats_port: int = 0  # the embedded server's client port; node i of a cluster: + i - 1
+    # Embedded nats-servers: 1, or a JetStream cluster of 3 or more on loopback (`--cluster N`).
+    cluster: int = 1
+    # Copies of every stream and bucket; 0: 1 for one server, 3 for a cluster (R3).
+    nats_replicas: int = 0
     cpu_slots: int = 1
     ready_timeout: float = 180.0
     log_to_terminal: bool = False
@@ -31,6 +35,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def data_path(self) -> str:
         """The data directory, absolute (children may run elsewhere)."""
         return os.path.abspath(self.data_dir)
+
+    @property
+    def replicas(self) -> int:
+        """The replica count the embedded bus is provisioned with (and services are told)."""
+        wanted = self.nats_replicas or (1 if self.cluster == 1 else min(3, self.cluster))
+        if not 1 <= wanted <= min(5, self.cluster):
+            raise SystemExit(
+                f"DIGITS_NATS_REPLICAS={wanted}: between 1 and the number of embedded NATS "
+                f"servers ({self.cluster}; at most 5)"
+            )
+        return wanted
 
     @property
     def roots(self) -> list[str]:
@@ -50,6 +65,8 @@ def get_settings() -> Settings:
             "port": "DIGITS_PORT",
             "host": "DIGITS_GATEWAY_HOST",
             "nats_port": "DIGITS_NATS_PORT",
+            "cluster": "DIGITS_NATS_CLUSTER",
+            "nats_replicas": "DIGITS_NATS_REPLICAS",
             "cpu_slots": "DIGITS_CPU_SLOTS",
         },
     )
