@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import structlog
 
 from digits_datasets.packing import warm
+from digits_proto.children import die_with_parent
 
 log = structlog.get_logger(__name__)
 
@@ -18,7 +20,10 @@ class BuildPool:
 
     Starting a worker costs an interpreter and the Pillow/NumPy imports (0.3-1 s on a loaded
     box); paid once here instead of at every build. A pool broken by a dead worker (e.g. the
-    kernel killing it) is replaced at the next build.
+    kernel killing it) is replaced at the next build. Each worker dies with the service (the
+    parent-death signal, armed by its initializer): a service killed with SIGKILL leaves none.
+    Workers are spawned by `submit` in the calling thread (spawn starts them on demand), so
+    `start` and `executor` are called from the service's main thread, which lives as long as it.
     """
 
     def __init__(self, workers: int):
@@ -28,7 +33,10 @@ class BuildPool:
     def start(self) -> None:
         """Spawn every worker now (one warm-up task each), without waiting for them."""
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn")
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         )
         for _ in range(self.workers):
             self._pool.submit(warm)

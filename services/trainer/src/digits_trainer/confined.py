@@ -4,6 +4,12 @@ Confined, its bwrap's `--info-fd` gives the host pid of the sandbox's first proc
 to it makes the kernel end every other process of the pid namespace (a `start_new_session`
 grandchild too) before bwrap sees it exit. Unconfined (the dangerous opt-out, or a standard
 network without a sandbox), the child leads its own process group, which is signalled.
+
+Either way the child dies with the trainer, however the trainer ends (SIGKILL included): it gets
+SIGKILL when its parent dies (`die_with_parent`, armed between fork and exec), and bwrap's
+`--die-with-parent` passes that on to the sandbox's first process, so the namespace ends too.
+An unconfined child's own children are not covered (the parent-death signal is not inherited):
+the opt-out's risk, like the rest of it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import signal
 from pathlib import Path
 
+from digits_proto.children import die_with_parent_hook, signal_group
 from digits_trainer.confine import Confiner, Limits
 
 
@@ -75,8 +82,7 @@ class Confined:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, sig)  # a pgid in use is never a new process's pid
+        signal_group(self.process.pid, sig)  # a pgid in use is never a new process's pid
 
     async def exchange(self, request: bytes, limit: int = 1 << 20) -> bytes:
         """Send `request` on stdin, then read stdout to its end; at most `limit` bytes are
@@ -125,14 +131,23 @@ async def spawn(
     """Start `command` confined (when the confiner is on) or as a plain child in `folder`."""
     if confiner is None or not confiner.on:
         process = await asyncio.create_subprocess_exec(
-            *command, cwd=folder, env=env, start_new_session=True, **kwargs
+            *command,
+            cwd=folder,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent_hook(),
+            **kwargs,
         )
         return Confined(process, None)
     read, write = os.pipe()
     try:
         argv = confiner.argv(command, folder, env, limits, gpus, info_fd=write)
         process = await asyncio.create_subprocess_exec(
-            *argv, pass_fds=(write,), start_new_session=True, **kwargs
+            *argv,
+            pass_fds=(write,),
+            start_new_session=True,
+            preexec_fn=die_with_parent_hook(),
+            **kwargs,
         )
     except BaseException:
         os.close(read)
