@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, Header, ObjectInfo, ObjectMetaOptions
 from nats.js.errors import DigestMismatchError, NotFoundError, ObjectNotFoundError
@@ -28,6 +29,9 @@ from nats.js.object_store import (
 )
 
 from digits_proto.base import BlobRef
+from digits_proto.runtime._replicas import BusUnavailable, riding_out
+
+log = structlog.get_logger(__name__)
 
 # Under the 1 MB default max_payload with headroom for headers; put is ~2x faster with
 # near-1 MB chunks than with 512 KB ones (one acknowledged publish per chunk).
@@ -57,6 +61,21 @@ async def put_bytes(js: JetStreamContext, bucket: str, name: str, data: bytes) -
 
 
 async def _put(js: JetStreamContext, bucket: str, name: str, reader: BinaryIO) -> BlobRef:
+    # A stream leader election fails a chunk's publish: the put starts over from the reader's
+    # start (a new object id; the failed attempt's chunks are purged). A reader that cannot
+    # seek back (a request body streamed through) gets one attempt.
+    if not reader.seekable():
+        return await _put_once(js, bucket, name, reader)
+    start = reader.tell()
+
+    async def attempt(_timeout: float) -> BlobRef:
+        reader.seek(start)
+        return await _put_once(js, bucket, name, reader)
+
+    return await riding_out(f"put {bucket}/{name}", attempt, first=FETCH_TIMEOUT)
+
+
+async def _put_once(js: JetStreamContext, bucket: str, name: str, reader: BinaryIO) -> BlobRef:
     # nats-py's ObjectStore.put, byte for byte in what it stores, except that it waits for each
     # chunk's ack before reading the next (one round trip per chunk); here up to PUT_WINDOW
     # chunks await their acks while the next ones are read and sent.
@@ -112,7 +131,10 @@ async def _put(js: JetStreamContext, bucket: str, name: str, reader: BinaryIO) -
         raise
     if previous is not None and not previous.deleted:  # a replaced object's chunks go
         old = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=previous.nuid)
-        await js.purge_stream(stream, subject=old)
+        try:
+            await riding_out(f"purge {old}", lambda _t: js.purge_stream(stream, subject=old))
+        except BusUnavailable as e:  # stored all the same: only the old chunks' space stays
+            log.warning("old_chunks_left", bucket=bucket, name=name, error=str(e))
     return BlobRef(bucket=bucket, name=name, digest=info.digest or "", size=size)
 
 
@@ -133,6 +155,13 @@ async def read_blob(js: JetStreamContext, bucket: str, name: str, out: BinaryIO)
     ones are in; nats-py's `get` then waits forever on the old chunks. Here a read that loses
     that race starts over on the new object. Missing or deleted: nats' ObjectNotFoundError or
     ObjectDeletedError."""
+    # A stream leader election (or a lost node) leaves a read unanswered: it starts over.
+    return await riding_out(
+        f"read {bucket}/{name}", lambda _t: _read_blob(js, bucket, name, out), first=FETCH_TIMEOUT
+    )
+
+
+async def _read_blob(js: JetStreamContext, bucket: str, name: str, out: BinaryIO) -> ObjectInfo:
     store = await js.object_store(bucket)
     for attempt in range(READ_ATTEMPTS):
         info = await store.get_info(name)

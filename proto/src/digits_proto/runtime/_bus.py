@@ -12,18 +12,12 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import (
-    DiscardPolicy,
-    KeyValueConfig,
-    ObjectStoreConfig,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-)
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from digits_proto import subjects
 from digits_proto.runtime._limits import DAY, StorageLimits, storage_limits
+from digits_proto.runtime._reconcile import reconcile_all
+from digits_proto.runtime._replicas import NeedsOperator, check_replicas, nats_replicas
 
 log = structlog.get_logger(__name__)
 
@@ -136,12 +130,14 @@ async def connect(url: str, name: str, creds: NatsCredentials | None = None) -> 
     return nc
 
 
-def stream_configs(limits: StorageLimits | None = None) -> list[StreamConfig]:
+def stream_configs(
+    limits: StorageLimits | None = None, replicas: int | None = None
+) -> list[StreamConfig]:
     """The JetStream streams of the system (file storage: no acknowledged event is lost).
 
     Domain streams keep every event (a deleted job's go behind a tombstone, see `_retention`);
     progress keeps the last few per job, metrics a generous count per job, device and lease
-    events a number of days (`StorageLimits`).
+    events a number of days (`StorageLimits`). `replicas` None: whatever exists is kept.
     """
     limits = limits or storage_limits()
     bounds: dict[str, dict[str, Any]] = {
@@ -157,6 +153,7 @@ def stream_configs(limits: StorageLimits | None = None) -> list[StreamConfig]:
             duplicate_window=120.0,
             allow_direct=True,
             discard=DiscardPolicy.OLD,
+            num_replicas=replicas,
             **bounds.get(name, {}),
         )
         for name, subject in subjects.EVENT_STREAMS.items()
@@ -167,54 +164,25 @@ def stream_configs(limits: StorageLimits | None = None) -> list[StreamConfig]:
         storage=StorageType.FILE,
         retention=RetentionPolicy.WORK_QUEUE,
         duplicate_window=120.0,
+        num_replicas=replicas,
     )
     return [*events, work]
 
 
-async def ensure_streams(js: JetStreamContext, limits: StorageLimits | None = None) -> None:
-    """Create the streams, KV and Object Store buckets if missing (idempotent, race-safe).
+async def ensure_streams(
+    js: JetStreamContext, limits: StorageLimits | None = None, replicas: int | None = None
+) -> None:
+    """Reconcile the streams, KV and Object Store buckets with what the system wants.
 
-    Only what is missing or configured differently is created or updated: a service whose NATS
-    user may read stream info but not create streams (the embedded launcher provisions them
-    with its admin user first) passes through when everything is in place.
+    Missing ones are created; limits and replica counts (`replicas`, else DIGITS_NATS_REPLICAS)
+    are updated in place; nothing is ever deleted. A difference only an operator may resolve
+    (or one this service's NATS user may not fix: only the provisioning admin updates streams)
+    ends the service with NeedsOperator (exit 78), logged once as `bus_needs_operator`. A
+    service whose streams are already as wanted needs nothing but the right to read their info.
     """
-    for config in stream_configs(limits):
-        try:
-            info = await js.stream_info(config.name or "")
-            if _same(info.config, config):
-                continue
-            await js.update_stream(config)
-        except NotFoundError:
-            try:
-                await js.add_stream(config)
-            except BadRequestError:  # created meanwhile by another service
-                await js.update_stream(config)
-    for bucket in (subjects.BUCKET_DATASETS, subjects.BUCKET_MODELS, subjects.BUCKET_UPLOADS):
-        try:
-            await js.object_store(bucket)
-        except BucketNotFoundError:
-            await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
-    # No bucket max_age: every lease write carries its own TTL (Nats-TTL; nats-py enables
-    # allow_msg_ttl on KV buckets), so the broker's TTL setting alone decides expiry, and
-    # delete markers (one per device key) stay.
-    for bucket in (subjects.KV_LEASES, subjects.KV_QUEUE):
-        try:
-            await js.key_value(bucket)
-        except BucketNotFoundError:
-            await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
-
-
-def _same(actual: StreamConfig, wanted: StreamConfig) -> bool:
-    """The fields `stream_configs` sets agree (the server fills in the rest)."""
-    names = (
-        "subjects",
-        "retention",
-        "storage",
-        "duplicate_window",
-        "allow_direct",
-        "max_msgs_per_subject",
-        "max_age",
-    )
-    return all(
-        getattr(wanted, n) is None or getattr(actual, n) == getattr(wanted, n) for n in names
-    )
+    replicas = nats_replicas() if replicas is None else check_replicas(replicas)
+    try:
+        await reconcile_all(js, stream_configs(limits, replicas), replicas)
+    except NeedsOperator as e:
+        log.error("bus_needs_operator", problem=str(e))
+        raise

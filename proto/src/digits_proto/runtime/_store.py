@@ -12,11 +12,13 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import APIError
 
 from digits_proto import codec, headers, versions
 from digits_proto.base import Event
 from digits_proto.runtime._metrics import metrics_for
+from digits_proto.runtime._replicas import riding_out
 from digits_proto.runtime._trace import trace_headers
 
 log = structlog.get_logger(__name__)
@@ -82,6 +84,14 @@ class EventStore(Generic[E]):
         job's history takes a few round trips instead of one per event. Needs only the
         `DIRECT.GET` right every reader already has (no consumer is created).
         """
+        # Any replica answers a direct get, so an election seldom delays one; a batch left
+        # unanswered (its node just lost) makes the load start over.
+        longest = self.js._timeout
+        return await riding_out(
+            f"load {subject}", lambda t: self._load(subject, t), longest=longest, first=longest
+        )
+
+    async def _load(self, subject: str, timeout: float) -> tuple[list[E], int]:
         events: list[E] = []
         last = 0
         nc = self.js._nc  # nats-py has no batched direct get: request it on its API subject
@@ -93,9 +103,7 @@ class EventStore(Generic[E]):
             while True:
                 request = {"seq": last + 1, "next_by_subj": subject, "batch": LOAD_BATCH}
                 request["max_bytes"] = LOAD_MAX_BYTES
-                msgs, end = await batch.get(
-                    nc.publish(api, _json(request), reply=inbox), self.js._timeout
-                )
+                msgs, end = await batch.get(nc.publish(api, _json(request), reply=inbox), timeout)
                 for msg in msgs:
                     events.append(versions.decode_event(self.decoder, msg.data or b"", msg.headers))
                     last = int(msg.headers[SEQUENCE])  # type: ignore[index]
@@ -130,8 +138,9 @@ class EventStore(Generic[E]):
             hdrs = trace_headers(hdrs)  # the chain being handled, and what caused this event
             if expected_last_seq is not None:
                 hdrs[headers.EXPECTED_LAST_SUBJECT_SEQ] = str(last)
+            data = codec.encode(event)
             try:
-                ack = await self.js.publish(subject, codec.encode(event), headers=hdrs)
+                ack = await self._publish(subject, data, hdrs)
             except APIError as e:
                 if e.err_code == WRONG_LAST_SEQUENCE:
                     raise ConcurrencyError(subject) from e
@@ -141,6 +150,16 @@ class EventStore(Generic[E]):
                 metrics.inc("events_appended", stream=self.stream, type=type(event).__name__)
             log.debug("event_appended", subject=subject, type=type(event).__name__, seq=last)
         return last
+
+    async def _publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> PubAck:
+        # A stream leader election answers "no responders" or nothing at all: the same message
+        # is sent again until the deadline; its Nats-Msg-Id (the event id) makes the stream
+        # store it once and answer a repeat with the first one's sequence.
+        return await riding_out(
+            f"append to {subject}",
+            lambda t: self.js.publish(subject, data, timeout=t, headers=hdrs),
+            longest=self.js._timeout,
+        )
 
     async def update(
         self,
