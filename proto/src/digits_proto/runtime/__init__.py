@@ -51,6 +51,15 @@ from digits_proto.runtime._micro import (
     serve_endpoints,
 )
 from digits_proto.runtime._opstoken import OPS_SECURITY, ops_guard, ops_token
+from digits_proto.runtime._replicas import (
+    EXIT_NEEDS_OPERATOR,
+    REPLICAS_ENV,
+    RETRY_ENV,
+    BusUnavailable,
+    NeedsOperator,
+    nats_replicas,
+    riding_out,
+)
 from digits_proto.runtime._requestid import RequestIdMiddleware, return_request_id
 from digits_proto.runtime._retention import (
     SubjectHead,
@@ -74,11 +83,15 @@ from digits_proto.runtime._work import Later, Outcome, consume_tickets, heartbea
 
 __all__ = [
     "CREDS_ENV",
+    "EXIT_NEEDS_OPERATOR",
     "ID_TOKEN",
     "LEASE_TTL_SECONDS",
     "MIN_FREE",
     "OPS_SECURITY",
+    "REPLICAS_ENV",
+    "RETRY_ENV",
     "ArchiveRefused",
+    "BusUnavailable",
     "ConcurrencyError",
     "Conflict",
     "DomainError",
@@ -89,6 +102,7 @@ __all__ = [
     "Member",
     "Metrics",
     "NatsCredentials",
+    "NeedsOperator",
     "NotFound",
     "Outcome",
     "RequestIdMiddleware",
@@ -117,6 +131,7 @@ __all__ = [
     "internal_error",
     "keyed_before",
     "list_archive",
+    "nats_replicas",
     "ops_guard",
     "ops_token",
     "purge_step",
@@ -129,6 +144,7 @@ __all__ = [
     "request",
     "request_id",
     "return_request_id",
+    "riding_out",
     "run_service",
     "safe_member_path",
     "same_request",
