@@ -56,7 +56,8 @@ class Node:
 
 
 class Bus:
-    """`size` nats-servers on loopback (1: the embedded server; 3 or more: a cluster)."""
+    """`size` nats-servers on loopback (1: the embedded server; 3 or more: a cluster, as
+    `Settings.replicas` checks)."""
 
     def __init__(
         self,
@@ -66,11 +67,6 @@ class Bus:
         log: Callable[[str], logfiles.RotatingLog],
         echo: Callable[..., None] = print,
     ):
-        if size != 1 and size < 3:
-            raise SystemExit(
-                f"--cluster {size}: a cluster needs at least 3 nodes (a majority must survive "
-                "the loss of one)"
-            )
         self.data_dir, self.size, self.log, self.echo = data_dir, size, log, echo
         self.folder = data_dir / "nats"
         self.creds_dir = self.folder / "creds"

@@ -88,7 +88,8 @@ class Launcher:
         self.logs = self.data_dir / "logs"
         self.bus: Bus | None = None  # the embedded nats-server(s), supervised
         self.nats_url = settings.nats_url
-        self.replicas = 0  # embedded mode: the copies of every stream (settings.replicas)
+        # Embedded mode: the copies of every stream; checked now, before anything starts.
+        self.replicas = 0 if settings.nats_url else settings.replicas
         self.creds_dir: Path | None = None  # embedded mode: one credentials file per service
         self.store_lock: IO[bytes] | None = None  # embedded mode: the NATS store is ours alone
         modules = modules or {name: "" for name in SERVICES}
@@ -141,7 +142,7 @@ class Launcher:
         """Embedded mode: credentials, the config(s) with the permission table, the server or
         the cluster, then provisioning with the replica count."""
         self.store_lock = self.store_lock or hold_store(self.data_dir)  # not during a restore
-        size, self.replicas = self.settings.cluster, self.settings.replicas
+        size = self.settings.cluster
         self.bus = Bus(self.data_dir, size, self.settings.nats_port, self._log, self.echo)
         self.creds_dir = self.bus.creds_dir
         self.bus.start(self.replicas)

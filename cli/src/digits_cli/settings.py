@@ -38,7 +38,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def replicas(self) -> int:
-        """The replica count the embedded bus is provisioned with (and services are told)."""
+        """The replica count the embedded bus is provisioned with (and services are told); a
+        clear error for a cluster too small or more replicas than servers."""
+        if self.cluster != 1 and self.cluster < 3:
+            raise SystemExit(
+                f"--cluster {self.cluster} (DIGITS_NATS_CLUSTER): a cluster needs at least 3 "
+                "nodes (a majority must survive the loss of one)"
+            )
         wanted = self.nats_replicas or (1 if self.cluster == 1 else min(3, self.cluster))
         if not 1 <= wanted <= min(5, self.cluster):
             raise SystemExit(

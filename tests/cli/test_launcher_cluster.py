@@ -1,0 +1,85 @@
+"""`digits run --cluster 3`: three clustered nats-servers on loopback, every stream and bucket
+R3, the services given every node; the next start rejoins the same cluster with its data."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from pathlib import Path
+
+import nats
+import pytest
+
+from digits_cli.__main__ import main
+from digits_cli.bus import CLUSTER_FILE
+from digits_cli.settings import Settings, get_settings
+from tests.cli.test_supervised_bus import admin, append, running, stored
+
+
+@pytest.mark.timeout(240)
+async def test_cluster_of_three_replicates_everything_and_rejoins_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    start = time.monotonic()
+    with running(data, cluster=3) as (launcher, lines):
+        started = time.monotonic() - start
+        print(f"--cluster 3 ready (fake service) in {started:.1f} s")
+        urls = launcher.nats_url.split(",")
+        assert len(urls) == 3 and len(set(urls)) == 3
+        env = launcher._env(launcher.children[0])
+        assert env["DIGITS_NATS_URL"] == launcher.nats_url
+        assert env["DIGITS_NATS_REPLICAS"] == "3"
+        addresses = json.loads((data / "services.json").read_text())
+        assert [addresses[f"nats-{i}"] for i in (1, 2, 3)] == urls
+        assert any("NATS cluster of 3" in line and urls[2] in line for line in lines), lines
+        client = await admin(launcher)
+        try:
+            streams = [info async for info in _streams(client)]
+        finally:
+            await client.close()
+        names = {info.config.name for info in streams}
+        # Events, the work queue, the KV and the Object Store buckets: all of them R3.
+        assert {"DIGITS_DATASETS", "DIGITS_WORK", "KV_digits-leases", "OBJ_digits-models"} <= names
+        assert {info.config.name: info.config.num_replicas for info in streams} == dict.fromkeys(
+            names, 3
+        )
+        kept = data / "nats" / CLUSTER_FILE
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        secret = json.loads(kept.read_text())["password"]
+        for i in (1, 2, 3):
+            conf = data / "nats" / f"node{i}" / "nats.conf"
+            assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+            assert json.loads(conf.read_text())["jetstream"]["store_dir"].endswith(
+                f"node{i}/jetstream"
+            )
+        seq = await append(launcher, "first-run")
+    assert all(n.proc is None for n in launcher.bus.nodes)  # type: ignore[union-attr]
+    with running(data, cluster=3) as (again, _):
+        assert json.loads(kept.read_text())["password"] == secret  # the same cluster
+        assert await stored(again, seq) == b"first-run"
+
+
+async def _streams(client: nats.NATS):
+    for info in await client.jetstream().streams_info():
+        yield info
+
+
+def test_a_cluster_needs_three_nodes_and_replicas_fit_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digits run --cluster 2` is refused before anything starts; so are more replicas than
+    servers (JetStream would refuse every stream)."""
+    monkeypatch.setenv("DIGITS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match="at least 3 nodes"):
+            main(["run", "--cluster", "2"])
+    finally:
+        get_settings.cache_clear()
+    assert not (tmp_path / "data").exists()  # refused before anything was made
+    with pytest.raises(SystemExit, match="DIGITS_NATS_REPLICAS=3"):
+        _ = Settings(nats_replicas=3).replicas
+    assert Settings(cluster=3).replicas == 3 and Settings().replicas == 1
+    assert Settings(cluster=5).replicas == 3 and Settings(cluster=5, nats_replicas=5).replicas == 5
