@@ -79,7 +79,7 @@ from digits_proto.runtime._trace import (
     trace_headers,
     traced,
 )
-from digits_proto.runtime._work import Later, Outcome, consume_tickets, heartbeat
+from digits_proto.runtime._work import GiveUp, Later, Outcome, consume_tickets, heartbeat
 
 __all__ = [
     "CREDS_ENV",
@@ -97,6 +97,7 @@ __all__ = [
     "DomainError",
     "EventStore",
     "Forbidden",
+    "GiveUp",
     "KeyReused",
     "Later",
     "Member",

@@ -37,6 +37,21 @@ class Later:
     seconds: float
 
 
+@dataclass(frozen=True)
+class GiveUp:
+    """Bound a ticket whose worker never comes back from it (a poison ticket).
+
+    Delivered more than `after` times, the ticket is not handled again: `end(msg, losses)` ends
+    its job Error naming the cause, then the ticket is TERMed. Only for consumers whose handler
+    never NAKs to wait (dataset builds, classify-many): JetStream counts a NAK as a delivery, so
+    a job waiting in a queue would reach any bound. A consumer that waits that way (the trainer:
+    `Later` while it waits for devices or its dataset) counts lost workers in its aggregate.
+    """
+
+    after: int  # deliveries allowed; 0 or less = no bound
+    end: Callable[[Msg, int], Awaitable[None]]
+
+
 async def consume_tickets(
     js: JetStreamContext,
     stream: str,
@@ -44,25 +59,20 @@ async def consume_tickets(
     durable: str,
     handle: Callable[[Msg], Awaitable[Outcome | Later]],
     stop: asyncio.Event,
-    ack_wait: float = 30.0,
-    max_deliver: int = -1,
+    ack_wait: float = 5.0,
     retry_delay: float = 2.0,
     ready: asyncio.Event | None = None,
+    give_up: GiveUp | None = None,
 ) -> None:
     """Run `handle` for each ticket, one at a time, until `stop` is set.
 
-    The handler keeps its ticket alive with `heartbeat(msg)`; if the process dies, the ticket is
-    redelivered after `ack_wait` to another worker, which resumes from the last checkpoint event.
+    While the handler runs, the ticket is kept alive by `in_progress()` heartbeats every third of
+    `ack_wait` (no handler can forget them); if the process dies, the heartbeats stop and the
+    ticket is redelivered after `ack_wait` to another worker, which resumes from the last
+    checkpoint event. A short `ack_wait` (5 s) makes that takeover quick.
     """
-    config = ConsumerConfig(
-        durable_name=durable,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=ack_wait,
-        max_deliver=max_deliver,
-        filter_subject=subject,
-        max_ack_pending=1000,
-    )
-    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    await ensure_consumer(js, stream, subject, durable, ack_wait)
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream)
     metrics = metrics_for(js._nc)  # the service's registry (ServiceHost binds it), if any
     if ready is not None:
         ready.set()
@@ -80,11 +90,7 @@ async def consume_tickets(
                 start = time.perf_counter()
                 # The ticket's chain: what the work appends or sends, and its log lines, carry it.
                 with handling(msg.headers):
-                    try:
-                        outcome = await handle(msg)
-                    except Exception:
-                        log.exception("ticket_failed", subject=msg.subject)
-                        outcome = Outcome.RETRY
+                    outcome = await _handle(msg, handle, ack_wait, give_up)
                 if metrics is not None:
                     _record(metrics, durable, msg, outcome, time.perf_counter() - start)
                 with contextlib.suppress(Exception):
@@ -101,6 +107,61 @@ async def consume_tickets(
         # out its whole timeout at shutdown.
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+
+
+async def _handle(
+    msg: Msg,
+    handle: Callable[[Msg], Awaitable[Outcome | Later]],
+    ack_wait: float,
+    give_up: GiveUp | None,
+) -> Outcome | Later:
+    """The handler's outcome, heartbeating meanwhile; a bounded ticket past its bound ends."""
+    try:
+        async with heartbeat(msg, every=max(0.2, ack_wait / 3)):
+            delivered = _delivered(msg)
+            if give_up is not None and 0 < give_up.after < delivered:
+                log.error("ticket_given_up", subject=msg.subject, delivered=delivered)
+                await give_up.end(msg, delivered - 1)
+                return Outcome.TERM
+            return await handle(msg)
+    except Exception:
+        log.exception("ticket_failed", subject=msg.subject)
+        return Outcome.RETRY
+
+
+def _delivered(msg: Msg) -> int:
+    """How many times JetStream delivered this ticket (1 the first time)."""
+    try:
+        return int(msg.metadata.num_delivered or 1)
+    except Exception:  # noqa: BLE001 - a message without JetStream metadata: a first delivery
+        return 1
+
+
+async def ensure_consumer(
+    js: JetStreamContext, stream: str, subject: str, durable: str, ack_wait: float
+) -> None:
+    """Create the durable consumer, or update one that exists in place.
+
+    `pull_subscribe` binds to an existing durable as it is: one created by an older release
+    (ack_wait 30 s, or a JetStream max_deliver) would keep its config. The server's
+    create-or-update request changes the editable fields and keeps the consumer's position.
+    JetStream's own max_deliver stays unlimited: at its bound JetStream drops the ticket
+    silently (the job would show Running forever), and it counts NAK-waits; see GiveUp.
+    """
+    config = ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_deliver=-1,
+        filter_subject=subject,
+        max_ack_pending=1000,
+    )
+    try:
+        await js.add_consumer(stream, config=config)
+    except Exception as e:
+        log.error("ticket_consumer_unchanged", stream=stream, consumer=durable, error=str(e))
+        raise
 
 
 def _record(metrics: Metrics, durable: str, msg: Msg, outcome: Outcome | Later, took: float):

@@ -15,6 +15,7 @@ from digits_proto import codec, subjects
 from digits_proto.datasets import DatasetEvent
 from digits_proto.runtime import (
     EventStore,
+    GiveUp,
     ServiceHost,
     consume_tickets,
     run_service,
@@ -74,6 +75,10 @@ async def setup(host: ServiceHost, settings: Settings, pool: BuildPool) -> None:
             host.stop,
             ack_wait=settings.ack_wait,
             ready=consuming,
+            # Builds never NAK to wait: JetStream's delivery count is the count of lost workers.
+            give_up=GiveUp(
+                settings.max_deliver, functools.partial(worker.give_up_build, build_deps)
+            ),
         ),
         name="dataset-builder",
     )

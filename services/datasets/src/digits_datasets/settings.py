@@ -29,7 +29,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # medium datasets in one shard each (COMMON's `<split>.rec` names).
     shard_mb: float = 512.0
     progress_interval: float = 0.5
-    ack_wait: float = 30.0
+    # Seconds a build ticket stays ours without a heartbeat (sent every third of it while a
+    # build runs): a killed service's build is taken over by another this soon.
+    ack_wait: float = 5.0
+    # A build whose worker was lost this many times (its ticket delivered once more) ends Error
+    # instead of starting again (DIGITS_MAX_DELIVER); 0 = no bound.
+    max_deliver: int = 5
     # Uploaded archives (method "upload"): refused when they expand past this or hold more,
     # or when unpacking would leave the data disk with less than `upload_min_free_bytes`.
     upload_max_bytes: int = 4 * 1024**3
@@ -52,4 +57,4 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 @functools.cache
 def get_settings() -> Settings:
     """The process's settings (read once)."""
-    return env_settings(Settings, "datasets")
+    return env_settings(Settings, "datasets", aliases={"max_deliver": "DIGITS_MAX_DELIVER"})

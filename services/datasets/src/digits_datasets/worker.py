@@ -30,6 +30,7 @@ from digits_proto import codec, headers, stamps, subjects, versions
 from digits_proto.datasets import (
     BuildDatasetTicket,
     DatasetAborted,
+    DatasetBuildStarted,
     DatasetDeleted,
     DatasetEvent,
     DatasetFailed,
@@ -42,7 +43,6 @@ from digits_proto.runtime import (
     EventStore,
     Outcome,
     delete_prefix,
-    heartbeat,
     internal_error,
     trace_headers,
 )
@@ -74,9 +74,33 @@ async def build_dataset(deps: BuildDeps, msg: Msg) -> Outcome:
         return Outcome.TERM
     if not isinstance(ticket, BuildDatasetTicket):
         return Outcome.TERM
-    async with heartbeat(msg, every=max(1.0, deps.settings.ack_wait / 4)):
-        await Build(deps, ticket.dataset_id).run()
+    await Build(deps, ticket.dataset_id).run()  # consume_tickets heartbeats meanwhile
     return Outcome.ACK
+
+
+async def give_up_build(deps: BuildDeps, msg: Msg, losses: int) -> None:
+    """The build's ticket came back `losses` times without an end (its worker killed, or
+    crashing, each time): the dataset ends Error naming the cause instead of looping."""
+    try:
+        ticket = versions.decode_event(codec.dataset_commands, msg.data, msg.headers)
+    except msgspec.DecodeError:
+        return
+    if not isinstance(ticket, BuildDatasetTicket):
+        return
+    dataset_id = ticket.dataset_id
+
+    def decide(history: list[DatasetEvent]) -> list[DatasetEvent]:
+        if not domain.fold(history).building:
+            return []
+        starts = [e.worker for e in history if isinstance(e, DatasetBuildStarted)]
+        error = (
+            f"the worker was lost {losses} times while building this dataset; "
+            f"last on {starts[-1] if starts else 'an unknown worker'}"
+        )
+        return [DatasetFailed(dataset_id=dataset_id, error=error)]
+
+    await deps.store.update(subjects.dataset_events(dataset_id), decide)
+    log.error("build_given_up", dataset_id=dataset_id, losses=losses)
 
 
 class Build:

@@ -31,7 +31,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_list_bytes: int = 16 * 1024 * 1024  # an image list larger than this is refused
     batch_size: int = 64  # images per forward pass in classify many
     decode_threads: int = 0  # threads reading/decoding classify-many images; 0 = auto
-    ack_wait: float = 30.0  # seconds a classify-many ticket may go without a heartbeat
+    ack_wait: float = 5.0  # seconds a classify-many ticket may go without a heartbeat
+    # A classify-many job whose inference process was lost this many times ends Error instead
+    # of being taken over again (DIGITS_MAX_DELIVER); 0 = no bound.
+    max_deliver: int = 5
     cache_mb: int = 1024  # loaded networks' parameter bytes kept in memory (LRU; 0 = no bound)
     use_gpus: bool = True  # lease a free GPU from the gpu-broker when there is one
     node_id: str = msgspec.field(default_factory=lambda: default_node_id())  # the broker's node
@@ -63,7 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 @functools.cache
 def get_settings() -> Settings:
     """The process's settings (cached)."""
-    return env_settings(Settings, "inference")
+    return env_settings(Settings, "inference", aliases={"max_deliver": "DIGITS_MAX_DELIVER"})
 
 
 def apply_thread_limits(settings: Settings) -> None:
