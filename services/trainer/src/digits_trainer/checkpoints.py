@@ -12,10 +12,12 @@ bounds what a crash costs without being a user-visible snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -24,11 +26,38 @@ import numpy as np
 from mxnet import gluon
 
 from digits_proto.models import TrainSpec
-from digits_trainer.reports import ResumePointReport, SnapshotReport
+from digits_trainer.reports import ResumePointReport, SnapshotReport, WriteFailed
 
 STATES_MEMBER = "trainer.states"
 SIDECAR_MEMBER = "checkpoint.json"
 PARAMS_MEMBER = "net.params"  # resume points only
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a failure while writing `path` into WriteFailed naming it: Python's write() errors
+    carry no file name, and MXNet's C++ streams fail a CHECK that says nothing of the disk."""
+    try:
+        yield
+    except WriteFailed:
+        raise
+    except OSError as e:
+        raise WriteFailed(path, e.strerror or str(e)) from e
+    except mx.base.MXNetError as e:
+        raise WriteFailed(path, why_not_written(Path(path), e)) from e
+
+
+def why_not_written(path: Path, error: Exception) -> str:
+    """What the file system says about `path`'s folder: full or read-only (what MXNet's error
+    hides); else the error's first line."""
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("."))
+    with contextlib.suppress(OSError):
+        fs = os.statvfs(folder)
+        if fs.f_flag & os.ST_RDONLY:
+            return os.strerror(30)  # EROFS: "Read-only file system"
+        if fs.f_bavail == 0:
+            return os.strerror(28)  # ENOSPC: "No space left on device"
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,12 +137,16 @@ def save_snapshot(
 ) -> SnapshotReport:
     """Write one snapshot's three files under `folder/<epoch>/` and describe them."""
     out = Path(folder) / f"{checkpoint.epoch:g}"
-    out.mkdir(parents=True, exist_ok=True)
-    net.export(str(out / "net"), epoch=0)  # epoch only names the file; ours is in the folder
-    trainer.save_states(str(out / STATES_MEMBER))
-    (out / SIDECAR_MEMBER).write_bytes(msgspec.json.encode(checkpoint))
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    with writing(out / "net-0000.params"):
+        net.export(str(out / "net"), epoch=0)  # epoch only names the file; ours is in the folder
+    with writing(out / STATES_MEMBER):
+        trainer.save_states(str(out / STATES_MEMBER))
+    with writing(out / SIDECAR_MEMBER):
+        (out / SIDECAR_MEMBER).write_bytes(msgspec.json.encode(checkpoint))
     state = out / "snapshot.state"
-    with tarfile.open(state, "w") as tar:
+    with writing(state), tarfile.open(state, "w") as tar:
         tar.add(out / STATES_MEMBER, arcname=STATES_MEMBER)
         tar.add(out / SIDECAR_MEMBER, arcname=SIDECAR_MEMBER)
     return SnapshotReport(
@@ -132,9 +165,11 @@ def save_resume_point(
     """Write one resume point `folder/resume-<iteration>.ckpt` atomically (whoever reads it sees
     a whole file) and describe it."""
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"resume-{checkpoint.iteration}.ckpt"
-    with tempfile.TemporaryDirectory(dir=out, prefix=".point-") as tmp:
+    with writing(path):
+        out.mkdir(parents=True, exist_ok=True)
+    # The temporary folder goes whatever happens: a failed point leaves no partial file.
+    with writing(path), tempfile.TemporaryDirectory(dir=out, prefix=".point-") as tmp:
         params, states = Path(tmp) / PARAMS_MEMBER, Path(tmp) / STATES_MEMBER
         # By parameter name, as `load_matching` reads them (one copy: contexts hold the same).
         weights = {name: p.data(p.list_ctx()[0]) for name, p in net.collect_params().items()}

@@ -17,7 +17,7 @@ import msgspec
 import structlog
 
 from digits_trainer.config import read_config
-from digits_trainer.reports import DoneReport, ErrorReport, ReadyReport, Report, encoder
+from digits_trainer.reports import DoneReport, ReadyReport, Report, encoder, error_report
 
 log = structlog.get_logger("digits_trainer.child")
 
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
         train(config, data, ctx, emit)
     except Exception as e:  # any failure is reported; its traceback goes to the log
         log.exception("training failed")
-        emit(ErrorReport(message=f"{type(e).__name__}: {e}"))
+        emit(error_report(e))
         return 1
     emit(DoneReport())
     return 0

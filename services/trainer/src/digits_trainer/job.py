@@ -29,6 +29,7 @@ from digits_trainer import staging
 from digits_trainer.confine import SandboxUnavailable
 from digits_trainer.confined import Confined
 from digits_trainer.domain import ModelState, resume_point
+from digits_trainer.faults import write_failure
 from digits_trainer.joblog import TRAINER_MARK, JobLog
 from digits_trainer.process import terminate
 from digits_trainer.relay import Relay
@@ -125,6 +126,10 @@ class Attempt:
             live = await self.nc.subscribe(subjects.model_log(self.model_id), cb=self.log.answer)
             try:
                 config = await self.prepare(built, lease)
+            except OSError as e:  # a full or read-only disk: which file on which node
+                log.exception("prepare_failed", model_id=self.model_id)
+                ending = await self.fail(self.write_failure(e, self.cache))
+                return ending
             except Exception as e:  # a dataset we cannot read fails the job (logged)
                 log.exception("prepare_failed", model_id=self.model_id)
                 self.error = f"Data: {e}"
@@ -137,6 +142,10 @@ class Attempt:
             return ending
         except JobStopped as stop:
             ending = stop.ending
+            return ending
+        except OSError as e:  # the job's folder or log cannot be written here: it ends Error
+            log.exception("attempt_write_failed", model_id=self.model_id)
+            ending = await self.fail(self.write_failure(e, self.folder))
             return ending
         finally:
             for subscription in filter(None, (sub, live)):
@@ -222,7 +231,10 @@ class Attempt:
             await terminate(child, self.settings.kill_grace)
             log.info("child_ended", model_id=self.model_id, returncode=child.returncode)
             if self.ending is not Ending.HANDED_BACK:  # a drained node starts no next job
-                await self.spares.refill(lease)  # now, not beside the child: it would share the CPU
+                try:  # now, not beside the child: it would share the CPU
+                    await self.spares.refill(lease)
+                except OSError:  # a full disk: the next job starts a fresh child; this one ended
+                    log.warning("spare_refill_failed", model_id=self.model_id, exc_info=True)
 
     async def hand_back(self, wait: float) -> None:
         """The node drains: have the child write a resume point at its next metric point (at
@@ -249,6 +261,10 @@ class Attempt:
         await self.close_log(Ending.FAILED)
         await self.append(TrainingFailed(model_id=self.model_id, error=error))
         return Ending.FAILED
+
+    def write_failure(self, error: OSError, where: Path) -> str:
+        """The job's error for a failed write on this node, naming the file and the node."""
+        return write_failure(error, self.settings.node_id, where)
 
     async def drop_resume_point(self) -> None:
         """A job that completed, failed or was aborted is never resumed: its point goes."""

@@ -34,6 +34,9 @@ class JobLog:
         self.every = every
         self.uploaded = float("-inf")
         self.opened = False
+        # Lines the disk refused (full, read-only): the uploads still carry them, so the
+        # stored log says how the attempt ended even when the local file could not.
+        self.unwritten: list[str] = []
 
     async def open(self, header: str) -> None:
         """Start from the stored log when it is longer than the local one (an earlier attempt
@@ -61,9 +64,20 @@ class JobLog:
 
     def write(self, line: str) -> None:
         """One line from the trainer itself (the child writes its own lines to the same file)."""
-        stamp = f"{utcnow():%Y-%m-%d %H:%M:%S}"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(f"{stamp} {TRAINER_MARK} {line}\n")
+        text = f"{utcnow():%Y-%m-%d %H:%M:%S} {TRAINER_MARK} {line}\n"
+        if not self.unwritten:  # once one line is missing, later ones would come before it
+            try:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(text)
+                return
+            except OSError as e:
+                log.warning(
+                    "log_write_failed",
+                    model_id=self.model_id,
+                    path=str(self.path),
+                    error=e.strerror,
+                )
+        self.unwritten.append(text)
 
     async def answer(self, msg: Msg) -> None:
         """A live read while the attempt runs (the gateway's log route asks first)."""
@@ -79,10 +93,15 @@ class JobLog:
         now = time.monotonic()
         if not force and now - self.uploaded < self.every:
             return
-        if not self.path.exists():
+        if not self.path.exists() and not self.unwritten:
             return
         self.uploaded = now
         try:
-            await self.store.put_model_file(log_blob(self.model_id), self.path)
+            if self.unwritten:
+                local = self.path.read_bytes() if self.path.exists() else b""
+                data = local + "".join(self.unwritten).encode()
+                await self.store.put_model_bytes(log_blob(self.model_id), data)
+            else:
+                await self.store.put_model_file(log_blob(self.model_id), self.path)
         except Exception:  # the next upload carries the same lines
             log.warning("log_upload_failed", model_id=self.model_id, exc_info=True)

@@ -23,7 +23,7 @@ from digits_proto.models import (
 )
 from digits_trainer import reports
 from digits_trainer.joblog import JobLog
-from digits_trainer.reported import Refused, open_reported, remove_reported
+from digits_trainer.reported import Refused, host_path, open_reported, remove_reported
 from digits_trainer.resumepoints import resume_point_name
 from digits_trainer.settings import Settings
 from digits_trainer.store import Store
@@ -108,6 +108,10 @@ class Relay:
                     await self.on_resume_point(report)
                 case reports.DoneReport():
                     self.done = True
+                case reports.ErrorReport(path=path, reason=reason) if path:
+                    # The child sees its folder as /job: name the file as it lies on this node.
+                    where = host_path(self.folder, path)
+                    self.error = f"{reason} writing {where} on node {self.settings.node_id}"
                 case reports.ErrorReport(message=message):
                     self.error = message
 

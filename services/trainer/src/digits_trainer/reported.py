@@ -36,6 +36,19 @@ def components(reported: str) -> list[str]:
     return parts[1:]
 
 
+def host_path(folder: Path, reported: str) -> str:
+    """Where a path the child names lies on this node (for messages only: nothing is opened);
+    the child's own words when it is not inside its folder."""
+    path = PurePosixPath(reported)
+    if path.is_absolute():
+        if not path.is_relative_to(JOB):
+            return reported
+        path = path.relative_to(JOB)
+    if ".." in path.parts:
+        return reported
+    return str(folder / path)
+
+
 @contextlib.contextmanager
 def parent_dir(folder: Path, reported: str) -> Iterator[tuple[int, str]]:
     """(an fd of the reported file's folder, the file's name), walked without following links."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import msgspec
 
 # A file the parent creates in the job's folder (the child's working folder) when its node
@@ -67,6 +69,32 @@ class ErrorReport(Report, frozen=True, kw_only=True, tag="error"):
     """Training stopped with an error (the traceback is in the child's log)."""
 
     message: str
+    # A file that could not be written (a full disk, a read-only folder), as the child names
+    # it, and why: the parent says where it lies on its node (see relay.py).
+    path: str = ""
+    reason: str = ""
+
+
+# What a full or read-only disk raises (ENOSPC, EROFS, EDQUOT, EFBIG, EIO).
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+class WriteFailed(Exception):
+    """A file could not be written (a full disk, a read-only folder): which file, and why."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{reason} writing {path}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def error_report(e: Exception) -> ErrorReport:
+    """What the child says about the exception that stopped it; a failed write names its file."""
+    if isinstance(e, OSError) and e.filename is not None and e.errno in DISK_ERRNOS:
+        e = WriteFailed(e.filename, e.strerror or str(e))
+    if isinstance(e, WriteFailed):
+        return ErrorReport(message=str(e), path=e.path, reason=e.reason)
+    return ErrorReport(message=f"{type(e).__name__}: {e}")
 
 
 Reports = (

@@ -23,6 +23,7 @@ from digits_proto.runtime import (
     EventStore,
     delete_prefix,
     fetch,
+    put_bytes,
     put_file,
     read_bytes,
     trace_headers,
@@ -162,6 +163,10 @@ class Store:
     async def put_model_file(self, name: str, path: str | Path) -> BlobRef:
         """Upload one of a model's files to the models bucket."""
         return await put_file(self.js, subjects.BUCKET_MODELS, name, path)
+
+    async def put_model_bytes(self, name: str, data: bytes) -> BlobRef:
+        """Upload a small file of a model from memory (a log its disk could not take)."""
+        return await put_bytes(self.js, subjects.BUCKET_MODELS, name, data)
 
     async def read_model_file(self, name: str) -> bytes | None:
         """A small file of a model (its log), None if there is none."""
