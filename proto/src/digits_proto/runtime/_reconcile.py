@@ -32,10 +32,9 @@ BUCKET_UPDATABLE = ("num_replicas",)
 # These only by recreating the stream, which would drop its messages: an operator's call.
 FIXED = ("retention", "storage")
 NAME_IN_USE = 10058  # "stream name already in use with a different configuration"
-REPLICA_ERRORS = {
-    10023: "insufficient resources",
-    10074: "replicas > 1 not supported in non-clustered mode",
-}
+# Asked more copies than there are nodes to hold them (none beyond one on a single server).
+REPLICA_ERRORS = (10005, 10023, 10074)  # no suitable peers, insufficient resources, not clustered
+SUBJECTS_OVERLAP = 10065
 PROVISION = "run `digits nats-provision` with DIGITS_NATS_CREDS naming digits-admin's credentials"
 OBJECT_BUCKETS = (subjects.BUCKET_DATASETS, subjects.BUCKET_MODELS, subjects.BUCKET_UPLOADS)
 KV_BUCKETS = (subjects.KV_LEASES, subjects.KV_QUEUE)
@@ -141,14 +140,15 @@ async def _create(
 def _refused(name: str, what: str, e: APIError) -> str:
     error = f"JetStream error {e.err_code}: {e.description}"
     if e.err_code in REPLICA_ERRORS:
-        return (
-            f"stream {name} ({what}): {error}: set {REPLICAS_ENV} to at most the number of "
-            "NATS nodes up (1 on a single server), or bring the missing nodes back"
+        advice = (
+            f"set {REPLICAS_ENV} to at most the number of NATS nodes up (1 on a single "
+            "server), or bring the missing nodes back"
         )
-    return (
-        f"stream {name} ({what}): {error}: an operator must resolve it (e.g. another stream "
-        "already takes these subjects: remove or rename it as the NATS admin)"
-    )
+    elif e.err_code == SUBJECTS_OVERLAP:
+        advice = "another stream takes these subjects: remove or rename it as the NATS admin"
+    else:
+        advice = "an operator must resolve it as the NATS admin"
+    return f"stream {name} ({what}): {error}: {advice}"
 
 
 def _differs(actual: StreamConfig, wanted: StreamConfig, field: str) -> bool:
