@@ -18,11 +18,13 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import RetentionPolicy
 
 from digits_cli import nats as embedded
-from digits_cli.launcher import EXIT_NEEDS_OPERATOR, Launcher
+from digits_cli.launcher import Launcher
 from digits_cli.settings import Settings
 from digits_proto import subjects
+from digits_proto.runtime import EXIT_NEEDS_OPERATOR
 
 FAKE = {"datasets": "tests.cli.fake_bus_service"}
 
@@ -168,3 +170,32 @@ def test_a_service_that_needs_an_operator_stops_the_system_with_its_reason(
     assert launcher.children[0].restarts == 0
     assert launcher.bus is not None and all(n.proc is None for n in launcher.bus.nodes)
     assert lines[-1] == "DIGITS stopped."
+
+
+@pytest.mark.timeout(120)
+async def test_a_stream_only_an_operator_may_change_stops_the_start_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """The work queue recreated with another retention (as an operator's mistake would): the
+    next start provisions nothing, says what differs, starts no service and exits 78."""
+    data = tmp_path / "data"
+    with running(data) as (launcher, _):
+        client = await admin(launcher)
+        try:
+            js = client.jetstream()
+            config = (await js.stream_info(subjects.STREAM_WORK)).config
+            await js.delete_stream(subjects.STREAM_WORK)
+            await js.add_stream(config, retention=RetentionPolicy.LIMITS)
+        finally:
+            await client.close()
+    lines: list[str] = []
+    again = Launcher(
+        Settings(data_dir=str(data), port=0, ready_timeout=60),
+        echo=lambda *a, **_: lines.append(" ".join(map(str, a))),
+        modules=FAKE,
+    )
+    assert await asyncio.to_thread(again.run) == EXIT_NEEDS_OPERATOR
+    message = next(line for line in lines if "NATS needs an operator" in line)
+    assert subjects.STREAM_WORK in message, lines
+    assert again.children[0].proc is None  # no service was started
+    assert all(n.proc is None for n in again.bus.nodes)  # type: ignore[union-attr]

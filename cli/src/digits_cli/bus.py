@@ -10,13 +10,11 @@ same config, store and port, with the services' backoff; clients reconnect by th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,6 @@ from digits_cli import logfiles, nats
 from digits_proto.runtime import NatsCredentials
 
 MAX_BACKOFF = 30.0
-REPLICAS_ENV = "DIGITS_NATS_REPLICAS"
 CLUSTER_FILE = "cluster.json"
 # A new cluster elects its JetStream meta leader within seconds; a loaded machine is slower.
 ELECTION_TIMEOUT = 60.0
@@ -132,9 +129,8 @@ class Bus:
         for node in self.nodes:
             self._start(node)
         if self.size > 1:
-            asyncio.run(_until_jetstream(self.url, self.admin))
-        with _env(REPLICAS_ENV, str(replicas)):
-            nats.provision(self.nodes[0].url, self.admin)
+            asyncio.run(until_jetstream(self.url, self.admin))
+        nats.provision(self.url, self.admin, replicas)
 
     def _start(self, node: Node) -> None:
         node.started_at = time.monotonic()
@@ -202,22 +198,9 @@ def _read_cluster(file: Path) -> dict:
         ) from None
 
 
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """`name=value` for the block: provisioning reads the replica count from the environment."""
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
-
-
-async def _until_jetstream(url: str, admin: NatsCredentials) -> None:
-    """Until the cluster has a JetStream meta leader (account info answers)."""
+async def until_jetstream(url: str, admin: NatsCredentials) -> None:
+    """Until JetStream answers (a cluster has elected its meta leader): a stream created
+    before that gets no answer."""
     deadline = time.monotonic() + ELECTION_TIMEOUT
     client = await nats_client.connect(
         url.split(","), user=admin.user, password=admin.password, max_reconnect_attempts=-1

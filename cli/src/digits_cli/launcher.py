@@ -20,15 +20,19 @@ from pathlib import Path
 from typing import IO
 
 from digits_cli import logfiles, nats
-from digits_cli.bus import REPLICAS_ENV, Bus, backoff
+from digits_cli.bus import Bus, backoff
 from digits_cli.settings import Settings
 from digits_cli.target import hold_store
-from digits_proto.runtime import CREDS_ENV, NatsCredentials, credentials_for
+from digits_proto.runtime import (
+    CREDS_ENV,
+    EXIT_NEEDS_OPERATOR,
+    REPLICAS_ENV,
+    NatsCredentials,
+    NeedsOperator,
+    credentials_for,
+)
 
 SERVICES = ("gpu-broker", "datasets", "trainer", "inference", "gateway")
-# A service that exits with this (sysexits' EX_CONFIG) needs an operator: restarting it would
-# only repeat the refusal. The same value as digits_proto.runtime.EXIT_NEEDS_OPERATOR.
-EXIT_NEEDS_OPERATOR = 78
 PR_SET_PDEATHSIG = 1
 
 
@@ -113,10 +117,14 @@ class Launcher:
             signal.signal(signal.SIGINT, self._on_signal)
         self._private_folders()
         try:
-            if not self.nats_url:
-                self._start_nats()
-            elif admin := self._external_admin():
-                nats.provision(self.nats_url, admin)
+            try:
+                if not self.nats_url:
+                    self._start_nats()
+                elif admin := self._external_admin():
+                    nats.provision(self.nats_url, admin)
+            except NeedsOperator as e:  # a stream differs in what only an operator may change
+                self.echo(f"NATS needs an operator: {e}", flush=True)
+                return EXIT_NEEDS_OPERATOR
             for child in self.children:
                 self._start(child)
             if not self._wait_ready():
@@ -295,7 +303,7 @@ class Launcher:
     def _restart_if_dead(self, child: Child) -> None:
         if self.stopping or child.proc is None or child.proc.poll() is None:
             return
-        if child.proc.returncode == EXIT_NEEDS_OPERATOR:
+        if child.proc.returncode == EXIT_NEEDS_OPERATOR:  # a restart would refuse the same way
             self.needs_operator, self.stopping = child, True
             return
         now = time.monotonic()
