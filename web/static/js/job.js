@@ -47,15 +47,23 @@ export function jobPage() {
     $("job-eta-wrap").hidden = !eta || !RUNNING.has(status);
   }
 
-  /** Apply a status; returns true when it changed (a replayed one adds no history row). */
-  function setStatus(next, when = new Date()) {
-    if (!next || next === status) return false;
+  /** A history row: the status, what it says beside it (a worker lost), when. */
+  function historyRow(name, when, note) {
+    const cell = el("td", {}, badge(name));
+    if (note) cell.append(" ", el("span", { class: "muted history-note" }, note));
+    return el("tr", {}, cell, el("td", {}, when ? timeEl(when) : ""));
+  }
+
+  /** Apply a status; returns true when it changed (a replayed one adds no history row). A
+   *  `note` adds its row even for the same status ("resumed after the worker … was lost"). */
+  function setStatus(next, when = new Date(), note = "") {
+    if (!next || (next === status && !note)) return false;
     status = next;
     setBadge(statusBadge, next);
     if (when) {
       const rows = $("status-history");
       rows.querySelector(".empty-row")?.remove();
-      rows.append(el("tr", {}, el("td", {}, badge(next)), el("td", {}, timeEl(when))));
+      rows.append(historyRow(next, when, note));
     }
     const running = RUNNING.has(next);
     $("progress-block").hidden = !running;
@@ -66,13 +74,13 @@ export function jobPage() {
     return true;
   }
 
-  /** Rebuild the history table from [[status, timestamp], …] (a stream's first message). */
-  function setHistory(items, current) {
+  /** Rebuild the history table from [[status, timestamp], …] and the notes beside them (a
+   *  stream's first message). */
+  function setHistory(items, current, notes = []) {
     if (!Array.isArray(items) || !items.length) return setStatus(current);
-    const rows = items.filter((item) => Array.isArray(item) && item[0]).map(([name, at]) => {
-      const when = toDate(at);
-      return el("tr", {}, el("td", {}, badge(name)), el("td", {}, when ? timeEl(when) : ""));
-    });
+    const noted = items.map((item, n) => [item, Array.isArray(notes) ? notes[n] : ""]);
+    const rows = noted.filter(([item]) => Array.isArray(item) && item[0]).map(([[name, at], note]) =>
+      historyRow(name, toDate(at), note));
     $("status-history").replaceChildren(...rows);
     const last = current || items[items.length - 1][0];
     const changed = last !== status;

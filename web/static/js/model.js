@@ -213,7 +213,7 @@ connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
     reported = { progress: NaN, eta: null };
     for (const m of h.metrics || []) addMetric(m);
     for (const s of h.snapshots || []) addSnapshot(s);
-    if (job.setHistory(h.status_history, h.status)) job.refresh().then(showDatasetName);
+    if (job.setHistory(h.status_history, h.status, h.status_notes)) job.refresh().then(showDatasetName);
     setProgress(h);
     schedule();
   },
@@ -230,7 +230,7 @@ connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
     else addSnapshot(e.epoch);
   },
   status(e) {
-    if (job.setStatus(e.status)) job.refresh().then(showDatasetName);
+    if (job.setStatus(e.status, undefined, e.note)) job.refresh().then(showDatasetName);
   },
   deleted() {
     job.markDeleted();

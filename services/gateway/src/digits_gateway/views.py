@@ -37,9 +37,11 @@ History = list[tuple[str, datetime]]
 
 
 def _common(cur: Cursor, job: Job, history: History | None = None) -> dict[str, Any]:
+    notes: list[str] = []
     if history is None:
         history = queries.status_history(cur, job.id)
-    return {
+        notes = queries.status_notes(cur, job.id)
+    out = {
         "id": job.id,
         "name": job.name,
         "status": job.status,
@@ -56,6 +58,9 @@ def _common(cur: Cursor, job: Job, history: History | None = None) -> dict[str, 
         "form": job.form,
         "spec": job.spec,
     }
+    if any(notes):  # beside status_history (pairs, as DIGITS had): e.g. a worker was lost
+        out["status_notes"] = notes
+    return out
 
 
 def dataset(cur: Cursor, job: Job) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from digits_proto.models import (
     TrainingFailed,
     TrainingStarted,
     TrainSpec,
+    WorkerLost,
 )
 from digits_proto.stamps import Stamps
 from digits_trainer import access
@@ -61,6 +62,8 @@ class ModelState(msgspec.Struct, frozen=True, kw_only=True):
     submitted: float = 0.0  # epoch seconds of ModelCreated: the device queue's FIFO order
     pretrained: bool = False  # a registered pretrained model (PretrainedModelCreated)
     notes: str = ""
+    holder: str = ""  # the node whose trainer last took the running job (TrainingStarted…)
+    losses: int = 0  # ... and how many times such a trainer was lost (WorkerLost)
 
     @property
     def last_snapshot(self) -> SnapshotSaved | None:
@@ -114,10 +117,16 @@ def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | N
     match event:
         case ModelWaiting(reason=reason):
             return replace(state, status=JobStatus.WAITING, waiting_reason=reason)
-        case TrainingStarted():
+        case TrainingStarted(node_id=node_id):
             return replace(
-                state, status=JobStatus.RUNNING, waiting_reason="", attempts=state.attempts + 1
+                state,
+                status=JobStatus.RUNNING,
+                waiting_reason="",
+                attempts=state.attempts + 1,
+                holder=node_id,
             )
+        case WorkerLost(taken_by=taken_by, losses=losses):
+            return replace(state, holder=taken_by, losses=max(losses, state.losses + 1))
         case SnapshotSaved() | SnapshotDeleted():
             return evolve_snapshots(state, event)
         case TrainingCompleted():
@@ -323,6 +332,37 @@ def dataset_gate(dataset: DatasetState | None, dataset_id: str) -> tuple[Gate, s
     if dataset.status in (JobStatus.ERROR, JobStatus.ABORTED):
         return Gate.ABORT, f"Dataset {dataset_id} ended {dataset.status.value}"
     return Gate.WAIT, f"Waiting for dataset {dataset_id}"
+
+
+def decide_takeover(
+    state: ModelState, node_id: str, bound: int, at: Stamps
+) -> list[WorkerLost | TrainingFailed]:
+    """A ticket that finds its job Running was held by a trainer that is gone: its heartbeats
+    stopped, so JetStream gave the ticket to us (a node that hands a job back, when drained,
+    says Waiting first). Say so, once per takeover; at `bound` losses (0: none) end the job.
+
+    Losses are counted here, not by JetStream's delivery count: a job waiting for devices or
+    its dataset NAKs its ticket again and again, and each of those is a delivery too."""
+    if state.status is not JobStatus.RUNNING:
+        return []
+    lost, losses = state.holder or "unknown", state.losses + 1
+    events: list[WorkerLost | TrainingFailed] = [
+        WorkerLost(
+            model_id=state.model_id,
+            node_id=lost,
+            taken_by=node_id,
+            losses=losses,
+            event_id=at.new_id(),
+            occurred_at=at.now,
+        )
+    ]
+    if 0 < bound <= losses:
+        error = f"the worker was lost {losses} times while running this job; last on node {lost}"
+        failed = TrainingFailed(
+            model_id=state.model_id, error=error, event_id=at.new_id(), occurred_at=at.now
+        )
+        events.append(failed)
+    return events
 
 
 def decide_wait(state: ModelState, reason: str, at: Stamps) -> list[ModelWaiting]:

@@ -21,7 +21,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     node_id: str = msgspec.field(default_factory=socket.gethostname)
     log_level: str = "info"
     concurrent_jobs: int = 4  # tickets handled at once; each job still needs a device lease
-    ack_wait: float = 30.0  # seconds a ticket stays ours without a heartbeat
+    # Seconds a ticket stays ours without a heartbeat (sent every third of it while a job is
+    # handled): a killed trainer's job is taken over by another this soon.
+    ack_wait: float = 5.0
+    # A job whose trainer was lost this many times (killed, crashed mid-job) ends Error instead
+    # of being taken over again (DIGITS_MAX_DELIVER); 0 = no bound.
+    max_deliver: int = 5
     retry_delay: float = 2.0  # seconds before a waiting job's ticket comes back
     # A job waiting for devices asks again this soon when it is among the next few in the
     # queue (`concurrent_jobs` places), `near_retry_delay` within 4 × that, `far_retry_delay`
@@ -106,7 +111,7 @@ def preload_bytes(settings: Settings) -> int:
 @functools.cache
 def get_settings() -> Settings:
     """The process's settings, read once."""
-    return env_settings(Settings, "trainer")
+    return env_settings(Settings, "trainer", aliases={"max_deliver": "DIGITS_MAX_DELIVER"})
 
 
 def inherited_environment() -> dict[str, str]:

@@ -12,11 +12,21 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from digits_proto import codec, stamps, versions
-from digits_proto.models import ModelAborted, TrainingFailed, TrainModelTicket
-from digits_proto.runtime import ConcurrencyError, Later, Outcome, heartbeat
+from digits_proto.base import JobStatus
+from digits_proto.models import ModelAborted, ModelWaiting, TrainingFailed, TrainModelTicket
+from digits_proto.runtime import ConcurrencyError, Later, Outcome
 from digits_trainer.cachebound import prune_cache
 from digits_trainer.confine import remove_tree
-from digits_trainer.domain import WAITING_FOR_DEVICES, Gate, ModelState, dataset_gate, decide_wait
+from digits_trainer.domain import (
+    WAITING_FOR_DEVICES,
+    Gate,
+    ModelState,
+    dataset_gate,
+    decide_takeover,
+    decide_wait,
+    evolve_model,
+    fold_model,
+)
 from digits_trainer.errors import InvalidField
 from digits_trainer.job import Attempt, Ending
 from digits_trainer.leases import LeaseRefused, Leases
@@ -57,6 +67,11 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     state, seq = await store.model(model_id)
     if state is None or state.deleted or not state.status.is_running:
         return Outcome.ACK
+    if state.status is JobStatus.RUNNING:  # on a trainer that is gone
+        taken = await take_over(worker, state, seq)
+        if not isinstance(taken, tuple):
+            return taken
+        state, seq = taken
 
     dataset = await store.dataset(state.dataset_id)
     gate, reason = dataset_gate(dataset, state.dataset_id)
@@ -86,9 +101,9 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
         return HAND_BACK
     log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
     attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
-    # Heartbeats well inside ack_wait: a ticket only comes back when its trainer is gone.
+    # consume_tickets heartbeats meanwhile: a ticket only comes back when its trainer is gone.
     with worker.node.running(attempt) if worker.node else contextlib.nullcontext():
-        async with worker.leases.hold(lease), heartbeat(msg, every=worker.settings.ack_wait / 3):
+        async with worker.leases.hold(lease):
             ending = await attempt.run(dataset.built, lease)
     log.info("training_job_ended", model_id=model_id, ending=ending.value)
     # Ended for good (its log is in the bucket): the local folder (inputs, work files) goes.
@@ -98,8 +113,53 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     if ending is Ending.DELETED:
         await store.forget_model(model_id)  # a snapshot or metric may have landed after the delete
     if ending is Ending.HANDED_BACK:
+        await handed_back(store, model_id, worker.settings.node_id)
         return HAND_BACK
     return Outcome.ACK
+
+
+async def take_over(
+    worker: Worker, state: ModelState, seq: int
+) -> tuple[ModelState, int] | Outcome | Later:
+    """The job was Running on a trainer that is gone: record the loss (once: our append
+    expects `seq`) and go on with the job, or end it Error at the bound (ACK)."""
+    settings = worker.settings
+    if worker.node is not None and state.model_id in worker.node.jobs:  # ours, still running
+        return Later(settings.ack_wait)
+    events = decide_takeover(state, settings.node_id, settings.max_deliver, stamps.live())
+    try:
+        seq = await worker.store.append(state.model_id, events, seq)
+    except ConcurrencyError:
+        return Outcome.RETRY  # the job changed meanwhile: the next delivery decides
+    for event in events:
+        state = evolve_model(state, event) or state
+    log.warning(
+        "worker_lost",
+        model_id=state.model_id,
+        lost_node=events[0].node_id,
+        losses=state.losses,
+        ended=not state.status.is_running,
+    )
+    if not state.status.is_running:  # its trainers were lost too often: it ended Error
+        return Outcome.ACK
+    return state, seq
+
+
+async def handed_back(store: Store, model_id: str, node_id: str) -> None:
+    """A handed-back job waits for another node, and says so before its ticket goes back:
+    the next trainer must not take it for a job whose worker was lost."""
+    reason = f"Handed back by node {node_id}"
+
+    def decide(events: list) -> list[ModelWaiting]:
+        state = fold_model(events)
+        if state is None or state.status is not JobStatus.RUNNING:
+            return []
+        return [ModelWaiting(model_id=model_id, reason=reason)]
+
+    try:
+        await store.update(model_id, decide)
+    except Exception:  # the bus is failing: the ticket still goes back regardless
+        log.exception("hand_back_unrecorded", model_id=model_id)
 
 
 async def wait(store: Store, state: ModelState, seq: int, reason: str) -> Outcome:

@@ -190,6 +190,7 @@ def _history(cur: queries.Cursor, job: queries.Job) -> dict[str, Any]:
     data = views.summary(job)
     data["job_id"] = job.id
     data["status_history"] = [[s, at.timestamp()] for s, at in queries.status_history(cur, job.id)]
+    data["status_notes"] = queries.status_notes(cur, job.id)
     if job.type == "model":
         data["snapshots"] = [s.epoch for s in queries.snapshots(cur, job.id)]
         data["metrics"] = [

@@ -90,10 +90,12 @@ def progress_pct(value: Any) -> int | None:
     return max(0, min(100, round(pct)))
 
 
-def history_view(items: Any) -> list[dict[str, Any]]:
-    """status_history as [{status, time}], from [status, ts] pairs or {status, timestamp} dicts."""
+def history_view(items: Any, notes: Any = None) -> list[dict[str, Any]]:
+    """status_history as [{status, time, note}], from [status, ts] pairs or {status, timestamp}
+    dicts; `notes` (status_notes) is aligned with them."""
     rows: list[dict[str, Any]] = []
-    for item in items if isinstance(items, list) else []:
+    notes = notes if isinstance(notes, list) else []
+    for n, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, list | tuple) and item:
             status, when = item[0], item[1] if len(item) > 1 else None
         elif isinstance(item, dict):
@@ -104,7 +106,8 @@ def history_view(items: Any) -> list[dict[str, Any]]:
             )
         else:
             continue
-        rows.append({"status": status_view(status), "time": fmt_time(when)})
+        note = str(notes[n]) if n < len(notes) and notes[n] else ""
+        rows.append({"status": status_view(status), "time": fmt_time(when), "note": note})
     return rows
 
 
@@ -162,7 +165,7 @@ def common_view(job: dict[str, Any]) -> dict[str, Any]:
         "id": str(job.get("id", "")),
         "name": str(job.get("name") or job.get("id") or "Unnamed job"),
         "status": status,
-        "history": history_view(job.get("status_history")),
+        "history": history_view(job.get("status_history"), job.get("status_notes")),
         "progress": 100 if status["text"] == "Done" else pct,
         "eta": fmt_duration(eta) if status["running"] else "",
         "username": str(job.get("username") or ""),

@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 # Bump when a table changes: the file is then deleted and rebuilt from the streams.
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 DDL = """
 create table if not exists meta(key varchar primary key, value varchar);
@@ -29,7 +29,8 @@ create table if not exists jobs(
   progress_seq bigint, deleted_seq bigint, devices varchar, attempt integer, notes varchar,
   idem_key varchar, idem_digest varchar);
 create table if not exists status_history(
-  job_id varchar, seq bigint, status varchar, occurred timestamptz, primary key(job_id, seq));
+  job_id varchar, seq bigint, status varchar, occurred timestamptz, note varchar,
+  primary key(job_id, seq));
 create table if not exists dataset_details(
   dataset_id varchar primary key, folder varchar, labels varchar, split_counts varchar,
   warnings varchar, splits varchar, image_width integer, image_height integer,

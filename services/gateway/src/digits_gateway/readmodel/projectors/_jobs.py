@@ -135,7 +135,7 @@ def create(
                 **_take_early_progress(jobs, job_id, early_progress),
             }
         )
-    jobs.history.setdefault((job_id, seq), (job_id, seq, "Initialized", at))
+    jobs.history.setdefault((job_id, seq), (job_id, seq, "Initialized", at, None))
     return [_status_event(stream, seq, job_id, type, name, "Initialized")]
 
 
@@ -166,8 +166,11 @@ def set_status(
     at: datetime,
     error: str | None = None,
     detail: str | None = None,
+    note: str | None = None,
+    history: bool = True,
 ) -> list[LiveEvent]:
-    """Move a job to `status` (older sequences never overwrite newer ones)."""
+    """Move a job to `status` (older sequences never overwrite newer ones); a status history
+    row (unless not `history`) says when, with `note` beside it."""
     row = jobs.live(job_id)
     if row is None:
         return []
@@ -180,8 +183,12 @@ def set_status(
         if status not in RUNNING:
             row["eta_seconds"] = None
         jobs.rows.put(row)
-    jobs.history.setdefault((job_id, seq), (job_id, seq, status, at))
-    return [_status_event(stream, seq, job_id, row["type"], row["name"], status)]
+    if history:
+        jobs.history.setdefault((job_id, seq), (job_id, seq, status, at, note))
+    event = _status_event(stream, seq, job_id, row["type"], row["name"], status)
+    if note:
+        event.data["note"] = note
+    return [event]
 
 
 def set_progress(

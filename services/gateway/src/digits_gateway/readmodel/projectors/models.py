@@ -25,6 +25,7 @@ from digits_proto.models import (
     TrainingFailed,
     TrainingProgressed,
     TrainingStarted,
+    WorkerLost,
 )
 
 STREAM = subjects.STREAM_MODELS
@@ -76,8 +77,8 @@ def apply_one(jobs: _jobs.Jobs, seq: int, event: Any) -> list[LiveEvent]:
             return _jobs.set_status(
                 jobs, **common, job_id=event.model_id, status="Waiting", detail=event.reason
             )
-        case TrainingStarted():
-            return _started(jobs, seq, event)
+        case TrainingStarted() | WorkerLost():
+            return _running(jobs, seq, event)
         case TrainingProgressed():
             return _jobs.set_progress(
                 jobs,
@@ -135,12 +136,42 @@ def pretrained_spec(event: PretrainedModelCreated) -> dict[str, Any]:
     }
 
 
+def _running(jobs: _jobs.Jobs, seq: int, event: TrainingStarted | WorkerLost) -> list[LiveEvent]:
+    if isinstance(event, WorkerLost):
+        return _worker_lost(jobs, seq, event)
+    return _started(jobs, seq, event)
+
+
 def _started(jobs: _jobs.Jobs, seq: int, event: TrainingStarted) -> list[LiveEvent]:
     row = jobs.rows.get(event.model_id)
     if row is not None:  # as an UPDATE would: even a deleted row takes them
         jobs.rows.put({**row, "devices": dumps(event.devices), "attempt": event.attempt})
+    # A job Running already (its worker was lost: WorkerLost's row says so) gets no second row.
+    again = row is not None and row["status"] == "Running" and (row["status_seq"] or 0) < seq
     return _jobs.set_status(
-        jobs, stream=STREAM, seq=seq, at=event.occurred_at, job_id=event.model_id, status="Running"
+        jobs,
+        stream=STREAM,
+        seq=seq,
+        at=event.occurred_at,
+        job_id=event.model_id,
+        status="Running",
+        history=not again,
+    )
+
+
+def _worker_lost(jobs: _jobs.Jobs, seq: int, event: WorkerLost) -> list[LiveEvent]:
+    """Another trainer takes over a job whose worker was lost: one history row says so."""
+    lost = f" on {event.node_id}" if event.node_id and event.node_id != "unknown" else ""
+    note = f"resumed after the worker{lost} was lost"
+    return _jobs.set_status(
+        jobs,
+        stream=STREAM,
+        seq=seq,
+        at=event.occurred_at,
+        job_id=event.model_id,
+        status="Running",
+        detail=note,
+        note=note,
     )
 
 

@@ -15,6 +15,7 @@ from digits_gateway.readmodel.queries._jobs import (
     snapshots,
     status_histories,
     status_history,
+    status_notes,
 )
 from digits_gateway.readmodel.queries._records import (
     Cursor,
@@ -65,5 +66,6 @@ __all__ = [
     "snapshots",
     "status_histories",
     "status_history",
+    "status_notes",
     "token_user",
 ]

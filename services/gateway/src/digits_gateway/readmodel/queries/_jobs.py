@@ -91,6 +91,15 @@ def status_history(cur: Cursor, job_id: str) -> list[tuple[str, datetime]]:
     return [(s, utc(at)) for s, at in rows]
 
 
+def status_notes(cur: Cursor, job_id: str) -> list[str]:
+    """What each status history row says beside its status (e.g. "resumed after the worker on
+    node-a was lost"), "" for most; aligned with `status_history`."""
+    rows = cur.execute(
+        "select note from status_history where job_id = ? order by seq", [job_id]
+    ).fetchall()
+    return [note or "" for (note,) in rows]
+
+
 def status_histories(cur: Cursor, job_ids: Iterable[str]) -> dict[str, list[tuple[str, datetime]]]:
     """The status histories of many jobs in one query (a page of 1,000 models: one, not 1,000)."""
     ids = list(job_ids)

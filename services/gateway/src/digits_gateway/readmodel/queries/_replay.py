@@ -20,12 +20,14 @@ def changes_since(cur: Cursor, job_id: str | None, cursor: dict[str, int]) -> li
         if stream not in cursor:
             continue
         after = [stream, cursor[stream]]
-        for jid, type, name, status, seq in cur.execute(
-            f"""select j.id, j.type, j.name, h.status, h.seq from status_history h
+        for jid, type, name, status, seq, note in cur.execute(
+            f"""select j.id, j.type, j.name, h.status, h.seq, h.note from status_history h
                 join jobs j on j.id = h.job_id where j.stream = ? and h.seq > ?{job_filter}""",
             after + job_param,
         ).fetchall():
             data = {"job_id": jid, "type": type, "name": name, "status": status}
+            if note:
+                data["note"] = note
             out.append(LiveEvent(stream=stream, seq=seq, job_id=jid, kind="status", data=data))
         for jid, epoch, seq in cur.execute(
             f"""select s.job_id, s.epoch, s.seq from snapshots s join jobs j on j.id = s.job_id
