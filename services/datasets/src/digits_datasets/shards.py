@@ -9,6 +9,7 @@ split's global record indices as keys and header ids.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from digits_datasets.errors import BuildError, BuildStopped
+from digits_datasets.faults import naming
 from digits_datasets.packing import ChunkResult, EncodeSpec, process_chunk
 from digits_datasets.splits import SPLITS, SplitPlan
 from digits_proto import recordio
@@ -110,7 +112,8 @@ class Packer:
         if train is None or train.entries == 0 or mean_sum is None:
             raise BuildError("No training image could be loaded")
         labels_txt = workdir / "labels.txt"
-        labels_txt.write_text("".join(f"{label}\n" for label in plan.labels), encoding="utf-8")
+        with naming(labels_txt):
+            labels_txt.write_text("".join(f"{label}\n" for label in plan.labels), encoding="utf-8")
         mean_npy, mean_jpg = await asyncio.to_thread(save_mean, mean_sum / train.entries, workdir)
         return PackResult(
             splits=splits, labels_txt=labels_txt, mean_npy=mean_npy, mean_jpg=mean_jpg
@@ -161,10 +164,14 @@ class Packer:
                         result.pixel_sum if pixel_sum is None else pixel_sum + result.pixel_sum
                     )
                 await progress(len(result.records) + len(result.errors))
-        finally:
+        except BaseException:
             for future in pending:
                 future.cancel()
-            writer.close()
+            # A full disk fails the close's flush too: the first error is the one to report.
+            with contextlib.suppress(OSError):
+                writer.close()
+            raise
+        writer.close()
         return files, pixel_sum
 
 
@@ -201,12 +208,14 @@ class ShardWriter:
                 first.rec = first.rec.rename(renamed.with_suffix(".rec"))
                 first.idx = first.idx.rename(renamed.with_suffix(".idx"))
             self.writer = self._open(f"{self.split}-{len(self.shards)}")
-        recordio.write(self.writer, index, label, data)
+        with naming(self.shards[-1].rec):
+            recordio.write(self.writer, index, label, data)
         self.shards[-1].entries += 1
 
     def close(self) -> None:
         """Flush and close the open shard."""
-        self.writer.close()
+        with naming(self.shards[-1].rec):
+            self.writer.close()
 
 
 def _write(writer: ShardWriter, files: SplitFiles, result: ChunkResult) -> None:
@@ -227,7 +236,7 @@ def save_mean(mean: np.ndarray, workdir: Path) -> tuple[Path, Path]:
     """Write the exact mean (float32 C×H×W, 0–255) as mean.npy, and a viewable mean.jpg."""
     mean32 = mean.astype(np.float32)
     npy, jpg = workdir / "mean.npy", workdir / "mean.jpg"
-    with open(npy, "wb") as f:
+    with naming(npy), open(npy, "wb") as f:
         np.save(f, mean32)
     pixels = np.clip(np.rint(mean32), 0, 255).astype(np.uint8)
     image = (
@@ -235,5 +244,6 @@ def save_mean(mean: np.ndarray, workdir: Path) -> tuple[Path, Path]:
         if pixels.shape[0] == 1
         else Image.fromarray(pixels.transpose(1, 2, 0))
     )
-    image.save(jpg, "JPEG", quality=90)
+    with naming(jpg):
+        image.save(jpg, "JPEG", quality=90)
     return npy, jpg

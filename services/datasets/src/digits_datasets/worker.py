@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 
 from digits_datasets import domain, upload
 from digits_datasets.errors import BuildError, BuildStopped
+from digits_datasets.faults import build_failure
 from digits_datasets.inflight import BuildProgress, InFlight
 from digits_datasets.packing import EncodeSpec
 from digits_datasets.pool import BuildPool
@@ -141,19 +142,26 @@ class Build:
                 )
             except BuildError as e:
                 await self._step(DatasetFailed(dataset_id=self.dataset_id, error=str(e)))
-            except OSError as e:  # disk full, read-only folder: the job names the path
+            except OSError as e:  # disk full, read-only folder: the job names file and node
                 log.exception("build_failed", dataset_id=self.dataset_id)
-                error = f"{type(e).__name__}: {e}"
-                await self._step(DatasetFailed(dataset_id=self.dataset_id, error=error))
+                node = self.deps.worker.rsplit(":", 1)[0]  # the host name, without the pid
+                await self._fail(build_failure(e, node, self.workdir))
             except Exception:  # noqa: BLE001 - a bug: on the job (no crash loop), detail logged
                 error = internal_error(
                     subjects.SERVICE_DATASETS, "build_failed", dataset_id=self.dataset_id
                 )
-                await self._step(DatasetFailed(dataset_id=self.dataset_id, error=error))
+                await self._fail(error)
         finally:
             with contextlib.suppress(Exception):  # the connection may be closing
                 await sub.unsubscribe()
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def _fail(self, error: str) -> None:
+        """End the build Error; blobs an interrupted upload left go (nothing will read them)."""
+        with contextlib.suppress(Exception):  # the bus may be what failed: the event matters
+            prefix = upload.blob_prefix(self.dataset_id)
+            await delete_prefix(self.deps.js, subjects.BUCKET_DATASETS, prefix)
+        await self._step(DatasetFailed(dataset_id=self.dataset_id, error=error))
 
     async def _build(self) -> None:
         spec = self.state.spec
