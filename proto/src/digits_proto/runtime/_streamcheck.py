@@ -62,7 +62,9 @@ class StreamCheck:
             # Requests would only queue until the client reconnects: say so at once.
             return [f"{NOT_REACHABLE} (NATS connection lost; reconnecting)"]
         found = await asyncio.gather(*(self._stream(name) for name in self.streams))
-        problems = {name: problem for name, problem in zip(self.streams, found, strict=True) if problem}
+        problems = {
+            name: problem for name, problem in zip(self.streams, found, strict=True) if problem
+        }
         return _summarise(problems, len(self.streams))
 
     async def _stream(self, name: str) -> str | None:
@@ -96,7 +98,8 @@ class StreamCheck:
 
 def _peer_up(peer: PeerInfo) -> bool:
     active_s = (peer.active or 0) / 1e9  # nanoseconds since the leader last heard from it
-    return not peer.offline and active_s < LOST_PEER_SECONDS
+    # A follower long gone reads `current: false` (and `active` 0): either marks it lost.
+    return peer.current is not False and not peer.offline and active_s < LOST_PEER_SECONDS
 
 
 def _summarise(problems: dict[str, str], total: int) -> list[str]:

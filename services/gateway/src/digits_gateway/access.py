@@ -40,6 +40,10 @@ P, S, C, OWN, A = Access.PUBLIC, Access.SIGNED_IN, Access.CREATE, Access.OWNER, 
 POLICY: dict[str, dict[str, Access]] = {
     # the gateway itself
     "/health": {"GET": P},
+    # What is degraded now: the probe, public as /health is; the banner's copy for signed-in
+    # pages (its reasons name paths on the server).
+    "/ready": {"GET": P},
+    "/api/v1/status": {"GET": S},
     # /metrics stays open on the bound address (127.0.0.1 by default) for a local Prometheus.
     "/metrics": {"GET": P},
     "/static/{file_path}": {"GET": P},

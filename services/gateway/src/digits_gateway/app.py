@@ -67,7 +67,7 @@ from digits_proto.runtime import (
 
 log = structlog.get_logger(__name__)
 
-UNGATED = ("/health", "/metrics")
+UNGATED = ("/health", "/ready", "/api/v1/status", "/metrics")
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -80,7 +80,9 @@ def _lifespan(settings: Settings) -> Any:
         db = ReadModel(settings.readmodel_path, settings.duckdb_memory)
         hub = Hub()
         projection = Projection(db, js, hub, metrics, settings.fetch_batch)
-        readiness = Readiness(nc, projection.caught_up, interval=settings.ready_interval)
+        readiness = Readiness(
+            nc, projection.caught_up, interval=settings.ready_interval, data_dir=settings.data_dir
+        )
         telemetry = TelemetryRelay(nc, hub, db)
         users = Accounts(AccountStore(js), projection, settings)
         bus = Bus(
@@ -146,6 +148,8 @@ def create_app(settings: Settings) -> Litestar:
     web = ui.web_dir(settings)
     handlers: list[Any] = [
         system.health,
+        system.ready,
+        system.status_json,
         audit.audit_json,
         audit.audit_page,
         system.metrics,

@@ -1,13 +1,19 @@
-"""Is the system up? Every backend service answers nats.micro discovery and the projector runs."""
+"""Is the system up? Every backend service answers nats.micro discovery and the projector runs.
+
+`Readiness.ready` latches (the launcher's start gate, `/health`); `Readiness.board` says how the
+system is now, every service's `/ready`, the bus and the gateway's disk (`/ready`, the banner).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import structlog
 from nats.aio.client import Client
 
+from digits_gateway.status import StatusBoard
 from digits_proto import subjects
 
 log = structlog.get_logger(__name__)
@@ -27,6 +33,7 @@ class Readiness:
         projection_ready: Callable[[], Awaitable[bool]],
         services: tuple[str, ...] = subjects.BACKEND_SERVICES,
         interval: float = 3.0,
+        data_dir: str | Path = ".",
     ):
         self.nc = nc
         self.projection_ready = projection_ready
@@ -35,6 +42,7 @@ class Readiness:
         self.interval = interval
         self.up: dict[str, bool] = dict.fromkeys(services, False)
         self.ready = False
+        self.board = StatusBoard(nc, data_dir, projection_ready, self.up, services)
 
     def waiting_for(self) -> list[str]:
         """What the system still waits for, in words."""
