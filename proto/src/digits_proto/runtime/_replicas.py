@@ -136,11 +136,12 @@ async def riding_out(
             if not is_election(e):
                 raise
             failures += 1
-            if time.monotonic() + pause >= end:
+            left = end - time.monotonic()
+            if left <= 0:
                 raise BusUnavailable(what, seconds, e) from e
             if failures == 1:
                 log.warning("jetstream_retrying", what=what, error=type(e).__name__)
-            await asyncio.sleep(pause)
+            await asyncio.sleep(min(pause, left))
             timeout, pause = min(timeout * 2, longest), min(pause * 2, BACKOFF_MAX)
             continue
         if failures:

@@ -110,6 +110,8 @@ class EventStore(Generic[E]):
                 status = end.get("Status")
                 if status == "404":
                     return events, last
+                if status == "503":  # no replica answers direct gets (yet): an election
+                    raise nats.errors.NoRespondersError
                 if status != "204":
                     raise APIError(code=int(status or 0), description=end.get("Description", ""))
                 if not msgs or int(end.get(NUM_PENDING, "0")) == 0:
