@@ -564,6 +564,16 @@ def login_error() -> Template:
     return login_page("/models/" + MODEL, "Wrong username or password")
 
 
+# What /api/v1/status says: the degraded banner of every signed-in page polls it.
+STATUS: dict[str, Any] = {"ready": True, "components": [], "notices": [], "checked_at": 0.0}
+
+
+@get("/api/v1/status", sync_to_thread=False)
+def system_status() -> dict[str, Any]:
+    """The system's readiness now (tests/web/test_degraded_banner.py drives the real one)."""
+    return STATUS
+
+
 SESSIONS = CookieBackendConfig(secret=os.urandom(32), key="session", samesite="lax")
 
 
@@ -588,6 +598,7 @@ def build_app() -> Litestar:
             dataset_errors,
             model_errors,
             login_error,
+            system_status,
             *fake_cluster.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
