@@ -2,7 +2,8 @@
 
 Every app answers, publicly on its bound address (127.0.0.1 unless `DIGITS_<SERVICE>_HOST`):
 - `GET /health` — alive: 200 while the process runs;
-- `GET /ready` — 200 when consumers run and JetStream answers, else 503 with `waiting_for`;
+- `GET /ready` — 200 when consumers run, every stream has a leader with a quorum and the data
+  disk is above its floor, else 503 with `waiting_for` (the reasons: `ServiceHost.not_ready`);
 - `GET /metrics` — Prometheus text from the service's `Metrics` registry;
 - `GET /schema` — the OpenAPI document (JSON; also at `/schema/openapi.json`).
 
