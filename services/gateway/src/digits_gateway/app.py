@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,9 +59,11 @@ from digits_gateway.readmodel.telemetry import TelemetryRelay
 from digits_gateway.settings import Settings
 from digits_proto import subjects
 from digits_proto.runtime import (
+    CREDS_ENV,
     Metrics,
     RequestIdMiddleware,
     connect,
+    credentials_for,
     ensure_streams,
     return_request_id,
 )
@@ -266,6 +269,25 @@ def server(settings: Settings, app: Litestar | None = None) -> GatewayServer:
 
 async def main(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT; non-zero if the app never started (e.g. no NATS)."""
+    await _bus_as_wanted(settings)
     gateway = server(settings)
     await gateway.serve()
     return 0 if gateway.started else 1
+
+
+async def _bus_as_wanted(settings: Settings) -> None:
+    """Reconcile the streams before uvicorn starts: NeedsOperator (a SystemExit) raised inside
+    the lifespan would come out as uvicorn's traceback and exit 3; here it ends the gateway with
+    78 (not restarted) and its one `bus_needs_operator` line. Any other failure (no NATS yet) is
+    left to the lifespan, as before."""
+    # An explicit path: the lifespan's connection still finds DIGITS_NATS_CREDS set.
+    creds = credentials_for(subjects.SERVICE_GATEWAY, os.environ.get(CREDS_ENV, ""))
+    try:
+        nc = await connect(settings.nats_url, subjects.SERVICE_GATEWAY, creds)
+    except Exception:  # noqa: BLE001 - the lifespan connects again and says why it cannot
+        return
+    try:
+        await ensure_streams(nc.jetstream())
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
