@@ -6,9 +6,7 @@ import asyncio
 import functools
 from pathlib import Path
 
-import msgspec
 import structlog
-from nats.aio.msg import Msg
 
 from digits_inference import handlers, jobs, routes
 from digits_inference.archive import Limits
@@ -17,13 +15,11 @@ from digits_inference.predictor import Predictor
 from digits_inference.registry import Registry
 from digits_inference.retention import Sweeper
 from digits_inference.settings import Settings
-from digits_proto import codec, subjects, versions
-from digits_proto.inference import ManyStatus, many_status_name
+from digits_proto import codec, subjects
 from digits_proto.runtime import (
     GiveUp,
     ServiceHost,
     consume_tickets,
-    put_bytes,
     run_service,
     serve_endpoints,
 )
@@ -80,6 +76,7 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
         ),
         # The server's message limit, less room for the reply's envelope and headers.
         max_reply_bytes=max(0, host.nc.max_payload - REPLY_HEADROOM),
+        checkpoint_every=settings.checkpoint_every,
     )
     host.add_routes(*routes.ROUTES, deps=deps)
     routes.watch_cache(deps, host.metrics)
@@ -103,30 +100,13 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
             ack_wait=settings.ack_wait,
             ready=consuming,
             # The job never NAKs to wait: JetStream's delivery count is the count of lost workers.
-            give_up=GiveUp(settings.max_deliver, functools.partial(give_up_classify, host)),
+            give_up=GiveUp(settings.max_deliver, functools.partial(jobs.give_up, deps)),
         ),
         name="classifier",
     )
     await consuming.wait()
     await host.nc.flush()  # the server knows our subscriptions before anyone is told we are ready
     host.mark_ready()
-
-
-async def give_up_classify(host: ServiceHost, msg: Msg, losses: int) -> None:
-    """A classify-many ticket came back `losses` times without an end (the inference process
-    killed, or crashing, each time): the job ends Error naming the cause instead of looping."""
-    try:
-        ticket = versions.decode_event(codec.classify_many_ticket, msg.data, msg.headers)
-    except msgspec.DecodeError:
-        return
-    cmd = ticket.command
-    error = f"the inference worker was lost {losses} times while running this job"
-    status = ManyStatus(
-        run_id=ticket.run_id, job_id=cmd.job_id, status="Error", error=error, top_n=cmd.top_n > 0
-    )
-    data = msgspec.json.encode(status)
-    await put_bytes(host.js, subjects.BUCKET_UPLOADS, many_status_name(ticket.run_id), data)
-    log.error("classify_many_given_up", run_id=ticket.run_id, losses=losses)
 
 
 async def _release_on_stop(host: ServiceHost, placement: Placement) -> None:

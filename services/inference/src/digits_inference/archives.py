@@ -22,8 +22,14 @@ if TYPE_CHECKING:
     from digits_inference.handlers import Deps
 
 
+def archive_folder(deps: Deps, run_id: str) -> Path:
+    """Where a queued job's archive is extracted: named after the job, so the process taking
+    over a job whose worker died removes the half-extracted folder it left."""
+    return Path(deps.cache_dir).parent / "archives" / f"run-{run_id}"
+
+
 async def unpack(
-    deps: Deps, ref: BlobRef, labels: tuple[str, ...], extract: bool
+    deps: Deps, ref: BlobRef, labels: tuple[str, ...], extract: bool, run_id: str = ""
 ) -> tuple[list[Entry], Path | None]:
     """The archive's images as entries; extracted under the data dir when `extract` (the
     folder is returned for removal), else only listed (validation before queueing a job)."""
@@ -32,8 +38,11 @@ async def unpack(
     limits = deps.archive_limits
     work = Path(deps.cache_dir).parent / "archives"
     work.mkdir(parents=True, exist_ok=True)
-    local = await _download(deps, ref, work)
-    folder = work / uuid.uuid4().hex if extract else None
+    folder = None
+    if extract:
+        folder = archive_folder(deps, run_id) if run_id else work / uuid.uuid4().hex
+        await asyncio.to_thread(archive.remove, folder)  # a dead worker's, half extracted
+    local = await _download(deps, ref, work, run_id)
     try:
         if folder is None:
             members = await asyncio.to_thread(archive.list_images, local, limits)
@@ -53,8 +62,9 @@ async def unpack(
     return archive.entries(members, folder or work, labels, limits), folder
 
 
-async def _download(deps: Deps, ref: BlobRef, work: Path) -> Path:
-    """The blob streamed into a temporary file (never whole in memory), size-checked first."""
+async def _download(deps: Deps, ref: BlobRef, work: Path, run_id: str = "") -> Path:
+    """The blob streamed into a temporary file (never whole in memory), size-checked first;
+    a job's is named after it (a dead worker's leftover is overwritten, not left behind)."""
     store = await deps.js.object_store(ref.bucket)
     try:
         info = await store.get_info(ref.name)
@@ -64,7 +74,11 @@ async def _download(deps: Deps, ref: BlobRef, work: Path) -> Path:
         raise errors.BadArchive(
             f"Archive too large: {info.size} bytes (the limit is {deps.max_archive_bytes})"
         )
-    fd, name = tempfile.mkstemp(dir=work, suffix=".upload")
+    if run_id:
+        name = str(work / f"run-{run_id}.upload")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    else:
+        fd, name = tempfile.mkstemp(dir=work, suffix=".upload")
     try:
         with os.fdopen(fd, "wb") as out:
             await read_blob(deps.js, ref.bucket, ref.name, out)

@@ -62,6 +62,7 @@ class Deps:
     max_archive_bytes: int = 1 << 30  # uploaded image archives (compressed)
     archive_limits: Limits = field(default_factory=Limits)  # members, expanded, per image
     max_reply_bytes: int = 0  # a classify-many result up to this size may travel in the reply
+    checkpoint_every: float = 2.0  # seconds between a classify-many job's checkpoints
     # Classify-many jobs this instance is working on, by run id (the HTTP routes list them).
     in_flight: dict[str, InFlight] = field(default_factory=dict)
 

@@ -18,10 +18,10 @@ import numpy as np
 import structlog
 from mxnet.base import MXNetError
 from nats.aio.msg import Msg
-from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
+from nats.js.errors import NotFoundError, ObjectDeletedError, ObjectNotFoundError
 
-from digits_inference import access, archive, errors, many, runkeys
-from digits_inference.archives import unpack
+from digits_inference import access, archive, errors, many, runkeys, takeover
+from digits_inference.archives import archive_folder, unpack
 from digits_inference.domain import Plan
 from digits_inference.handlers import Deps, InFlight, _mxnet_reason, _plan
 from digits_proto import codec, headers, new_job_id, subjects, versions
@@ -131,16 +131,21 @@ async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | Class
 
 
 async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
-    """Work one queued classify-many job; refusals and failures end as status Error."""
+    """Work one queued classify-many job; refusals and failures end as status Error. A job
+    whose worker died is continued from its last checkpoint (takeover.py)."""
     try:
         ticket = versions.decode_event(codec.classify_many_ticket, msg.data, msg.headers)
     except msgspec.DecodeError:
         log.warning("ticket_undecodable")
         return Outcome.TERM
     cmd, run_id = ticket.command, ticket.run_id
+    if await _ended(deps, run_id):  # its worker died between the end and the ticket's ack
+        log.info("classify_many_already_ended", run_id=run_id)
+        return Outcome.ACK
     status = ManyStatus(run_id=run_id, job_id=cmd.job_id, status="Running", top_n=cmd.top_n > 0)
     progress = {"done": 0, "total": 0}
     deps.in_flight[run_id] = InFlight(run_id, cmd.job_id, time.time(), progress)
+    checkpoints = takeover.Checkpoints(deps.js, run_id, deps.checkpoint_every)
 
     async def report() -> None:
         while True:
@@ -151,10 +156,10 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
         reporter = None
         prepared: Prepared | None = None
         try:
-            prepared = await _prepare(deps, cmd)
+            prepared = await _prepare(deps, cmd, run_id=run_id)
             progress["total"] = len(prepared.entries)
             reporter = asyncio.create_task(report())
-            result = await _compute(deps, cmd, prepared, progress)
+            result = await _compute(deps, cmd, prepared, progress, checkpoints)
             ref = await _put(deps, f"classify-many/{run_id}/result.json", result)
             final = msgspec.structs.replace(
                 status, status="Done", done=progress["total"], total=progress["total"], result=ref
@@ -174,15 +179,58 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
             deps.in_flight.pop(run_id, None)
             if prepared is not None and prepared.folder is not None:
                 await asyncio.to_thread(archive.remove, prepared.folder)
-    await _put(deps, many_status_name(run_id), final)
-    await _forget(deps, cmd.image_list)
-    await _forget(deps, cmd.image_archive)
-    log.info("classify_many_finished", run_id=run_id, status=final.status)
+    await _end(deps, cmd, final, checkpoints)
     return Outcome.ACK
 
 
-async def _prepare(deps: Deps, cmd: ClassifyMany, extract: bool = True) -> Prepared:
-    """Validate and gather the inputs; an archive is extracted only when `extract` (the job)."""
+async def give_up(deps: Deps, msg: Msg, losses: int) -> None:
+    """The end of a ticket whose worker was lost `losses` times (killed, out of memory, or a
+    list that crashes it): the job ends Error saying so, rather than Running forever."""
+    try:
+        ticket = versions.decode_event(codec.classify_many_ticket, msg.data, msg.headers)
+    except msgspec.DecodeError:
+        return
+    cmd, run_id = ticket.command, ticket.run_id
+    if await _ended(deps, run_id):
+        return
+    checkpoints = takeover.Checkpoints(deps.js, run_id)
+    await asyncio.to_thread(archive.remove, archive_folder(deps, run_id))
+    error = (
+        f"the inference worker was lost {losses} times while running this job (killed, out "
+        "of memory or crashed each time)"
+    )
+    final = ManyStatus(
+        run_id=run_id, job_id=cmd.job_id, status="Error", error=error, top_n=cmd.top_n > 0
+    )
+    await _end(deps, cmd, final, checkpoints)
+    log.error("classify_many_given_up", run_id=run_id, losses=losses)
+
+
+async def _ended(deps: Deps, run_id: str) -> bool:
+    """Whether the job's status already says Done or Error."""
+    try:
+        data = await read_bytes(deps.js, subjects.BUCKET_UPLOADS, many_status_name(run_id))
+        return msgspec.json.decode(data, type=ManyStatus).status in ("Done", "Error")
+    except (NotFoundError, ObjectDeletedError, msgspec.DecodeError):
+        return False  # ObjectNotFoundError is a NotFoundError
+
+
+async def _end(
+    deps: Deps, cmd: ClassifyMany, final: ManyStatus, checkpoints: takeover.Checkpoints
+) -> None:
+    """Write the final status, then drop what only a takeover needed and the inputs."""
+    await _put(deps, many_status_name(final.run_id), final)
+    await checkpoints.clear()
+    await _forget(deps, cmd.image_list)
+    await _forget(deps, cmd.image_archive)
+    log.info("classify_many_finished", run_id=final.run_id, status=final.status)
+
+
+async def _prepare(
+    deps: Deps, cmd: ClassifyMany, extract: bool = True, run_id: str = ""
+) -> Prepared:
+    """Validate and gather the inputs; an archive is extracted only when `extract` (the job:
+    `run_id`, which names its folder)."""
     if cmd.top_n < 0:
         raise errors.BadTopN(cmd.top_n)
     plan = await _plan(deps, cmd.job_id, cmd.snapshot_epoch)
@@ -193,7 +241,7 @@ async def _prepare(deps: Deps, cmd: ClassifyMany, extract: bool = True) -> Prepa
         raise errors.SnapshotUnusable(plan.job_id, plan.epoch, "its files are missing") from e
     folder = None
     if cmd.image_archive is not None:
-        entries, folder = await unpack(deps, cmd.image_archive, plan.labels, extract)
+        entries, folder = await unpack(deps, cmd.image_archive, plan.labels, extract, run_id)
         if cmd.num_test_images and cmd.num_test_images > 0:
             entries = entries[: cmd.num_test_images]
     else:
@@ -213,9 +261,14 @@ async def _prepare(deps: Deps, cmd: ClassifyMany, extract: bool = True) -> Prepa
 
 
 async def _compute(
-    deps: Deps, cmd: ClassifyMany, prep: Prepared, progress: dict[str, int] | None = None
+    deps: Deps,
+    cmd: ClassifyMany,
+    prep: Prepared,
+    progress: dict[str, int] | None = None,
+    checkpoints: takeover.Checkpoints | None = None,
 ) -> ManyResult:
-    """Run the list on the predictor's thread, in batches."""
+    """Run the list on the predictor's thread, in batches; a job (`checkpoints`) continues
+    from its last checkpoint and writes new ones as it goes."""
     plan = prep.plan
     key = (plan.job_id, plan.epoch, plan.params.digest or plan.params.name)
     how = {
@@ -228,12 +281,13 @@ async def _compute(
     }
 
     tally = many.Tally(labels=plan.labels, top_n=cmd.top_n)
-    for entry in prep.entries:
-        if entry.resolved is None:
-            tally.fail(entry, entry.error)
     readable = [e for e in prep.entries if e.resolved is not None]
+    first = await checkpoints.resume(tally, readable) if checkpoints is not None else 0
+    tally.fail_unresolved(prep.entries)
     step = max(1, deps.batch_size)
-    chunks = [readable[i : i + step] for i in range(0, len(readable), step)]
+    starts = range(first, len(readable), step)
+    chunks = [readable[i : i + step] for i in starts]
+    ends = [min(i + step, len(readable)) for i in starts]
     load = partial(many.load_batch, how=how, max_bytes=deps.max_image_bytes)
 
     def forward(loaded: many.Loaded, ctx: object) -> np.ndarray:
@@ -250,6 +304,7 @@ async def _compute(
             **tally.summary(),  # type: ignore[arg-type]
         )
 
+    order = takeover.InOrder(tally, ends, first)
     started = time.perf_counter()
     # A bounded pipeline (at most `decode_ahead` + 2 batches in memory): the decode threads
     # read and decode the next batches while the predictor's thread runs the network; as soon
@@ -259,43 +314,48 @@ async def _compute(
     # so the results keep the list's order.
     ahead = deps.predictor.decode_ahead
     decoding = deque(deps.predictor.decode(load, chunk) for chunk in chunks[:ahead])
-    queued = len(decoding)
-    running: tuple[many.Loaded, asyncio.Future[np.ndarray]] | None = None
-    done = 0
+    queued, popped = len(decoding), 0
+    running: tuple[many.Loaded, int, asyncio.Future[np.ndarray]] | None = None
     try:
         while decoding or running is not None:
             ready = None
             if decoding:
-                loaded = await decoding.popleft()
+                loaded, index = await decoding.popleft(), popped
+                popped += 1
                 if queued < len(chunks):
                     decoding.append(deps.predictor.decode(load, chunks[queued]))
                     queued += 1
-                for entry, error in loaded.failures:
-                    tally.fail(entry, error)
-                done += len(loaded.failures)
+                order.hold(index, loaded.failures)
                 if loaded.batch is None:
-                    continue  # nothing in it decoded: the network keeps its current batch
-                ready = loaded
-            finished = None if running is None else (running[0], await running[1])
+                    order.settle(index)  # nothing decoded: the network keeps its current batch
+                    continue
+                ready = loaded, index
+            finished = None if running is None else (running[0], running[1], await running[2])
             running = None
             if ready is not None:
-                running = (ready, deps.predictor.submit(forward, ready, deps.predictor.context()))
+                submitted = deps.predictor.submit(forward, ready[0], deps.predictor.context())
+                running = (ready[0], ready[1], submitted)
             if finished is not None:
-                tally.add_batch(finished[0].entries, finished[1])
-                done += len(finished[1])
+                tally.add_batch(finished[0].entries, finished[2])
+                order.settle(finished[1])
+                if checkpoints is not None:
+                    await checkpoints.save(tally, order.end)
             if progress is not None:
-                progress["done"] = done
+                progress["done"] = len(tally.results) + len(tally.errors)
+        if checkpoints is not None:  # a process taking over from here only writes the result
+            await checkpoints.save(tally, len(readable), now=True)
         result = await deps.predictor.run(finish)
     except MXNetError as e:
         log.exception("snapshot_unusable", job_id=plan.job_id, epoch=plan.epoch)
         raise errors.SnapshotUnusable(plan.job_id, plan.epoch, _mxnet_reason(e)) from e
     finally:
-        await _drain([*decoding, *([running[1]] if running is not None else [])])
+        await _drain([*decoding, *([running[2]] if running is not None else [])])
     deps.metrics.inc("classifications", len(result.results))
     log.info(
         "classified_many",
         job_id=plan.job_id,
         count=len(result.results),
+        classified=len(readable) - first,  # here: a job taken over skips its checkpoints'
         seconds=round(time.perf_counter() - started, 3),
     )
     return result

@@ -113,6 +113,7 @@ class Tally:
     confusion: np.ndarray | None = None
     # Per class: (score, -order, shown path, file to read), the best `top_n` kept.
     heaps: list[list[tuple[float, int, str, str]]] = field(default_factory=list)
+    refused: set[int] = field(default_factory=set)  # lines in `errors`
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -161,7 +162,19 @@ class Tally:
 
     def fail(self, entry: Entry, error: str) -> None:
         """Record a line that could not be classified."""
-        self.errors.append(LineError(line=entry.line, path=entry.path, error=error))
+        self.refuse(LineError(line=entry.line, path=entry.path, error=error))
+
+    def fail_unresolved(self, entries: Sequence[Entry]) -> None:
+        """Record the lines the list itself refused (outside the roots, ...)."""
+        for entry in entries:
+            if entry.resolved is None:
+                self.fail(entry, entry.error)
+
+    def refuse(self, error: LineError) -> None:
+        """Record a refused line once (a job taken over meets its list's refusals again)."""
+        if error.line not in self.refused:
+            self.refused.add(error.line)
+            self.errors.append(error)
 
     def summary(self) -> dict[str, object]:
         """Accuracy, confusion and per-class accuracy (only when ground truth was given)."""

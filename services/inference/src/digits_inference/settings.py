@@ -35,6 +35,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A classify-many job whose inference process was lost this many times ends Error instead
     # of being taken over again (DIGITS_MAX_DELIVER); 0 = no bound.
     max_deliver: int = 5
+    # Seconds between checkpoints of a classify-many job: the process taking over a job whose
+    # worker was lost continues from the last one (redoing at most this much work).
+    checkpoint_every: float = 2.0
     cache_mb: int = 1024  # loaded networks' parameter bytes kept in memory (LRU; 0 = no bound)
     use_gpus: bool = True  # lease a free GPU from the gpu-broker when there is one
     node_id: str = msgspec.field(default_factory=lambda: default_node_id())  # the broker's node
