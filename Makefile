@@ -7,7 +7,7 @@ MEMBERS := pyproject.toml uv.lock proto/pyproject.toml imaging/pyproject.toml cl
 	$(wildcard services/*/pyproject.toml)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help sync sandbox run demo test test-unit test-int e2e lint fmt schema bench clean
+.PHONY: help sync sandbox run demo test test-unit test-int e2e lint fmt schema bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ sync: $(VENV)/.synced ## create or update the environment (uv workspace, one loc
 
 run: sync sandbox ## start nats-server and all five services; prints the URL; Ctrl-C stops everything
 	$(VENV)/bin/digits run
+
+.PHONY: cluster
+cluster: sync sandbox ## as `run`, on a 3-node NATS cluster (loopback, JetStream, every stream R3)
+	$(VENV)/bin/digits run --cluster 3
 
 demo: sync sandbox ## MNIST → dataset → LeNet → a classified digit, timed (starts the system if none answers)
 	$(VENV)/bin/digits demo mnist
@@ -54,7 +58,10 @@ schema: sync ## regenerate the event catalogue (proto/schema: AsyncAPI + JSON Sc
 	$(PY) -m digits_proto.catalogue proto/schema
 
 bench: sync ## benchmarks (print ratios against their anchors)
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(filter-out bench/chaos.py,$(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done
+
+chaos: sync sandbox ## kill -9 each service and NATS node, fill the disk, poison a ticket: one table (exit 1 on loss)
+	$(PY) bench/chaos.py
 
 clean: ## remove the environment and local data
 	rm -rf $(VENV) data artifacts

@@ -1,6 +1,7 @@
 """The systems `chaos.py` breaks: launched through `digits run` (embedded, or `--cluster 3`) in a
-temporary folder, with the trainer's job folders on a small tmpfs of their own so that a disk
-can be filled or made read-only under a running job without touching the NATS store."""
+temporary folder, with the trainer's folder (`<data>/trainer`: its jobs and its spare child's
+folder, which a job's files are renamed into, so one file system) on a small tmpfs of its own so
+that a disk can be filled or made read-only under a running job without touching the NATS store."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 import httpx
 from system import PASSWORD, free_port, processes
 
-JOBS_MB = 256  # the trainer's job folders (snapshots, resume points of LeNet: a few MB a job)
+JOBS_MB = 256  # the trainer's folder (snapshots, resume points of LeNet: a few MB a job)
 
 
 class Down(Exception):
@@ -109,14 +110,10 @@ def nats_servers(launcher: int) -> dict[int, str]:
         if not Path(args[0]).name.startswith("nats-server"):
             continue
         name = ""
-        if "-c" in args:
+        if "-c" in args:  # the launcher writes JSON, which nats-server reads as its config
             with contextlib.suppress(OSError, ValueError, IndexError):
-                conf = Path(args[args.index("-c") + 1]).read_text()
-                name = next(
-                    line.split(":", 1)[1].strip().strip("\"'")
-                    for line in conf.splitlines()
-                    if line.strip().startswith("server_name")
-                )
+                conf = json.loads(Path(args[args.index("-c") + 1]).read_text())
+                name = str(conf.get("server_name", ""))
         found[int(entry.name)] = name
     return found
 
@@ -147,7 +144,7 @@ def launched(cluster: int = 0, keep: bool = False, **settings: str) -> Iterator[
     base = Path(tempfile.mkdtemp(prefix="digits-chaos-"))
     root = base / "images"
     root.mkdir()
-    jobs = base / "data" / "trainer" / "jobs"
+    jobs = base / "data" / "trainer"
     mounted = None
     if not root_tmpfs():
         mount_tmpfs(jobs, JOBS_MB)
