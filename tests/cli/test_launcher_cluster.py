@@ -3,8 +3,10 @@ R3, the services given every node; the next start rejoins the same cluster with 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -13,8 +15,11 @@ import pytest
 
 from digits_cli.__main__ import main
 from digits_cli.bus import CLUSTER_FILE
+from digits_cli.launcher import Launcher
+from digits_cli.nats import ADMIN, provision
 from digits_cli.settings import Settings, get_settings
-from tests.cli.test_supervised_bus import admin, append, running, stored
+from digits_proto.runtime import CREDS_ENV, credentials_for
+from tests.cli.test_supervised_bus import FAKE, admin, append, ready, running, stored, until
 
 
 @pytest.mark.timeout(240)
@@ -83,3 +88,52 @@ def test_a_cluster_needs_three_nodes_and_replicas_fit_it(
         _ = Settings(nats_replicas=3).replicas
     assert Settings(cluster=3).replicas == 3 and Settings().replicas == 1
     assert Settings(cluster=5).replicas == 3 and Settings(cluster=5, nats_replicas=5).replicas == 5
+
+
+@pytest.mark.timeout(120)
+async def test_a_node_of_a_larger_system_runs_only_its_services_on_the_cluster(
+    tmp_path: Path, nats_cluster, nats_creds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digits run --only …` (compose's `node`): its services on every node's URL with their
+    own credentials from the folder, no services.json, and they ride out a NATS node's loss."""
+    plain = ",".join(f"nats://127.0.0.1:{port}" for port in nats_cluster.client_ports)
+    admin_creds = credentials_for(ADMIN, str(nats_creds))
+    assert admin_creds is not None
+    await asyncio.to_thread(provision, plain, admin_creds, 3)  # compose's nats-provision
+    monkeypatch.setenv(CREDS_ENV, str(nats_creds))
+    lines: list[str] = []
+    launcher = Launcher(
+        Settings(data_dir=str(tmp_path / "data"), port=0, ready_timeout=60, nats_url=plain),
+        echo=lambda *a, **_: lines.append(" ".join(map(str, a))),
+        modules=FAKE,
+        part=True,
+    )
+    runner = threading.Thread(target=launcher.run, daemon=True)
+    runner.start()
+    try:
+        until(lambda: any("DIGITS node ready: datasets" in x for x in lines), 60, lines)
+        assert not (tmp_path / "data" / "services.json").exists()
+        env = launcher._env(launcher.children[0])
+        assert env["DIGITS_NATS_URL"] == plain and env[CREDS_ENV] == str(nats_creds)
+        service = launcher.children[0].proc
+        nats_cluster.kill(0)
+        until(lambda: ready(launcher), 30, lines)
+        assert launcher.children[0].proc is service  # it reconnected to another node
+    finally:
+        launcher.stopping = True
+        runner.join(timeout=30)
+
+
+def test_only_names_services_of_the_system_and_needs_its_nats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGITS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DIGITS_NATS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match="no service trainr"):
+            main(["run", "--only", "trainr,gpu-broker"])
+        with pytest.raises(SystemExit, match="DIGITS_NATS_URL"):
+            main(["run", "--only", "trainer,gpu-broker"])
+    finally:
+        get_settings.cache_clear()

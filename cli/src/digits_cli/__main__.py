@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import textwrap
 from pathlib import Path
@@ -10,9 +11,10 @@ from pathlib import Path
 import msgspec
 
 from digits_cli import backup, commands, consumers, nats
-from digits_cli.launcher import Launcher
+from digits_cli.bus import until_jetstream
+from digits_cli.launcher import SERVICES, Launcher
 from digits_cli.settings import get_settings
-from digits_proto.runtime import credentials_for
+from digits_proto.runtime import EXIT_NEEDS_OPERATOR, NeedsOperator, credentials_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         help="N clustered nats-servers on loopback (N >= 3), every stream and bucket replicated "
         "3 times (DIGITS_NATS_CLUSTER; DIGITS_NATS_REPLICAS changes the count)",
     )
+    run.add_argument(
+        "--only",
+        metavar="SERVICES",
+        help="a node of a larger system: only these services (comma-separated, e.g. "
+        "trainer,gpu-broker) on DIGITS_NATS_URL, supervised; nothing provisioned",
+    )
     config = verbs.add_parser(
         "nats-config",
         help="print a nats-server config with one user per service and its permissions",
@@ -39,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     config.add_argument("--listen", default="0.0.0.0:4222", help="host:port the server listens on")
     config.add_argument("--store", default="/data/jetstream", help="the JetStream store folder")
     config.add_argument("--out", help="write the config to this file (0600) instead of stdout")
+    config.add_argument(
+        "--cluster",
+        metavar="HOSTS",
+        help="the nodes of a NATS cluster, comma-separated (compose: nats-1,nats-2,nats-3): one "
+        "config per node, named by --out with {node} in it; the route secret is kept in the "
+        "credentials folder (digits-route.json)",
+    )
+    config.add_argument("--route-port", type=int, default=6222, help="the cluster's route port")
     verbs.add_parser(
         "nats-provision",
         help="create or update every stream and bucket, as digits-admin (DIGITS_NATS_URL, "
@@ -57,26 +73,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "restore":
         return backup.restore(get_settings(), Path(args.dir), args.force)
     if args.verb == "run":
-        settings = get_settings()
-        if args.cluster is not None:
-            settings = msgspec.structs.replace(settings, cluster=args.cluster)
-        return Launcher(settings).run()
+        return _run(args)
     if args.verb == "nats-config":
-        folder = Path(args.creds or Path(get_settings().data_path) / "nats" / "creds")
-        text = nats.render_config(nats.credentials(folder), args.listen, args.store)
-        if args.out:
-            nats.write_private(Path(args.out), text.encode())
-        else:
-            sys.stdout.write(text)
-        return 0
+        return _nats_config(args)
     if args.verb == "nats-provision":
         url = get_settings().nats_url or "nats://127.0.0.1:4222"
         admin = credentials_for(nats.ADMIN)
         if admin is None or admin.user != nats.ADMIN:
             raise SystemExit("DIGITS_NATS_CREDS must name digits-admin's credentials")
-        nats.provision(url, admin)
+        asyncio.run(until_jetstream(url, admin))  # a cluster started with us elects a leader
+        try:
+            nats.provision(url, admin)
+        except NeedsOperator as e:
+            sys.stderr.write(f"nats-provision: {e}\n")
+            return EXIT_NEEDS_OPERATOR
         return 0
     return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    """`digits run [--cluster N | --only SERVICES]`."""
+    settings = get_settings()
+    if args.cluster is not None:
+        settings = msgspec.structs.replace(settings, cluster=args.cluster)
+    if not args.only:
+        return Launcher(settings).run()
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    if unknown := sorted(set(names) - set(SERVICES)):
+        raise SystemExit(f"--only: no service {', '.join(unknown)} (one of {', '.join(SERVICES)})")
+    if not settings.nats_url:
+        raise SystemExit("--only runs part of a system: DIGITS_NATS_URL must name its NATS")
+    return Launcher(settings, modules=dict.fromkeys(names, ""), part=True).run()
+
+
+def _nats_config(args: argparse.Namespace) -> int:
+    """One server config (stdout or --out), or one per node of a cluster (--cluster)."""
+    folder = Path(args.creds or Path(get_settings().data_path) / "nats" / "creds")
+    users = nats.credentials(folder)
+    if not args.cluster:
+        text = nats.render_config(users, args.listen, args.store)
+        if args.out:
+            nats.write_private(Path(args.out), text.encode())
+        else:
+            sys.stdout.write(text)
+        return 0
+    if not args.out or "{node}" not in args.out:
+        raise SystemExit("nats-config --cluster: --out must hold {node}, e.g. /auth/{node}.conf")
+    hosts = [host.strip() for host in args.cluster.split(",") if host.strip()]
+    route = nats.route_credentials(folder)
+    authz = nats.authorization(users)  # hashed once: every node has the same users
+    for peer in nats.host_peers(hosts, args.route_port, route.password):
+        text = nats.config_text(authz, args.listen, args.store, cluster=peer)
+        nats.write_private(Path(args.out.replace("{node}", peer.server_name)), text.encode())
+    return 0
 
 
 WHICH_NATS = (

@@ -85,8 +85,17 @@ SERVICES_FILE = "services.json"
 class Launcher:
     """Runs the single-machine system: `digits run` / `make run`."""
 
-    def __init__(self, settings: Settings, echo=print, modules: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        echo=print,
+        modules: dict[str, str] | None = None,
+        part: bool = False,
+    ):
         self.settings = settings
+        # `--only`: a node of a larger system (its bus and control services elsewhere): it
+        # provisions nothing and leaves services.json to the system's own launcher.
+        self.part = part
         self.echo = echo
         self.data_dir = Path(settings.data_path)
         self.logs = self.data_dir / "logs"
@@ -120,7 +129,7 @@ class Launcher:
             try:
                 if not self.nats_url:
                     self._start_nats()
-                elif admin := self._external_admin():
+                elif not self.part and (admin := self._external_admin()):
                     nats.provision(self.nats_url, admin)
             except NeedsOperator as e:  # a stream differs in what only an operator may change
                 self.echo(f"NATS needs an operator: {e}", flush=True)
@@ -129,8 +138,12 @@ class Launcher:
                 self._start(child)
             if not self._wait_ready():
                 return self._refused() or 1
-            self._write_addresses()
-            self.echo(self._ready_line(), flush=True)
+            if self.part:
+                names = ", ".join(child.name for child in self.children)
+                self.echo(f"DIGITS node ready: {names} on {self.nats_url}", flush=True)
+            else:
+                self._write_addresses()
+                self.echo(self._ready_line(), flush=True)
             self._supervise()
             return self._refused()
         finally:

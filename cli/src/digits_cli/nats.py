@@ -25,6 +25,8 @@ from digits_proto.runtime import NatsCredentials, ensure_streams
 MAX_PAYLOAD = 8 * 1024 * 1024
 # The provisioning user: creates and updates streams and buckets; never given to a service.
 ADMIN = "digits-admin"
+# The user nodes of a cluster authenticate their routes with (never a client's).
+ROUTE_USER = "digits-route"
 # bcrypt cost: the passwords are 256-bit random, the hash only keeps them out of the config.
 BCRYPT_ROUNDS = 10
 # The embedded server's pid, beside its config: a config change is applied with SIGHUP.
@@ -154,7 +156,7 @@ def cluster_peers(
 ) -> list[ClusterPeer]:
     """`size` nodes on `host`, each routed to every other, sharing one route secret (`password`,
     kept by a launcher so that a restart rejoins; a fresh one when not given)."""
-    user, password = "digits-route", password or secrets.token_urlsafe(24)
+    user, password = ROUTE_USER, password or secrets.token_urlsafe(24)
     routes = [f"nats-route://{user}:{password}@{host}:{port}" for port in route_ports]
     return [
         ClusterPeer(
@@ -167,6 +169,36 @@ def cluster_peers(
         )
         for i in range(size)
     ]
+
+
+def host_peers(
+    hosts: list[str], port: int, password: str, name: str = "digits"
+) -> list[ClusterPeer]:
+    """One node per host (compose: the NATS services' names), each named after its host and
+    listening for routes on `port` of every interface, routed to every host."""
+    routes = [f"nats-route://{ROUTE_USER}:{password}@{host}:{port}" for host in hosts]
+    return [
+        ClusterPeer(
+            name=name,
+            server_name=host,
+            listen=f"0.0.0.0:{port}",
+            routes=routes,
+            user=ROUTE_USER,
+            password=password,
+        )
+        for host in hosts
+    ]
+
+
+def route_credentials(folder: Path) -> NatsCredentials:
+    """The cluster's route secret, `<folder>/digits-route.json` (0600): made once and kept, so
+    that a node started again (or a config written again) still joins its cluster."""
+    file = folder / f"{ROUTE_USER}.json"
+    if not file.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        made = NatsCredentials(user=ROUTE_USER, password=secrets.token_urlsafe(24))
+        write_private(file, msgspec.json.encode(made))
+    return msgspec.json.decode(file.read_bytes(), type=NatsCredentials)
 
 
 def render_config(
