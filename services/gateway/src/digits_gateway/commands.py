@@ -13,7 +13,14 @@ import structlog
 
 from digits_gateway import forms, idempotency
 from digits_gateway.deps import Gateway
-from digits_gateway.errors import CommandRejected, Denied, JobNotFound, Unavailable
+from digits_gateway.errors import (
+    CommandRejected,
+    Denied,
+    GatewayError,
+    JobNotFound,
+    NotAborted,
+    Unavailable,
+)
 from digits_gateway.idempotency import Keyed
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
@@ -161,7 +168,21 @@ async def abort_job(
 ) -> Accepted:
     """Abort a running job its principal may change. Under an Idempotency-Key the service finds
     a retry in the job's history and answers as it did the first time (so an ended job is not
-    refused here first)."""
+    refused here first). An abort always answers: what fails on the way (the owning service, or
+    here: the read model, a full disk) is a 409 "Job not aborted: <reason>", never a 500."""
+    try:
+        return await _abort_job(gw, job_id, user, type, key)
+    except GatewayError:
+        raise
+    except Exception:  # the detail goes to the log under the id quoted
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("abort_failed", job_id=job_id, error_id=error_id)
+        raise NotAborted(f"internal error, id {error_id}; see the gateway log") from None
+
+
+async def _abort_job(
+    gw: Gateway, job_id: str, user: Principal, type: str | None, key: str | None
+) -> Accepted:
     job = find_job(gw, job_id, type)
     _check_may_change(user, job, "You don't have permission to abort this job")
     if key is not None:
@@ -186,6 +207,8 @@ async def abort_job(
     try:
         return await gw.bus.send(subject, command)
     except CommandRejected as e:
+        if e.code >= 500:  # the service failed to record it (its disk, its store): say so
+            raise NotAborted(e.message) from e
         raise _refused(e, "Job not aborted") from e
 
 

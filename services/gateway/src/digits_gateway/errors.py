@@ -106,6 +106,16 @@ class KeyReused(GatewayError):
         super().__init__("This Idempotency-Key was used for a different request; use a new key")
 
 
+class NotAborted(GatewayError):
+    """An abort that could not be recorded (the owning service failed, its disk or its store):
+    409 with the reason, so that an abort always answers and never with a 500."""
+
+    code = 409
+
+    def __init__(self, reason: str):
+        super().__init__(f"Job not aborted: {reason}")
+
+
 class CommandRejected(GatewayError):
     """The owning service refused the command (its `Rejected` reply)."""
 
