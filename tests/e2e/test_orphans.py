@@ -95,9 +95,10 @@ async def packing(js, dataset_id: str, workers: list[int], timeout: float = 60.0
         await asyncio.sleep(0.05)
 
 
-async def test_a_killed_datasets_service_leaves_no_build_worker(nats_url, nc, js, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+async def test_a_stopped_datasets_service_leaves_no_build_worker(nats_url, nc, js, tmp_path, sig):
     """kill -9 of the datasets service mid-build: its build workers (and multiprocessing's
-    resource tracker) end with it."""
+    resource tracker) end with it; a SIGTERM mid-build: it stops them, then exits 0."""
     images = image_folder(tmp_path / "images", per_class=1500)
     env = {
         "DIGITS_NATS_URL": nats_url,
@@ -118,7 +119,8 @@ async def test_a_killed_datasets_service_leaves_no_build_worker(nats_url, nc, js
         assert rejected is None, rejected
         await packing(js, codec.command_reply.decode(body).id, workers)
         children = descendants(proc.pid)  # the workers the build started too
-        kill_hard(proc)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == (0 if sig == signal.SIGTERM else -sig)
         assert_all_end(children)
     finally:
         if proc.poll() is None:
