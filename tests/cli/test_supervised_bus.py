@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -199,3 +202,49 @@ async def test_a_stream_only_an_operator_may_change_stops_the_start_with_the_rea
     assert subjects.STREAM_WORK in message, lines
     assert again.children[0].proc is None  # no service was started
     assert all(n.proc is None for n in again.bus.nodes)  # type: ignore[union-attr]
+
+
+LAUNCHER = """
+import sys
+from digits_cli.launcher import Launcher
+from digits_cli.settings import Settings
+settings = Settings(data_dir=sys.argv[1], port=0, ready_timeout=60, cluster=int(sys.argv[2]))
+Launcher(settings, modules={"datasets": "tests.cli.fake_bus_service"}).run()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_nothing_outlives_a_launcher_killed_with_9(tmp_path: Path) -> None:
+    """kill -9 of the launcher of a cluster: its three nats-servers and its service end too
+    (none keeps a store or a port for the next start)."""
+    data = tmp_path / "data"
+    log = tmp_path / "launcher.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(data), "3"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    try:
+        until(lambda: "DIGITS is ready" in log.read_text(), 90, log)
+        pids = [int((data / "nats" / f"node{i}" / "nats.pid").read_text()) for i in (1, 2, 3)]
+        services = json.loads((data / "services.json").read_text())
+        assert len(pids) == 3 and "datasets" in services
+        proc.kill()
+        proc.wait()
+        until(lambda: not any(_alive(pid) for pid in pids), 30, "nats-servers still running")
+        port = int(services["datasets"].rsplit(":", 1)[1])
+        until(lambda: not accepting(port), 30, "the service still answers")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import re
@@ -33,13 +31,6 @@ from digits_proto.runtime import (
 )
 
 SERVICES = ("gpu-broker", "datasets", "trainer", "inference", "gateway")
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the launcher dies, so no service outlives it."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -242,7 +233,7 @@ class Launcher:
             stdout=subprocess.PIPE if piped else None,
             stderr=subprocess.STDOUT if piped else None,
             start_new_session=True,  # signals come from us, in order, not from the terminal
-            preexec_fn=_die_with_parent,
+            preexec_fn=nats.die_with_parent,
         )
         if piped and child.proc.stdout is not None:
             child.pump = logfiles.follow(child.proc.stdout, self._log(child.name), child.name)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +34,14 @@ ROUTE_USER = "digits-route"
 BCRYPT_ROUNDS = 10
 # The embedded server's pid, beside its config: a config change is applied with SIGHUP.
 PID_FILE = "nats.pid"
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with_parent() -> None:
+    """In a child (preexec_fn): SIGTERM when the launcher dies, even by kill -9, so that no
+    service or nats-server outlives it (a server left behind would hold the store and port)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def binary() -> str:
@@ -232,6 +243,7 @@ def start(conf: Path, port: int, log: Path | RotatingLog) -> subprocess.Popen[by
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     assert proc.stdout is not None
     follow(proc.stdout, log, "nats-server")
