@@ -12,13 +12,13 @@ function showStatus() {
 
 connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
   history(h) {
-    if (job.setHistory(h.status_history, h.status)) job.refresh();
+    if (job.setHistory(h.status_history, h.status, h.status_notes)) job.refresh();
     showStatus();
     job.setProgress(h.progress, h.eta_seconds);
   },
   status(e) {
     // Counts, classes and image info arrive with new statuses: redraw them from the server.
-    if (job.setStatus(e.status)) job.refresh();
+    if (job.setStatus(e.status, undefined, e.note)) job.refresh();
     showStatus();
   },
   progress(e) {

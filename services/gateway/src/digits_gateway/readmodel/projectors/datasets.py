@@ -60,7 +60,7 @@ def apply_one(jobs: _jobs.Jobs, seq: int, event: Any) -> list[LiveEvent]:
                 idempotency=(event.idempotency_key, event.request_digest),
             )
         case DatasetBuildStarted():
-            return _jobs.set_status(jobs, **common, job_id=event.dataset_id, status="Running")
+            return _build_started(jobs, seq, event)
         case DatasetFolderParsed():
             _update_details(
                 jobs,
@@ -137,3 +137,20 @@ def overall_progress(jobs: _jobs.Jobs, event: DatasetProgressed) -> float:
         before = sum(counts.get(s, 0) for s in SPLIT_ORDER[: SPLIT_ORDER.index(event.phase)])
         return (before + min(event.done, counts.get(event.phase, event.done))) / whole
     return event.done / event.total if event.total else 0.0
+
+
+def _build_started(jobs: _jobs.Jobs, seq: int, event: DatasetBuildStarted) -> list[LiveEvent]:
+    """A build started; a start while the build runs already means its worker was lost (the
+    ticket came back to another): its history row says so."""
+    row = jobs.live(event.dataset_id)
+    again = row is not None and row["status"] == "Running" and (row["status_seq"] or 0) < seq
+    by = f" by {event.worker}" if event.worker else ""
+    return _jobs.set_status(
+        jobs,
+        stream=STREAM,
+        seq=seq,
+        at=event.occurred_at,
+        job_id=event.dataset_id,
+        status="Running",
+        note=f"restarted{by} after the worker was lost" if again else None,
+    )
