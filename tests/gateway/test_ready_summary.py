@@ -142,6 +142,18 @@ async def test_the_gateway_disk_under_its_floor_is_a_reason(
         assert body["notices"][0]["text"] == "The web gateway is degraded"
 
 
+async def test_a_bad_floor_setting_is_named_by_ready_not_a_traceback(
+    settings: Settings, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MIN_FREE_DISK_ENV, "plenty")
+    async with running(create_app(settings)) as client:
+        await wait_ready(client)
+        body = await until(lambda: ready_is(client, 503), TIMEOUT_S)
+        assert component(body, "gateway")["reasons"] == [
+            f"{MIN_FREE_DISK_ENV}: 'plenty' is not a size (e.g. 1GiB, 500MB or 1073741824)"
+        ]
+
+
 async def test_the_summary_is_cached_for_a_couple_of_seconds(client: httpx.AsyncClient) -> None:
     first = (await client.get("/api/v1/status")).json()
     second = (await client.get("/api/v1/status")).json()

@@ -21,7 +21,7 @@ import structlog
 from nats.aio.client import Client
 
 from digits_proto import subjects
-from digits_proto.runtime._disk import disk_reason, min_free_disk
+from digits_proto.runtime._disk import DEFAULT_MIN_FREE_DISK, disk_reason, min_free_disk
 from digits_proto.runtime._streamcheck import NO_QUORUM, NOT_REACHABLE, StreamCheck
 
 log = structlog.get_logger(__name__)
@@ -72,7 +72,14 @@ class StatusBoard:
         self.pinged = pinged  # NATS discovery pings, kept fresh by `Readiness`
         self.services = services
         self.cache_seconds = cache_seconds
-        self.min_free_disk = min_free_disk()
+        self.setting_error = ""
+        try:
+            self.min_free_disk = min_free_disk()
+        except SystemExit as e:
+            # Raised in the lifespan it would end as uvicorn's traceback: the gateway serves,
+            # keeps the default floor, and its /ready names the bad setting until it is fixed.
+            self.min_free_disk, self.setting_error = DEFAULT_MIN_FREE_DISK, str(e)
+            log.error("setting_invalid", problem=self.setting_error)
         self.streams = StreamCheck(nc)
         self._lock = asyncio.Lock()
         self._last: SystemStatus | None = None
@@ -109,7 +116,7 @@ class StatusBoard:
         return Component(name="bus", ready=not reasons, reasons=reasons)
 
     async def _gateway(self) -> Component:
-        reasons = []
+        reasons = [self.setting_error] if self.setting_error else []
         if disk := disk_reason(self.data_dir, self.min_free_disk):
             reasons.append(disk)
         if not await self.projection_ready():
