@@ -14,8 +14,9 @@ import nats
 import pytest
 
 from digits_cli.__main__ import main
-from digits_cli.bus import CLUSTER_FILE
+from digits_cli.bus import CLUSTER_FILE, Bus
 from digits_cli.launcher import Launcher
+from digits_cli.logfiles import RotatingLog
 from digits_cli.nats import ADMIN, provision
 from digits_cli.settings import Settings, get_settings
 from digits_proto.runtime import CREDS_ENV, credentials_for
@@ -137,3 +138,15 @@ def test_only_names_services_of_the_system_and_needs_its_nats(
             main(["run", "--only", "trainer,gpu-broker"])
     finally:
         get_settings.cache_clear()
+
+
+def test_a_data_dir_run_the_other_way_says_its_streams_are_elsewhere(tmp_path: Path) -> None:
+    """A single server's store met by `--cluster 3` (and a cluster's by a single server): the
+    start says the streams there are not the ones it runs on, instead of looking empty."""
+    notes: list[str] = []
+    (tmp_path / "nats" / "jetstream").mkdir(parents=True)
+    Bus(tmp_path, 3, 0, lambda n: RotatingLog(tmp_path / n, 0, 0), echo=notes.append)
+    assert any("single server run; this cluster does not use it" in n for n in notes), notes
+    notes.clear()
+    Bus(tmp_path, 1, 0, lambda n: RotatingLog(tmp_path / n, 0, 0), echo=notes.append)
+    assert any("cluster run; this single server does not use it" in n for n in notes), notes

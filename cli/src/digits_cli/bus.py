@@ -68,6 +68,13 @@ class Bus:
         self.folder = data_dir / "nats"
         self.creds_dir = self.folder / "creds"
         self.nodes = self._single(port) if size == 1 else self._cluster(port)
+        other = self.folder / ("node1" if size == 1 else "jetstream")
+        if other.is_dir():  # the streams of one mode are not those of the other
+            self.echo(
+                f"note: {other} holds the store of a {'cluster' if size == 1 else 'single server'}"
+                f" run; this {'single server' if size == 1 else 'cluster'} does not use it (move "
+                "the streams with `digits backup` and `digits restore`)"
+            )
 
     @property
     def url(self) -> str:
