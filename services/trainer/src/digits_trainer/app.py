@@ -85,6 +85,7 @@ async def setup(host: ServiceHost, settings: Settings) -> None:
     spares.eager = places.waiting  # with jobs queued, the next spare imports beside the job
     leases = Leases(host.nc, holder, settings.lease_timeout, settings.node_id)
     node = Node(settings.node_id, settings.drain_wait, lease_renewed=leases.renewed.get)
+    leases.lost = node.lease_lost  # a refused renewal hands the job back for a fresh lease
     worker = Worker(
         nc=host.nc,
         store=store,

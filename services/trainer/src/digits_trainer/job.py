@@ -20,6 +20,7 @@ from digits_proto.models import (
     ModelAborted,
     ModelDeleted,
     ModelEvents,
+    ModelWaiting,
     TrainingCompleted,
     TrainingFailed,
     TrainingStarted,
@@ -95,6 +96,7 @@ class Attempt:
         self.child: Confined | None = None
         self.ended = asyncio.Event()
         self.result: Ending | None = None  # how `run` ended (None: it raised)
+        self.requeued = ""  # why it was handed back when its node does not drain (a lost lease)
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
@@ -152,6 +154,8 @@ class Attempt:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
             await self.close_log(ending)
+            if ending is Ending.HANDED_BACK and self.requeued:
+                await self.say_waiting(self.requeued)
             # A deleted job's files go; a handed-back job continues from its point elsewhere.
             if ending in (Ending.COMPLETED, Ending.FAILED, Ending.ABORTED):
                 await self.drop_resume_point()
@@ -174,6 +178,8 @@ class Attempt:
         before the final event when the attempt ends it, so a finished job's log is complete."""
         if ending is not Ending.DELETED:
             error = f": {self.error}" if ending is Ending.FAILED else ""
+            if ending is Ending.HANDED_BACK and self.requeued:
+                error = f": {self.requeued}"
             await self.log.close(f"training {ending.value}{error}" if ending else UNEXPECTED)
 
     async def prepare(self, built: DatasetBuilt, lease: LeaseAccepted) -> Path:
@@ -236,9 +242,10 @@ class Attempt:
                 except OSError:  # a full disk: the next job starts a fresh child; this one ended
                     log.warning("spare_refill_failed", model_id=self.model_id, exc_info=True)
 
-    async def hand_back(self, wait: float) -> None:
-        """The node drains: have the child write a resume point at its next metric point (at
-        most `wait` seconds), then stop this attempt; its ticket goes back for another node."""
+    async def hand_back(self, wait: float, reason: str = "") -> None:
+        """The node drains (or, with a `reason`, the job lost its lease): have the child write a
+        resume point at its next metric point (at most `wait` seconds), then stop this attempt;
+        its ticket goes back for another node (or another lease), the reason in its history."""
         if self.stopped.is_set() or self.ended.is_set():
             return
         with contextlib.suppress(OSError):  # still fetching its data: no folder, no child yet
@@ -253,6 +260,7 @@ class Attempt:
         if not self.stopped.is_set() and not self.ended.is_set():
             log.info("job_handed_back", model_id=self.model_id, point=self.relay.point)
             self.ending = Ending.HANDED_BACK
+            self.requeued = reason
             self.stopped.set()
 
     async def fail(self, error: str) -> Ending:
@@ -261,6 +269,12 @@ class Attempt:
         await self.close_log(Ending.FAILED)
         await self.append(TrainingFailed(model_id=self.model_id, error=error))
         return Ending.FAILED
+
+    async def say_waiting(self, reason: str) -> None:
+        """The job waits again, and why, in its status history (before its ticket goes back:
+        the next attempt's TrainingStarted follows it)."""
+        with contextlib.suppress(JobStopped):  # aborted or deleted meanwhile: nothing to say
+            await self.append(ModelWaiting(model_id=self.model_id, reason=reason))
 
     def write_failure(self, error: OSError, where: Path) -> str:
         """The job's error for a failed write on this node, naming the file and the node."""

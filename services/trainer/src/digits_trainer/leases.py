@@ -1,4 +1,10 @@
-"""Devices from the gpu-broker: acquire a lease, renew it every ttl/3, release it at the end."""
+"""Devices from the gpu-broker: acquire a lease, renew it every ttl/3, release it at the end.
+
+A renewal the broker refuses (the lease expired or was taken over: 404, another holder: 409)
+means the devices are no longer the job's: renewing stops and `lost` is told, which has the
+job stop at its next metric point and go back to the queue (node.py) for a fresh lease. A
+broker that does not answer is not a refusal: renewing goes on.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
@@ -35,10 +41,23 @@ class LeaseRefused(Exception):
     """The broker refused for good (e.g. a device index that does not exist)."""
 
 
+def lost_for_good(rejected: Rejected) -> bool:
+    """A refused renewal that no retry fixes: the broker says the lease is not ours (a 4xx
+    other than 408/429, which say "later"); a 5xx is the broker's own trouble."""
+    return 400 <= rejected.code < 500 and rejected.code not in (408, 429)
+
+
 class Leases:
     """The gpu-broker as one trainer worker sees it."""
 
-    def __init__(self, nc: Client, holder: str, timeout: float = 5.0, node_id: str = ""):
+    def __init__(
+        self,
+        nc: Client,
+        holder: str,
+        timeout: float = 5.0,
+        node_id: str = "",
+        lost: Callable[[str, str], None] | None = None,
+    ):
         self.nc = nc
         self.holder = holder
         self.timeout = timeout
@@ -46,6 +65,8 @@ class Leases:
         self.node_id = node_id if NODE_ID.fullmatch(node_id) else ""
         # lease id -> wall time of its grant or last renewal (its expiry is ttl later).
         self.renewed: dict[str, float] = {}
+        # Told (lease id, the broker's reason) when a renewal is refused for good.
+        self.lost = lost or (lambda _lease_id, _reason: None)
 
     async def acquire(self, job_id: str, job: ModelState) -> LeaseAccepted | None:
         """Devices for a job, or None when it must wait (its turn, or no broker answers)."""
@@ -101,10 +122,15 @@ class Leases:
             except Exception as e:  # noqa: BLE001 - keep trying until the job ends
                 log.warning("lease_renew_failed", lease_id=lease.lease_id, error=str(e))
                 continue
-            if rejected is not None:
-                log.warning("lease_renew_refused", lease_id=lease.lease_id, reason=rejected.message)
-            else:
+            if rejected is None:
                 self.renewed[lease.lease_id] = time.time()
+            elif lost_for_good(rejected):
+                log.warning("lease_lost", lease_id=lease.lease_id, reason=rejected.message)
+                self.renewed.pop(lease.lease_id, None)
+                self.lost(lease.lease_id, rejected.message)
+                return  # nothing left to renew
+            else:
+                log.warning("lease_renew_refused", lease_id=lease.lease_id, reason=rejected.message)
 
     async def _send(self, node_id: str, verb: str, command: Any) -> tuple[bytes, Rejected | None]:
         """To `node_id`'s broker, or the shared subject when it has none of its own."""

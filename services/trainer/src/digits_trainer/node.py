@@ -4,6 +4,9 @@ Draining stops the node's ticket loops (it takes no new job), asks each running 
 a resume point at its next metric point (bounded by `drain_wait`), stops the attempt and hands
 its ticket back (NAK) with its lease released: another node's trainer gets the ticket and, as
 after a crash, continues the job from that point. Undraining starts the loops again.
+
+A job whose lease the gpu-broker no longer renews (expired, taken over) is handed back the same
+way, alone (`lease_lost`): its ticket goes back and the job waits for a fresh lease.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class Node:
         self._drain: asyncio.Task[list[HandedBack]] | None = None
         self._handed_back: list[HandedBack] = []
         self._drained_at: float | None = None
+        self._losing: set[asyncio.Task[None]] = set()  # hand-backs of jobs that lost a lease
 
     @property
     def draining(self) -> bool:
@@ -219,6 +223,17 @@ class Node:
         await self.take_tickets()
         log.info("node_undrained", node_id=self.node_id)
         return self.status()
+
+    def lease_lost(self, lease_id: str, reason: str) -> None:
+        """The broker refused to renew `lease_id`: the job on it stops at its next metric point
+        (its resume point) and goes back to the queue, saying why (Leases' `lost` callback)."""
+        for attempt in list(self.jobs.values()):
+            if attempt.lease is not None and attempt.lease.lease_id == lease_id:
+                log.warning("job_lease_lost", model_id=attempt.model_id, reason=reason)
+                why = f"Device lease lost: {reason}; waiting for devices again"
+                task = asyncio.create_task(attempt.hand_back(self.drain_wait, why))
+                self._losing.add(task)
+                task.add_done_callback(self._losing.discard)
 
     async def _hand_back_all(self) -> list[HandedBack]:
         attempts = [(a, self.gone[a.model_id]) for a in self.jobs.values()]
