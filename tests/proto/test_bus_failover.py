@@ -8,9 +8,11 @@ import asyncio
 import itertools
 import time
 
+import nats.errors
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from digits_proto import codec, subjects
 from digits_proto.models import MetricsRecorded
@@ -23,6 +25,7 @@ from digits_proto.runtime import (
     put_bytes,
     read_bytes,
 )
+from digits_proto.runtime._replicas import is_election
 from tests.conftest import NatsCluster
 
 BEFORE, AFTER = 40, 60  # appends before the kill, and at least this many after it
@@ -167,3 +170,13 @@ async def test_without_a_quorum_an_append_ends_in_a_clear_error_at_the_deadline(
         assert [e.iteration for e in events] == [0, 1]
     finally:
         await nc.close()
+
+
+def test_what_is_retried_and_what_is_not() -> None:
+    """Election answers are retried; an answer about the message itself never is."""
+    assert is_election(NoStreamResponseError())
+    assert is_election(nats.errors.TimeoutError())
+    assert is_election(APIError(code=503, err_code=10008))  # JetStream temporarily unavailable
+    assert is_election(APIError(code=409, err_code=10158))  # the same msg id still in process
+    assert not is_election(APIError(code=400, err_code=10071))  # wrong last sequence: a conflict
+    assert not is_election(NotFoundError(code=404, err_code=10059))

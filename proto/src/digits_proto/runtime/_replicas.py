@@ -32,8 +32,10 @@ EXIT_NEEDS_OPERATOR = 78
 # wait bounds the stall; later attempts wait longer (a loaded server is slow, not gone).
 FIRST_ATTEMPT_SECONDS = 1.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 0.5
-# JetStream's "temporarily unavailable" (no leader, no quorum yet).
-TEMPORARILY_UNAVAILABLE = (10008,)
+# JetStream's "temporarily unavailable" (no leader, no quorum yet), and "duplicate message id
+# is in process" (an earlier attempt of this very message still being replicated: a later one
+# gets its ack).
+TEMPORARILY_UNAVAILABLE = (10008, 10158)
 
 
 class NeedsOperator(SystemExit):
