@@ -17,10 +17,10 @@ import pytest
 from digits_gateway.app import create_app
 from digits_gateway.settings import Settings
 from digits_gateway.status import Component, notices
-from digits_proto import subjects
+from digits_proto import permissions, subjects
 from digits_proto.runtime import ServiceHost, ensure_streams
 from digits_proto.runtime._disk import MIN_FREE_DISK_ENV
-from tests.conftest import free_port, start_nats
+from tests.conftest import NatsCluster, free_port, start_nats
 from tests.gateway.accounts import seed_accounts, sign_in
 from tests.gateway.conftest import make_settings, running, wait_ready
 from tests.gateway.fake_backend import FakeBackend
@@ -126,6 +126,42 @@ async def test_a_stopped_bus_makes_the_gateway_503_and_says_training_is_paused(
         await nc.close()
         proc.kill()
         proc.wait()
+
+
+async def test_a_cluster_without_quorum_makes_the_gateway_say_training_is_paused(
+    nats_cluster: NatsCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGITS_NATS_REPLICAS", "3")  # what `digits run --cluster 3` sets
+    nc = await nats.connect(nats_cluster.url.split(","), max_reconnect_attempts=-1)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    await seed_accounts(js)
+    backend = FakeBackend(nc, js)
+    await backend.start()
+    try:
+        settings = make_settings(nats_cluster.url, tmp_path)
+        async with running(create_app(settings)) as client:
+            await wait_ready(client)
+            for name in permissions.ALL_STREAMS:  # three replicas each, as --cluster 3 has them
+                config = (await js.stream_info(name)).config
+                if config.num_replicas != 3:
+                    config.num_replicas = 3
+                    await js.update_stream(config)
+            await until(lambda: ready_is(client, 200), TIMEOUT_S * 2)
+            nats_cluster.kill(0)
+            nats_cluster.kill(1)
+            body = await until(lambda: ready_is(client, 503), TIMEOUT_S * 2)
+            [reason] = component(body, "bus")["reasons"]
+            assert reason.startswith("JetStream: no quorum for streams"), reason
+            assert body["notices"][0] == {
+                "text": "Training paused: the message bus has no quorum",
+                "detail": reason,
+            }
+            nats_cluster.start(0)
+            await until(lambda: ready_is(client, 200), TIMEOUT_S * 3)
+    finally:
+        await backend.stop()
+        await nc.close()
 
 
 async def test_the_gateway_disk_under_its_floor_is_a_reason(

@@ -102,14 +102,31 @@ async def test_a_cluster_without_quorum_makes_ready_503_naming_the_streams(
     assert await until(host, 200) == []
 
     nats_cluster.kill(1)
+    lost = time.monotonic()
     reasons = await until(host, 503)
+    print(f"/ready said 503 {time.monotonic() - lost:.1f} s after the quorum was lost")
     quorum = [r for r in reasons if r.startswith("JetStream: no quorum for streams")]
     assert quorum, reasons
     named = {s for r in quorum for s in permissions.ALL_STREAMS if s in r}
     assert subjects.STREAM_MODELS in named, reasons
 
     nats_cluster.start(0)
+    back = time.monotonic()
     assert await until(host, 200) == []
+    print(f"/ready said 200 {time.monotonic() - back:.1f} s after a node came back")
+
+
+async def test_a_stream_deleted_makes_ready_503_naming_it(
+    tmp_path: Path, nats_url: str, started: list[ServiceHost]
+) -> None:
+    host = await start(started, nats_url, tmp_path)
+    assert await until(host, 200) == []
+    admin = await nats.connect(nats_url)
+    try:
+        await admin.jetstream().delete_stream(subjects.STREAM_GPUS)
+    finally:
+        await admin.close()
+    assert await until(host, 503) == [f"JetStream: streams missing: {subjects.STREAM_GPUS}"]
 
 
 async def test_a_disk_under_the_floor_makes_ready_503_naming_the_floor(

@@ -103,7 +103,8 @@ def _peer_up(peer: PeerInfo) -> bool:
 
 
 def _summarise(problems: dict[str, str], total: int) -> list[str]:
-    """One reason per kind of problem, each naming its streams (what the operator reads)."""
+    """At most two reasons, streams without quorum and streams missing, each naming its streams
+    grouped by what was seen (what the operator, and the banner's one line, reads)."""
     if not problems:
         return []
     if len(problems) == total and set(problems.values()) == {NO_RESPONDERS}:
@@ -111,11 +112,11 @@ def _summarise(problems: dict[str, str], total: int) -> list[str]:
     by_problem: dict[str, list[str]] = {}
     for name, problem in problems.items():
         by_problem.setdefault(problem, []).append(name)
+    missing = by_problem.pop("missing", [])
     reasons = []
-    for problem, names in by_problem.items():
-        listed = ", ".join(names)
-        if problem == "missing":
-            reasons.append(f"JetStream: streams missing: {listed}")
-        else:
-            reasons.append(f"{NO_QUORUM} for streams {listed} ({problem})")
+    if by_problem:
+        seen = "; ".join(f"{', '.join(names)} ({problem})" for problem, names in by_problem.items())
+        reasons.append(f"{NO_QUORUM} for streams {seen}")
+    if missing:
+        reasons.append(f"JetStream: streams missing: {', '.join(missing)}")
     return reasons
