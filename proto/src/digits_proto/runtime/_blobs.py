@@ -200,6 +200,10 @@ async def fetch(js: JetStreamContext, ref: BlobRef, cache_dir: str | Path) -> Pa
         with os.fdopen(fd, "wb") as f:
             await read_blob(js, ref.bucket, ref.name, f)
         os.replace(tmp, target)
+    except OSError as e:  # a full disk's write error names no file; the job's error must
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(target)) from e
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

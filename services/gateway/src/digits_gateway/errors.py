@@ -27,6 +27,7 @@ KINDS = {
     413: "RequestEntityTooLarge",
     422: "UnprocessableEntity",
     503: "ServiceUnavailable",
+    507: "InsufficientStorage",
 }
 
 
@@ -114,6 +115,17 @@ class NotAborted(GatewayError):
 
     def __init__(self, reason: str):
         super().__init__(f"Job not aborted: {reason}")
+
+
+class StorageFull(GatewayError):
+    """The gateway could not write a file a request needs (a full disk, a read-only folder)."""
+
+    code = 507
+
+    def __init__(self, error: OSError, doing: str):
+        reason = error.strerror or str(error) or type(error).__name__
+        where = f" writing {error.filename}" if error.filename is not None else ""
+        super().__init__(f"{doing} failed: {reason}{where} on the gateway")
 
 
 class CommandRejected(GatewayError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tarfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +103,25 @@ def export_onnx(symbol: Path, params: Path, input_shape: tuple[int, ...], target
     return target
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised while writing `path` that file's name (write() errors carry
+    none): an export on a full disk says which file it could not write."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
+
+
 def write_archive(target: Path, archive_format: str, members: dict[str, Path]) -> Path:
     """Write `members` (archive name → local file) into `target`, streamed from disk."""
+    with naming(target):
+        return _write_archive(target, archive_format, members)
+
+
+def _write_archive(target: Path, archive_format: str, members: dict[str, Path]) -> Path:
     if archive_format == "zip":
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, path in members.items():
@@ -117,9 +136,12 @@ def write_archive(target: Path, archive_format: str, members: dict[str, Path]) -
 def labels_and_info(folder: Path, plan: Plan, info: dict[str, object]) -> dict[str, Path]:
     """Write labels.txt, info.json and classify.py into `folder`."""
     labels = folder / "labels.txt"
-    labels.write_text("".join(f"{label}\n" for label in plan.labels))
+    with naming(labels):
+        labels.write_text("".join(f"{label}\n" for label in plan.labels))
     info_path = folder / "info.json"
-    info_path.write_text(json.dumps(info, indent=4, ensure_ascii=False))
+    with naming(info_path):
+        info_path.write_text(json.dumps(info, indent=4, ensure_ascii=False))
     script = folder / "classify.py"
-    script.write_text(SCRIPT.read_text())
+    with naming(script):
+        script.write_text(SCRIPT.read_text())
     return {"labels": labels, "info": info_path, "script": script}

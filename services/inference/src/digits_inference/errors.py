@@ -116,6 +116,17 @@ class OnnxUnavailable(InferenceError):
         super().__init__(f"ONNX export failed: {why}", field="onnx")
 
 
+class StorageFailed(InferenceError):
+    """A file of an export could not be written (a full disk, a read-only folder)."""
+
+    code = 507  # Insufficient Storage: the request was fine, this node's disk was not
+
+    def __init__(self, error: OSError, node: str):
+        reason = error.strerror or str(error) or type(error).__name__
+        where = f" writing {error.filename}" if error.filename is not None else ""
+        super().__init__(f"Export failed: {reason}{where} on node {node}")
+
+
 class BadList(InferenceError):
     """The image list is missing, too large or not in the uploads bucket."""
 

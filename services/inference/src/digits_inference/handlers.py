@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -122,7 +123,16 @@ async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
 
 
 async def export_model(deps: Deps, cmd: ExportModel) -> Exported:
-    """Pack the snapshot into an archive in the uploads bucket (built in a temporary folder)."""
+    """Pack the snapshot into an archive in the uploads bucket (built in a temporary folder);
+    a full or read-only disk is a 507 naming the file and this node, never a 500."""
+    try:
+        return await _export_model(deps, cmd)
+    except OSError as e:
+        log.exception("export_failed", job_id=cmd.job_id)
+        raise errors.StorageFailed(e, socket.gethostname()) from e
+
+
+async def _export_model(deps: Deps, cmd: ExportModel) -> Exported:
     access.reader(cmd.principal)
     fmt = deploy.check_format(cmd.archive_format)
     model, dataset, plan = await _views(deps, cmd.job_id, cmd.snapshot_epoch)
@@ -152,6 +162,8 @@ async def export_model(deps: Deps, cmd: ExportModel) -> Exported:
                     plan.input_shape,
                     target,
                 )
+            except OSError:  # a full disk is not the exporter's fault: a 507 (export_model)
+                raise
             except Exception as e:  # the exporter raises many kinds; the user gets one line
                 log.exception("onnx_export_failed", job_id=plan.job_id)
                 raise errors.OnnxUnavailable(str(e).splitlines()[0][:200] if str(e) else "") from e

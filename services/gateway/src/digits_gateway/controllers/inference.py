@@ -19,7 +19,7 @@ from nats.errors import NoRespondersError
 from digits_gateway import commands, forms, idempotency, many, ui, views
 from digits_gateway.controllers._common import require_user
 from digits_gateway.deps import Gateway
-from digits_gateway.errors import CommandRejected, JobNotFound, Unavailable
+from digits_gateway.errors import CommandRejected, JobNotFound, StorageFull, Unavailable
 from digits_gateway.forms import FormErrors
 from digits_gateway.params import read_params, strip_json, username, wants_json
 from digits_gateway.readmodel import queries
@@ -79,10 +79,16 @@ async def download(request: Request[Any, Any, Any], gw: Gateway, job_id: str, ac
 
 async def _fetch_to_temp(gw: Gateway, bucket: str, name: str) -> Path:
     """Stream the blob into a temporary file (never whole in memory), then delete the blob."""
-    fd, tmp = tempfile.mkstemp(prefix="digits-download-")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="digits-download-")
+    except OSError as e:
+        raise StorageFull(e, "Download") from e
     try:
         with os.fdopen(fd, "wb") as out:
             await read_blob(gw.js, bucket, name, out)
+    except OSError as e:  # a full disk: a clear 507, the partial file gone
+        _remove(Path(tmp))
+        raise StorageFull(OSError(e.errno, e.strerror, tmp), "Download") from e
     except BaseException:
         _remove(Path(tmp))
         raise
