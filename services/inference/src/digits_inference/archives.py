@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from digits_inference import archive, errors
+from digits_inference import archive, errors, faults
 from digits_inference.many import Entry
 from digits_proto import subjects
 from digits_proto.base import BlobRef
@@ -37,12 +37,13 @@ async def unpack(
         raise errors.BadArchive(f"Archives are read from the uploads bucket only, not {ref.bucket}")
     limits = deps.archive_limits
     work = Path(deps.cache_dir).parent / "archives"
-    work.mkdir(parents=True, exist_ok=True)
     folder = None
     if extract:
         folder = archive_folder(deps, run_id) if run_id else work / uuid.uuid4().hex
         await asyncio.to_thread(archive.remove, folder)  # a dead worker's, half extracted
-    local = await _download(deps, ref, work, run_id)
+    with faults.writing(work):  # a full or read-only disk: a refusal naming it, not a 500
+        work.mkdir(parents=True, exist_ok=True)
+        local = await _download(deps, ref, work, run_id)
     try:
         if folder is None:
             members = await asyncio.to_thread(archive.list_images, local, limits)
@@ -53,6 +54,11 @@ async def unpack(
     except BaseException as e:  # refused, or disk full: leave nothing extracted behind
         if folder is not None:
             await asyncio.to_thread(archive.remove, folder)
+        # The extractor refuses an archive it cannot read, and says so even when the failed
+        # write was ours (the disk full): that one is this node's fault, named as such.
+        cause = e.__cause__ if isinstance(e, archive.ArchiveRefused) else e
+        if faults.on_disk(cause) and (cause is e or cause.errno in faults.WRITE_ERRNOS):
+            raise faults.WriteFailed(cause, folder or work) from e
         if isinstance(e, archive.ArchiveRefused):
             raise errors.BadArchive(str(e)) from e
         raise
@@ -82,7 +88,10 @@ async def _download(deps: Deps, ref: BlobRef, work: Path, run_id: str = "") -> P
     try:
         with os.fdopen(fd, "wb") as out:
             await read_blob(deps.js, ref.bucket, ref.name, out)
-    except (ObjectNotFoundError, ObjectDeletedError) as e:
-        os.unlink(name)
-        raise errors.BadArchive(f"Uploaded archive {ref.name} not found") from e
+    except BaseException as e:  # not found, or the disk full: no partial file left behind
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        if isinstance(e, (ObjectNotFoundError, ObjectDeletedError)):
+            raise errors.BadArchive(f"Uploaded archive {ref.name} not found") from e
+        raise
     return Path(name)

@@ -20,7 +20,7 @@ from mxnet.base import MXNetError
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectDeletedError, ObjectNotFoundError
 
-from digits_inference import access, archive, errors, many, runkeys, takeover
+from digits_inference import access, archive, errors, faults, many, runkeys, takeover
 from digits_inference.archives import archive_folder, unpack
 from digits_inference.domain import Plan
 from digits_inference.handlers import Deps, InFlight, _mxnet_reason, _plan
@@ -166,10 +166,14 @@ async def run_ticket(deps: Deps, msg: Msg) -> Outcome:
             )
         except errors.InferenceError as e:
             final = msgspec.structs.replace(status, status="Error", error=str(e))
-        except Exception:  # noqa: BLE001 - a bug or an outage: an error, not "Running" forever
-            error = internal_error(
-                subjects.SERVICE_INFERENCE, "classify_many_failed", run_id=run_id
-            )
+        except Exception as e:  # noqa: BLE001 - a bug or an outage: an error, not "Running" forever
+            if faults.on_disk(e):  # this node's disk: the message names it
+                log.warning("classify_many_disk_fault", run_id=run_id, error=str(e))
+                error = faults.write_failure(e, deps.cache_dir.parent)
+            else:
+                error = internal_error(
+                    subjects.SERVICE_INFERENCE, "classify_many_failed", run_id=run_id
+                )
             final = msgspec.structs.replace(status, status="Error", error=error)
         finally:
             if reporter is not None:
@@ -235,8 +239,9 @@ async def _prepare(
         raise errors.BadTopN(cmd.top_n)
     plan = await _plan(deps, cmd.job_id, cmd.snapshot_epoch)
     try:  # the snapshot first: nothing is extracted for a job that cannot run
-        symbol = await fetch(deps.js, plan.symbol, deps.cache_dir)
-        params = await fetch(deps.js, plan.params, deps.cache_dir)
+        with faults.writing(deps.cache_dir):  # fetch leaves no partial file behind
+            symbol = await fetch(deps.js, plan.symbol, deps.cache_dir)
+            params = await fetch(deps.js, plan.params, deps.cache_dir)
     except (ObjectNotFoundError, ObjectDeletedError) as e:
         raise errors.SnapshotUnusable(plan.job_id, plan.epoch, "its files are missing") from e
     folder = None
