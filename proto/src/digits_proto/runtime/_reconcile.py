@@ -12,7 +12,14 @@ from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType, StreamCo
 from nats.js.errors import APIError, NotFoundError
 
 from digits_proto import subjects
-from digits_proto.runtime._replicas import REPLICAS_ENV, NeedsOperator, is_election, riding_out
+from digits_proto.runtime._replicas import (
+    REPLICAS_ENV,
+    BusUnavailable,
+    NeedsOperator,
+    is_election,
+    is_unavailable,
+    riding_out,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -97,12 +104,16 @@ async def reconcile(
         return
     what = _differences(actual, wanted, updatable)
     try:
-        await js.update_stream(actual.evolve(**changes))
+        await riding_out(
+            f"update of {name}",
+            lambda _t: js.update_stream(actual.evolve(**changes)),
+            retry=is_unavailable,
+        )
     except APIError as e:
         raise NeedsOperator(_refused(name, what, e)) from None
     except Exception as e:
-        if not is_election(e):
-            raise
+        if isinstance(e, BusUnavailable) or not is_election(e):
+            raise  # no leader for the whole deadline: a restart may find one
         raise NeedsOperator(
             f"stream {name} differs ({what}) and this service's NATS user may not update it "
             f"(or JetStream did not answer): {PROVISION}, then start the service again"
@@ -121,14 +132,14 @@ async def _create(
     """Create the stream; None when done, its info when it exists (made meanwhile, or by hand
     with another configuration: then it is reconciled like any other)."""
     try:
-        await create()
+        await riding_out(f"creation of {name}", lambda _t: create(), retry=is_unavailable)
     except APIError as e:
         if e.err_code == NAME_IN_USE:
             return await _info(js, name)
         raise NeedsOperator(_refused(name, "missing", e)) from None
     except Exception as e:
-        if not is_election(e):
-            raise
+        if isinstance(e, BusUnavailable) or not is_election(e):
+            raise  # no leader for the whole deadline: a restart may find one
         raise NeedsOperator(
             f"stream {name} is missing and this service's NATS user may not create it "
             f"(or JetStream did not answer): {PROVISION}, then start the service again"

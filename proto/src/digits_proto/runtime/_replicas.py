@@ -113,19 +113,26 @@ def is_election(e: BaseException) -> bool:
     )
 
 
+def is_unavailable(e: BaseException) -> bool:
+    """JetStream said it has no leader yet (an answer, unlike a timeout, which may as well be
+    a request the user's permissions dropped)."""
+    return is_election(e) and not isinstance(e, TimeoutError)
+
+
 async def riding_out(
     what: str,
     attempt: Callable[[float], Awaitable[T]],
     longest: float = 5.0,
     deadline: float | None = None,
     first: float = FIRST_ATTEMPT_SECONDS,
+    retry: Callable[[BaseException], bool] = is_election,
 ) -> T:
     """`attempt(timeout)` until it answers; election errors are retried until the deadline.
 
     `attempt` must be safe to repeat: a write carries its Nats-Msg-Id (the stream's duplicate
     window answers a repeat with the first one's ack), a read starts over. The first attempt
     waits `first` seconds for its answer, each next one twice as long up to `longest`. Past the
-    deadline (DIGITS_NATS_RETRY_SECONDS): BusUnavailable.
+    deadline (DIGITS_NATS_RETRY_SECONDS): BusUnavailable. `retry` says which errors to retry.
     """
     seconds = retry_seconds() if deadline is None else deadline
     start = time.monotonic()
@@ -135,7 +142,7 @@ async def riding_out(
         try:
             result = await attempt(max(0.1, min(timeout, end - time.monotonic())))
         except Exception as e:
-            if not is_election(e):
+            if not retry(e):
                 raise
             failures += 1
             left = end - time.monotonic()
