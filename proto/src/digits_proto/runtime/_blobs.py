@@ -64,7 +64,7 @@ async def _put(js: JetStreamContext, bucket: str, name: str, reader: BinaryIO) -
     # A stream leader election fails a chunk's publish: the put starts over from the reader's
     # start (a new object id; the failed attempt's chunks are purged). A reader that cannot
     # seek back (a request body streamed through) gets one attempt.
-    if not reader.seekable():
+    if not getattr(reader, "seekable", lambda: False)():
         return await _put_once(js, bucket, name, reader)
     start = reader.tell()
 
