@@ -230,3 +230,25 @@ async def test_a_waiting_job_nakd_many_times_is_never_counted_as_lost(nats_url, 
         events = await wait_for(js, reply.id, status_is(JobStatus.DONE), 120)
     assert not of(events, WorkerLost) and not of(events, TrainingFailed)
     assert isinstance(events[0].occurred_at, datetime)
+
+
+async def test_a_trainer_stopped_with_sigterm_hands_its_job_back_without_a_loss(
+    nats_url, js, nc, tmp_path
+):
+    """SIGTERM (a restart, not a crash): the trainer stops its job and says it waits
+    ("Handed back: node node-a stopped"); the next trainer continues it with no WorkerLost,
+    so restarts never count toward max_deliver."""
+    await FakeBroker().serve(nc)
+    dataset_id, _ = await add_dataset(js, tmp_path / "toy")
+    with trainer_process(nats_url, tmp_path / "a", "node-a") as a:
+        await consuming(js)
+        reply = await create(nc, dataset_id, train_epochs=50)
+        await wait_for(js, reply.id, lambda ev: bool(of(ev, TrainingStarted)), 90)
+        a.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(a.wait, 60) == 0
+    events = await events_of(js, reply.id)
+    assert [w.reason for w in of(events, ModelWaiting)] == ["Handed back: node node-a stopped"]
+    with trainer_process(nats_url, tmp_path / "b", "node-b"):
+        events = await wait_for(js, reply.id, lambda ev: len(of(ev, TrainingStarted)) == 2, 90)
+    assert [s.node_id for s in of(events, TrainingStarted)] == ["node-a", "node-b"]
+    assert not of(events, WorkerLost) and not of(events, TrainingFailed)

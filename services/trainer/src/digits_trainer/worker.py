@@ -103,8 +103,14 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
     # consume_tickets heartbeats meanwhile: a ticket only comes back when its trainer is gone.
     with worker.node.running(attempt) if worker.node else contextlib.nullcontext():
-        async with worker.leases.hold(lease):
-            ending = await attempt.run(dataset.built, lease)
+        try:
+            async with worker.leases.hold(lease):
+                ending = await attempt.run(dataset.built, lease)
+        except asyncio.CancelledError:  # the service stops (SIGTERM): not a lost worker
+            stopped = f"Handed back: node {worker.settings.node_id} stopped"
+            with contextlib.suppress(Exception):  # the bus may be closing: then it counts lost
+                await asyncio.wait_for(handed_back(store, model_id, stopped), 5.0)
+            raise
     log.info("training_job_ended", model_id=model_id, ending=ending.value)
     # Ended for good (its log is in the bucket): the local folder (inputs, work files) goes.
     remove_tree(Path(worker.settings.data_dir) / "trainer" / "jobs" / model_id)
@@ -113,7 +119,7 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
     if ending is Ending.DELETED:
         await store.forget_model(model_id)  # a snapshot or metric may have landed after the delete
     if ending is Ending.HANDED_BACK:
-        await handed_back(store, model_id, worker.settings.node_id)
+        await handed_back(store, model_id, f"Handed back by node {worker.settings.node_id}")
         return HAND_BACK
     return Outcome.ACK
 
@@ -145,10 +151,9 @@ async def take_over(
     return state, seq
 
 
-async def handed_back(store: Store, model_id: str, node_id: str) -> None:
-    """A handed-back job waits for another node, and says so before its ticket goes back:
-    the next trainer must not take it for a job whose worker was lost."""
-    reason = f"Handed back by node {node_id}"
+async def handed_back(store: Store, model_id: str, reason: str) -> None:
+    """A handed-back job (its node drains or stops) waits for another node, and says so
+    before its ticket goes back: the next trainer must not count it as a lost worker."""
 
     def decide(events: list) -> list[ModelWaiting]:
         state = fold_model(events)
