@@ -22,8 +22,9 @@ from digits_proto.permissions import ALL_STREAMS
 
 CHECK_TIMEOUT_SECONDS = 1.5  # the launcher's /ready poll waits 2 s: answer within it
 CACHE_SECONDS = 1.0  # /ready may be polled often; JetStream is asked at most once a second
-# A follower the leader has not heard from for this long is lost (it hears from each every ~1 s).
-LOST_PEER_SECONDS = 3.0
+# A follower the leader has not heard from for this long is lost (it hears from each every ~1 s;
+# margin for a loaded machine, where a false "no quorum" would flash the banner).
+LOST_PEER_SECONDS = 5.0
 
 NOT_REACHABLE = "JetStream: not reachable"
 NO_QUORUM = "JetStream: no quorum"
