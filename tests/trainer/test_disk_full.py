@@ -104,3 +104,29 @@ async def test_abort_while_the_disk_is_full_answers_and_ends_the_job(nats_url, j
             await released(broker)
             assert (await ticket_settled(js)).num_redelivered == 0
             filler.unlink()
+
+
+async def test_a_job_starting_on_a_full_disk_ends_error_naming_the_cache_file(
+    nats_url, js, nc, tmp_path
+):
+    """The data dir is full before the job's data is fetched: the job ends Error naming the
+    cache file it could not write and the node (not a "Data:" traceback, not a redelivery); its
+    log, which the disk refused, still reaches the bucket."""
+    broker = FakeBroker()
+    await broker.serve(nc)
+    dataset_id, _ = await add_dataset(js, tmp_path / "toy")
+    with tmpfs(tmp_path / "data", size="16m") as data:
+        async with trainer(nats_url, data, node_id=NODE):
+            filler = fill(data)
+            reply = await create(nc, dataset_id, train_epochs=1)
+            events = await wait_for(js, reply.id, status_is(JobStatus.ERROR), timeout=30)
+            failed = events[-1]
+            assert isinstance(failed, TrainingFailed)
+            assert failed.error.startswith(f"No space left on device writing {data}/cache/")
+            assert failed.error.endswith(f" on node {NODE}"), failed.error
+            await released(broker)
+            assert (await ticket_settled(js)).num_redelivered == 0
+            filler.unlink()
+    stored = await js.object_store(subjects.BUCKET_MODELS)
+    text = (await stored.get(f"{reply.id}/train.log")).data.decode()
+    assert f"training failed: {failed.error}" in text
