@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,14 @@ def test_a_child_ends_when_its_parent_is_killed(tmp_path: Path, mode: str) -> No
     try:
         line = parent.stdout.readline() if parent.stdout else b""
         assert line.strip(), parent.stderr.read().decode() if parent.stderr else ""
-        started = descendants(parent.pid)
-        commands = [command_of(pid) for pid in started]
-        assert any("time.sleep(120)" in c for c in commands), commands
+        deadline = time.monotonic() + 30  # a sandbox sets up its mounts before the exec
+        while True:
+            started = descendants(parent.pid)
+            commands = [command_of(pid) for pid in started]
+            if any("time.sleep(120)" in c for c in commands):
+                break
+            assert time.monotonic() < deadline, commands
+            time.sleep(0.05)
         assert any("bwrap" in c for c in commands) == (mode == "bwrap"), commands
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)

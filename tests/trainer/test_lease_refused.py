@@ -15,8 +15,10 @@ from digits_proto.models import (
     TrainingFailed,
     TrainingStarted,
 )
+from digits_proto.replies import Rejected
 from digits_proto.runtime import EventStore
 from digits_trainer.domain import WAITING_FOR_DEVICES
+from digits_trainer.leases import lost_for_good
 from tests.gpu_broker.bus import acquire, release
 from tests.gpu_broker.conftest import start_broker  # noqa: F401 - the fixture, used below
 from tests.trainer.test_drain import node, poll_json
@@ -87,3 +89,11 @@ async def test_a_job_whose_lease_is_refused_requeues_and_resumes_from_its_point(
     for phase in ("train", "val"):
         its = [p.iteration for p in series if isinstance(p, MetricsRecorded) and p.phase == phase]
         assert its and its == sorted(set(its)), phase
+
+
+@pytest.mark.parametrize(
+    ("code", "lost"), [(404, True), (409, True), (403, True), (429, False), (503, False)]
+)
+def test_only_a_refusal_no_retry_fixes_loses_the_lease(code: int, lost: bool) -> None:
+    """Gone or another holder's (4xx): lost. Busy or failing broker (429, 5xx): renew again."""
+    assert lost_for_good(Rejected(code=code, message="m")) is lost

@@ -40,23 +40,24 @@ def _load_prctl() -> Callable[..., int] | None:
 _prctl = _load_prctl()
 
 
-def die_with_parent(parent: int) -> None:
-    """In a child: be killed (SIGKILL) when `parent` (the pid that started it) dies.
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
+    """In a child: get `sig` (SIGKILL: no cleanup to wait for) when `parent` (the pid that
+    started it) dies; a supervisor whose children must stop cleanly passes SIGTERM.
 
     Usable as a multiprocessing initializer (`initargs=(os.getpid(),)`) or, through
     `die_with_parent_hook()`, as a subprocess `preexec_fn`. If the parent already died between
-    the fork and this call, no signal will come: the child kills itself at once instead.
+    the fork and this call, no signal will come: the child sends `sig` to itself at once.
     """
     if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if os.getppid() != parent:  # reparented already: the parent is gone
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), sig)
 
 
-def die_with_parent_hook() -> Callable[[], None]:
+def die_with_parent_hook(sig: int = signal.SIGKILL) -> Callable[[], None]:
     """A `preexec_fn` that arms `die_with_parent` for the calling process (call it in the
     parent: the pid is taken now, before the fork)."""
-    return functools.partial(die_with_parent, os.getpid())
+    return functools.partial(die_with_parent, os.getpid(), sig)
 
 
 def signal_group(pgid: int, sig: int = signal.SIGKILL) -> None:
