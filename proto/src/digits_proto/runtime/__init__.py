@@ -58,6 +58,7 @@ from digits_proto.runtime._replicas import (
     BusUnavailable,
     NeedsOperator,
     nats_replicas,
+    publish_once,
     riding_out,
 )
 from digits_proto.runtime._requestid import RequestIdMiddleware, return_request_id
@@ -135,6 +136,7 @@ __all__ = [
     "nats_replicas",
     "ops_guard",
     "ops_token",
+    "publish_once",
     "purge_step",
     "purge_subject",
     "put_bytes",

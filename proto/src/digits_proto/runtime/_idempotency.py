@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from digits_proto import codec, headers, versions
 from digits_proto.base import Event
 from digits_proto.runtime._micro import DomainError
+from digits_proto.runtime._replicas import publish_once
 from digits_proto.runtime._store import EventStore
 from digits_proto.runtime._trace import trace_headers
 
@@ -55,7 +56,7 @@ async def append_created(
         headers.SCHEMA: versions.schema_header(events[0]),
     }
     hdrs = trace_headers(hdrs)
-    ack = await store.js.publish(subject, codec.encode(events[0]), headers=hdrs)
+    ack = await publish_once(store.js, subject, codec.encode(events[0]), hdrs)
     if ack.duplicate:
         msg = await store.js.get_msg(store.stream, seq=ack.seq)
         return ack.seq, versions.decode_event(store.decoder, msg.data or b"", msg.headers)

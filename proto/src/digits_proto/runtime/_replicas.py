@@ -11,7 +11,11 @@ from typing import TypeVar
 
 import nats.errors
 import structlog
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
+
+from digits_proto.headers import MSG_ID
 
 log = structlog.get_logger(__name__)
 
@@ -157,3 +161,18 @@ async def riding_out(
             stall = round(time.monotonic() - start, 3)
             log.info("jetstream_recovered", what=what, attempts=failures + 1, stall_s=stall)
         return result
+
+
+async def publish_once(
+    js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str]
+) -> PubAck:
+    """`js.publish` riding out a stream leader election (see `riding_out`), stored exactly once:
+    `headers` must carry the message's Nats-Msg-Id (a repeat within the stream's duplicate
+    window is answered with the first one's ack, `duplicate` set)."""
+    if MSG_ID not in headers:
+        raise ValueError(f"publish_once to {subject}: the headers carry no {MSG_ID}")
+    return await riding_out(
+        f"publish to {subject}",
+        lambda t: js.publish(subject, payload, timeout=t, headers=headers),
+        longest=js._timeout,  # pyright: ignore[reportPrivateUsage]
+    )

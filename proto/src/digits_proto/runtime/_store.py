@@ -18,7 +18,7 @@ from nats.js.errors import APIError
 from digits_proto import codec, headers, versions
 from digits_proto.base import Event
 from digits_proto.runtime._metrics import metrics_for
-from digits_proto.runtime._replicas import riding_out
+from digits_proto.runtime._replicas import publish_once, riding_out
 from digits_proto.runtime._trace import trace_headers
 
 log = structlog.get_logger(__name__)
@@ -157,11 +157,7 @@ class EventStore(Generic[E]):
         # A stream leader election answers "no responders" or nothing at all: the same message
         # is sent again until the deadline; its Nats-Msg-Id (the event id) makes the stream
         # store it once and answer a repeat with the first one's sequence.
-        return await riding_out(
-            f"append to {subject}",
-            lambda t: self.js.publish(subject, data, timeout=t, headers=hdrs),
-            longest=self.js._timeout,
-        )
+        return await publish_once(self.js, subject, data, hdrs)
 
     async def update(
         self,

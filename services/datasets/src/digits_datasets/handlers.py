@@ -42,6 +42,7 @@ from digits_proto.runtime import (
     create_msg_id,
     delete_prefix,
     keyed_before,
+    publish_once,
     same_request,
     trace_headers,
 )
@@ -138,7 +139,8 @@ async def _queue_build(js: JetStreamContext, dataset_id: str) -> None:
     """The build ticket (deduplicated by the dataset id)."""
     ticket = BuildDatasetTicket(dataset_id=dataset_id)
     hdrs = {headers.MSG_ID: dataset_id, headers.SCHEMA: versions.schema_header(ticket)}
-    await js.publish(
+    await publish_once(
+        js,
         subjects.WORK_BUILD_DATASET,
         codec.encode(ticket),
         headers=trace_headers(hdrs, command=True),

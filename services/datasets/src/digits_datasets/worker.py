@@ -45,6 +45,7 @@ from digits_proto.runtime import (
     Outcome,
     delete_prefix,
     internal_error,
+    publish_once,
     trace_headers,
 )
 
@@ -233,7 +234,8 @@ class Build:
         if self._stopped():
             return
         # Its own subject, not the dataset's history: the stream keeps the last few per dataset.
-        await self.deps.js.publish(
+        await publish_once(
+            self.deps.js,
             subjects.dataset_progress(self.dataset_id),
             codec.encode(event),
             headers=trace_headers(

@@ -40,6 +40,7 @@ from digits_proto.runtime import (
     fetch,
     heartbeat,
     internal_error,
+    publish_once,
     put_bytes,
     read_bytes,
     trace_headers,
@@ -109,7 +110,8 @@ async def classify_many(deps: Deps, cmd: ClassifyMany) -> ClassifiedMany | Class
     )
     ref = await _put(deps, many_status_name(run_id), status)
     ticket = ClassifyManyTicket(run_id=run_id, command=cmd)
-    ack = await deps.js.publish(
+    ack = await publish_once(
+        deps.js,
         subjects.WORK_CLASSIFY_MANY,
         codec.encode(ticket),
         headers=trace_headers(

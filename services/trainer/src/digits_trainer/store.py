@@ -23,6 +23,7 @@ from digits_proto.runtime import (
     EventStore,
     delete_prefix,
     fetch,
+    publish_once,
     put_bytes,
     put_file,
     read_bytes,
@@ -106,7 +107,8 @@ class Store:
         """Queue the job for a trainer worker (deduplicated by the job id)."""
         ticket = TrainModelTicket(model_id=model_id)
         hdrs = {headers.MSG_ID: model_id, headers.SCHEMA: versions.schema_header(ticket)}
-        await self.js.publish(
+        await publish_once(
+            self.js,
             subjects.WORK_TRAIN_MODEL,
             codec.encode(ticket),
             headers=trace_headers(hdrs, command=True),
@@ -115,7 +117,8 @@ class Store:
     async def record_metrics(self, event: MetricsRecorded) -> None:
         """One metric point on the job's metrics subject; a resend of a point is deduplicated."""
         msg_id = f"{event.model_id}:{event.phase}:{event.iteration}"
-        await self.js.publish(
+        await publish_once(
+            self.js,
             subjects.model_metrics(event.model_id),
             codec.encode(event),
             headers=trace_headers(
@@ -125,7 +128,8 @@ class Store:
 
     async def publish_progress(self, event: TrainingProgressed) -> None:
         """The job's latest progress, on its progress subject (the stream keeps the last few)."""
-        await self.js.publish(
+        await publish_once(
+            self.js,
             subjects.model_progress(event.model_id),
             codec.encode(event),
             headers=trace_headers(
