@@ -18,10 +18,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from digits_proto.runtime import Outcome, consume_tickets
+from digits_proto.runtime._work import ensure_consumer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -174,3 +176,22 @@ async def test_a_poison_ticket_ends_after_max_deliver_deliveries_not_before(
         assert len(reports.of("takeover.entered")) == 3 and last.returncode is None
         info = await acked_all(js)
         assert info.num_pending == 0 and info.num_redelivered == 0
+
+
+async def test_on_an_r3_stream_the_consumer_is_replicated_and_updated_in_place(
+    nats_cluster,
+) -> None:
+    """On a 3-node cluster the ticket consumer of an R3 stream gets 3 replicas and a restart
+    with another ack_wait updates it in place (no "consumer already exists", no recreation)."""
+    nc = await nats.connect(nats_cluster.url.split(","), max_reconnect_attempts=-1)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECT], num_replicas=3))
+        await ensure_consumer(js, STREAM, SUBJECT, DURABLE, 30.0)
+        await js.publish("takeover.work.one", b"one")
+        await ensure_consumer(js, STREAM, SUBJECT, DURABLE, 5.0)
+        info = await js.consumer_info(STREAM, DURABLE)
+        assert info.config.ack_wait == 5.0 and info.num_pending == 1
+        assert info.cluster is not None and len(info.cluster.replicas or []) == 2
+    finally:
+        await nc.close()
