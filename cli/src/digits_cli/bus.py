@@ -98,13 +98,15 @@ class Bus:
                 f"{self.data_dir} holds a {kept['size']}-node cluster: run with --cluster "
                 f"{kept['size']}, or use another DIGITS_DATA_DIR"
             )
-        clients = [port + i for i in range(self.size)] if port else kept.get("client_ports", [])
-        clients = [p if _free(p) else nats.free_port() for p in clients] or [
-            nats.free_port() for _ in range(self.size)
-        ]
-        routes = [p if _free(p) else nats.free_port() for p in kept.get("route_ports", [])] or [
-            nats.free_port() for _ in range(self.size)
-        ]
+        # DIGITS_NATS_PORT fixes the client ports (a busy one fails the start, said clearly);
+        # otherwise the last run's ports again where they are still free.
+        taken: set[int] = set()
+        if port:
+            clients = [port + i for i in range(self.size)]
+            taken.update(clients)
+        else:
+            clients = _ports(kept.get("client_ports", []), self.size, taken)
+        routes = _ports(kept.get("route_ports", []), self.size, taken)
         peers = nats.cluster_peers(self.size, routes, password=kept.get("password"))
         state = {
             "size": self.size,
@@ -187,6 +189,18 @@ class Bus:
 
 def _port(conf: Path) -> int:
     return int(str(json.loads(conf.read_text())["listen"]).rsplit(":", 1)[1])
+
+
+def _ports(wanted: list[int], count: int, taken: set[int]) -> list[int]:
+    """`count` distinct loopback ports: the `wanted` ones still free, new ones for the rest."""
+    ports: list[int] = []
+    for want in [*wanted[:count], *[0] * max(0, count - len(wanted))]:
+        port = want if want and want not in taken and _free(want) else 0
+        while not port or port in taken:
+            port = nats.free_port()
+        taken.add(port)
+        ports.append(port)
+    return ports
 
 
 def _free(port: int) -> bool:
