@@ -90,9 +90,9 @@ class StatusBoard:
         async with self._lock:
             last = self._last
             if last is None or time.time() - last.checked_at >= self.cache_seconds:
-                self._last = last = await self._check()
-                if not last.ready:
-                    log.info("system_degraded", notices=[n.text for n in last.notices])
+                previous, self._last = last, await self._check()
+                _log_change(previous, self._last)
+                last = self._last
             return last
 
     async def _check(self) -> SystemStatus:
@@ -157,6 +157,17 @@ class StatusBoard:
             urls = {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
             self._addresses = (stamp, urls)
         return self._addresses[1]
+
+
+def _log_change(before: SystemStatus | None, now: SystemStatus) -> None:
+    """One line when what the banner says changes, not one per poll."""
+    if before is not None and before.notices == now.notices:
+        return
+    if now.ready:
+        if before is not None:
+            log.info("system_ready")
+    else:
+        log.warning("system_degraded", notices=[f"{n.text}: {n.detail}" for n in now.notices])
 
 
 def _short(name: str) -> str:
