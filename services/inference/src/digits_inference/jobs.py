@@ -219,6 +219,9 @@ async def _ended(deps: Deps, run_id: str) -> bool:
         return msgspec.json.decode(data, type=ManyStatus).status in ("Done", "Error")
     except (NotFoundError, ObjectDeletedError, msgspec.DecodeError):
         return False  # ObjectNotFoundError is a NotFoundError
+    except Exception:  # unreadable now: work it (raising would NAK it, a delivery spent)
+        log.warning("many_status_unread", run_id=run_id, exc_info=True)
+        return False
 
 
 async def _end(
