@@ -109,14 +109,13 @@ def prepare(system: Chaos, args: argparse.Namespace) -> Setup:
 def three(s: Setup) -> list[Work]:
     """A training job, a dataset build and a classify-many job, all running."""
     model = s.model  # trained first: it would wait for the training job's device otherwise
+    # Each starts once the slower one before it moves (a training child, an inference process
+    # loading the model), so that all three are under way when the fault hits.
     train = Training(s.client, s.dataset, s.train_size, s.args.epochs)
-    # The quicker two start once training reports (its child's start is the slow part).
     wait_position(train, 1e-9, 300)
-    return [
-        train,
-        Build(s.client, s.digits, s.args.build),
-        Many(s.client, model, s.digits, s.args.classify),
-    ]
+    many = Many(s.client, model, s.digits, s.args.classify)
+    wait_position(many, 1e-9, 300)
+    return [train, Build(s.client, s.digits, s.args.build), many]
 
 
 def training(s: Setup) -> list[Work]:

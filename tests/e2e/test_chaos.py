@@ -16,8 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import chaos  # noqa: E402  (bench/ is a folder of scripts, not a package)
 import chaos_system  # noqa: E402
 
-# Small jobs: a shared 2-core machine must run both tests within ten minutes.
-SMALL = {"--digits": 1000, "--epochs": 8, "--build": 2000, "--classify": 1500}
+# Small jobs: both tests take ~10 minutes on a 2-core machine; the timeouts leave room for a
+# machine shared with other test runs (load ~15: a LeNet child then trains at ~50 img/s).
+SMALL = {"--digits": 800, "--epochs": 5, "--build": 2000, "--classify": 1500}
 ARGS = chaos.parser().parse_args(
     [str(part) for item in {**SMALL, "--end-timeout": 240}.items() for part in item]
 )
@@ -32,7 +33,7 @@ def assert_clean(rows: list[chaos.Row]) -> None:
         assert row.verdict == "ok", table
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_kill_9_of_the_trainer_mid_job_loses_and_repeats_no_metric_point() -> None:
     with chaos_system.launched() as system:
         setup = chaos.prepare(system, ARGS)
@@ -44,7 +45,7 @@ def test_kill_9_of_the_trainer_mid_job_loses_and_repeats_no_metric_point() -> No
     assert rows[0].stall is not None  # the job moved again after the kill
 
 
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(600)
 def test_losing_the_stream_leader_of_a_3_node_cluster_loses_nothing() -> None:
     if why := chaos.cluster_supported():
         pytest.skip(why)
