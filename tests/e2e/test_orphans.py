@@ -33,7 +33,8 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def start(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python -m module` with `env` added; returns once its /health says 200."""
+    """`python -m module` with `env` added; returns once its /ready says 200 (its endpoints
+    answer: /health says 200 as soon as it runs)."""
     port = free_port()
     env = {**os.environ, **env, f"DIGITS_{module.removeprefix('digits_').upper()}_PORT": str(port)}
     with open(log, "wb") as out:
@@ -43,11 +44,24 @@ def start(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes
         assert proc.poll() is None, f"{module} exited {proc.returncode}: {log.read_text()[-2000:]}"
         assert time.monotonic() < deadline, f"{module} not healthy: {log.read_text()[-2000:]}"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
+
+
+async def running(root: int, needles: list[str], timeout: float = 60.0) -> dict[int, int]:
+    """The processes below `root` once each of `needles` is in one's command line (a warm
+    child starts beside the service's start; a confined one execs once its sandbox is set)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = descendants(root)
+        commands = [command_of(p) for p in found]
+        if all(any(n in c for c in commands) for n in needles):
+            return found
+        assert time.monotonic() < deadline, (needles, commands)
+        await asyncio.sleep(0.1)
 
 
 def kill_hard(proc: subprocess.Popen[bytes]) -> None:
@@ -156,10 +170,8 @@ async def test_a_killed_trainer_leaves_no_training_or_sandbox_child(
     try:
         reply = await create(nc, dataset_id, train_epochs=50)
         await wait_for_progress(js, reply.id, timeout=120)
-        children = descendants(proc.pid)
+        children = await running(proc.pid, ["digits_trainer.child", "digits_trainer.sandbox"])
         commands = [command_of(p) for p in children]
-        assert any("digits_trainer.child" in c for c in commands), commands
-        assert any("digits_trainer.sandbox" in c for c in commands), commands
         assert any("bwrap" in c for c in commands) == (sandbox == "bwrap"), commands
         kill_hard(proc)
         assert_all_end(children)
