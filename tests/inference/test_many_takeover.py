@@ -15,10 +15,12 @@ import uuid
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 from nats.js.errors import ObjectNotFoundError
 
 from digits_inference import takeover
+from digits_inference.many import Entry, Tally
 from digits_proto import codec, subjects
 from digits_proto.inference import ClassifyMany, ClassifyManyQueued, ManyResult, ManyStatus
 from digits_proto.inference import many_status_name as status_name
@@ -260,3 +262,43 @@ async def test_a_job_whose_worker_is_lost_past_the_bound_ends_error(setup, nc, j
     assert ended.error.startswith("the inference worker was lost 2 times while running"), ended
     assert await checkpointed(js, run_id) == 0
     check(await result_of(js, await finished(js, await queue(nc, js, text))), paths)
+
+
+def entries(n: int) -> list[Entry]:
+    return [Entry(i + 1, f"/x/{i}.png", f"/x/{i}.png", i % 3) for i in range(n)]
+
+
+async def test_checkpoints_chain_and_refuse_what_does_not_follow(js) -> None:
+    """Parts restore exactly the prefix they cover (results, refusals, counters, top-N); a
+    part that does not start where the previous ended (a worker that outlived its ticket) or
+    that belongs to another list ends the chain; cleared, nothing is left."""
+    readable = entries(6)
+    probs = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    writer = takeover.Checkpoints(js, "run-x", every=0.0)
+    tally = Tally(labels=("a", "b", "c"), top_n=2)
+    assert await writer.resume(tally, readable) == 0
+    tally.add_batch(readable[:2], probs[:2])
+    await writer.save(tally, 2)
+    tally.fail(readable[2], "Not an image")
+    tally.add_batch(readable[3:5], probs[2:4])
+    await writer.save(tally, 5)
+    stale = msgspec.structs.replace(await part(js, 1), start=1, end=6)
+    name = takeover.part_name("run-x", 2)
+    await put_bytes(js, subjects.BUCKET_UPLOADS, name, msgspec.json.encode(stale))
+
+    again = Tally(labels=("a", "b", "c"), top_n=2)
+    reader = takeover.Checkpoints(js, "run-x")
+    assert await reader.resume(again, readable) == 5  # the unchained third part is ignored
+    assert again.results == tally.results and again.errors == tally.errors
+    assert (again.hits1, again.truths, again.heaps) == (tally.hits1, tally.truths, tally.heaps)
+    assert again.confusion.tolist() == tally.confusion.tolist()
+    again.fail(readable[2], "Not an image")  # met again by the process taking over: once
+    assert len(again.errors) == 1
+    assert await takeover.Checkpoints(js, "run-x").resume(Tally(("a", "b", "c")), entries(7)) == 0
+    await reader.clear()
+    assert await checkpointed(js, "run-x") == 0
+
+
+async def part(js, seq: int) -> takeover.Part:
+    data = await read_bytes(js, subjects.BUCKET_UPLOADS, takeover.part_name("run-x", seq))
+    return msgspec.json.decode(data, type=takeover.Part)
