@@ -14,6 +14,7 @@ import nats
 import pytest
 
 from digits_cli.__main__ import main
+from digits_cli.backup import backup
 from digits_cli.bus import CLUSTER_FILE, Bus
 from digits_cli.launcher import Launcher
 from digits_cli.logfiles import RotatingLog
@@ -25,7 +26,7 @@ from tests.cli.test_supervised_bus import FAKE, admin, append, ready, running, s
 
 @pytest.mark.timeout(240)
 async def test_cluster_of_three_replicates_everything_and_rejoins_after_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "data"
     start = time.monotonic()
@@ -61,6 +62,13 @@ async def test_cluster_of_three_replicates_everything_and_rejoins_after_a_restar
                 f"node{i}/jetstream"
             )
         seq = await append(launcher, "first-run")
+        # An operator's backup of the running cluster: DIGITS_NATS_URL lists every node.
+        monkeypatch.setenv(CREDS_ENV, str(data / "nats" / "creds" / f"{ADMIN}.json"))
+        saved = tmp_path / "saved"
+        settings = Settings(data_dir=str(data), nats_url=launcher.nats_url)
+        assert await asyncio.to_thread(backup, settings, saved) == 0
+        manifest = json.loads((saved / "manifest.json").read_text())
+        assert {s["name"] for s in manifest["streams"]} >= {"DIGITS_DATASETS", "DIGITS_WORK"}
     assert all(n.proc is None for n in launcher.bus.nodes)  # type: ignore[union-attr]
     with running(data, cluster=3) as (again, _):
         assert json.loads(kept.read_text())["password"] == secret  # the same cluster

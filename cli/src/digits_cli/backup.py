@@ -53,7 +53,7 @@ def _sha256(path: Path) -> str:
 async def _connect(target: Target) -> Client:
     try:
         return await nats.connect(
-            target.url,
+            target.url.split(","),  # DIGITS_NATS_URL may list every node of a cluster
             user=target.admin.user,
             password=target.admin.password,
             allow_reconnect=False,
