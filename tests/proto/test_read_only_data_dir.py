@@ -9,13 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from digits_proto.runtime._datadir import check_writable
+from digits_proto.runtime import check_writable
 from tests.mounts import fill, tmpfs
 
 pytestmark = pytest.mark.timeout(120)
 
-# Every service that runs on proto's ServiceHost (the gateway has its own start).
-SERVICES = ["digits_datasets", "digits_trainer", "digits_inference", "digits_gpu_broker"]
+# The services on proto's ServiceHost, and the gateway (its own start calls the same check).
+SERVICES = [
+    "digits_datasets",
+    "digits_trainer",
+    "digits_inference",
+    "digits_gpu_broker",
+    "digits_gateway",
+]
 
 
 @pytest.mark.parametrize("module", SERVICES)

@@ -29,6 +29,7 @@ from digits_proto.runtime._bus import (
     ensure_streams,
     stream_configs,
 )
+from digits_proto.runtime._datadir import check_writable
 from digits_proto.runtime._idempotency import (
     KeyReused,
     append_created,
@@ -115,6 +116,7 @@ __all__ = [
     "append_created",
     "chain",
     "check_free_space",
+    "check_writable",
     "clear_cache",
     "command_type",
     "configure_logging",
