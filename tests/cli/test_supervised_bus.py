@@ -176,6 +176,32 @@ def test_a_service_that_needs_an_operator_stops_the_system_with_its_reason(
 
 
 @pytest.mark.timeout(120)
+def test_a_running_service_that_exits_78_stops_the_system_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the ready line: the same (no restart, the reason, everything stopped, exit 78)."""
+    trigger = tmp_path / "now"
+    monkeypatch.setenv("FAKE_EXIT", f"{EXIT_NEEDS_OPERATOR}:bus_needs_operator later")
+    monkeypatch.setenv("FAKE_EXIT_ON", str(trigger))
+    lines: list[str] = []
+    launcher = Launcher(
+        Settings(data_dir=str(tmp_path / "data"), port=0, ready_timeout=60),
+        echo=lambda *a, **_: lines.append(" ".join(map(str, a))),
+        modules=FAKE,
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(launcher.run()), daemon=True)
+    runner.start()
+    until(lambda: any("DIGITS is ready" in line for line in lines), 60, lines)
+    trigger.touch()
+    runner.join(timeout=60)
+    assert result == [EXIT_NEEDS_OPERATOR], lines
+    assert any("datasets needs an operator" in x and "later" in x for x in lines), lines
+    assert not any("restarting" in line for line in lines), lines
+    assert all(n.proc is None for n in launcher.bus.nodes)  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(120)
 async def test_a_stream_only_an_operator_may_change_stops_the_start_with_the_reason(
     tmp_path: Path,
 ) -> None:
