@@ -41,6 +41,7 @@ async def test_cluster_of_three_replicates_everything_and_rejoins_after_a_restar
         addresses = json.loads((data / "services.json").read_text())
         assert [addresses[f"nats-{i}"] for i in (1, 2, 3)] == urls
         assert any("NATS cluster of 3" in line and urls[2] in line for line in lines), lines
+        assert any("NATS: nats-1, nats-2, nats-3 (R3)" in x for x in lines if "ready" in x)
         client = await admin(launcher)
         try:
             streams = [info async for info in _streams(client)]

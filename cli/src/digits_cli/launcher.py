@@ -185,10 +185,13 @@ class Launcher:
             token = token_file.read_text().strip()
         except FileNotFoundError:
             token = ""
+        bus = ""
+        if self.bus is not None and self.bus.size > 1:  # which nodes, as services.json has them
+            bus = f"NATS: {', '.join(self.bus.describe())} (R{self.replicas}); "
         if not token:
-            return f"DIGITS is ready: {base}  (logs: {self.logs})"
+            return f"DIGITS is ready: {base}  ({bus}logs: {self.logs})"
         token_file.unlink(missing_ok=True)  # printed once: the terminal is its only copy
-        return f"DIGITS is ready: {base}login?token={token}  (logs: {self.logs})"
+        return f"DIGITS is ready: {base}login?token={token}  ({bus}logs: {self.logs})"
 
     def _write_addresses(self) -> None:
         """`<data dir>/services.json`: each service's HTTP app, for operators and scripts (the
