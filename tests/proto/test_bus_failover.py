@@ -20,6 +20,7 @@ from digits_proto.runtime import (
     RETRY_ENV,
     BusUnavailable,
     EventStore,
+    append_created,
     connect,
     ensure_streams,
     put_bytes,
@@ -116,6 +117,35 @@ async def test_a_repeated_append_is_the_first_one_not_a_conflict(
         assert (await js.stream_info(subjects.STREAM_METRICS)).state.messages == 1
     finally:
         await nc.close()
+
+
+async def test_on_a_single_server_too_a_repeated_append_is_the_first_one(
+    js: JetStreamContext,
+) -> None:
+    """The embedded server restarted by the launcher: the same ride-out, stored once."""
+    store = EventStore(js, subjects.STREAM_METRICS, codec.metric_events)
+    subject = subjects.model_metrics("m4")
+    event = _point(0)
+    first = await store.append(subject, [event], 0)
+    await store.append(subject, [_point(1)], first)  # another append in between
+    assert await store.append(subject, [event], 0) == first
+    assert len((await store.load(subject))[0]) == 2
+
+
+async def test_a_resent_keyed_create_is_its_own_first_attempt_not_an_earlier_create(
+    js: JetStreamContext,
+) -> None:
+    """append_created resent (its ack lost): the same event, not "created before"; another
+    request under the same key still gets the first one's event."""
+    store = EventStore(js, subjects.STREAM_METRICS, codec.metric_events)
+    subject = subjects.model_metrics("m5")
+    event = _point(0)
+    seq, original = await append_created(store, subject, [event], "idem-m5")
+    assert original is None
+    assert await append_created(store, subject, [event], "idem-m5") == (seq, None)
+    again, first = await append_created(store, subject, [_point(0)], "idem-m5")
+    assert again == seq and first is not None and first.event_id == event.event_id
+    assert len((await store.load(subject))[0]) == 1
 
 
 async def test_a_blob_is_put_and_read_while_its_bucket_elects_a_leader(

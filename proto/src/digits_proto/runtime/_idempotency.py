@@ -13,11 +13,13 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from nats.js.errors import APIError
+
 from digits_proto import codec, headers, versions
 from digits_proto.base import Event
 from digits_proto.runtime._micro import DomainError
 from digits_proto.runtime._replicas import publish_once
-from digits_proto.runtime._store import EventStore
+from digits_proto.runtime._store import WRONG_LAST_SEQUENCE, EventStore
 from digits_proto.runtime._trace import trace_headers
 
 E = TypeVar("E", bound=Event)
@@ -56,12 +58,24 @@ async def append_created(
         headers.SCHEMA: versions.schema_header(events[0]),
     }
     hdrs = trace_headers(hdrs)
-    ack = await publish_once(store.js, subject, codec.encode(events[0]), hdrs)
-    if ack.duplicate:
-        msg = await store.js.get_msg(store.stream, seq=ack.seq)
-        return ack.seq, versions.decode_event(store.decoder, msg.data or b"", msg.headers)
+    try:
+        ack = await publish_once(store.js, subject, codec.encode(events[0]), hdrs)
+        seq, duplicate = ack.seq, bool(ack.duplicate)
+    except APIError as e:  # a single server: our own resent first attempt, or a real conflict
+        if e.err_code != WRONG_LAST_SEQUENCE:
+            raise
+        stored = await store.stored_after(subject, 0, msg_id)
+        if stored is None:
+            raise
+        seq, duplicate = stored, True
+    if duplicate:
+        msg = await store.js.get_msg(store.stream, seq=seq)
+        first = versions.decode_event(store.decoder, msg.data or b"", msg.headers)
+        # Our own first attempt (resent while the stream elected a leader) is no earlier create.
+        if first.event_id != events[0].event_id:
+            return seq, first
     rest = events[1:]
-    return (await store.append(subject, rest, ack.seq) if rest else ack.seq), None
+    return (await store.append(subject, rest, seq) if rest else seq), None
 
 
 def same_request(original: Any, request_digest: str) -> None:

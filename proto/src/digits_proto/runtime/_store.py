@@ -13,7 +13,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError
 
 from digits_proto import codec, headers, versions
 from digits_proto.base import Event
@@ -142,16 +142,37 @@ class EventStore(Generic[E]):
                 hdrs[headers.EXPECTED_LAST_SUBJECT_SEQ] = str(last)
             data = codec.encode(event)
             try:
-                ack = await self._publish(subject, data, hdrs)
+                last = (await self._publish(subject, data, hdrs)).seq
             except APIError as e:
-                if e.err_code == WRONG_LAST_SEQUENCE:
+                if e.err_code != WRONG_LAST_SEQUENCE:
+                    raise
+                stored = await self.stored_after(subject, last, event.event_id)
+                if stored is None:
                     raise ConcurrencyError(subject) from e
-                raise
-            last = ack.seq
+                last = stored
             if (metrics := metrics_for(self.js._nc)) is not None:
                 metrics.inc("events_appended", stream=self.stream, type=type(event).__name__)
             log.debug("event_appended", subject=subject, type=type(event).__name__, seq=last)
         return last
+
+    async def stored_after(self, subject: str, seq: int, msg_id: str) -> int | None:
+        """The sequence of the subject's first message after `seq` if its Nats-Msg-Id is
+        `msg_id`, else None.
+
+        A single nats-server checks the expected last subject sequence before the duplicate
+        window: a resent message its first attempt stored (the ack lost to a restart or an
+        election) comes back "wrong last sequence". It was stored right after `seq`, so that
+        message says whether the conflict is our own first attempt.
+        """
+
+        async def next_message(_timeout: float) -> Any:
+            return await self.js.get_msg(self.stream, seq=seq + 1, subject=subject, next=True)
+
+        try:
+            msg = await riding_out(f"check of {subject}", next_message)
+        except NotFoundError:
+            return None
+        return int(msg.seq) if (msg.headers or {}).get(headers.MSG_ID) == msg_id else None
 
     async def _publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> PubAck:
         # A stream leader election answers "no responders" or nothing at all: the same message
