@@ -14,6 +14,13 @@ class InvalidField(DomainError):
         super().__init__(message, field=field)
 
 
+class StorageFailed(DomainError):
+    """This node could not write a file the command needs (a full disk, a read-only folder):
+    507, the message names the file (or folder) and the node, never a 500."""
+
+    code = 507  # Insufficient Storage: the request was fine, this node's disk was not
+
+
 class ModelNotFound(NotFound):
     """No model job has this id, or it was deleted (404)."""
 

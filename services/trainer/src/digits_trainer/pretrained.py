@@ -10,8 +10,11 @@ trained job, and deleting the original job leaves it intact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
@@ -31,7 +34,8 @@ from digits_proto.replies import Accepted
 from digits_proto.runtime import Conflict, append_created, create_msg_id, same_request
 from digits_trainer import access, unpack
 from digits_trainer.domain import ModelState, pick_snapshot
-from digits_trainer.errors import InvalidField, ModelNotFound
+from digits_trainer.errors import InvalidField, ModelNotFound, StorageFailed
+from digits_trainer.faults import write_failure
 from digits_trainer.importer import Importer, Probe, network_source
 from digits_trainer.store import Store, valid_job_id
 
@@ -46,11 +50,32 @@ MAX_SOURCE = 512 * 1024
 class Imports:
     """What registering an upload needs: the importer, a work folder and the size limit."""
 
-    def __init__(self, importer: Importer, work_dir: Path, cache_dir: Path, max_bytes: int):
+    def __init__(
+        self,
+        importer: Importer,
+        work_dir: Path,
+        cache_dir: Path,
+        max_bytes: int,
+        node_id: str = "",
+    ):
         self.importer = importer
         self.work_dir = work_dir
         self.cache_dir = cache_dir  # blobs by digest, shared with training attempts
         self.max_bytes = max_bytes
+        self.node_id = node_id or socket.gethostname()  # named when this node's disk fails
+
+
+@contextlib.contextmanager
+def _disk_faults(imports: Imports, where: Path) -> Iterator[None]:
+    """A full or read-only disk while the files are copied: a 507 naming the file (else
+    `where`) and the node. The temporary folder and `fetch` remove what they wrote."""
+    try:
+        yield
+    except (TimeoutError, ConnectionError):  # OSErrors too, but the network's
+        raise
+    except OSError as e:
+        log.warning("pretrained_write_failed", error=str(e))
+        raise StorageFailed(write_failure(e, imports.node_id, where)) from e
 
 
 async def create_pretrained(
@@ -59,9 +84,11 @@ async def create_pretrained(
     """`/pretrained_models/upload_archive` and `/new`: check the files by loading them in a
     child, copy them into the models bucket, record the job."""
     access.writer(command.principal)  # before any upload is read or loaded for who asks
-    imports.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pretrained-", dir=imports.work_dir) as tmp:
-        work = Path(tmp)
+    with _disk_faults(imports, imports.work_dir):
+        imports.work_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryDirectory(prefix="pretrained-", dir=imports.work_dir)
+    with tmp, _disk_faults(imports, Path(tmp.name)):
+        work = Path(tmp.name)
         if command.archive is not None:
             found = await _from_archive(store, imports, command.archive, work)
         else:
@@ -231,7 +258,8 @@ async def make_pretrained(store: Store, imports: Imports, command: MakePretraine
         ("mean_jpg", means[1], f"{model_id}/mean.jpg"),
     ):
         if ref is not None:
-            local = await store.fetch(ref, imports.cache_dir)
+            with _disk_faults(imports, imports.cache_dir):
+                local = await store.fetch(ref, imports.cache_dir)
             blobs[key] = await store.put_model_file(target, local)
     created = PretrainedModelCreated(
         **{**_fields(created), "mean": blobs.get("mean"), "mean_jpg": blobs.get("mean_jpg")}
