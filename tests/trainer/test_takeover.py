@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import jinja2
 import pytest
 from nats.js.errors import NotFoundError
 
-from digits_gateway.pages._view import history_view
+from digits_gateway.pages._view import common_view
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.projectors import models as model_projector
@@ -98,8 +99,12 @@ def of(events: list, kind: type) -> list:
     return [e for e in events if isinstance(e, kind)]
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def projected_history(tmp: Path, model_id: str, events: list) -> list[tuple[str, str]]:
-    """The job's (status, note) rows as the gateway projects its events and its page shows."""
+    """The job's (status, note) rows as the gateway projects its events and its page shows
+    them (the status panel's template, rendered)."""
     db = ReadModel(tmp / "readmodel.duckdb")
     try:
         with db.transaction() as tx:
@@ -109,8 +114,13 @@ def projected_history(tmp: Path, model_id: str, events: list) -> list[tuple[str,
             notes = queries.status_notes(cur, model_id)
     finally:
         db.close()
-    rows = history_view([[s, at.timestamp()] for s, at in history], notes)
-    return [(row["status"]["text"], row["note"]) for row in rows]
+    job = {"status": history[-1][0], "status_history": [[s, at.timestamp()] for s, at in history]}
+    view = common_view({**job, "status_notes": notes})
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "web" / "templates"))
+    html = env.get_template("_macros.html").module.job_status_panel(view)  # type: ignore[attr-defined]
+    for note in filter(None, notes):
+        assert html.count(f'<span class="muted history-note">{note}</span>') == notes.count(note)
+    return [(row["status"]["text"], row["note"]) for row in view["history"]]
 
 
 async def test_a_killed_trainer_s_job_continues_on_the_other_node_and_says_so_once(
@@ -202,9 +212,15 @@ async def test_a_job_whose_trainer_is_killed_every_time_ends_error_after_max_del
                 break
             assert time.monotonic() < deadline, info
             await asyncio.sleep(0.1)
-    history = projected_history(tmp_path, reply.id, events)
-    assert [s for s, _ in history].count("Running") == 3 + 1  # each start but the takeovers'
-    assert history[-1] == ("Error", "")
+    assert [w.ended for w in of(events, WorkerLost)] == [False, False, True]
+    # n1's start, then one row per takeover that resumed it; the last loss ends it instead.
+    assert projected_history(tmp_path, reply.id, events) == [
+        ("Initialized", ""),
+        ("Running", ""),
+        ("Running", "resumed after the worker on n1 was lost"),
+        ("Running", "resumed after the worker on n2 was lost"),
+        ("Error", ""),
+    ]
 
 
 async def test_a_waiting_job_nakd_many_times_is_never_counted_as_lost(nats_url, js, nc, tmp_path):

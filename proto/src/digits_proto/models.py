@@ -231,6 +231,7 @@ class WorkerLost(ModelEvent, frozen=True, kw_only=True, tag="models.WorkerLost")
     node_id: str = ""
     taken_by: str = ""
     losses: int = 1
+    ended: bool = False  # the bound was reached: not resumed, TrainingFailed follows
 
 
 class TrainingProgressed(ModelEvent, frozen=True, kw_only=True, tag="models.TrainingProgressed"):

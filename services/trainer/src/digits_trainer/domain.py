@@ -346,17 +346,19 @@ def decide_takeover(
     if state.status is not JobStatus.RUNNING:
         return []
     lost, losses = state.holder or "unknown", state.losses + 1
+    ended = 0 < bound <= losses
     events: list[WorkerLost | TrainingFailed] = [
         WorkerLost(
             model_id=state.model_id,
             node_id=lost,
             taken_by=node_id,
             losses=losses,
+            ended=ended,
             event_id=at.new_id(),
             occurred_at=at.now,
         )
     ]
-    if 0 < bound <= losses:
+    if ended:
         error = f"the worker was lost {losses} times while running this job; last on node {lost}"
         failed = TrainingFailed(
             model_id=state.model_id, error=error, event_id=at.new_id(), occurred_at=at.now

@@ -160,7 +160,10 @@ def _started(jobs: _jobs.Jobs, seq: int, event: TrainingStarted) -> list[LiveEve
 
 
 def _worker_lost(jobs: _jobs.Jobs, seq: int, event: WorkerLost) -> list[LiveEvent]:
-    """Another trainer takes over a job whose worker was lost: one history row says so."""
+    """Another trainer takes over a job whose worker was lost: one history row says so (none
+    when the loss bound ends the job: its Error row names the cause)."""
+    if event.ended:
+        return []
     lost = f" on {event.node_id}" if event.node_id and event.node_id != "unknown" else ""
     note = f"resumed after the worker{lost} was lost"
     return _jobs.set_status(
