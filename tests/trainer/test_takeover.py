@@ -28,16 +28,19 @@ from digits_gateway.pages._view import common_view
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.db import ReadModel
 from digits_gateway.readmodel.projectors import models as model_projector
-from digits_proto import codec, subjects
+from digits_proto import codec, stamps, subjects
 from digits_proto.base import JobStatus
 from digits_proto.models import (
     MetricsRecorded,
+    ModelCreated,
     ModelWaiting,
     TrainingFailed,
     TrainingStarted,
+    TrainSpec,
     WorkerLost,
 )
 from digits_proto.runtime import EventStore
+from digits_trainer.domain import decide_takeover, evolve_model, fold_model
 from tests.trainer.test_service import (
     FakeBroker,
     add_dataset,
@@ -268,3 +271,31 @@ async def test_a_trainer_stopped_with_sigterm_hands_its_job_back_without_a_loss(
         events = await wait_for(js, reply.id, lambda ev: len(of(ev, TrainingStarted)) == 2, 90)
     assert [s.node_id for s in of(events, TrainingStarted)] == ["node-a", "node-b"]
     assert not of(events, WorkerLost) and not of(events, TrainingFailed)
+
+
+def test_the_takeover_decision_counts_losses_only_of_a_running_job() -> None:
+    """Pure: a Waiting job's ticket is no loss; a Running one's names its holder and counts;
+    the loss that reaches the bound ends the job (0: no bound)."""
+    created = ModelCreated(model_id="m", name="m", dataset_id="d", spec=TrainSpec())
+    waiting = fold_model([created, ModelWaiting(model_id="m", reason="Waiting for devices")])
+    assert waiting is not None and decide_takeover(waiting, "b", 5, stamps.fixed()) == []
+    state = fold_model([created, TrainingStarted(model_id="m", node_id="a")])
+    assert state is not None
+    losses = []
+    for taker in ("b", "c", "d"):
+        events = decide_takeover(state, taker, 3, stamps.fixed())
+        losses.append([(type(e).__name__, getattr(e, "node_id", "")) for e in events])
+        for event in events:
+            state = evolve_model(state, event) or state
+    assert losses == [
+        [("WorkerLost", "a")],
+        [("WorkerLost", "b")],
+        [("WorkerLost", "c"), ("TrainingFailed", "")],
+    ]
+    assert state.status is JobStatus.ERROR and state.losses == 3
+    unbounded = fold_model([created, TrainingStarted(model_id="m", node_id="a")])
+    assert unbounded is not None
+    for _ in range(10):
+        [lost] = decide_takeover(unbounded, "b", 0, stamps.fixed())
+        unbounded = evolve_model(unbounded, lost) or unbounded
+    assert unbounded.status is JobStatus.RUNNING and unbounded.losses == 10
