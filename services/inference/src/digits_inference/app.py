@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from digits_inference import handlers, jobs, routes
+from digits_inference import handlers, jobs, routes, tickets
 from digits_inference.archive import Limits
 from digits_inference.placement import Placement
 from digits_inference.predictor import Predictor
@@ -95,12 +95,12 @@ async def setup(host: ServiceHost, *, settings: Settings, predictor: Predictor) 
             subjects.STREAM_WORK,
             subjects.WORK_CLASSIFY_MANY,
             subjects.CONSUMER_CLASSIFIER,
-            functools.partial(jobs.run_ticket, deps),
+            functools.partial(tickets.run_ticket, deps),
             host.stop,
             ack_wait=settings.ack_wait,
             ready=consuming,
             # The job never NAKs to wait: JetStream's delivery count is the count of lost workers.
-            give_up=GiveUp(settings.max_deliver, functools.partial(jobs.give_up, deps)),
+            give_up=GiveUp(settings.max_deliver, functools.partial(tickets.give_up, deps)),
         ),
         name="classifier",
     )
