@@ -89,15 +89,16 @@ async def _put_once(js: JetStreamContext, bucket: str, name: str, reader: Binary
         previous = None
     digest = hashlib.sha256()
     size = chunks = 0
+    wait = js._timeout  # pyright: ignore[reportPrivateUsage]
     acks: deque[asyncio.Future[Any]] = deque()
     try:
         while data := await asyncio.to_thread(_read_and_hash, reader, digest):
             acks.append(await js.publish_async(chunk_subject, data))
             size, chunks = size + len(data), chunks + 1
             while len(acks) >= PUT_WINDOW or (acks and acks[0].done()):
-                await acks.popleft()
+                await _acked(acks.popleft(), wait)
         while acks:
-            await acks.popleft()
+            await _acked(acks.popleft(), wait)
     except BaseException:
         for ack in acks:
             ack.cancel()
@@ -136,6 +137,12 @@ async def _put_once(js: JetStreamContext, bucket: str, name: str, reader: Binary
         except BusUnavailable as e:  # stored all the same: only the old chunks' space stays
             log.warning("old_chunks_left", bucket=bucket, name=name, error=str(e))
     return BlobRef(bucket=bucket, name=name, digest=info.digest or "", size=size)
+
+
+async def _acked(ack: asyncio.Future[Any], timeout: float) -> None:
+    # nats-py's publish_async futures have no deadline: a chunk sent to a stream leader just
+    # lost would be waited for forever. A timeout makes the put start over (see `_put`).
+    await asyncio.wait_for(ack, timeout)
 
 
 def _read_and_hash(reader: BinaryIO, digest: Any) -> bytes:
