@@ -98,6 +98,8 @@ async def train_model(worker: Worker, msg: Msg) -> Outcome | Later:
 
     if worker.node is not None and worker.node.draining:  # the drain began meanwhile
         await worker.leases.release(lease)
+        # Taken over just now (Running): not to be counted lost a second time.
+        await handed_back(store, model_id, f"Handed back by node {worker.settings.node_id}")
         return HAND_BACK
     log.info("training_job", model_id=model_id, lease_id=lease.lease_id, threads=lease.threads)
     attempt = Attempt(worker.nc, store, worker.settings, state, seq, worker.spares)
