@@ -22,6 +22,7 @@ from digits_proto.permissions import ALL_STREAMS
 from digits_proto.runtime import (
     EXIT_NEEDS_OPERATOR,
     REPLICAS_ENV,
+    RETRY_ENV,
     NeedsOperator,
     StorageLimits,
     ensure_streams,
@@ -38,9 +39,24 @@ def test_the_replica_count_is_one_to_five_and_a_wrong_one_names_the_setting() ->
     assert nats_replicas({}) is None  # unset: new ones get 1, existing ones keep theirs
     assert nats_replicas({REPLICAS_ENV: "3"}) == 3
     for wrong in ("0", "6", "-1", "three"):
-        with pytest.raises(SystemExit) as refused:
+        with pytest.raises(NeedsOperator) as refused:  # a restart would meet the same value
             nats_replicas({REPLICAS_ENV: wrong})
-        assert REPLICAS_ENV in str(refused.value.code) and "1 to 5" in str(refused.value.code)
+        assert REPLICAS_ENV in str(refused.value) and "1 to 5" in str(refused.value)
+        assert refused.value.code == EXIT_NEEDS_OPERATOR
+
+
+async def test_a_wrong_setting_refuses_the_start(
+    nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        for name, wrong in ((REPLICAS_ENV, "9"), (RETRY_ENV, "soon")):
+            with monkeypatch.context() as env:
+                env.setenv(name, wrong)
+                with pytest.raises(NeedsOperator, match=name):
+                    await ensure_streams(nc.jetstream())
+    finally:
+        await nc.close()
 
 
 async def _counts(js: JetStreamContext) -> dict[str, tuple[int, int]]:

@@ -17,7 +17,12 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from digits_proto import subjects
 from digits_proto.runtime._limits import DAY, StorageLimits, storage_limits
 from digits_proto.runtime._reconcile import reconcile_all
-from digits_proto.runtime._replicas import NeedsOperator, check_replicas, nats_replicas
+from digits_proto.runtime._replicas import (
+    NeedsOperator,
+    check_replicas,
+    nats_replicas,
+    retry_seconds,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -180,8 +185,9 @@ async def ensure_streams(
     ends the service with NeedsOperator (exit 78), logged once as `bus_needs_operator`. A
     service whose streams are already as wanted needs nothing but the right to read their info.
     """
-    replicas = nats_replicas() if replicas is None else check_replicas(replicas)
     try:
+        replicas = nats_replicas() if replicas is None else check_replicas(replicas)
+        retry_seconds()  # a wrong value refuses the start, not a write in the middle of a job
         await reconcile_all(js, stream_configs(limits, replicas), replicas)
     except NeedsOperator as e:
         log.error("bus_needs_operator", problem=str(e))

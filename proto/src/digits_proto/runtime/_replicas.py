@@ -73,14 +73,14 @@ class BusUnavailable(nats.errors.TimeoutError):
 
 
 def nats_replicas(env: Mapping[str, str] | None = None) -> int | None:
-    """DIGITS_NATS_REPLICAS (1..5), None when unset; any other value is a clear error."""
+    """DIGITS_NATS_REPLICAS (1..5), None when unset; any other value: NeedsOperator."""
     raw = (os.environ if env is None else env).get(REPLICAS_ENV, "").strip()
     if not raw:
         return None
     try:
         return check_replicas(int(raw))
     except ValueError:
-        raise SystemExit(
+        raise NeedsOperator(
             f"{REPLICAS_ENV}={raw!r}: give a number from 1 to {MAX_REPLICAS}"
         ) from None
 
@@ -88,7 +88,7 @@ def nats_replicas(env: Mapping[str, str] | None = None) -> int | None:
 def check_replicas(replicas: int) -> int:
     """`replicas` if JetStream allows it, else a clear error naming the setting."""
     if not 1 <= replicas <= MAX_REPLICAS:
-        raise SystemExit(f"{REPLICAS_ENV}={replicas}: give a number from 1 to {MAX_REPLICAS}")
+        raise NeedsOperator(f"{REPLICAS_ENV}={replicas}: give a number from 1 to {MAX_REPLICAS}")
     return replicas
 
 
@@ -100,7 +100,7 @@ def retry_seconds(env: Mapping[str, str] | None = None) -> float:
     except ValueError:
         seconds = -1.0
     if seconds <= 0:
-        raise SystemExit(f"{RETRY_ENV}={raw!r}: give a number of seconds above 0")
+        raise NeedsOperator(f"{RETRY_ENV}={raw!r}: give a number of seconds above 0")
     return seconds
 
 
