@@ -185,6 +185,8 @@ async def _compute(
     readable = [e for e in prep.entries if e.resolved is not None]
     first = await checkpoints.resume(tally, readable) if checkpoints is not None else 0
     tally.fail_unresolved(prep.entries)
+    if progress is not None:  # a job taken over shows its checkpoints' count at once
+        progress["done"] = len(tally.results) + len(tally.errors)
     step = max(1, deps.batch_size)
     starts = range(first, len(readable), step)
     chunks = [readable[i : i + step] for i in starts]
