@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -109,12 +110,12 @@ def prepare(system: Chaos, args: argparse.Namespace) -> Setup:
 def three(s: Setup) -> list[Work]:
     """A training job, a dataset build and a classify-many job, all running."""
     model = s.model  # trained first: it would wait for the training job's device otherwise
-    # Each starts once the one before it moves (an inference process loading the model, a
-    # training child), the quickest last, so that all three are under way when the fault hits.
-    many = Many(s.client, model, s.digits, s.args.classify)
-    wait_position(many, 1e-9, 300)
+    # Each starts once the one before it moves (a training child, an inference process loading
+    # the model), the quickest last, so that all three are under way when the fault hits.
     train = Training(s.client, s.dataset, s.train_size, s.args.epochs)
     wait_position(train, 1e-9, 300)
+    many = Many(s.client, model, s.digits, s.args.classify)
+    wait_position(many, 1e-9, 300)
     return [train, Build(s.client, s.digits, s.args.build), many]
 
 
@@ -159,6 +160,8 @@ def run_fault(
                     changed[i], last[i] = now, at if at is not None else last[i]
                 if end is not None:
                     ends[i] = end
+                    if expect != "Done":  # a fault that must end the job: how soon it did
+                        rows[i].stall = now - fault_at
             time.sleep(0.2)
         for i, (row, w) in enumerate(zip(rows, jobs, strict=True)):
             judge(row, w, ends.get(i), expect, s.args.end_timeout)
@@ -215,7 +218,32 @@ def fill(folder: Path) -> None:
                 f.write(b"\0" * 4096)
 
 
-def poison(s: Setup, name: str) -> list[Row]:
+def read_only(s: Setup, name: str) -> Row:
+    """The trainer's folder remounted read-only, then a job: it must end Error naming the path.
+    (A file system with files open for writing, as under a running job, cannot be remounted
+    read-only: EBUSY; so the folder turns read-only between jobs.)"""
+    folder = s.system.jobs_mount
+    if folder is None:
+        return Row(name, "training", verdict="SKIP", why=root_tmpfs())
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            remount(folder, "ro")
+            break
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                return Row(name, "training", verdict="FAIL", why="busy: cannot remount read-only")
+            time.sleep(1)
+    try:
+        job = Training(s.client, s.dataset, s.train_size, s.args.epochs)
+        row = Row(name, job.kind)
+        judge(row, job, until_end(job, s.args.end_timeout), "Error", s.args.end_timeout)
+        return row
+    finally:
+        remount(folder, "rw")
+
+
+def poison(s: Setup, name: str) -> Row:
     """A ticket that kills its worker every time: kill -9 the trainer each time the job starts
     an attempt. It must end Error naming the cause after max_deliver deliveries."""
     job = Training(s.client, s.dataset, s.train_size, s.args.epochs)
@@ -252,38 +280,23 @@ def embedded(s: Setup) -> Iterator[tuple[str, Callable[[], list[Row]]]]:
         name = f"kill -9 {svc}"
         yield name, lambda svc=svc, name=name: run_fault(s, name, three, lambda: s.system.kill(svc))
     jobs = s.system.jobs_mount
-    for name, fault, undo in (
-        ("disk full (trainer folder, tmpfs)", "full", "empty"),
-        ("read-only folder (trainer folder)", "ro", "rw"),
-    ):
-        if jobs is None:
-            yield name, lambda name=name: [Row(name, "training", verdict="SKIP", why=root_tmpfs())]
-            continue
-
-        def act(what: str, folder: Path = jobs) -> None:
-            if what == "full":
-                fill(folder)
-            elif what == "empty":
-                (folder / "chaos-filler").unlink(missing_ok=True)
-            else:
-                remount(folder, what)
-
+    full = "disk full (trainer folder, tmpfs)"
+    if jobs is None:
+        yield full, lambda: [Row(full, "training", verdict="SKIP", why=root_tmpfs())]
+    else:
+        filler = jobs / "chaos-filler"
         yield (
-            name,
-            lambda name=name, fault=fault, undo=undo: run_fault(
-                s, name, training, lambda: act(fault), "Error", lambda: act(undo)
+            full,
+            lambda: run_fault(
+                s, full, training, lambda: fill(jobs), "Error", lambda: filler.unlink()
             ),
         )
-    yield (
-        "poison ticket (trainer killed at every delivery)",
-        lambda: [poison(s, "poison ticket (trainer killed at every delivery)")],
-    )
-    yield (
-        "kill -9 embedded nats-server",
-        lambda: run_fault(
-            s, "kill -9 embedded nats-server", three, lambda: s.system.kill("nats-server")
-        ),
-    )
+    frozen = "read-only folder (trainer folder, job started on it)"
+    yield frozen, lambda: [read_only(s, frozen)]
+    poisoned = "poison ticket (trainer killed at every delivery)"
+    yield poisoned, lambda: [poison(s, poisoned)]
+    bus = "kill -9 embedded nats-server"
+    yield bus, lambda: run_fault(s, bus, three, lambda: s.system.kill("nats-server"))
 
 
 def cluster(s: Setup) -> Iterator[tuple[str, Callable[[], list[Row]]]]:
@@ -303,8 +316,6 @@ def cluster(s: Setup) -> Iterator[tuple[str, Callable[[], list[Row]]]]:
 
 def cluster_supported() -> str:
     """Why `digits run --cluster` cannot be used ("" when it can): its help names the option."""
-    import subprocess
-
     usage = subprocess.run(
         [sys.executable, "-m", "digits_cli", "run", "--help"],
         capture_output=True,
@@ -343,7 +354,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> list[Row]:
                 print(f"== {mode}: {name}", flush=True)
                 try:
                     got = scenario()
-                except (Down, httpx.HTTPError, RuntimeError) as e:
+                except Exception as e:  # noqa: BLE001  (one broken scenario is a FAIL row, not the end)
                     got = [Row(name, "-", verdict="FAIL", why=f"{type(e).__name__}: {e}")]
                 if not system.alive():
                     for r in got:
