@@ -235,9 +235,12 @@ def read_only(s: Setup, name: str) -> Row:
                 return Row(name, "training", verdict="FAIL", why="busy: cannot remount read-only")
             time.sleep(1)
     try:
+        started = time.monotonic()
         job = Training(s.client, s.dataset, s.train_size, s.args.epochs)
         row = Row(name, job.kind)
-        judge(row, job, until_end(job, s.args.end_timeout), "Error", s.args.end_timeout)
+        end = until_end(job, s.args.end_timeout)
+        row.stall = time.monotonic() - started if end else None  # submitted → its end
+        judge(row, job, end, "Error", s.args.end_timeout)
         return row
     finally:
         remount(folder, "rw")
