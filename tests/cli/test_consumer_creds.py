@@ -20,7 +20,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from digits_cli import nats as embedded
 from digits_cli.__main__ import main
+from digits_cli.bus import Bus
 from digits_cli.consumers import can_connect
+from digits_cli.logfiles import RotatingLog
 from digits_cli.settings import get_settings
 from digits_proto import subjects as s
 from digits_proto.runtime import NatsCredentials, ensure_streams
@@ -246,3 +248,29 @@ def test_an_external_nats_gets_the_file_and_nats_config_renders_it(
     assert main(["nats-config", "--creds", str(folder)]) == 0
     users = json.loads(capsys.readouterr().out)["authorization"]["users"]
     assert "consumer-ext" in {u["user"] for u in users}
+
+
+def test_a_cluster_data_dir_gets_the_consumer_on_every_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`digits run --cluster 3` keeps one config per node: each is rewritten and reloaded, and
+    the issued user connects to every node (a consumer may be handed any of them)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    cluster = Bus(data, 3, 0, lambda name: RotatingLog(tmp_path / f"{name}.log", 0, 0))
+    cluster.start(replicas=3)
+    capsys.readouterr()  # provisioning's log lines
+    monkeypatch.setenv("DIGITS_DATA_DIR", str(data))
+    monkeypatch.delenv("DIGITS_NATS_URL", raising=False)
+    try:
+        info = issue("everywhere", capsys)
+        assert info["applied"] == "reloaded"
+        creds = _creds(info)
+        for node in cluster.nodes:
+            assert asyncio.run(can_connect(node.url, creds)), node.name
+        assert main(["consumer-creds", "--revoke", "everywhere"]) == 0
+        assert "revoked (reloaded)" in capsys.readouterr().out
+        for node in cluster.nodes:
+            assert not asyncio.run(can_connect(node.url, creds)), node.name
+    finally:
+        cluster.stop()

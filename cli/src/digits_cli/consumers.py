@@ -38,11 +38,11 @@ RELOAD_SECONDS = 15.0
 
 @dataclass(frozen=True)
 class Where:
-    """The credentials folder, and the embedded server's config and pid file (None: external)."""
+    """The credentials folder and the embedded servers' configs (one, or one per cluster node;
+    None: an external NATS)."""
 
     creds: Path
-    conf: Path | None
-    pid_file: Path | None
+    confs: list[Path] | None
     url: str | None  # how a consumer on this machine reaches the server, when known
 
 
@@ -75,9 +75,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write("consumer-creds: NAME must be 1-32 of a-z, 0-9, '-', '_'\n")
         return 2
     user = CONSUMER_PREFIX + args.name
-    if where.conf is not None and not where.conf.exists():
+    if where.confs is not None and not where.confs:
         sys.stderr.write(
-            f"consumer-creds: no DIGITS system in {where.conf.parent.parent} (no nats/nats.conf): "
+            f"consumer-creds: no DIGITS system in {where.creds.parent.parent} (no nats config): "
             "set DIGITS_DATA_DIR to the system's data directory, or DIGITS_NATS_URL and --creds "
             "for an external NATS\n"
         )
@@ -91,14 +91,26 @@ def _where(settings: Settings, creds: str | None) -> Where:
     data = Path(settings.data_path)
     folder = Path(creds) if creds else data / "nats" / "creds"
     if settings.nats_url:
-        return Where(folder, None, None, None)
-    conf = data / "nats" / "nats.conf"
-    url = f"nats://127.0.0.1:{_port(conf)}" if conf.exists() else None
-    return Where(folder, conf, data / "nats" / nats.PID_FILE, url)
+        return Where(folder, None, None)
+    # The single embedded server's config, or each node's of a `--cluster N` data dir.
+    single = data / "nats" / "nats.conf"
+    confs = [single] if single.exists() else sorted(data.glob("nats/node*/nats.conf"))
+    urls = [f"nats://127.0.0.1:{_port(conf)}" for conf in confs]
+    return Where(folder, confs, ",".join(urls) or None)
 
 
 def _port(conf: Path) -> int:
     return int(str(json.loads(conf.read_text())["listen"]).rsplit(":", 1)[1])
+
+
+def _rewrite_users(conf: Path, creds_dir: Path) -> int | None:
+    """Put every user of `creds_dir` into `conf` (all else kept: listen, store, cluster);
+    the pid of the server running it, if one is."""
+    config = json.loads(conf.read_text())
+    config["authorization"] = nats.authorization(nats.credentials(creds_dir))
+    nats.write_private(conf, (json.dumps(config, indent=2) + "\n").encode())
+    pid_file = config.get("pid_file")
+    return _server_pid(Path(pid_file) if pid_file else None)
 
 
 def issue(where: Where, user: str, as_json: bool) -> int:
@@ -156,19 +168,26 @@ def _apply(where: Where, creds: NatsCredentials, present: bool) -> str:
     config reloads existed (no pid file) runs, restart the system; `external`: the operator
     renders and reloads; `failed`: the server still answers as before.
     """
-    if where.conf is None:
+    if where.confs is None:
         return "external"
-    nats.write_config(where.conf.parent.parent, _port(where.conf))
-    pid = _server_pid(where.pid_file)
-    if pid is None:
-        return "restart" if asyncio.run(_listening(where.url or "")) else "stopped"
-    os.kill(pid, signal.SIGHUP)  # nats-server reloads its config on SIGHUP
+    # Every node of a cluster gets the same users: a consumer may connect to any of them.
+    running = {conf: _rewrite_users(conf, where.creds) for conf in where.confs}
+    if not any(running.values()):
+        listening = any(asyncio.run(_listening(_url(conf))) for conf in where.confs)
+        return "restart" if listening else "stopped"
+    for pid in filter(None, running.values()):
+        os.kill(pid, signal.SIGHUP)  # nats-server reloads its config on SIGHUP
+    urls = [_url(conf) for conf, pid in running.items() if pid]
     deadline = time.monotonic() + RELOAD_SECONDS
     while time.monotonic() < deadline:
-        if asyncio.run(can_connect(where.url or "", creds)) == present:
+        if all(asyncio.run(can_connect(url, creds)) == present for url in urls):
             return "reloaded"
         time.sleep(0.2)
     return "failed"
+
+
+def _url(conf: Path) -> str:
+    return f"nats://127.0.0.1:{_port(conf)}"
 
 
 def _server_pid(pid_file: Path | None) -> int | None:
