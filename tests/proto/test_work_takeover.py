@@ -137,7 +137,7 @@ async def test_an_existing_30s_consumer_is_updated_to_the_new_ack_wait_in_place(
 
 async def test_a_killed_workers_ticket_is_taken_over_within_ack_wait(nats_url, js, reports) -> None:
     """Worker A holds a ticket for 2 × ack_wait (its heartbeats keep it: B, waiting beside it,
-    never gets it); A is killed with SIGKILL; B takes the ticket within ack_wait + 2 s."""
+    never gets it); A is killed with SIGKILL; B takes the ticket within ack_wait + 3 s."""
     await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECT]))
     ack_wait = 5.0
     async with worker(nats_url, "a", "hold", reports, ack_wait) as a:
@@ -155,7 +155,7 @@ async def test_a_killed_workers_ticket_is_taken_over_within_ack_wait(nats_url, j
             took = at - killed
             print(f"taken over {took:.1f} s after the kill (ack_wait {ack_wait:g} s)")
             assert acked["worker"] == "b" and acked["delivered"] == 2
-            assert took <= ack_wait + 2.0
+            assert took <= ack_wait + 3.0  # the ack timer, then the waiting pull (CI is busy)
 
 
 async def test_a_poison_ticket_ends_after_max_deliver_deliveries_not_before(
