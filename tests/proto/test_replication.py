@@ -221,3 +221,28 @@ async def test_limits_are_updated_in_place_by_the_admin(js: JetStreamContext) ->
     await ensure_streams(js, StorageLimits(progress_keep=5))
     info = await js.stream_info(subjects.STREAM_PROGRESS)
     assert info.config.max_msgs_per_subject == 5
+
+
+@pytest.mark.parametrize("module", ["digits_gateway", "digits_gpu_broker"])
+def test_a_real_service_refusing_exits_78_with_one_line_and_no_traceback(
+    nats_url: str, tmp_path: Path, module: str
+) -> None:
+    """More replicas than a single server holds: the service's own start says so and stops
+    (the gateway reconciles before uvicorn, whose lifespan would print a traceback)."""
+    env = {
+        **os.environ,
+        "DIGITS_NATS_URL": nats_url,
+        "DIGITS_DATA_DIR": str(tmp_path / "data"),
+        "DIGITS_PORT": "0",
+        "DIGITS_GPU_BROKER_PORT": "0",
+        REPLICAS_ENV: "3",
+    }
+    env.pop("DIGITS_NATS_CREDS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=120
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == EXIT_NEEDS_OPERATOR, out
+    assert "Traceback" not in out
+    lines = [line for line in out.splitlines() if "bus_needs_operator" in line]
+    assert len(lines) == 1 and "non-clustered" in lines[0] and REPLICAS_ENV in lines[0], out
