@@ -6,12 +6,16 @@ import asyncio
 import time
 from pathlib import Path
 
+import mxnet as mx
 import pytest
+from mxnet import gluon
 
 from digits_proto import subjects
 from digits_proto.base import JobStatus
-from digits_proto.models import AbortModel, TrainingFailed
+from digits_proto.models import AbortModel, TrainingFailed, TrainSpec
 from digits_proto.runtime import request
+from digits_trainer.checkpoints import Checkpoint, save_resume_point, save_snapshot
+from digits_trainer.reports import WriteFailed
 from tests.fakes.principals import ALICE
 from tests.mounts import fill, tmpfs
 from tests.trainer.test_service import (
@@ -130,3 +134,38 @@ async def test_a_job_starting_on_a_full_disk_ends_error_naming_the_cache_file(
     stored = await js.object_store(subjects.BUCKET_MODELS)
     text = (await stored.get(f"{reply.id}/train.log")).data.decode()
     assert f"training failed: {failed.error}" in text
+
+
+def test_snapshot_and_resume_point_on_a_full_disk_name_the_file_and_leave_nothing(tmp_path):
+    """On a full tmpfs MXNet's writers fail a bare CHECK ("fwrite"): save_snapshot and
+    save_resume_point raise WriteFailed "No space left on device writing <file>" instead, and
+    leave no partial file behind."""
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(300, in_units=300))  # ~360 kB of weights: more than is left
+    net.initialize()
+    net.hybridize()
+    net(mx.nd.zeros((1, 300)))
+    trainer_ = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9})
+    checkpoint = Checkpoint(
+        model_id="m",
+        dataset_id="d",
+        spec=TrainSpec(),
+        epoch=1.0,
+        iteration=7,
+        max_iteration=9,
+        seed=1,
+        input_shape=[300],
+    )
+    with tmpfs(tmp_path / "full", size="1m") as data:
+        work = data / "work"
+        work.mkdir()
+        filler = fill(data)
+        with pytest.raises(WriteFailed) as snapshot:
+            save_snapshot(net, trainer_, work, checkpoint)
+        with pytest.raises(WriteFailed) as point:
+            save_resume_point(net, trainer_, work, checkpoint)
+        left = sorted(p.name for p in work.rglob("*"))
+        filler.unlink()
+    assert str(snapshot.value) == f"No space left on device writing {work}/1/net-0000.params"
+    assert str(point.value) == f"No space left on device writing {work}/resume-7.ckpt"
+    assert left == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -137,18 +138,22 @@ def save_snapshot(
 ) -> SnapshotReport:
     """Write one snapshot's three files under `folder/<epoch>/` and describe them."""
     out = Path(folder) / f"{checkpoint.epoch:g}"
-    with writing(out):
-        out.mkdir(parents=True, exist_ok=True)
-    with writing(out / "net-0000.params"):
-        net.export(str(out / "net"), epoch=0)  # epoch only names the file; ours is in the folder
-    with writing(out / STATES_MEMBER):
-        trainer.save_states(str(out / STATES_MEMBER))
-    with writing(out / SIDECAR_MEMBER):
-        (out / SIDECAR_MEMBER).write_bytes(msgspec.json.encode(checkpoint))
     state = out / "snapshot.state"
-    with writing(state), tarfile.open(state, "w") as tar:
-        tar.add(out / STATES_MEMBER, arcname=STATES_MEMBER)
-        tar.add(out / SIDECAR_MEMBER, arcname=SIDECAR_MEMBER)
+    try:
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
+        with writing(out / "net-0000.params"):
+            net.export(str(out / "net"), epoch=0)  # epoch only names the file; ours: the folder
+        with writing(out / STATES_MEMBER):
+            trainer.save_states(str(out / STATES_MEMBER))
+        with writing(out / SIDECAR_MEMBER):
+            (out / SIDECAR_MEMBER).write_bytes(msgspec.json.encode(checkpoint))
+        with writing(state), tarfile.open(state, "w") as tar:
+            tar.add(out / STATES_MEMBER, arcname=STATES_MEMBER)
+            tar.add(out / SIDECAR_MEMBER, arcname=SIDECAR_MEMBER)
+    except WriteFailed:  # a half-written snapshot is of no use: its folder goes
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     return SnapshotReport(
         epoch=checkpoint.epoch,
         symbol=str(out / "net-symbol.json"),
