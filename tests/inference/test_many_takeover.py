@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -302,3 +303,32 @@ async def test_checkpoints_chain_and_refuse_what_does_not_follow(js) -> None:
 async def part(js, seq: int) -> takeover.Part:
     data = await read_bytes(js, subjects.BUCKET_UPLOADS, takeover.part_name("run-x", seq))
     return msgspec.json.decode(data, type=takeover.Part)
+
+
+def working_on(process: Inference, run_id: str) -> bool:
+    """Whether `process` works the job (its GET /classify-many lists it)."""
+    url = f"http://127.0.0.1:{process.port}/classify-many"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return any(job["run_id"] == run_id for job in json.load(response))
+
+
+async def test_the_other_process_takes_the_job_over(setup, nc, js) -> None:
+    """Two inference processes: the one working the job is killed midway; the other, already
+    running, continues it from its checkpoint (within ack_wait) and ends it Done, exact."""
+    images, make = setup
+    text, paths = job_list(images)
+    first, second = make(), make()
+    first.start()
+    second.start()
+    run_id = await queue(nc, js, text)
+    await until(js, run_id, lambda s: s.done >= LINES // 2, 120)
+    worker, other = (first, second) if working_on(first, run_id) else (second, first)
+    assert working_on(worker, run_id), "neither process lists the job"
+    reached = await checkpointed(js, run_id)
+    killed_at = time.monotonic()
+    worker.kill()
+    check(await result_of(js, await finished(js, run_id)), paths)
+    took = time.monotonic() - killed_at
+    [classified] = events(other.log, "classified_many")
+    assert reached > 0 and classified["classified"] <= LINES - reached
+    assert took < ACK_WAIT + 30, took  # redelivered after ack_wait, not after a restart
