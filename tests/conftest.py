@@ -157,13 +157,16 @@ class NatsCluster:
 
 
 async def wait_for_jetstream(url: str, timeout: float = 30.0) -> None:
-    """Until the cluster has elected a meta leader (account info answers)."""
+    """Until the cluster takes a stream: account info answers before the meta leader is
+    elected, and a create then fails with 10008 (seen under load)."""
     deadline = time.monotonic() + timeout
     client = await nats.connect(url.split(","), max_reconnect_attempts=-1)
     try:
         while True:
             try:
-                await client.jetstream().account_info()
+                js = client.jetstream()
+                await js.add_stream(name="PROBE", subjects=["probe.fixture"], num_replicas=1)
+                await js.delete_stream("PROBE")
                 return
             except Exception:
                 if time.monotonic() > deadline:
