@@ -71,7 +71,7 @@ class Setup:
 
     system: Chaos
     client: httpx.Client
-    digits: Path
+    root: Path  # holds build/ and classify/: MNIST digits as PNG class folders
     dataset: str
     train_size: int
     args: argparse.Namespace
@@ -90,8 +90,8 @@ class Setup:
 
 def prepare(system: Chaos, args: argparse.Namespace) -> Setup:
     client = sign_in(system.url)
-    folder = system.root / "digits"
-    write_digits(folder, max(args.build, args.classify))
+    write_digits(system.root / "build", args.build)
+    write_digits(system.root / "classify", args.classify)
     train = system.root / "train"
     write_digits(train, args.digits)
     dataset = submit_dataset(client, train, "chaos-train")
@@ -104,7 +104,7 @@ def prepare(system: Chaos, args: argparse.Namespace) -> Setup:
     train_size = next(
         t["entries"] for t in body["CreateDbTasks"] if t["split"] == "train" and t["entries"]
     )
-    return Setup(system, client, folder, dataset, train_size, args)
+    return Setup(system, client, system.root, dataset, train_size, args)
 
 
 def three(s: Setup) -> list[Work]:
@@ -114,9 +114,9 @@ def three(s: Setup) -> list[Work]:
     # the model), the quickest last, so that all three are under way when the fault hits.
     train = Training(s.client, s.dataset, s.train_size, s.args.epochs)
     wait_position(train, 1e-9, 300)
-    many = Many(s.client, model, s.digits, s.args.classify)
+    many = Many(s.client, model, s.root / "classify", s.args.classify)
     wait_position(many, 1e-9, 300)
-    return [train, Build(s.client, s.digits, s.args.build), many]
+    return [train, Build(s.client, s.root / "build", s.args.build), many]
 
 
 def training(s: Setup) -> list[Work]:
@@ -382,7 +382,7 @@ def selected(name: str, only: list[str]) -> bool:
 def line(r: Row) -> str:
     lost = "-" if r.lost is None else str(r.lost)
     dup = "-" if r.duplicated is None else str(r.duplicated)
-    end = r.end if len(r.end) <= 70 else r.end[:67] + "..."
+    end = r.end if len(r.end) <= 110 else r.end[:107] + "..."
     verdict = r.verdict + (f": {r.why}" if r.why else "")
     return f"| {r.scenario} | {r.work} | {end} | {rounded(r.stall)} | {lost} | {dup} | {verdict} |"
 
