@@ -21,6 +21,7 @@ from digits_cli import logfiles, nats
 from digits_cli.bus import Bus, backoff
 from digits_cli.settings import Settings
 from digits_cli.target import hold_store
+from digits_proto.children import die_with_parent_hook
 from digits_proto.runtime import (
     CREDS_ENV,
     EXIT_NEEDS_OPERATOR,
@@ -236,7 +237,7 @@ class Launcher:
             stdout=subprocess.PIPE if piped else None,
             stderr=subprocess.STDOUT if piped else None,
             start_new_session=True,  # signals come from us, in order, not from the terminal
-            preexec_fn=nats.die_with_parent,
+            preexec_fn=die_with_parent_hook(signal.SIGTERM),  # no service outlives us
         )
         if piped and child.proc.stdout is not None:
             child.pump = logfiles.follow(child.proc.stdout, self._log(child.name), child.name)

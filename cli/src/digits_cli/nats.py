@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -21,6 +19,7 @@ import msgspec
 import nats
 
 from digits_cli.logfiles import RotatingLog, follow
+from digits_proto.children import die_with_parent_hook
 from digits_proto.permissions import TABLE, Grant, consumer_grant, is_consumer
 from digits_proto.runtime import NatsCredentials, ensure_streams
 
@@ -34,14 +33,6 @@ ROUTE_USER = "digits-route"
 BCRYPT_ROUNDS = 10
 # The embedded server's pid, beside its config: a config change is applied with SIGHUP.
 PID_FILE = "nats.pid"
-PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-def die_with_parent() -> None:
-    """In a child (preexec_fn): SIGTERM when the launcher dies, even by kill -9, so that no
-    service or nats-server outlives it (a server left behind would hold the store and port)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def binary() -> str:
@@ -243,7 +234,9 @@ def start(conf: Path, port: int, log: Path | RotatingLog) -> subprocess.Popen[by
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=die_with_parent,
+        # SIGTERM when the launcher dies, even by kill -9: a server left behind would hold the
+        # store and its port.
+        preexec_fn=die_with_parent_hook(signal.SIGTERM),
     )
     assert proc.stdout is not None
     follow(proc.stdout, log, "nats-server")
