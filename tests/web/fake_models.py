@@ -186,6 +186,7 @@ def build_app() -> Litestar:
             visualize_lr,
             model_form_errors,
             fake_site.login,
+            fake_site.system_status,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
