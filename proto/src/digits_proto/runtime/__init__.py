@@ -30,6 +30,7 @@ from digits_proto.runtime._bus import (
     stream_configs,
 )
 from digits_proto.runtime._datadir import check_writable
+from digits_proto.runtime._disk import DEFAULT_MIN_FREE_DISK, disk_reason, min_free_disk
 from digits_proto.runtime._idempotency import (
     KeyReused,
     append_created,
@@ -72,6 +73,7 @@ from digits_proto.runtime._retention import (
 from digits_proto.runtime._service import ServiceHost, run_service
 from digits_proto.runtime._settings import env_settings
 from digits_proto.runtime._store import ConcurrencyError, EventStore
+from digits_proto.runtime._streamcheck import NO_QUORUM, NOT_REACHABLE, StreamCheck
 from digits_proto.runtime._trace import (
     Trace,
     chain,
@@ -85,10 +87,13 @@ from digits_proto.runtime._work import GiveUp, Later, Outcome, consume_tickets, 
 
 __all__ = [
     "CREDS_ENV",
+    "DEFAULT_MIN_FREE_DISK",
     "EXIT_NEEDS_OPERATOR",
     "ID_TOKEN",
     "LEASE_TTL_SECONDS",
     "MIN_FREE",
+    "NOT_REACHABLE",
+    "NO_QUORUM",
     "OPS_SECURITY",
     "REPLICAS_ENV",
     "RETRY_ENV",
@@ -111,6 +116,7 @@ __all__ = [
     "RequestIdMiddleware",
     "ServiceHost",
     "StorageLimits",
+    "StreamCheck",
     "SubjectHead",
     "Trace",
     "append_created",
@@ -126,6 +132,7 @@ __all__ = [
     "credentials_for",
     "current_trace",
     "delete_prefix",
+    "disk_reason",
     "ensure_streams",
     "env_settings",
     "extract_archive",
@@ -135,6 +142,7 @@ __all__ = [
     "internal_error",
     "keyed_before",
     "list_archive",
+    "min_free_disk",
     "nats_replicas",
     "ops_guard",
     "ops_token",

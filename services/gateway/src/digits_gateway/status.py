@@ -21,8 +21,14 @@ import structlog
 from nats.aio.client import Client
 
 from digits_proto import subjects
-from digits_proto.runtime._disk import DEFAULT_MIN_FREE_DISK, disk_reason, min_free_disk
-from digits_proto.runtime._streamcheck import NO_QUORUM, NOT_REACHABLE, StreamCheck
+from digits_proto.runtime import (
+    DEFAULT_MIN_FREE_DISK,
+    NO_QUORUM,
+    NOT_REACHABLE,
+    StreamCheck,
+    disk_reason,
+    min_free_disk,
+)
 
 log = structlog.get_logger(__name__)
 

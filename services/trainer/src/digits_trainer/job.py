@@ -97,6 +97,7 @@ class Attempt:
         self.ended = asyncio.Event()
         self.result: Ending | None = None  # how `run` ended (None: it raised)
         self.requeued = ""  # why it was handed back when its node does not drain (a lost lease)
+        self.point_dropped = False  # the resume point went once the job ended
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
@@ -226,6 +227,7 @@ class Attempt:
             if self.relay.done and returncode == 0:
                 await self.close_log(Ending.COMPLETED)  # complete before the job says Done
                 await self.append(TrainingCompleted(model_id=self.model_id))
+                await self.drop_resume_point()  # now: the spare's start below may take a while
                 return Ending.COMPLETED
             return await self.fail(
                 self.relay.error
@@ -282,8 +284,13 @@ class Attempt:
 
     async def drop_resume_point(self) -> None:
         """A job that completed, failed or was aborted is never resumed: its point goes."""
-        with contextlib.suppress(Exception):  # a leftover only costs space until the delete
+        if self.point_dropped:
+            return
+        try:
             await self.store.delete_model_files([resume_point_name(self.model_id)])
+            self.point_dropped = True
+        except Exception:  # a leftover only costs space until the job's delete
+            log.warning("resume_point_kept", model_id=self.model_id, exc_info=True)
 
     async def append(self, event: ModelEvents) -> None:
         """Append after the last event we know; if someone else appended (an abort, a rename…),
