@@ -18,6 +18,9 @@ from digits_proto.runtime import Metrics, request
 
 log = structlog.get_logger(__name__)
 
+# A service's 5xx the client may act on as it is: retry later (503), free space (507).
+PASSED_ON = (503, 507)
+
 
 class Bus:
     """The gateway's side of the command path (architecture.md, "Command path")."""
@@ -66,7 +69,13 @@ class Bus:
 
     @staticmethod
     def _refusal(rejected: Rejected) -> CommandRejected:
-        return CommandRejected(rejected.code, rejected.message, rejected.field)
+        """The service's refusal as the gateway's answer; a service that failed (its 500: a
+        full disk, a bug, its error id in the message) is a 502 naming the service's reason,
+        since the gateway itself did not fail."""
+        code = rejected.code
+        if code >= 500 and code not in PASSED_ON:
+            code = 502
+        return CommandRejected(code, rejected.message, rejected.field)
 
     async def send(
         self, subject: str, command: msgspec.Struct, timeout: float | None = None

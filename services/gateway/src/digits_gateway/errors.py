@@ -26,6 +26,7 @@ KINDS = {
     409: "Conflict",
     413: "RequestEntityTooLarge",
     422: "UnprocessableEntity",
+    502: "BadGateway",
     503: "ServiceUnavailable",
     507: "InsufficientStorage",
 }
