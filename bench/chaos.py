@@ -2,7 +2,7 @@
 jobs run, and print one table: scenario, end state, stall, events lost, duplicated points.
 
     .venv/bin/python bench/chaos.py [--mode embedded|cluster|all] [--only TEXT ...]
-        [--digits 1000] [--epochs 8] [--build 6000] [--classify 8000] [--keep]
+        [--digits 1000] [--epochs 20] [--build 6000] [--classify 8000] [--keep]
 
 Per fault, a training job, a dataset build and a classify-many job run at once (the disk rows
 and the poison ticket: a training job alone); the fault hits once all three have moved, and
@@ -397,7 +397,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("embedded", "cluster", "all"), default="all")
     p.add_argument("--only", nargs="*", default=[], help="scenarios whose name contains TEXT")
     p.add_argument("--digits", type=int, default=1000, help="MNIST digits of the training set")
-    p.add_argument("--epochs", type=int, default=8, help="epochs of each training job")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each training job")
     p.add_argument("--build", type=int, default=6000, help="digits of each dataset build")
     p.add_argument("--classify", type=int, default=8000, help="digits of each classify-many")
     p.add_argument("--end-timeout", type=float, default=600)

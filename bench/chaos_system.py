@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from system import PASSWORD, free_port, processes
+from system import free_port, launcher_env, processes
 
 JOBS_MB = 256  # the trainer's folder (snapshots, resume points of LeNet: a few MB a job)
 
@@ -150,17 +150,7 @@ def launched(cluster: int = 0, keep: bool = False, **settings: str) -> Iterator[
         mount_tmpfs(jobs, JOBS_MB)
         mounted = jobs
     port = free_port()
-    env = dict(os.environ)
-    env.pop("DIGITS_NATS_URL", None)
-    env.update(
-        DIGITS_PORT=str(port),
-        DIGITS_GATEWAY_HOST="127.0.0.1",
-        DIGITS_DATA_DIR=str(base / "data"),
-        DIGITS_DATA_ROOTS=str(root),
-        DIGITS_ADMIN_PASSWORD=PASSWORD,
-        OMP_NUM_THREADS="1",
-        **settings,
-    )
+    env = launcher_env(base, port, **settings)
     args = [sys.executable, "-m", "digits_cli", "run"]
     if cluster:
         args += ["--cluster", str(cluster)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
-from system import TERMINAL, load_mnist
+from system import TERMINAL, load_mnist, submit_dataset
 
 from digits_proto.models import TrainSpec
 from digits_trainer.plan import plan_for
@@ -48,22 +48,6 @@ def write_digits(folder: Path, count: int) -> int:
         (folder / str(label)).mkdir(parents=True, exist_ok=True)
         Image.fromarray(image, "L").save(folder / str(label) / f"{i:05d}.png")
     return count
-
-
-def submit_dataset(client: httpx.Client, folder: Path, name: str) -> str:
-    r = client.post(
-        "/datasets/images/classification.json",
-        data=dict(
-            folder_train=str(folder),
-            folder_pct_val="10",
-            resize_width="28",
-            resize_height="28",
-            resize_channels="1",
-            dataset_name=name,
-        ),
-    )
-    r.raise_for_status()
-    return r.json()["id"]
 
 
 class Work:

@@ -20,7 +20,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,8 +35,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+from system import PASSWORD, free_port, launcher_env
 
-PASSWORD = "bench-admin-password"
 CONTROL = (
     "digits_gateway",
     "digits_gpu_broker",
@@ -51,12 +50,6 @@ TICKS = os.sysconf("SC_CLK_TCK")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -67,17 +60,7 @@ def system(base: Path, slots: int) -> Iterator[tuple[str, subprocess.Popen[bytes
     root = base / "images"
     root.mkdir()
     port = free_port()
-    env = dict(os.environ)
-    env.pop("DIGITS_NATS_URL", None)
-    env.update(
-        DIGITS_PORT=str(port),
-        DIGITS_GATEWAY_HOST="127.0.0.1",
-        DIGITS_DATA_DIR=str(base / "data"),
-        DIGITS_DATA_ROOTS=str(root),
-        DIGITS_ADMIN_PASSWORD=PASSWORD,
-        DIGITS_CPU_SLOTS=str(slots),
-        OMP_NUM_THREADS="2",
-    )
+    env = launcher_env(base, port, DIGITS_CPU_SLOTS=str(slots), OMP_NUM_THREADS="2")
     with open(base / "launcher.log", "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "digits_cli", "run"],

@@ -72,6 +72,40 @@ def retried(call, *args, **kwargs) -> httpx.Response:
     raise AssertionError("unreachable")
 
 
+def launcher_env(base: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of `digits run` in `base`: its own port, data dir (`base/data`) and data
+    root (`base/images`), the admin's password, one OpenMP thread, then `settings`."""
+    env = dict(os.environ)
+    env.pop("DIGITS_NATS_URL", None)
+    env.update(
+        DIGITS_PORT=str(port),
+        DIGITS_GATEWAY_HOST="127.0.0.1",
+        DIGITS_DATA_DIR=str(base / "data"),
+        DIGITS_DATA_ROOTS=str(base / "images"),
+        DIGITS_ADMIN_PASSWORD=PASSWORD,
+        OMP_NUM_THREADS="1",
+    )
+    env.update(settings)
+    return env
+
+
+def submit_dataset(client: httpx.Client, folder: Path, name: str) -> str:
+    """Create a 28×28 gray dataset from a folder of class folders (10 % validation); its id."""
+    r = client.post(
+        "/datasets/images/classification.json",
+        data=dict(
+            folder_train=str(folder),
+            folder_pct_val="10",
+            resize_width="28",
+            resize_height="28",
+            resize_channels="1",
+            dataset_name=name,
+        ),
+    )
+    r.raise_for_status()
+    return r.json()["id"]
+
+
 @contextlib.contextmanager
 def running(keep: bool = False, **settings: str) -> Iterator[System]:
     """`python -m digits_cli run` with its own data dir and extra `DIGITS_*` settings; stopped
@@ -80,17 +114,7 @@ def running(keep: bool = False, **settings: str) -> Iterator[System]:
     root = base / "images"
     root.mkdir()
     port = free_port()
-    env = dict(os.environ)
-    env.pop("DIGITS_NATS_URL", None)
-    env.update(
-        DIGITS_PORT=str(port),
-        DIGITS_GATEWAY_HOST="127.0.0.1",
-        DIGITS_DATA_DIR=str(base / "data"),
-        DIGITS_DATA_ROOTS=str(root),
-        DIGITS_ADMIN_PASSWORD=PASSWORD,
-        OMP_NUM_THREADS="1",
-        **settings,
-    )
+    env = launcher_env(base, port, **settings)
     with open(base / "launcher.log", "wb") as log:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "digits_cli", "run"],
@@ -166,19 +190,7 @@ def mnist_dataset(client: httpx.Client, system: System, count: int) -> str:
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         (folder / str(label)).mkdir(parents=True, exist_ok=True)
         Image.fromarray(image, "L").save(folder / str(label) / f"{i:05d}.png")
-    r = client.post(
-        "/datasets/images/classification.json",
-        data=dict(
-            folder_train=str(folder),
-            folder_pct_val="10",
-            resize_width="28",
-            resize_height="28",
-            resize_channels="1",
-            dataset_name="bench-mnist",
-        ),
-    )
-    r.raise_for_status()
-    dataset = r.json()["id"]
+    dataset = submit_dataset(client, folder, "bench-mnist")
     wait(
         lambda: retried(client.get, f"/datasets/{dataset}/status").json()["status"] == "Done",
         300,

@@ -18,7 +18,7 @@ import chaos_system  # noqa: E402
 
 # Small jobs: both tests take ~10 minutes on a 2-core machine; the timeouts leave room for a
 # machine shared with other test runs (load ~15: a LeNet child then trains at ~50 img/s).
-SMALL = {"--digits": 800, "--epochs": 5, "--build": 3000, "--classify": 6000}
+SMALL = {"--digits": 800, "--epochs": 12, "--build": 3000, "--classify": 6000}
 ARGS = chaos.parser().parse_args(
     [str(part) for item in {**SMALL, "--end-timeout": 240}.items() for part in item]
 )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import nats as nats_client
 
@@ -33,6 +34,29 @@ def backoff(restarts: int, started_at: float, now: float) -> float:
     """Seconds before the next start, like compose's restart policy: 1 s after a process that
     ran a minute, doubling (to 30 s) while it keeps dying at start."""
     return 1.0 if now - started_at > 60 else min(MAX_BACKOFF, 2.0**restarts)
+
+
+class Restartable(Protocol):
+    """A supervised process (a service, a nats-server) and its restart bookkeeping."""
+
+    restarts: int
+    next_start: float
+    started_at: float
+
+
+def restart_due(entry: Restartable, announce: Callable[[float], None]) -> bool:
+    """Whether a dead process may start again now. The first call after its death schedules
+    the start after its backoff and calls `announce(seconds)`; True once that time has come."""
+    now = time.monotonic()
+    if entry.next_start == 0.0:
+        wait = backoff(entry.restarts, entry.started_at, now)
+        entry.next_start = now + wait
+        announce(wait)
+    if now < entry.next_start:
+        return False
+    entry.restarts += 1
+    entry.next_start = 0.0
+    return True
 
 
 @dataclass
@@ -151,17 +175,14 @@ class Bus:
         for node in self.nodes:
             if node.proc is None or node.proc.poll() is None:
                 continue
-            now = time.monotonic()
-            if node.next_start == 0.0:
-                wait = backoff(node.restarts, node.started_at, now)
-                node.next_start = now + wait
-                self.echo(
-                    f"{node.name} exited with {node.proc.returncode}; restarting it on port "
-                    f"{node.port} in {wait:.0f} s (log: {self.log(node.name).path})"
-                )
-            if now >= node.next_start:
-                node.restarts += 1
-                node.next_start = 0.0
+            code, log = node.proc.returncode, self.log(node.name).path
+            if restart_due(
+                node,
+                lambda wait, node=node, code=code, log=log: self.echo(
+                    f"{node.name} exited with {code}; restarting it on port {node.port} in "
+                    f"{wait:.0f} s (log: {log})"
+                ),
+            ):
                 try:
                     self._start(node)
                     self.echo(f"{node.name} is back on {node.url}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from digits_cli import logfiles, nats
-from digits_cli.bus import Bus, backoff
+from digits_cli.bus import Bus, restart_due
 from digits_cli.settings import Settings
 from digits_cli.target import hold_store
 from digits_proto.children import die_with_parent_hook
@@ -314,17 +314,13 @@ class Launcher:
         if child.proc.returncode == EXIT_NEEDS_OPERATOR:  # a restart would refuse the same way
             self.needs_operator, self.stopping = child, True
             return
-        now = time.monotonic()
-        if child.next_start == 0.0:
-            wait = backoff(child.restarts, child.started_at, now)
-            child.next_start = now + wait
-            self.echo(
-                f"{child.name} exited with {child.proc.returncode}; restarting in {wait:.0f} s "
-                f"(log: {self.logs / (child.name + '.log')})"
-            )
-        if now >= child.next_start:
-            child.restarts += 1
-            child.next_start = 0.0
+        code, log = child.proc.returncode, self.logs / (child.name + ".log")
+        if restart_due(
+            child,
+            lambda wait: self.echo(
+                f"{child.name} exited with {code}; restarting in {wait:.0f} s (log: {log})"
+            ),
+        ):
             self._start(child)
 
     def _supervise(self) -> None:

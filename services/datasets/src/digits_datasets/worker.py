@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -40,6 +41,7 @@ from digits_proto.datasets import (
     DatasetSpec,
 )
 from digits_proto.runtime import (
+    BusUnavailable,
     ConcurrencyError,
     EventStore,
     Outcome,
@@ -147,6 +149,12 @@ class Build:
                 log.exception("build_failed", dataset_id=self.dataset_id)
                 node = self.deps.worker.rsplit(":", 1)[0]  # the host name, without the pid
                 await self._fail(build_failure(e, node, self.workdir))
+            except (nats.errors.Error, BusUnavailable):
+                # The bus failed, not the build (a leader election outlasting the retries, a
+                # lost connection): the ticket comes back and a worker continues it, bounded
+                # by DIGITS_MAX_DELIVER like a lost worker.
+                log.exception("build_interrupted_by_the_bus", dataset_id=self.dataset_id)
+                raise
             except Exception:  # noqa: BLE001 - a bug: on the job (no crash loop), detail logged
                 error = internal_error(
                     subjects.SERVICE_DATASETS, "build_failed", dataset_id=self.dataset_id
