@@ -30,6 +30,13 @@ WRONG_LAST_SEQUENCE = 10071
 LOAD_BATCH = 1000
 LOAD_MAX_BYTES = 8 * 1024 * 1024
 SEQUENCE, NUM_PENDING = "Nats-Sequence", "Nats-Num-Pending"
+# Any replica answers a direct get, a follower a little behind too: a load that comes back
+# older than what this store already saw (its own append, an earlier load) is asked again for
+# up to this long, so one store's reads never go back; past it the older answer stands (a
+# subject purged since, where the newest is truly gone).
+CATCH_UP_SECONDS = 2.0
+CATCH_UP_PAUSE = 0.02
+NEWEST_KEPT = 10_000  # subjects remembered per store (then it starts afresh)
 
 
 class ConcurrencyError(Exception):
@@ -75,6 +82,12 @@ class EventStore(Generic[E]):
         self.js = js
         self.stream = stream
         self.decoder = decoder
+        self._newest: dict[str, int] = {}  # subject -> the newest sequence this store saw
+
+    def _saw(self, subject: str, seq: int) -> None:
+        if len(self._newest) >= NEWEST_KEPT and subject not in self._newest:
+            self._newest.clear()
+        self._newest[subject] = max(seq, self._newest.get(subject, 0))
 
     async def load(self, subject: str) -> tuple[list[E], int]:
         """All events of one aggregate, oldest first, and the stream sequence of the last one.
@@ -87,9 +100,17 @@ class EventStore(Generic[E]):
         # Any replica answers a direct get, so an election seldom delays one; a batch left
         # unanswered (its node just lost) makes the load start over.
         longest = self.js._timeout
-        return await riding_out(
-            f"load {subject}", lambda t: self._load(subject, t), longest=longest, first=longest
-        )
+        floor = self._newest.get(subject, 0)
+        give_up = asyncio.get_running_loop().time() + CATCH_UP_SECONDS
+        while True:
+            events, last = await riding_out(
+                f"load {subject}", lambda t: self._load(subject, t), longest=longest, first=longest
+            )
+            if last >= floor or asyncio.get_running_loop().time() > give_up:
+                break
+            await asyncio.sleep(CATCH_UP_PAUSE)  # a replica behind this store: it catches up
+        self._saw(subject, last)
+        return events, last
 
     async def _load(self, subject: str, timeout: float) -> tuple[list[E], int]:
         events: list[E] = []
@@ -153,6 +174,7 @@ class EventStore(Generic[E]):
             if (metrics := metrics_for(self.js._nc)) is not None:
                 metrics.inc("events_appended", stream=self.stream, type=type(event).__name__)
             log.debug("event_appended", subject=subject, type=type(event).__name__, seq=last)
+        self._saw(subject, last)
         return last
 
     async def stored_after(self, subject: str, seq: int, msg_id: str) -> int | None:
