@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from chaos_system import Chaos, Down, launched, remount, root_tmpfs
+from chaos_system import Chaos, Down, launched, remount, root_tmpfs, writers
 from chaos_work import (
     Build,
     Many,
@@ -221,7 +223,7 @@ def fill(folder: Path) -> None:
 def read_only(s: Setup, name: str) -> Row:
     """The trainer's folder remounted read-only, then a job: it must end Error naming the path.
     (A file system with files open for writing, as under a running job, cannot be remounted
-    read-only: EBUSY; so the folder turns read-only between jobs.)"""
+    read-only: EBUSY; so the folder turns read-only between jobs, the spare child killed.)"""
     folder = s.system.jobs_mount
     if folder is None:
         return Row(name, "training", verdict="SKIP", why=root_tmpfs())
@@ -233,6 +235,11 @@ def read_only(s: Setup, name: str) -> Row:
         except subprocess.CalledProcessError:
             if time.monotonic() > deadline:
                 return Row(name, "training", verdict="FAIL", why="busy: cannot remount read-only")
+            # The trainer's warm spare child keeps its log open there: it goes (the next job
+            # starts a child of its own, and the trainer makes a new spare after it).
+            for pid in writers(folder):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             time.sleep(1)
     try:
         started = time.monotonic()

@@ -132,9 +132,22 @@ def mount_tmpfs(folder: Path, mb: int) -> None:
     )
 
 
+def writers(folder: Path) -> set[int]:
+    """Processes with a file under `folder` open (what makes a read-only remount EBUSY)."""
+    found = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            for fd in fd_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd).startswith(f"{folder}/"):
+                        found.add(int(fd_dir.parent.name))
+                        break
+    return found
+
+
 def remount(folder: Path, mode: str) -> None:
     """`ro` or `rw`: the filesystem itself (every bind of it, a sandbox's included)."""
-    subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True, capture_output=True)
 
 
 @contextlib.contextmanager

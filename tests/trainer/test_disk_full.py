@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from digits_proto.base import JobStatus
 from digits_proto.models import AbortModel, TrainingFailed, TrainSpec
 from digits_proto.runtime import request
 from digits_trainer.checkpoints import Checkpoint, save_resume_point, save_snapshot
-from digits_trainer.reports import WriteFailed
+from digits_trainer.reports import WriteFailed, error_report
 from tests.fakes.principals import ALICE
 from tests.mounts import fill, tmpfs
 from tests.trainer.test_service import (
@@ -169,3 +170,12 @@ def test_snapshot_and_resume_point_on_a_full_disk_name_the_file_and_leave_nothin
     assert str(snapshot.value) == f"No space left on device writing {work}/1/net-0000.params"
     assert str(point.value) == f"No space left on device writing {work}/resume-7.ckpt"
     assert left == []
+
+
+def test_a_full_disk_under_the_log_stream_names_the_job_folder(tmp_path, monkeypatch):
+    """The child's own log (its stderr, a file in the job's folder) hits the full disk: such a
+    write names no file, so the report names the job's folder (the child's working folder)."""
+    monkeypatch.chdir(tmp_path)
+    report = error_report(OSError(errno.ENOSPC, "No space left on device"))
+    assert (report.path, report.reason) == (str(tmp_path), "No space left on device")
+    assert report.message == f"No space left on device writing {tmp_path}"

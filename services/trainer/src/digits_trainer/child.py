@@ -9,6 +9,7 @@ parent opened it). Paths in the config are relative to the job's folder, its wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import BinaryIO
@@ -114,8 +115,9 @@ def main(argv: list[str]) -> int:
         )
         train(config, data, ctx, emit)
     except Exception as e:  # any failure is reported; its traceback goes to the log
-        log.exception("training failed")
-        emit(error_report(e))
+        emit(error_report(e))  # first: on a full disk the log's own write fails too
+        with contextlib.suppress(OSError):
+            log.exception("training failed")
         return 1
     emit(DoneReport())
     return 0

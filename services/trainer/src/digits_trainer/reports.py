@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import msgspec
 
@@ -90,8 +91,10 @@ class WriteFailed(Exception):
 
 def error_report(e: Exception) -> ErrorReport:
     """What the child says about the exception that stopped it; a failed write names its file."""
-    if isinstance(e, OSError) and e.filename is not None and e.errno in DISK_ERRNOS:
-        e = WriteFailed(e.filename, e.strerror or str(e))
+    if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
+        # A write to an open stream (the log) names no file: then the job's folder, the
+        # child's working folder, is where it failed.
+        e = WriteFailed(e.filename or os.getcwd(), e.strerror or str(e))
     if isinstance(e, WriteFailed):
         return ErrorReport(message=str(e), path=e.path, reason=e.reason)
     return ErrorReport(message=f"{type(e).__name__}: {e}")
