@@ -97,7 +97,6 @@ class Attempt:
         self.ended = asyncio.Event()
         self.result: Ending | None = None  # how `run` ended (None: it raised)
         self.requeued = ""  # why it was handed back when its node does not drain (a lost lease)
-        self.point_dropped = False  # the resume point went once the job ended
 
     async def run(self, built: DatasetBuilt, lease: LeaseAccepted) -> Ending:
         """Started → (snapshots, progress, metrics) → Completed or Failed; or stopped."""
@@ -157,8 +156,9 @@ class Attempt:
             await self.close_log(ending)
             if ending is Ending.HANDED_BACK and self.requeued:
                 await self.say_waiting(self.requeued)
-            # A deleted job's files go; a handed-back job continues from its point elsewhere.
-            if ending in (Ending.COMPLETED, Ending.FAILED, Ending.ABORTED):
+            # A deleted job's files go; a handed-back job continues from its point elsewhere; a
+            # completed one's point went as it completed (supervise).
+            if ending in (Ending.FAILED, Ending.ABORTED):
                 await self.drop_resume_point()
             self.result = ending
             self.ended.set()
@@ -284,11 +284,8 @@ class Attempt:
 
     async def drop_resume_point(self) -> None:
         """A job that completed, failed or was aborted is never resumed: its point goes."""
-        if self.point_dropped:
-            return
         try:
             await self.store.delete_model_files([resume_point_name(self.model_id)])
-            self.point_dropped = True
         except Exception:  # a leftover only costs space until the job's delete
             log.warning("resume_point_kept", model_id=self.model_id, exc_info=True)
 
