@@ -119,7 +119,8 @@ async def test_a_waiting_job_that_stops_asking_expires_from_the_queue(start_brok
 
 async def test_per_user_cap_holds_back_only_that_user(start_broker, nc) -> None:
     """With max_jobs_per_user=1 alice's second job waits while bob's later one runs."""
-    await start_broker(FakeNvml(count=3), max_jobs_per_user=1)
+    # Leases that outlive a slow moment: nobody renews alice's first one here (2 s expired it).
+    await start_broker(FakeNvml(count=3), max_jobs_per_user=1, lease_ttl=30.0)
     assert isinstance(await acquire(nc, "a1", user="alice"), LeaseAccepted)
     capped = await acquire(nc, "a2", user="alice")
     assert isinstance(capped, Rejected) and capped.message == "waiting: user cap"
