@@ -577,6 +577,14 @@ def system_status() -> dict[str, Any]:
 SESSIONS = CookieBackendConfig(secret=os.urandom(32), key="session", samesite="lax")
 
 
+def _extra_routes() -> list[Any]:
+    """Routes of the per-area fake modules (imported late: they may read this module's data)."""
+    from tests.web import fake_compare, fake_hardware, fake_home, fake_modelpage, fake_results
+
+    areas = (fake_home, fake_results, fake_modelpage, fake_compare, fake_hardware)
+    return [route for area in areas for route in area.ROUTES]
+
+
 def build_app() -> Litestar:
     """The stand-in gateway app, configured like the real one (templates, /static)."""
     return Litestar(
@@ -600,6 +608,7 @@ def build_app() -> Litestar:
             login_error,
             system_status,
             *fake_cluster.ROUTES,
+            *_extra_routes(),
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),

@@ -1,0 +1,7 @@
+"""Fake routes of the stand-in gateway for the hardware pages (see fake_site.build_app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []
