@@ -60,6 +60,10 @@ class Window:
         for batches in self.kept.values():
             parts = zip(*batches, strict=True)
             losses, outputs, labels = (mx.nd.concat(*part, dim=0) for part in parts)
+            # A cross-entropy is never negative, but MXNet's float32 log_softmax gives about
+            # +1.4e-6 for a near-certain prediction, so such a sample's loss reads -1.4e-6 and a
+            # well-fit window's mean goes below 0: clamp each sample's (reported) loss at 0.
+            losses = mx.nd.maximum(losses, 0)
             self.sums.append((losses.sum(), (outputs.argmax(axis=1) == labels).sum()))
         self.kept = {}
 
