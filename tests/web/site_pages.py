@@ -1,0 +1,77 @@
+"""Every page the fake site serves, in one place, for the site-wide browser checks (layout at
+390 px, contrast in both themes, screenshots). A new page is one more row here.
+
+Each row: a short name (screenshot file names), the path, and who is signed in ("" = nobody).
+Pages that need a session are opened signed in; the rest as a visitor, as users first see them."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.web.fake_site import DS_BUILDING, DS_DONE, DS_RUNNING, MODEL, sign_in
+
+
+class SitePage(NamedTuple):
+    name: str
+    path: str
+    user: str = "alice"
+
+
+SITE_PAGES: list[SitePage] = [
+    SitePage("home", "/"),
+    SitePage("home-visitor", "/", ""),
+    SitePage("login", "/login", ""),
+    SitePage("login-error", "/test/login-error", ""),
+    SitePage("dataset-new", "/datasets/images/classification/new"),
+    SitePage("dataset-new-errors", "/test/dataset-errors"),
+    SitePage("dataset-done", f"/datasets/{DS_DONE}"),
+    SitePage("dataset-running", f"/datasets/{DS_RUNNING}"),
+    SitePage("dataset-building", f"/datasets/{DS_BUILDING}"),
+    SitePage("model-new", "/models/images/classification/new"),
+    SitePage("model-new-errors", "/test/model-errors"),
+    SitePage("model", f"/models/{MODEL}"),
+    SitePage("compare", f"/models/compare?ids={MODEL}"),
+    SitePage("classify-one", "/test/classify"),
+    SitePage("pretrained-new", "/pretrained_models/new"),
+    SitePage("cluster", "/cluster"),
+    SitePage("admin-home", "/", "admin"),
+]
+
+
+WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
+
+
+class Contexts:
+    """Browser contexts per (user, colour scheme, viewport), each signed in once and reused."""
+
+    def __init__(self, browser: Browser, site: str):
+        self.browser, self.site = browser, site
+        self.made: dict[tuple[str, str, str], BrowserContext] = {}
+
+    def page(self, spec: SitePage, scheme: str = "light", size: str = "phone") -> Page:
+        """A new tab on `spec`, loaded (fonts included), as its user, in that scheme and size."""
+        key = (spec.user, scheme, size)
+        if key not in self.made:
+            width, height = WIDTHS[size]
+            ctx = self.browser.new_context(
+                viewport={"width": width, "height": height}, color_scheme=scheme
+            )
+            if spec.user:
+                login = ctx.new_page()
+                sign_in(login, self.site, spec.user)
+                login.close()
+            self.made[key] = ctx
+        page = self.made[key].new_page()
+        page.goto(self.site + spec.path, wait_until="load")
+        page.evaluate("document.fonts.ready.then(() => true)")
+        return page
+
+    def close(self) -> None:
+        for ctx in self.made.values():
+            ctx.close()
+
+
+def page_id(spec: SitePage) -> str:
+    return spec.name

@@ -1,0 +1,53 @@
+"""Every page at phone width (390 px): nothing scrolls sideways, the header stays compact, and
+wide tables scroll inside their card rather than widening the page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser
+
+from tests.web.site_pages import SITE_PAGES, Contexts, SitePage, page_id
+
+pytestmark = pytest.mark.browser
+
+HEADER_MAX_PX = 80  # at 390 px: brand + live/theme/user on one row, the nav links on a second
+
+# What sticks out past the viewport, for the failure message.
+OVERFLOWING = """() => {
+  const width = window.innerWidth;
+  const out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > width + 0.5) {
+      let clipped = false;  // inside a scrolling/clipping box that itself fits
+      for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+        const ov = getComputedStyle(p).overflowX;
+        if (ov !== "visible" && p.getBoundingClientRect().right <= width + 0.5) { clipped = true; break; }
+      }
+      if (!clipped) out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")} right=${Math.round(r.right)}`);
+    }
+  }
+  return out.slice(0, 8);
+}"""
+
+
+@pytest.fixture(scope="module")
+def contexts(browser: Browser, site: str) -> Iterator[Contexts]:
+    made = Contexts(browser, site)
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("spec", SITE_PAGES, ids=page_id)
+def test_no_horizontal_scroll_at_390(contexts: Contexts, spec: SitePage) -> None:
+    page = contexts.page(spec, "light", "phone")
+    try:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        inner = page.evaluate("window.innerWidth")
+        assert width <= inner, f"{spec.path}: page is {width} px wide: {page.evaluate(OVERFLOWING)}"
+        header = page.locator(".site-header").bounding_box()
+        assert header is not None and header["height"] <= HEADER_MAX_PX, header
+    finally:
+        page.close()
