@@ -1,26 +1,50 @@
-// Classify Many page: click a confusion-matrix cell to list its images; sortable results table.
+// Classify Many page: click a confusion-matrix cell to list its images, "misclassified only",
+// a sortable results table, lazy thumbnails that vanish when their image is gone.
 const $ = (id) => document.getElementById(id);
 const table = $("results");
 const body = table?.tBodies[0];
+const wrongOnly = $("wrong-only");
+let cellFilter = null; // {truth, pred} of the selected confusion cell
 
-function filterRows(truth, pred) {
+// The cells' shade is their share of the row (a custom property: no inline styles under CSP).
+for (const cell of document.querySelectorAll("#confusion .cell")) {
+  cell.style.setProperty("--share", cell.dataset.share);
+}
+
+function applyFilters() {
+  if (!body) return;
+  let shown = 0;
   for (const row of body.rows) {
-    row.hidden = truth !== null && (row.dataset.truth !== truth || row.dataset.pred !== pred);
+    const inCell = !cellFilter || (row.dataset.truth === cellFilter.truth && row.dataset.pred === cellFilter.pred);
+    row.hidden = !inCell || (wrongOnly?.checked && !row.classList.contains("wrong"));
+    if (!row.hidden) shown += 1;
   }
-  $("results-filter").hidden = truth === null;
-  if (truth !== null) $("filter-text").textContent = `ground truth “${truth}”, predicted “${pred}”`;
+  $("results-filter").hidden = cellFilter === null;
+  if (cellFilter) $("filter-text").textContent = `ground truth “${cellFilter.truth}”, predicted “${cellFilter.pred}”`;
   for (const cell of document.querySelectorAll("#confusion .cell")) {
-    cell.setAttribute("aria-pressed", String(cell.dataset.truth === truth && cell.dataset.pred === pred));
+    const on = cellFilter !== null && cell.dataset.truth === cellFilter.truth && cell.dataset.pred === cellFilter.pred;
+    cell.setAttribute("aria-pressed", String(on));
+  }
+  if ($("wrong-count")) {
+    const wrong = body.querySelectorAll("tr.wrong").length;
+    $("wrong-count").textContent = wrongOnly.checked
+      ? `${shown} shown of ${wrong} misclassified`
+      : `${wrong} of ${body.rows.length} misclassified`;
   }
 }
 
 document.querySelectorAll("#confusion .cell").forEach((cell) =>
   cell.addEventListener("click", () => {
-    filterRows(cell.dataset.truth, cell.dataset.pred);
+    cellFilter = { truth: cell.dataset.truth, pred: cell.dataset.pred };
+    applyFilters();
     $("results-heading").scrollIntoView({ behavior: "smooth", block: "start" });
   }),
 );
-$("filter-clear")?.addEventListener("click", () => filterRows(null, null));
+$("filter-clear")?.addEventListener("click", () => {
+  cellFilter = null;
+  applyFilters();
+});
+wrongOnly?.addEventListener("change", applyFilters);
 
 function sortBy(index, kind, header) {
   const ascending = header.getAttribute("aria-sort") !== "ascending";
@@ -39,3 +63,10 @@ table?.tHead.querySelectorAll("button[data-sort]").forEach((button) => {
   const header = button.closest("th");
   button.addEventListener("click", () => sortBy(header.cellIndex, button.dataset.sort, header));
 });
+
+// A thumbnail whose image is gone (or was never readable by the gateway) leaves an empty cell.
+for (const img of document.querySelectorAll("#results td.thumb img")) {
+  img.addEventListener("error", () => img.remove(), { once: true });
+  if (img.complete && img.naturalWidth === 0 && img.currentSrc) img.remove();
+}
+if (wrongOnly) applyFilters();

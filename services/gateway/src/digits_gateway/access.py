@@ -93,6 +93,7 @@ POLICY: dict[str, dict[str, Access]] = {
     "/models/images/classification/top_n": {"POST": C},
     "/models/images/classification/top_n.json": {"POST": C},
     "/models/images/classification/classify_many/{run_id}": {"GET": S},
+    "/models/images/classification/thumbnail": {"GET": S},  # signed links of result pages
     "/models/visualize-lr": {"POST": S},  # arithmetic on the form's numbers
     "/models/customize": {"POST": S},  # returns a network's source text
     "/models/visualize-network": {"POST": C},  # runs network code (sandboxed)

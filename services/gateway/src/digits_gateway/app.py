@@ -172,6 +172,7 @@ def create_app(settings: Settings) -> Litestar:
         inference_routes.download,
         inference_routes.classify_many,
         inference_routes.classify_many_run,
+        inference_routes.thumbnail,
         visualize_lr,
         customize,
         visualize_network,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.utils.scope.state import ScopeState
 from nats.js.errors import ObjectNotFoundError
 
+from digits_gateway import ui
 from digits_gateway.forms import FormErrors
-from digits_gateway.params import wants_json
+from digits_gateway.params import username, wants_json
 
 log = structlog.get_logger(__name__)
 
@@ -142,19 +145,69 @@ class CommandRejected(GatewayError):
 def error_response(
     request: Request[Any, Any, Any], code: int, message: str, kind: str
 ) -> Response[Any]:
-    """DIGITS's `{"error": {"message", "type"}}` for JSON clients, the plain message otherwise."""
+    """DIGITS's `{"error": {"message", "type"}}` for JSON clients, the error page for a
+    browser's 4xx, the plain message otherwise."""
     if wants_json(request):
         return Response(
             {"error": {"message": message, "type": kind}},
             status_code=code,
             media_type=MediaType.JSON,
         )
+    if 400 <= code < 500 and wants_page(request):
+        return error_page(request, code, message, None)
     return Response(message, status_code=code, media_type=MediaType.TEXT)
 
 
-def errors_response(errors: dict[str, list[str]]) -> Response[Any]:
-    """DIGITS's form-validation body: 400 `{"errors": {"<field>": ["message"]}}`."""
+def errors_response(
+    errors: dict[str, list[str]], request: Request[Any, Any, Any] | None = None
+) -> Response[Any]:
+    """DIGITS's form-validation body: 400 `{"errors": {"<field>": ["message"]}}`; a browser
+    (`request` given) gets the error page naming each field instead."""
+    if request is not None and wants_page(request):
+        return error_page(request, 400, "", errors)
     return Response({"errors": errors}, status_code=400, media_type=MediaType.JSON)
+
+
+def wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser asking for a page (Accept names text/html, no `.json` or /api route) from an
+    app that renders templates: DIGITS's scripts and the API keep their JSON and text bodies."""
+    if wants_json(request) or request.app.template_engine is None:
+        return False
+    return "text/html" in request.headers.get("accept", "").lower()
+
+
+def _request_job_id(request: Request[Any, Any, Any]) -> str:
+    """The model a form was about (`job_id` of the query or of the form already read), or ''."""
+    value = request.query_params.get("job_id")
+    if value is None:
+        form = ScopeState.from_scope(request.scope).form
+        value = form.get("job_id") if isinstance(form, dict) else None
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def error_page(
+    request: Request[Any, Any, Any],
+    code: int,
+    message: str,
+    errors: dict[str, list[str]] | None,
+) -> Response[Any]:
+    """The error in the site frame: a form's errors lead back to the model it named, a job
+    that is not there (or any other refusal) back to the job list."""
+    job_id = _request_job_id(request)
+    if job_id and code != 404:
+        back = (f"/models/{quote(job_id, safe='')}", "Back to the model")
+    else:
+        back = ("/", "Back to the job list")
+    if errors:
+        title = "The form has errors"
+    elif code == 404:
+        title = message.rstrip(".") if message.startswith("Job not found") else "Not found"
+    else:
+        title = {403: "Not allowed", 409: "Conflict", 413: "Too large"}.get(code, "Request refused")
+    page = ui.pages().error_page(code, title, message, errors, back, username(request))
+    return page  # type: ignore[no-any-return]
 
 
 def rejected_errors(exc: CommandRejected) -> dict[str, list[str]]:
@@ -164,7 +217,7 @@ def rejected_errors(exc: CommandRejected) -> dict[str, list[str]]:
 
 def on_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
     if isinstance(exc, CommandRejected) and exc.code == 400:
-        return errors_response(rejected_errors(exc))
+        return errors_response(rejected_errors(exc), request)
     if exc.code == 401:
         return Response({"error": {"message": exc.message, "type": exc.kind}}, status_code=401)
     if isinstance(exc, Unavailable):
@@ -186,7 +239,7 @@ def unavailable_response(request: Request[Any, Any, Any], exc: Unavailable) -> R
 
 
 def on_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:
-    return errors_response(exc.errors)
+    return errors_response(exc.errors, request)
 
 
 # msgspec's complaints about the body as a whole name the field in backticks; the name is the
@@ -214,12 +267,12 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
         if key == "data" and message == "'data'":  # litestar's KeyError: no body at all
             message = "A JSON body is required"
         errors.setdefault(_field_of(key, message), []).append(message)
-    return errors_response(errors or {"body": [exc.detail]})
+    return errors_response(errors or {"body": [exc.detail]}, request)
 
 
 def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code == 400 and not isinstance(exc, ValidationException):
-        return errors_response({"body": [exc.detail]})
+        return errors_response({"body": [exc.detail]}, request)
     kind = type(exc).__name__.removesuffix("Exception") or "Error"
     response = error_response(request, exc.status_code, exc.detail, kind)
     if exc.headers:
@@ -229,7 +282,7 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
 
 def on_bad_body(request: Request[Any, Any, Any], exc: SerializationException) -> Response[Any]:
     """A body that does not even parse."""
-    return errors_response({"body": [str(exc)]})
+    return errors_response({"body": [str(exc)]}, request)
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

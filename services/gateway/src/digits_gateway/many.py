@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import re
+import secrets
 import uuid
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import msgspec
 from litestar.datastructures import UploadFile
@@ -30,6 +35,18 @@ QUEUE_TIMEOUT = 30.0  # validating and queueing reads the list once
 SYNC_LINES = 2000  # longer lists run as a job even on the .json route (DIGITS scripts: small)
 INLINE_LIST_BYTES = 512 * 1024  # lists up to this size travel inside the command
 ARCHIVE_TYPES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
+THUMBNAIL_URL = "/models/images/classification/thumbnail"
+THUMBNAIL_MAX_BYTES = 4 * 1024 * 1024  # served as stored (the gateway has no image library)
+IMAGE_TYPES = {
+    b"\x89PNG": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF8": "image/gif",
+    b"BM": "image/bmp",
+}
+# Signs the thumbnail links of the result pages this process rendered: a link names one path
+# for one user, so the route serves only images a classify-many of that user read, never a
+# path someone typed. A restart invalidates old links; reloading the result page signs anew.
+_THUMBNAIL_KEY = secrets.token_bytes(32)
 T = TypeVar("T")
 
 
@@ -147,3 +164,41 @@ def result_json(result: ManyResult) -> dict[str, Any]:
     if result.top_n:
         body["top_n"] = msgspec.to_builtins(result.top_n)
     return body
+
+
+def _thumbnail_token(user: str, path: str) -> str:
+    message = f"{user}\0{path}".encode()
+    return hmac.new(_THUMBNAIL_KEY, message, hashlib.sha256).hexdigest()[:32]
+
+
+def thumbnails(body: dict[str, Any], user: str | None, data_roots: list[str]) -> dict[str, str]:
+    """Thumbnail links (path → URL) for the rows of a result page whose image the gateway can
+    read too: absolute paths (an archive's members are relative, and the archive is gone once
+    the job ends) when data roots are configured; rows inference refused are not in `results`."""
+    if not data_roots:
+        return {}
+    who = user or ""
+    return {
+        row["path"]: f"{THUMBNAIL_URL}?"
+        + urlencode({"path": row["path"], "t": _thumbnail_token(who, row["path"])})
+        for row in body.get("results", [])
+        if row["path"].startswith("/")
+    }
+
+
+def thumbnail(user: str | None, path: str, token: str, data_roots: list[str]) -> tuple[bytes, str]:
+    """The image behind a signed thumbnail link and its media type; LookupError when the link
+    was not signed for this user, or the file is not (or no longer) an image inside the roots."""
+    if not hmac.compare_digest(_thumbnail_token(user or "", path), token):
+        raise LookupError("This thumbnail link is not valid (reload the result page)")
+    roots = [Path(r).resolve() for r in data_roots]
+    target = Path(path).resolve()
+    if not any(target.is_relative_to(r) for r in roots) or not target.is_file():
+        raise LookupError("The image is no longer there")
+    if target.stat().st_size > THUMBNAIL_MAX_BYTES:
+        raise LookupError("The image is too large to show as a thumbnail")
+    data = target.read_bytes()
+    kind = next((t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise LookupError("Not an image the browser can show")
+    return data, kind

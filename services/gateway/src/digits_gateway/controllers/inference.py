@@ -182,8 +182,7 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
         return Response(body)
     with gw.db.cursor() as cur:
         data = views.model_like(cur, model)
-    render = ui.pages().top_n_page if top_n else ui.pages().classify_many_page
-    return render(data, body, username(request))  # type: ignore[no-any-return]
+    return _result_page(request, gw, data, body, bool(top_n))
 
 
 @get(f"{RUNS}/{{run_id:str}}")
@@ -214,5 +213,34 @@ async def classify_many_run(
             data, msgspec.to_builtins(state), user
         )
     body = many.result_json(await many.result(gw, state))
-    render = pages.top_n_page if state.top_n else pages.classify_many_page
-    return render(data, body, user)  # type: ignore[no-any-return]
+    return _result_page(request, gw, data, body, state.top_n)
+
+
+def _result_page(
+    request: Request[Any, Any, Any],
+    gw: Gateway,
+    model: dict[str, Any],
+    body: dict[str, Any],
+    top_n: bool,
+) -> Response[Any]:
+    """The Classify Many or Top N page of a result; classify many's rows get thumbnail links."""
+    user = username(request)
+    pages = ui.pages()
+    if top_n:
+        return pages.top_n_page(model, body, user)  # type: ignore[no-any-return]
+    page_body = body | {"thumbnails": many.thumbnails(body, user, gw.settings.data_roots)}
+    return pages.classify_many_page(model, page_body, user)  # type: ignore[no-any-return]
+
+
+@get(many.THUMBNAIL_URL, sync_to_thread=True)
+def thumbnail(request: Request[Any, Any, Any], gw: Gateway) -> Response[bytes]:
+    """One image of a classify-many result page, by the signed link the page was given (`path`,
+    `t`): only images a classify-many of this user read, inside the data roots."""
+    path = request.query_params.get("path") or ""
+    token = request.query_params.get("t") or ""
+    try:
+        data, media_type = many.thumbnail(username(request), path, token, gw.settings.data_roots)
+    except LookupError as e:
+        raise JobNotFound(str(e)) from e
+    headers = {"Cache-Control": "private, max-age=3600"}
+    return Response(data, media_type=media_type, headers=headers)

@@ -85,7 +85,12 @@ class ModelController(Controller):
         with gw.db.cursor() as cur:
             data = views.model_like(cur, commands.find_job(gw, job_id, commands.CLASSIFIERS))
         return pages.classify_one_page(  # type: ignore[no-any-return]
-            data, predictions, _data_url(image), username(request, params), extra or None
+            data,
+            predictions,
+            _data_url(image),
+            username(request, params),
+            extra or None,
+            snapshot_epoch=result.snapshot_epoch,
         )
 
     @get("/{job_id:str}")

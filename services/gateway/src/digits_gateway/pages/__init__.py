@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from digits_gateway.pages._assets import STATIC_DIR, STATIC_URL, TEMPLATES_DIR, WEB_DIR
 from digits_gateway.pages._datasets import dataset_new_page, dataset_page
+from digits_gateway.pages._error import error_page
 from digits_gateway.pages._frame import _page as _page  # the cluster page's frame too
 from digits_gateway.pages._inference import (
     classify_many_page,
@@ -28,6 +29,7 @@ __all__ = [
     "current_user",
     "dataset_new_page",
     "dataset_page",
+    "error_page",
     "login_page",
     "model_new_page",
     "model_page",

@@ -16,8 +16,10 @@ def classify_one_page(
     image_data_url: str,
     user: str | None,
     visualizations: dict[str, Any] | None = None,
+    snapshot_epoch: float | None = None,
 ) -> Template:
-    """Classify One result: the input image, the top-5 predictions and, when asked, the layers."""
+    """Classify One result: the input image, the top-5 predictions and, when asked, the layers;
+    it names the snapshot used and holds a form to classify another image with it."""
     view = model_view(job or {})
     image = image_data_url if (image_data_url or "").startswith("data:image/") else ""
     return _page(
@@ -28,6 +30,8 @@ def classify_one_page(
         predictions=predictions_view(predictions),
         image=image,
         visuals=visualizations,
+        snapshot_epoch=snapshot_epoch,
+        show_visualizations=visualizations is not None,
     )
 
 
