@@ -134,7 +134,7 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
         "c => c.getBoundingClientRect().height"
     )
     assert height > 200
-    expect(page.locator("#snapshot-list li").first).to_have_text("Epoch #4")
+    expect(page.locator("#snapshot-list option").first).to_have_text("Epoch #4")
     expect(page.locator("#snapshot_epoch")).to_have_value("4")
     expect(page.locator("#classify-button")).to_be_enabled()
     shot(page, "08-model-done")

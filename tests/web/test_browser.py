@@ -116,7 +116,7 @@ def test_model_page_draws_charts_from_history_and_live_metrics(
     expect(page.locator("#chart-empty")).to_be_hidden()
     expect(page.locator("#combined-chart .u-legend")).to_contain_text("Val accuracy (%)")
     expect(page.locator("#snapshot_epoch")).to_have_value("3")
-    expect(page.locator("#snapshot-list li")).to_have_text(["Epoch #3", "Epoch #2", "Epoch #1"])
+    expect(page.locator("#snapshot-list option")).to_have_text(["Epoch #3", "Epoch #2", "Epoch #1"])
     expect(page.locator("#classify-button")).to_be_enabled()
     expect(page.locator("#job-progress-text")).to_have_text("60 %")
     expect(page.locator("#live-state")).to_be_visible()

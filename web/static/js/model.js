@@ -2,16 +2,32 @@
 import { combinedOptions, liveChart, lrOptions } from "./charts.js";
 import { forJob, jobPage } from "./job.js";
 import { connectLive } from "./live.js";
-import { RUNNING, el, fmtEpoch, fmtNumber } from "./util.js";
-
-// "Make pretrained model" posts its own form: it takes the snapshot chosen for download.
-document.addEventListener("change", (event) => {
-  const epoch = document.getElementById("to-pretrained-epoch");
-  if (epoch && event.target.id === "download_epoch") epoch.value = event.target.value;
-});
+import { RUNNING, el, fmtEpoch, fmtEpochTenths, fmtLoss, fmtPlain } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const job = jobPage();
+
+// Every snapshot choice on the page; "Trained models" holds the one that sets all the others.
+const PICKER = "snapshot-list";
+const SNAPSHOT_SELECTS = [PICKER, "snapshot_epoch", "many_snapshot_epoch", "download_epoch"];
+const pickedOnPurpose = new Set();  // selects the user set: a new snapshot does not move them
+
+/** "Make pretrained model" posts its own form: it takes the snapshot chosen for download. */
+function syncPretrained() {
+  const epoch = $("to-pretrained-epoch");
+  if (epoch) epoch.value = $("download_epoch").value;
+}
+
+document.addEventListener("change", (event) => {
+  const id = event.target.id;
+  if (!SNAPSHOT_SELECTS.includes(id)) return;
+  const targets = id === PICKER ? SNAPSHOT_SELECTS : [id];
+  for (const target of targets) {
+    $(target).value = event.target.value;
+    pickedOnPurpose.add(target);
+  }
+  syncPretrained();
+});
 
 /** Columns sharing one sorted x column (uPlot's aligned data); missing values are null. */
 class Columns {
@@ -114,24 +130,24 @@ function schedule() {
       Number.isFinite(lastX) ? lastX : -Infinity);
     const total = Number($("job-page").dataset.trainEpochs);
     $("kn-epoch").textContent = !Number.isFinite(epoch) ? "—"
-      : total > 0 ? `${fmtEpoch(epoch)} of ${total}` : fmtEpoch(epoch);
+      : total > 0 ? `${fmtEpochTenths(epoch)} of ${total}` : fmtEpochTenths(epoch);
     // Progress events are throttled; metrics arrive more often: keep the bar up with the epoch.
     const done = total > 0 && Number.isFinite(epoch) ? Math.min(1, epoch / total) : NaN;
     const shown = reported.progress > 1 ? reported.progress / 100 : reported.progress;
     if (RUNNING.has(job.status) && done > (Number.isFinite(shown) ? shown : 0)) {
       job.setProgress(done, reported.eta);
     }
-    $("kn-train-loss").textContent = fmtNumber(combined.last(TRAIN_LOSS)[1]);
-    $("kn-val-loss").textContent = fmtNumber(combined.last(VAL_LOSS)[1]);
+    $("kn-train-loss").textContent = fmtLoss(combined.last(TRAIN_LOSS)[1]);
+    $("kn-val-loss").textContent = fmtLoss(combined.last(VAL_LOSS)[1]);
     $("kn-best-acc").textContent = Number.isFinite(best.acc)
-      ? `${best.acc.toFixed(2)} % (epoch ${fmtEpoch(best.epoch)})` : "—";
-    $("kn-lr").textContent = fmtNumber(rates.last(1)[1]);
+      ? `${best.acc.toFixed(2)} % (epoch ${fmtEpochTenths(best.epoch)})` : "—";
+    $("kn-lr").textContent = fmtPlain(rates.last(1)[1]);
     $("chart-empty").hidden = combined.length > 0 || rates.length > 0;
   });
 }
 
 function snapshotEpochs() {
-  return [...$("snapshot-list").querySelectorAll("li")].map((li) => li.dataset.epoch);
+  return [...$(PICKER).options].map((option) => option.value);
 }
 
 function addSnapshot(epoch) {
@@ -147,19 +163,30 @@ function removeSnapshot(epoch) {
   showSnapshots(snapshotEpochs().filter((e) => e !== key));
 }
 
+/** Fill every snapshot select, newest first, at the newest unless the user picked one that
+ *  still exists; the cards that need a snapshot appear with the first one. */
 function showSnapshots(epochs) {
   epochs.sort((a, b) => Number(b) - Number(a));
-  const select = $("snapshot_epoch");
-  const chosen = select.value;
-  const keepChoice = chosen && epochs.includes(chosen) && chosen !== epochs[1];  // an older one picked on purpose
-  $("snapshot-list").replaceChildren(...epochs.map((e) => el("li", { dataset: { epoch: e } }, `Epoch #${e}`)));
-  select.replaceChildren(...epochs.map((e) => el("option", { value: e }, `Epoch #${e}`)));
-  select.value = keepChoice ? chosen : (epochs[0] ?? "");
+  const newestBefore = snapshotEpochs()[0];
+  for (const id of SNAPSHOT_SELECTS) {
+    const select = $(id);
+    const chosen = select.value;
+    select.replaceChildren(...epochs.map((e) => el("option", { value: e }, `Epoch #${e}`)));
+    // Picking the newest means "the newest": only an older pick stays put.
+    const keep = pickedOnPurpose.has(id) && chosen !== newestBefore && epochs.includes(chosen);
+    if (!keep) pickedOnPurpose.delete(id);
+    select.value = keep ? chosen : (epochs[0] ?? "");
+  }
+  syncPretrained();
   const none = epochs.length === 0;
-  select.disabled = none;
+  $("snapshot_epoch").disabled = none;
   $("classify-button").disabled = none;
   $("classify-hint").hidden = !none;
   $("snapshots-empty").hidden = !none;
+  $("snapshot-pick").hidden = none;
+  $("snapshot-count").textContent = `${epochs.length} snapshot${epochs.length === 1 ? "" : "s"}`;
+  $("test-many-card").hidden = none;
+  $("download-card").hidden = none;
 }
 
 function setProgress(e) {

@@ -61,6 +61,25 @@ export function fmtNumber(x) {
   return String(Number(x.toPrecision(4)));
 }
 
+/** An epoch for reading: at most one decimal, integers plain ("9.3", "60"). */
+export function fmtEpochTenths(x) {
+  return Number.isFinite(x) ? String(Math.round(x * 10) / 10) : "—";
+}
+
+const PLAIN = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4, useGrouping: false });
+
+/** A value in plain notation, 4 significant digits at most ("0.000769", "2.303"), never "7.69e-4". */
+export function fmtPlain(x) {
+  return Number.isFinite(x) ? PLAIN.format(x) : "—";
+}
+
+/** A loss (a cross-entropy, never below 0): float noise around 0 (|x| < 1e-5, e.g. -1.43e-6
+ *  from MXNet's float32 log_softmax) reads "≈0"; others as fmtPlain. */
+export function fmtLoss(x) {
+  if (Number.isFinite(x) && x !== 0 && Math.abs(x) < 1e-5) return "≈0";
+  return fmtPlain(x);
+}
+
 /** A timestamp (epoch seconds or ms, or ISO text) as a Date, or null. */
 export function toDate(value) {
   if (value === null || value === undefined || value === "") return null;
