@@ -169,7 +169,11 @@ class FakeBackend:
 
     async def edit_dataset(self, cmd: EditDataset) -> Accepted:
         event = DatasetEdited(
-            dataset_id=cmd.dataset_id, name=cmd.name, notes=cmd.notes, actor=_actor(cmd)
+            dataset_id=cmd.dataset_id,
+            name=cmd.name,
+            notes=cmd.notes,
+            tags=cmd.tags,
+            actor=_actor(cmd),
         )
         return await self._edit(
             self.datasets, subjects.dataset_events(cmd.dataset_id), event, cmd.principal
@@ -222,7 +226,11 @@ class FakeBackend:
 
     async def edit_model(self, cmd: EditModel) -> Accepted:
         event = ModelEdited(
-            model_id=cmd.model_id, name=cmd.name, notes=cmd.notes, actor=_actor(cmd)
+            model_id=cmd.model_id,
+            name=cmd.name,
+            notes=cmd.notes,
+            tags=cmd.tags,
+            actor=_actor(cmd),
         )
         return await self._edit(
             self.models, subjects.model_events(cmd.model_id), event, cmd.principal

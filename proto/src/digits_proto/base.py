@@ -6,6 +6,7 @@ import enum
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import msgspec
@@ -112,3 +113,37 @@ def edited(
         raise ValueError("name cannot be blank")
     notes = None if notes is None else notes.strip()
     return (None if name == old_name else name), (None if notes == old_notes else notes)
+
+
+MAX_TAGS = 16
+MAX_TAG_LENGTH = 40
+
+
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    """Tags as a job keeps them: stripped, inner whitespace collapsed, empty ones dropped,
+    repeats (case-insensitive) dropped, first spelling kept; ValueError when there are too
+    many, one is too long or one holds a comma (the list separator in forms)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for raw in tags:
+        tag = " ".join(str(raw).split())
+        if not tag or tag.casefold() in seen:
+            continue
+        if "," in tag:
+            raise ValueError(f"a tag cannot hold a comma: {tag!r}")
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(f"a tag is at most {MAX_TAG_LENGTH} characters: {tag[:20]!r}…")
+        seen.add(tag.casefold())
+        out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    return out
+
+
+def edited_tags(tags: Iterable[str] | None, old_tags: Iterable[str]) -> list[str] | None:
+    """The job's new tags (cleaned, see clean_tags), None when unchanged or not sent;
+    ValueError as clean_tags."""
+    if tags is None:
+        return None
+    new = clean_tags(tags)
+    return None if new == list(old_tags) else new

@@ -88,12 +88,13 @@ class DeleteDataset(Command, frozen=True, kw_only=True, tag="datasets.DeleteData
 
 
 class EditDataset(Command, frozen=True, kw_only=True, tag="datasets.EditDataset"):
-    """Rename a dataset and/or change its notes (None = leave as is; notes "" = clear them)."""
+    """Rename a dataset and/or change its notes, tags (None = leave as is; "" / [] = clear)."""
 
     dataset_id: str
     username: str = ""  # superseded by principal
     name: str | None = None
     notes: str | None = None
+    tags: list[str] | None = None  # None = unchanged; [] = none (see base.clean_tags)
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
@@ -305,6 +306,7 @@ class DatasetEdited(DatasetEvent, frozen=True, kw_only=True, tag="datasets.Datas
 
     name: str | None = None
     notes: str | None = None
+    tags: list[str] | None = None  # None = unchanged; [] = none (see base.clean_tags)
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 

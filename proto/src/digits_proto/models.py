@@ -98,12 +98,13 @@ class DeleteModel(Command, frozen=True, kw_only=True, tag="models.DeleteModel"):
 
 
 class EditModel(Command, frozen=True, kw_only=True, tag="models.EditModel"):
-    """Rename a training job and/or change its notes (None = leave as is; notes "" = clear)."""
+    """Rename a training job and/or change its notes, tags (None = as is; "" / [] = clear)."""
 
     model_id: str
     username: str = ""  # superseded by principal
     name: str | None = None
     notes: str | None = None
+    tags: list[str] | None = None  # None = unchanged; [] = none (see base.clean_tags)
     principal: Principal | None = None  # who asks (gateway-set); refused when missing
 
 
@@ -297,6 +298,7 @@ class ModelEdited(ModelEvent, frozen=True, kw_only=True, tag="models.ModelEdited
 
     name: str | None = None
     notes: str | None = None
+    tags: list[str] | None = None  # None = unchanged; [] = none (see base.clean_tags)
     actor: str = ""  # the account that caused it (an admin acting on another's job shows here)
 
 

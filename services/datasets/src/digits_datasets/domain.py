@@ -15,7 +15,7 @@ from digits_datasets.errors import (
 )
 from digits_imaging import RESIZE_MODES
 from digits_proto import JobStatus
-from digits_proto.base import edited
+from digits_proto.base import edited, edited_tags
 from digits_proto.datasets import (
     AbortDataset,
     CreateDataset,
@@ -49,6 +49,7 @@ class DatasetState(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""
     username: str = ""
     notes: str = ""
+    tags: tuple[str, ...] = ()
     status: JobStatus | None = None
     deleted: bool = False
     spec: DatasetSpec | None = None
@@ -95,6 +96,7 @@ def evolve(state: DatasetState, event: DatasetEvent) -> DatasetState:
                 state,
                 name=state.name if event.name is None else event.name,
                 notes=state.notes if event.notes is None else event.notes,
+                tags=state.tags if event.tags is None else tuple(event.tags),
             )
     return state
 
@@ -245,13 +247,18 @@ def decide_edit(state: DatasetState, command: EditDataset, at: Stamps) -> list[D
         name, notes = edited(command.name, command.notes, state.name, state.notes)
     except ValueError as e:
         raise InvalidField("job_name", str(e)) from None
-    if name is None and notes is None:
+    try:
+        tags = edited_tags(command.tags, state.tags)
+    except ValueError as e:
+        raise InvalidField("job_tags", str(e)) from None
+    if name is None and notes is None and tags is None:
         return []
     return [
         DatasetEdited(
             dataset_id=state.dataset_id,
             name=name,
             notes=notes,
+            tags=tags,
             actor=actor,
             event_id=at.new_id(),
             occurred_at=at.now,

@@ -25,7 +25,7 @@ from digits_gateway.idempotency import Keyed
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Job
 from digits_proto import subjects
-from digits_proto.base import BlobRef, JobStatus, Principal
+from digits_proto.base import BlobRef, JobStatus, Principal, clean_tags
 from digits_proto.datasets import AbortDataset, DeleteDataset, EditDataset
 from digits_proto.inference import Classified, ClassifyOne
 from digits_proto.models import AbortModel, DeleteModel, EditModel
@@ -256,24 +256,45 @@ def _deleted_job(gw: Gateway, job_id: str, type: str | None, user: Principal) ->
 
 
 async def edit_job(
-    gw: Gateway, job_id: str, user: Principal, name: str | None, notes: str | None
+    gw: Gateway,
+    job_id: str,
+    user: Principal,
+    name: str | None,
+    notes: str | None,
+    tags: list[str] | None = None,
 ) -> tuple[Job, Accepted]:
-    """DIGITS's `PUT /jobs/<id>`: a new name and/or notes (None = unchanged), by the owner."""
+    """DIGITS's `PUT /jobs/<id>`: a new name, notes and/or tags (None = unchanged), by the
+    owner."""
     job = find_job(gw, job_id)
     _check_may_change(user, job, "You don't have permission to edit this job")
     name = None if name is None else name.strip()
     notes = None if notes is None else notes.strip()
     if name == "":
         raise forms.FormErrors({"job_name": ["name cannot be blank"]})
+    if tags is not None:
+        try:
+            tags = clean_tags(tags)
+        except ValueError as e:
+            raise forms.FormErrors({"job_tags": [str(e)]}) from None
     if job.type == "dataset":
         subject: str = subjects.CMD_DATASETS_EDIT
         command: EditDataset | EditModel = EditDataset(
-            dataset_id=job.id, username=user.username, name=name, notes=notes, principal=user
+            dataset_id=job.id,
+            username=user.username,
+            name=name,
+            notes=notes,
+            tags=tags,
+            principal=user,
         )
     else:
         subject = subjects.CMD_MODELS_EDIT
         command = EditModel(
-            model_id=job.id, username=user.username, name=name, notes=notes, principal=user
+            model_id=job.id,
+            username=user.username,
+            name=name,
+            notes=notes,
+            tags=tags,
+            principal=user,
         )
     try:
         return job, await gw.bus.send(subject, command)

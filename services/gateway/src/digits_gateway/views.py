@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,7 @@ def _common(cur: Cursor, job: Job, history: History | None = None) -> dict[str, 
         "eta_seconds": job.eta_seconds if job.running else None,
         "error": job.error,
         "notes": job.notes,
+        "tags": job.tags,
         "form": job.form,
         "spec": job.spec,
     }
@@ -299,11 +301,21 @@ def index(cur: Cursor, jobs_dir: str) -> dict[str, Any]:
     }
 
 
-def completed_jobs(cur: Cursor) -> dict[str, Any]:
-    """`/completed_jobs.json`: DIGITS's home tables (running jobs first, then finished ones)."""
+def completed_jobs(cur: Cursor, ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """`/completed_jobs.json`: DIGITS's home tables (running jobs first, then finished ones).
+
+    Beside DIGITS's fields every job has `tags` and `duration` (seconds from its first Running
+    to its end, or to now while it runs; None before it ran), and a model `best_val_accuracy`
+    and `final_train_loss` (None until measured). `ids` keeps only those jobs (the home page
+    refreshes its running models' sparklines and metrics so)."""
     jobs = queries.list_jobs(cur)
-    summaries = queries.metric_summaries(cur, [j.id for j in jobs if j.type == "model"])
-    sparklines = queries.loss_sparklines(cur, [j.id for j in jobs if j.type == "model"])
+    if ids is not None:
+        wanted = set(ids)
+        jobs = [j for j in jobs if j.id in wanted]
+    model_ids = [j.id for j in jobs if j.type == "model"]
+    summaries = queries.metric_summaries(cur, model_ids)
+    sparklines = queries.loss_sparklines(cur, model_ids)
+    histories = queries.status_histories(cur, [j.id for j in jobs])
     now = utcnow()
     out: dict[str, Any] = {
         "running": [],
@@ -327,19 +339,37 @@ def completed_jobs(cur: Cursor) -> dict[str, Any]:
             "eta_seconds": job.eta_seconds if job.running else None,
             "type": job.type,
             "username": job.username,
+            "tags": job.tags,
+            "duration": duration(histories[job.id], job.running, now),
         }
         if job.type == "dataset":
             item["backend"] = "recordio"
         elif job.type == "pretrained_model":
             item.update(framework="mxnet", has_labels=bool(job.spec.get("labels")))
         else:
-            item.update(framework="mxnet", dataset_id=job.dataset_id, **summaries.get(job.id, {}))
+            summary_ = summaries.get(job.id, {})
+            item.update(framework="mxnet", dataset_id=job.dataset_id, **summary_)
             item["loss_sparkline"] = sparklines.get(job.id, [])
-            fields.update(k.rsplit(" ", 1)[0] for k in summaries.get(job.id, {}))
+            item["network"] = (
+                job.spec.get("standard_network") if job.spec.get("method") != "custom" else "custom"
+            )
+            item["best_val_accuracy"] = summary_.get("accuracy (val) max")
+            item["final_train_loss"] = summary_.get("loss (train) last")
+            fields.update(k.rsplit(" ", 1)[0] for k in summary_)
         bucket = "running" if job.running else f"{job.type}s"
         out[bucket].append(item)
     out["model_output_fields"] = sorted(fields)
     return out
+
+
+def duration(history: History, running: bool, now: datetime) -> float | None:
+    """Wall seconds from the first Running to the status that ended the job (the last one),
+    or to `now` while it runs; None if it never ran."""
+    start = next((at for s, at in history if s == "Running"), None)
+    if start is None:
+        return None
+    end = now if running else history[-1][1]
+    return max(0.0, (end - start).total_seconds())
 
 
 def summary(job: Job) -> dict[str, Any]:
@@ -358,4 +388,5 @@ def summary(job: Job) -> dict[str, Any]:
         "eta_seconds": job.eta_seconds if job.running else None,
         "epoch": job.epoch,
         "error": job.error,
+        "tags": job.tags,
     }

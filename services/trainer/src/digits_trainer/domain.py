@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from digits_proto.base import JobStatus, edited
+from digits_proto.base import JobStatus, edited, edited_tags
 from digits_proto.datasets import (
     DatasetAborted,
     DatasetBuildStarted,
@@ -62,6 +62,7 @@ class ModelState(msgspec.Struct, frozen=True, kw_only=True):
     submitted: float = 0.0  # epoch seconds of ModelCreated: the device queue's FIFO order
     pretrained: bool = False  # a registered pretrained model (PretrainedModelCreated)
     notes: str = ""
+    tags: tuple[str, ...] = ()
     holder: str = ""  # the node whose trainer last took the running job (TrainingStarted…)
     losses: int = 0  # ... and how many times such a trainer was lost (WorkerLost)
 
@@ -137,11 +138,12 @@ def evolve_model(state: ModelState | None, event: ModelEvents) -> ModelState | N
             return replace(state, status=JobStatus.ABORTED)
         case ModelDeleted():
             return replace(state, deleted=True)
-        case ModelEdited(name=name, notes=notes):
+        case ModelEdited(name=name, notes=notes, tags=tags):
             return replace(
                 state,
                 name=state.name if name is None else name,
                 notes=state.notes if notes is None else notes,
+                tags=state.tags if tags is None else tuple(tags),
             )
         case _:
             return state  # progress events don't change what the trainer decides on
@@ -302,12 +304,17 @@ def decide_edit(state: ModelState | None, command: EditModel, at: Stamps) -> lis
         name, notes = edited(command.name, command.notes, state.name, state.notes)
     except ValueError as e:
         raise InvalidField("job_name", str(e)) from None
-    if name is None and notes is None:
+    try:
+        tags = edited_tags(command.tags, state.tags)
+    except ValueError as e:
+        raise InvalidField("job_tags", str(e)) from None
+    if name is None and notes is None and tags is None:
         return []
     edit = ModelEdited(
         model_id=state.model_id,
         name=name,
         notes=notes,
+        tags=tags,
         actor=actor,
         event_id=at.new_id(),
         occurred_at=at.now,

@@ -13,6 +13,8 @@ from litestar import get
 
 from digits_gateway import views
 from digits_gateway.deps import Gateway
+from digits_gateway.forms import FormErrors
+from digits_proto.base import is_job_id
 
 
 @get("/index.json", sync_to_thread=True)
@@ -22,8 +24,17 @@ def index_json(gw: Gateway) -> dict[str, Any]:
         return views.index(cur, gw.settings.data_dir)
 
 
+MAX_IDS = 500
+
+
 @get("/completed_jobs.json", sync_to_thread=True)
-def completed_jobs_json(gw: Gateway) -> dict[str, Any]:
-    """`{running, datasets, models, pretrained_models, model_output_fields}` (home tables)."""
+def completed_jobs_json(gw: Gateway, ids: str | None = None) -> dict[str, Any]:
+    """`{running, datasets, models, pretrained_models, model_output_fields}` (home tables);
+    `?ids=<id>,<id>` keeps only those jobs (400 naming `ids` past MAX_IDS or for a bad id)."""
+    wanted = None
+    if ids is not None:
+        wanted = [i for i in ids.split(",") if i]
+        if len(wanted) > MAX_IDS or not all(is_job_id(i) for i in wanted):
+            raise FormErrors({"ids": [f"up to {MAX_IDS} job ids, separated by commas"]})
     with gw.db.cursor() as cur:
-        return views.completed_jobs(cur)
+        return views.completed_jobs(cur, wanted)

@@ -21,6 +21,15 @@ async def job_status(gw: Gateway, job_id: str) -> dict[str, Any]:
         return views.status(queries.get_job(cur, strip_json(job_id)))
 
 
+def tags_param(value: Any) -> list[str] | None:
+    """`job_tags` as sent: absent → None (unchanged); a JSON list, or text split at commas."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return str(value).split(",")
+
+
 class JobController(Controller):
     """Routes that accept a dataset or a model id alike."""
 
@@ -48,12 +57,18 @@ class JobController(Controller):
     async def edit_job(
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str
     ) -> Response[str]:
-        """DIGITS's edit: `job_name` and/or `job_notes` → "<job type> updated." (404 unknown,
-        403 not the owner, 400 naming `job_name` when it is blank)."""
+        """DIGITS's edit: `job_name`, `job_notes` and/or `job_tags` (comma-separated, or a
+        JSON list; "" clears) → "<job type> updated." (404 unknown, 403 not the owner, 400
+        naming `job_name` when it is blank or `job_tags` when a tag is refused)."""
         params = await read_params(request)
         user = require_user(request, params)
         job, _ = await commands.edit_job(
-            gw, strip_json(job_id), user, params.get("job_name"), params.get("job_notes")
+            gw,
+            strip_json(job_id),
+            user,
+            params.get("job_name"),
+            params.get("job_notes"),
+            tags_param(params.values.get("job_tags")),
         )
         return text(f"{views.JOB_TYPES.get(job.type, 'Job')} updated.")
 

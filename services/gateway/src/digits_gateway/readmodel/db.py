@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 # Bump when a table changes: the file is then deleted and rebuilt from the streams.
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 DDL = """
 create table if not exists meta(key varchar primary key, value varchar);
@@ -27,7 +27,7 @@ create table if not exists jobs(
   form varchar, progress double, eta_seconds double, epoch double, error varchar,
   detail varchar, deleted boolean default false, stream varchar, status_seq bigint,
   progress_seq bigint, deleted_seq bigint, devices varchar, attempt integer, notes varchar,
-  idem_key varchar, idem_digest varchar);
+  idem_key varchar, idem_digest varchar, tags varchar);
 create table if not exists status_history(
   job_id varchar, seq bigint, status varchar, occurred timestamptz, note varchar,
   primary key(job_id, seq));
@@ -66,7 +66,15 @@ create table if not exists early_progress(
   job_id varchar primary key, seq bigint, progress double, eta_seconds double, epoch double);
 create table if not exists failures(
   stream varchar, seq bigint, error varchar, occurred timestamptz, primary key(stream, seq));
+create table if not exists telemetry_history(
+  job_id varchar, node_id varchar, device_id varchar, t double, utilization double,
+  memory_used bigint, memory_total bigint, host_cpu double, host_memory_used bigint,
+  host_memory_total bigint);
 """
+
+# Tables that no stream can rebuild (device telemetry is never stored on the bus): a schema
+# change carries them over into the new file instead of losing them.
+KEPT_TABLES = ("telemetry_history",)
 
 
 class ReadModel:
@@ -92,19 +100,45 @@ class ReadModel:
         con = self._connect()
         con.execute("create table if not exists meta(key varchar primary key, value varchar)")
         rows = con.execute("select value from meta where key = 'schema'").fetchall()
+        kept: list[tuple[str, Path]] = []
         if rows and rows[0][0] != SCHEMA_VERSION:
             log.warning("readmodel_schema_changed", found=rows[0][0], wanted=SCHEMA_VERSION)
+            kept = self._save_kept(con)
             con.close()
             self.path.unlink()
             Path(f"{self.path}.wal").unlink(missing_ok=True)
             con = self._connect()
         con.execute(DDL)
+        self._restore_kept(con, kept)
         con.execute(
             "insert into meta values ('schema', ?) on conflict do update set value = excluded.value",
             [SCHEMA_VERSION],
         )
         self.fresh = con.execute("select count(*) from tracking").fetchall() == [(0,)]
         return con
+
+    def _save_kept(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, Path]]:
+        """Copy KEPT_TABLES out to Parquet files beside the database (best effort)."""
+        saved = []
+        for table in KEPT_TABLES:
+            target = self.path.with_name(f"{self.path.name}.{table}.parquet")
+            try:
+                quoted = str(target).replace("'", "''")
+                con.execute(f"copy {table} to '{quoted}' (format parquet)")
+                saved.append((table, target))
+            except duckdb.Error:  # absent in the old schema: nothing to keep
+                target.unlink(missing_ok=True)
+        return saved
+
+    def _restore_kept(self, con: duckdb.DuckDBPyConnection, kept: list[tuple[str, Path]]) -> None:
+        """Load what _save_kept copied out (by column name: a column added since is null)."""
+        for table, source in kept:
+            try:
+                quoted = str(source).replace("'", "''")
+                con.execute(f"insert into {table} by name select * from read_parquet('{quoted}')")
+            except duckdb.Error:
+                log.exception("readmodel_kept_table_lost", table=table)
+            source.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

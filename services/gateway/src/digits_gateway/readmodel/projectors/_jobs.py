@@ -233,9 +233,10 @@ def edit(
     name: str | None,
     notes: str | None,
     at: datetime,
+    tags: list[str] | None = None,
 ) -> list[LiveEvent]:
-    """A new name and/or notes (None = unchanged); the saved form follows the name, as DIGITS
-    did, so a clone gets it."""
+    """A new name, notes and/or tags (None = unchanged); the saved form follows the name, as
+    DIGITS did, so a clone gets it."""
     row = jobs.live(job_id)
     if row is None:
         return []
@@ -248,10 +249,14 @@ def edit(
         row["name"], row["form"] = name, dumps(form)
     if notes is not None:
         row["notes"] = notes
+    if tags is not None:
+        row["tags"] = dumps(tags)
     jobs.rows.put(row)
     data = {"job_id": job_id, "type": row["type"], "name": row["name"], "status": row["status"]}
     if notes is not None:
         data["notes"] = notes
+    if tags is not None:
+        data["tags"] = tags
     # A status event with the same status: every page that lists the job takes the new name.
     return [LiveEvent(stream=stream, seq=seq, job_id=job_id, kind="status", data=data)]
 
@@ -267,6 +272,7 @@ def mark_deleted(
     # Rare: plain statements; the batch's own pending snapshots of the job go too.
     jobs.tx.execute("delete from metrics where job_id = ?", [job_id])
     jobs.tx.execute("delete from snapshots where job_id = ?", [job_id])
+    jobs.tx.execute("delete from telemetry_history where job_id = ?", [job_id])
     for key in [k for k in jobs.snapshots if k[0] == job_id]:
         del jobs.snapshots[key]
     data = {"job_id": job_id, "type": row["type"], "name": row["name"]}

@@ -108,7 +108,12 @@ def apply_one(jobs: _jobs.Jobs, seq: int, event: Any) -> list[LiveEvent]:
             )
         case DatasetEdited():
             return _jobs.edit(
-                jobs, **common, job_id=event.dataset_id, name=event.name, notes=event.notes
+                jobs,
+                **common,
+                job_id=event.dataset_id,
+                name=event.name,
+                notes=event.notes,
+                tags=event.tags,
             )
         case DatasetPurged():
             return tombstones.purged(

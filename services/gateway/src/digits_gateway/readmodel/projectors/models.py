@@ -108,7 +108,12 @@ def apply_one(jobs: _jobs.Jobs, seq: int, event: Any) -> list[LiveEvent]:
             )
         case ModelEdited():
             return _jobs.edit(
-                jobs, **common, job_id=event.model_id, name=event.name, notes=event.notes
+                jobs,
+                **common,
+                job_id=event.model_id,
+                name=event.name,
+                notes=event.notes,
+                tags=event.tags,
             )
         case ModelPurged():
             return tombstones.purged(

@@ -18,7 +18,7 @@ from digits_gateway.readmodel.queries._records import (
 
 JOB_COLUMNS = (
     "id, type, name, status, username, grp, created, updated, dataset_id, spec, form, progress, "
-    "eta_seconds, epoch, error, detail, deleted, stream, devices, attempt, notes"
+    "eta_seconds, epoch, error, detail, deleted, stream, devices, attempt, notes, tags"
 )
 
 
@@ -45,6 +45,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         devices=json_column(row[18], []),
         attempt=row[19],
         notes=row[20] or "",
+        tags=json_column(row[21], []),
     )
 
 

@@ -35,6 +35,7 @@ class Job(msgspec.Struct, kw_only=True):
     devices: list[str]
     attempt: int | None
     notes: str = ""
+    tags: list[str] = []
 
     @property
     def running(self) -> bool:
