@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.web.fake_modelpage import MANY
 from tests.web.fake_site import DS_BUILDING, DS_DONE, DS_RUNNING, MODEL, sign_in
 
 
@@ -32,6 +33,7 @@ SITE_PAGES: list[SitePage] = [
     SitePage("model-new", "/models/images/classification/new"),
     SitePage("model-new-errors", "/test/model-errors"),
     SitePage("model", f"/models/{MODEL}"),
+    SitePage("model-59-snapshots", f"/models/{MANY}"),
     SitePage("compare", f"/models/compare?ids={MODEL}"),
     SitePage("classify-one", "/test/classify"),
     SitePage("pretrained-new", "/pretrained_models/new"),
