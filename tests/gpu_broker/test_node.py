@@ -56,6 +56,10 @@ async def test_gpu_telemetry_arrives_with_processes(start_broker, nc) -> None:
     assert first.memory_used == 3 * GIB and first.memory_total == 16 * GIB
     assert first.processes == [(4242, 2 * GIB)] and first.power_watts == 120.5
     assert second.utilization is None and second.temperature == 55.0
+    # The host's own memory rides along beside the GPUs' (CPU utilization needs two reads).
+    assert 0 < sample.host_memory_used < sample.host_memory_total
+    later = await next_telemetry(nc)
+    assert later.host_cpu is not None and 0 <= later.host_cpu <= 100
 
 
 async def test_cpu_telemetry_reports_machine_memory(start_broker, nc) -> None:

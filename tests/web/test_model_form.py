@@ -184,7 +184,7 @@ def test_previous_networks_list_jobs_with_snapshots(page: Page, site: str) -> No
 def test_clone_fills_the_form_from_the_saved_fields(page: Page, site: str) -> None:
     """`?clone=<id>` copies the job's saved form, previous network and snapshot included."""
     open_form(page, site, f"?clone={PREV}")
-    expect(page.locator("#model_name")).to_have_value("resnet-cifar")
+    expect(page.locator("#model_name")).to_have_value("resnet-cifar (clone)")
     expect(page.locator("#dataset")).to_have_value(DS_COLOR)
     expect(page.locator("#solver_type")).to_have_value("RMSPROP")
     expect(page.locator("#rms_decay")).to_have_value("0.9")

@@ -115,6 +115,11 @@ class TelemetrySampled(GpuEvent, frozen=True, kw_only=True, tag="gpus.TelemetryS
     """Per-device telemetry, about once a second, on a non-persisted subject."""
 
     samples: list[DeviceSample]
+    # The node's own CPU (percent of all cores busy) and memory, beside its devices' figures
+    # (optional: a broker from before these fields sends none).
+    host_cpu: float | None = None
+    host_memory_used: int = 0
+    host_memory_total: int = 0
 
 
 class QueueEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,7 +5,7 @@ import { POLICY_FIELDS, schedule } from "../lib/lr.js";
 import { cssColor } from "./charts.js";
 import { initNetworks } from "./model-network.js";
 import { initValidation } from "./model-validate.js";
-import { el, fmtNumber } from "./util.js";
+import { el } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("model-form");
@@ -20,6 +20,15 @@ function showDependentFields() {
 
 // ---- LR preview -------------------------------------------------------------------------
 const preview = { chart: null, series: -1, width: 0 };
+const RATE = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4, useGrouping: false });
+
+/** A learning rate, one format for every row and tick: 4 significant digits, plain down to
+ * 1e-4 ("0.004082", "0.000769"), an exponent only below ("7.69e-5"). */
+export function fmtRate(x) {
+  if (!Number.isFinite(x)) return "—";
+  if (x !== 0 && Math.abs(x) < 1e-4) return Number(x.toPrecision(4)).toExponential();
+  return RATE.format(x);
+}
 
 function lrParams() {
   return Object.fromEntries(LR_NAMES.map((name) => [name, form.elements[name]?.value ?? ""]));
@@ -37,12 +46,12 @@ function chartOptions(count, width) {
       { label: "Training (%)" },
       ...Array.from({ length: count }, (_, i) => ({
         label: `Learning rate ${i}`, stroke: color, width: 2, dash: dashes[i % dashes.length],
-        value: (u, v) => (v == null ? "—" : fmtNumber(v)),
+        value: (u, v) => (v == null ? "—" : fmtRate(v)),
       })),
     ],
     axes: [
       { stroke: axisColor, grid, ticks: grid, label: "Training (%)" },
-      { stroke: axisColor, grid, ticks: grid, size: 70, values: (u, s) => s.map(fmtNumber) },
+      { stroke: axisColor, grid, ticks: grid, size: 70, values: (u, s) => s.map(fmtRate) },
     ],
     legend: { show: count > 1, live: false },
     cursor: { drag: { x: false, y: false } },
@@ -68,7 +77,7 @@ export function drawPreview(rebuild = false) {
   $("lr-preview-text").textContent = valid
     ? rates.length > 1
       ? `${rates.length} schedules (one model per learning rate).`
-      : `Starts at ${fmtNumber(clean[0][0])}, ${fmtNumber(clean[0][50])} at half-way, ends at ${fmtNumber(clean[0][100])}.`
+      : `Starts at ${fmtRate(clean[0][0])}, ${fmtRate(clean[0][50])} at half-way, ends at ${fmtRate(clean[0][100])}.`
     : "Check the learning rate and the policy fields: the schedule cannot be computed.";
 }
 
@@ -136,6 +145,13 @@ function setField(name, value) {
   return fields.length > 0;
 }
 
+/** The clone's own name, as dataset clones get one: "name (clone)" (never "(clone) (clone)"). */
+function cloneName(original) {
+  const name = form.elements.model_name;
+  const base = (name?.value || original).trim();
+  if (name && base) name.value = base.endsWith(" (clone)") ? base : `${base} (clone)`;
+}
+
 async function cloneFrom(id) {
   try {
     const response = await fetch(`/models/${encodeURIComponent(id)}.json`, { headers: { Accept: "application/json" } });
@@ -147,6 +163,7 @@ async function cloneFrom(id) {
       if (name === "dataset") $("dataset").dataset.selected = value;
       if (!setField(name, value)) later.push([name, value]);  // e.g. `<job>-snapshot`, added later
     }
+    cloneName(job.name || saved.model_name || "");
     form.dispatchEvent(new CustomEvent("cloned", { detail: { form: saved, later } }));
     $("clone-note")?.remove();
     $("model-form").before(el("p", { class: "help", id: "clone-note", role: "status" },

@@ -117,6 +117,8 @@ POLICY: dict[str, dict[str, Access]] = {
     "/api/v1/events": {"GET": S},  # the stored events (never DIGITS_USERS)
     "/api/v1/jobs/{job_id}": {"PATCH": OWN},
     "/api/v1/jobs/{job_id}/hardware": {"GET": S},
+    "/api/v1/jobs/{job_id}/hardware/history": {"GET": S},
+    "/api/v1/cluster/history": {"GET": S},
     "/api/v1/datasets": {"GET": S, "POST": C},
     "/api/v1/datasets/{job_id}": {"GET": S, "DELETE": OWN},
     "/api/v1/datasets/{job_id}/abort": {"POST": OWN},

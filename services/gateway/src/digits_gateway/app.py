@@ -186,6 +186,8 @@ def create_app(settings: Settings) -> Litestar:
         cluster_routes.cluster_json,
         cluster_routes.queue_json,
         cluster_routes.job_hardware,
+        cluster_routes.job_hardware_history,
+        cluster_routes.cluster_history,
         api.DatasetApi,
         api.ModelApi,
         api.JobApi,

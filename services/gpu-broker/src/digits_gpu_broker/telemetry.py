@@ -75,10 +75,12 @@ class CpuProbe:
             return None
         return round(100.0 * (1 - (idle - last[0]) / (total - last[1])), 1)
 
-    def samples(self, devices: Sequence[Device]) -> list[DeviceSample]:
-        """The same machine-wide figures for every CPU slot."""
-        used, total = self.memory()
-        util = self.utilization()
+    def samples(
+        self, devices: Sequence[Device], host: tuple[int, int, float | None] | None = None
+    ) -> list[DeviceSample]:
+        """The same machine-wide figures for every CPU slot (`host`: (used, total, util)
+        already read this tick; utilization is a difference, read once per tick)."""
+        used, total, util = host if host is not None else (*self.memory(), self.utilization())
         return [
             DeviceSample(
                 device_id=d.device_id, memory_used=used, memory_total=total, utilization=util
@@ -103,13 +105,23 @@ async def publish_telemetry(
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
+            # The host's CPU and memory ride along (two small /proc reads): charted per job
+            # beside its devices.
+            used, total = probe.memory()
+            util = probe.utilization()
             if nvml is not None:
                 samples = await asyncio.to_thread(gpu_samples, nvml, devices)
             else:
-                samples = probe.samples(devices)
+                samples = probe.samples(devices, (used, total, util))
             if on_sample is not None:
                 on_sample(samples)
-            message = TelemetrySampled(node_id=node_id, samples=samples)
+            message = TelemetrySampled(
+                node_id=node_id,
+                samples=samples,
+                host_cpu=util,
+                host_memory_used=used,
+                host_memory_total=total,
+            )
             await nc.publish(subject, codec.encode(message))
         except Exception:  # telemetry is best effort; leases must keep working
             log.exception("telemetry_failed", node_id=node_id)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Annotated, Any
 
 from litestar import Request, get
+from litestar.params import Parameter
 from litestar.response import Template
 
 from digits_gateway import ui
 from digits_gateway.deps import Gateway
 from digits_gateway.errors import JobNotFound
 from digits_gateway.params import username
-from digits_gateway.readmodel import cluster, queries
+from digits_gateway.readmodel import cluster, hardware_history, queries
 from digits_gateway.readmodel.telemetry import TelemetryRelay, sample_view
 
 
@@ -84,6 +86,48 @@ async def job_hardware(gw: Gateway, job_id: str) -> dict[str, Any]:
             }
         )
     return {"job_id": job_id, "devices": devices}
+
+
+def _named(cur: Any, series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each device's series with its announced name and kind (the cluster may have forgotten
+    a node since: then its id stands)."""
+    found = cluster.nodes(cur)
+    for d in series:
+        info = next(
+            (x for x in found.get(d["node_id"], []) if x.get("device_id") == d["device_id"]), {}
+        )
+        d["name"] = info.get("name", d["device_id"])
+        d["kind"] = info.get("kind", "cpu" if d["device_id"].startswith("cpu") else "gpu")
+    return series
+
+
+@get("/api/v1/jobs/{job_id:str}/hardware/history")
+async def job_hardware_history(
+    gw: Gateway,
+    job_id: str,
+    since: Annotated[
+        float, Parameter(ge=0, description="only rows after this time (epoch seconds)")
+    ] = 0.0,
+) -> dict[str, Any]:
+    """The job's device utilization and memory, and its node's CPU and memory, over the run:
+    one column-wise series per device (`t` in epoch seconds), kept after the job ends."""
+    with gw.db.cursor() as cur:
+        if queries.get_job(cur, job_id) is None:
+            raise JobNotFound()
+        devices = _named(cur, hardware_history.job_history(cur, job_id, since))
+    return {"job_id": job_id, "stride_seconds": hardware_history.STRIDE, "devices": devices}
+
+
+@get("/api/v1/cluster/history")
+async def cluster_history(
+    gw: Gateway,
+    minutes: Annotated[int, Parameter(ge=1, le=60, description="how far back, 1 to 60")] = 60,
+) -> dict[str, Any]:
+    """Every device's utilization and memory over the last `minutes` (the cluster page)."""
+    now = time.time()
+    with gw.db.cursor() as cur:
+        devices = _named(cur, hardware_history.recent(cur, minutes * 60.0, now))
+    return {"now": round(now, 1), "minutes": minutes, "devices": devices}
 
 
 @get("/cluster", include_in_schema=False)

@@ -1,7 +1,8 @@
 """Relay device telemetry (core NATS, not persisted) to SSE clients as `gpu` events.
 
 `/events` clients get every node's samples; a job's stream gets only the devices the job holds.
-The latest sample per node is kept for pages that render before the next one arrives.
+The latest sample per node is kept for pages that render before the next one arrives; every
+sample also feeds the recorded history (hardware_history).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nats.aio.subscription import Subscription
 
 from digits_gateway.readmodel import cluster
 from digits_gateway.readmodel.db import ReadModel
+from digits_gateway.readmodel.hardware_history import Recorder
 from digits_gateway.readmodel.live import Hub, LiveEvent
 from digits_proto import codec, subjects
 from digits_proto.gpus import DeviceSample, TelemetrySampled
@@ -28,8 +30,14 @@ KIND = "gpu"
 ALIVE_SECONDS = 5.0  # a node whose telemetry stopped this long ago is shown as gone
 
 
-def sample_view(node_id: str, s: DeviceSample, holder: dict[str, Any] | None) -> dict[str, Any]:
-    """One device's sample as the pages read it."""
+def sample_view(
+    node_id: str,
+    s: DeviceSample,
+    holder: dict[str, Any] | None,
+    host: TelemetrySampled | None = None,
+) -> dict[str, Any]:
+    """One device's sample as the pages read it (`host`: the message it came in, whose node
+    CPU and memory ride along)."""
     return {
         "node_id": node_id,
         "device_id": s.device_id,
@@ -40,6 +48,10 @@ def sample_view(node_id: str, s: DeviceSample, holder: dict[str, Any] | None) ->
         "power_watts": s.power_watts,
         "processes": [{"pid": pid, "memory": used} for pid, used in s.processes],
         "job_id": holder["job_id"] if holder else None,
+        "host_cpu": host.host_cpu if host else None,
+        "host_memory_used": host.host_memory_used if host else 0,
+        "host_memory_total": host.host_memory_total if host else 0,
+        "t": round(time.time(), 1),
     }
 
 
@@ -51,6 +63,7 @@ class TelemetryRelay:
         self.hub = hub
         self.db = db
         self.latest: dict[str, tuple[TelemetrySampled, float]] = {}
+        self.history = Recorder(db)  # kept per job and per device (hardware_history)
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
@@ -81,17 +94,18 @@ class TelemetryRelay:
         except msgspec.DecodeError:
             return
         self.latest[sampled.node_id] = (sampled, time.monotonic())
-        listeners = [s for s in self.hub.subscriptions if KIND in s.kinds and not s.dropped]
-        if not listeners:
-            return
         try:
             with self.db.cursor() as cur:
                 held = cluster.holders(cur)
         except Exception:  # telemetry is best effort
             log.exception("telemetry_holders_failed")
             return
+        self.history.record(sampled, held)
+        listeners = [s for s in self.hub.subscriptions if KIND in s.kinds and not s.dropped]
+        if not listeners:
+            return
         views = [
-            sample_view(sampled.node_id, s, held.get((sampled.node_id, s.device_id)))
+            sample_view(sampled.node_id, s, held.get((sampled.node_id, s.device_id)), sampled)
             for s in sampled.samples
         ]
         for sub in listeners:
