@@ -579,9 +579,16 @@ SESSIONS = CookieBackendConfig(secret=os.urandom(32), key="session", samesite="l
 
 def _extra_routes() -> list[Any]:
     """Routes of the per-area fake modules (imported late: they may read this module's data)."""
-    from tests.web import fake_compare, fake_hardware, fake_home, fake_modelpage, fake_results
+    from tests.web import (
+        fake_compare,
+        fake_datasets,
+        fake_hardware,
+        fake_home,
+        fake_modelpage,
+        fake_results,
+    )
 
-    areas = (fake_home, fake_results, fake_modelpage, fake_compare, fake_hardware)
+    areas = (fake_home, fake_results, fake_modelpage, fake_compare, fake_hardware, fake_datasets)
     return [route for area in areas for route in area.ROUTES]
 
 

@@ -159,7 +159,7 @@ def test_dataset_page_shows_info_counts_classes_and_errors(
     expect(facts).to_contain_text("Squash")
     expect(facts).to_contain_text("recordio")
     expect(facts).to_contain_text("1250 (25 %)")
-    expect(page.locator(".class-list li")).to_have_count(10)
+    expect(page.locator(".class-table tbody tr")).to_have_count(10)
     expect(page.locator(".errors .error-list")).to_contain_text(
         "train/3/bad.png (train): cannot identify image file"
     )

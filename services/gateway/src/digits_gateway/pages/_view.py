@@ -219,24 +219,45 @@ def dataset_view(job: dict[str, Any]) -> dict[str, Any]:
         }
         for db in dbs
     ]
-    counts = _list(first.get("class_counts"))
-    labels = [str(x) for x in _list(job.get("labels"))]
     mean = job.get("mean_image")
     view["mean_image"] = mean if isinstance(mean, str) and mean.startswith("/") else ""
     view["warnings"] = [str(w) for w in _list(job.get("warnings")) if w]
-    failed = _list(first.get("class_error_counts"))
-    view["labels"] = [
+    labels = [str(x) for x in _list(job.get("labels"))]
+    train = _split_db(dbs, "train") or first
+    view["labels"] = _class_counts(labels, train, "")
+    # DIGITS showed the validation distribution beside the training one.
+    val = _class_counts(labels, _split_db(dbs, "val"), "val_")
+    view["has_val_counts"] = any(c["val_count"] is not None for c in val)
+    for row, val_row in zip(view["labels"], val, strict=True):
+        row.update(val_row)
+    return view
+
+
+def _split_db(dbs: list[dict[str, Any]], split: str) -> dict[str, Any]:
+    """The Create DB task of a split: by its `split`, else by its name ("val", "Create DB (val)")."""
+    for db in dbs:
+        name = str(db.get("name") or "")
+        if db.get("split") == split or name == split or name.endswith(f"({split})"):
+            return db
+    return {}
+
+
+def _class_counts(labels: list[str], db: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Per class: images in the split, images that failed to load, bar width (% of the largest)."""
+    counts = _list(db.get("class_counts"))
+    failed = _list(db.get("class_error_counts"))
+    rows = [
         {
             "name": name,
-            "count": _count(counts[i]) if i < len(counts) else None,
-            "failed": _count(failed[i]) if i < len(failed) else None,
+            f"{prefix}count": _count(counts[i]) if i < len(counts) else None,
+            f"{prefix}failed": _count(failed[i]) if i < len(failed) else None,
         }
         for i, name in enumerate(labels)
     ]
-    top = max((c["count"] or 0 for c in view["labels"]), default=0)
-    for c in view["labels"]:
-        c["bar"] = round(100 * (c["count"] or 0) / top) if top else 0
-    return view
+    top = max((r[f"{prefix}count"] or 0 for r in rows), default=0)
+    for r in rows:
+        r[f"{prefix}bar"] = round(100 * (r[f"{prefix}count"] or 0) / top) if top else 0
+    return rows
 
 
 def model_view(job: dict[str, Any]) -> dict[str, Any]:
