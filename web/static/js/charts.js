@@ -1,5 +1,6 @@
 // uPlot charts that take their colours from CSS variables, follow the theme and their container.
 import uPlot from "uplot";
+import { chartControls } from "./chart-controls.js";
 import { fmtEpoch, fmtNumber } from "./util.js";
 
 /** Resolve a CSS colour variable (light-dark() included) to an rgb() string canvas understands. */
@@ -77,23 +78,133 @@ export function lrOptions(c, width) {
   };
 }
 
+/** TensorBoard's smoothing: an exponential moving average, debiased at the start; nulls kept. */
+export function ema(values, weight) {
+  if (!(weight > 0)) return values;
+  let last = 0;
+  let n = 0;
+  return values.map((v) => {
+    if (v === null || v === undefined || !Number.isFinite(v)) return null;
+    last = last * weight + (1 - weight) * v;
+    n += 1;
+    return last / (1 - weight ** n);
+  });
+}
+
+const faint = (color) => (typeof color === "string" && color.startsWith("rgb(")
+  ? color.replace("rgb(", "rgba(").replace(")", ", 0.3)") : color);
+
+// A scale with a fixed range (accuracy 0..100 %) stays linear; the others may go log.
+const logScales = (opts) => Object.keys(opts.scales || {})
+  .filter((k) => k !== "x" && !Array.isArray(opts.scales[k].range));
+
 /**
- * A chart in `container`, built by makeOptions(colours, width). It is rebuilt when the theme
- * changes (canvas colours are baked in) and resized with its container. set(data) draws at once:
- * callers coalesce to one call per animation frame.
+ * Options and data as the view asks: log y scales (values ≤ 0 dropped there), smoothed series
+ * with the raw ones drawn faint behind (appended; `rawOf` maps them back), hidden series.
  */
-export function liveChart(container, makeOptions, data) {
-  let current = data;
+function applyView(opts, data, view) {
+  const scales = { ...opts.scales };
+  const logged = view.log ? logScales(opts) : [];
+  for (const k of logged) scales[k] = { ...scales[k], distr: 3, range: undefined, auto: true };
+  const onLog = (s) => logged.includes(s.scale || "y");
+  const positive = (col) => col.map((v) => (v > 0 ? v : null));
+  const series = opts.series.map((s, i) => ({ ...s, show: i === 0 || !view.hidden.has(s.label) }));
+  const cols = data.map((col, i) => (i > 0 && onLog(series[i]) ? positive(col) : col));
+  if (!(view.smooth > 0)) return { opts: { ...opts, scales, series }, data: cols };
+  const raws = series.slice(1).map((s) => ({
+    ...s, label: `${s.label} (raw)`, stroke: faint(s.stroke), width: 1, dash: undefined,
+    points: { show: false }, rawOf: s.label,
+  }));
+  const smoothed = cols.map((col, i) => (i === 0 ? col : ema(col, view.smooth)));
+  return {
+    opts: { ...opts, scales, series: [...series, ...raws] },
+    data: [...smoothed, ...cols.slice(1)],
+  };
+}
+
+const sharedControls = new WeakMap();
+
+/**
+ * A chart in `container`, built by makeOptions(colours, width, view). It is rebuilt when the
+ * theme changes (canvas colours are baked in) or the view does, and resized with its container.
+ * `data` is uPlot's aligned data, or a function view → data (when it offers several x axes).
+ * `options.controls`: a chartControls() to join; left out, the charts of one section share a
+ * bar placed before the first one's figure; false: none. set(data) draws at once: callers coalesce to one call per frame.
+ */
+export function liveChart(container, makeOptions, data, options = {}) {
+  let source = data;
   let width = 0;
   let chart = null;
+  let view = { log: false, smooth: 0, x: "epoch", hidden: new Set() };
+  let controls = options.controls;
+  if (controls === undefined) {  // one bar per section: the model page's two charts share it
+    const section = container.closest("section") || container.parentElement;
+    controls = sharedControls.get(section);
+    if (!controls) {
+      controls = chartControls(container.closest("figure") || container, { xModes: options.xModes || ["epoch"] });
+      sharedControls.set(section, controls);
+    }
+  }
+  const current = () => (typeof source === "function" ? source(view) : source);
 
   function build() {
     chart?.destroy();
     width = Math.max(200, Math.floor(container.clientWidth));
-    chart = new uPlot(makeOptions(palette(), width), current, container);
+    const made = applyView(makeOptions(palette(), width, view), current(), view);
+    made.opts.hooks = {
+      ...made.opts.hooks,
+      setSeries: [...(made.opts.hooks?.setSeries || []), (u, i) => {
+        if (i == null || i < 1 || building) return;
+        const s = u.series[i];
+        controls?.seriesToggled?.(s.rawOf || s.label, s.show);
+      }],
+    };
+    building = true;
+    chart = new uPlot(made.opts, made.data, container);
+    building = false;
+    // The faint raw copies stay out of the legend: one row (and one toggle) per series.
+    const rows = chart.root.querySelectorAll(".u-legend .u-series");
+    chart.series.forEach((s, i) => { if (s.rawOf && rows[i]) rows[i].style.display = "none"; });
   }
+  let building = false;
 
+  const handle = {
+    set(next) {
+      source = next;
+      if (!chart) return;
+      const made = applyView(makeOptions(palette(), width, view), current(), view);
+      if (made.opts.series.length !== chart.series.length) build();
+      else chart.setData(made.data);
+    },
+    setView(next) {
+      view = next;
+      build();
+    },
+    resetZoom() {
+      const xs = chart.data[0];
+      if (xs.length) chart.setScale("x", { min: xs[0], max: xs[xs.length - 1] });
+    },
+    /** Series labels (the raw copies of smoothed ones left out). */
+    labels() {
+      return chart.series.slice(1).filter((s) => !s.rawOf).map((s) => s.label);
+    },
+    showSeries(label, shown) {
+      chart.series.forEach((s, i) => {
+        if (i > 0 && (s.label === label || s.rawOf === label) && s.show !== shown) {
+          building = true;
+          chart.setSeries(i, { show: shown });
+          building = false;
+        }
+      });
+    },
+    get uplot() {
+      return chart;
+    },
+  };
+  if (controls) view = controls.view;
   build();
+  controls?.attach(handle);
+  container.uplotChart = handle;  // tests read series and paths through it
   new ResizeObserver(() => {
     const next = Math.max(200, Math.floor(container.clientWidth));
     if (next !== width) {
@@ -102,11 +213,5 @@ export function liveChart(container, makeOptions, data) {
     }
   }).observe(container);
   document.addEventListener("themechange", build);
-
-  return {
-    set(next) {
-      current = next;
-      chart.setData(current);
-    },
-  };
+  return handle;
 }

@@ -97,6 +97,7 @@ POLICY: dict[str, dict[str, Access]] = {
     "/models/visualize-lr": {"POST": S},  # arithmetic on the form's numbers
     "/models/customize": {"POST": S},  # returns a network's source text
     "/models/visualize-network": {"POST": C},  # runs network code (sandboxed)
+    "/models/compare": {"GET": S},  # several models side by side (read-only)
     "/models/{job_id}": {"GET": S, "DELETE": OWN},
     "/models/{job_id}/log": {"GET": S},
     "/models/{job_id}/abort": {"POST": OWN},
@@ -127,6 +128,7 @@ POLICY: dict[str, dict[str, Access]] = {
     "/api/v1/models/{job_id}/abort": {"POST": OWN},
     "/api/v1/models/{job_id}/classify": {"POST": C},
     "/api/v1/models/{job_id}/metrics": {"GET": S},
+    "/api/v1/compare": {"GET": S},
     "/api/v1/uploads": {"POST": C},
     "/api/v1/uploads/{upload_id}": {"GET": C, "PATCH": C, "DELETE": C},
     # accounts (the users context)

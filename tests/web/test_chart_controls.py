@@ -1,0 +1,155 @@
+"""Chart controls (charts.js + chart-controls.js) on the model page and the comparison page:
+log scale, smoothing with the raw series kept faint, zoom and reset, x axis, series toggles,
+and a keyboard-only path through the comparison page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.web import fake_compare
+from tests.web.fake_compare import RUN_A, RUN_B, RUN_C
+from tests.web.fake_site import MODEL, sign_in
+
+pytestmark = pytest.mark.browser
+
+COMPARE = f"/models/compare?ids={RUN_A},{RUN_B},{RUN_C}"
+
+STATE = """(id) => {
+    const u = document.getElementById(id).uplotChart.uplot;
+    return {
+        labels: u.series.slice(1).map((s) => s.label),
+        shown: u.series.slice(1).map((s) => s.show),
+        drawn: u.series.slice(1).map((s) => Boolean(s.show && s._paths && s._paths.stroke)),
+        distr: Object.fromEntries(Object.entries(u.scales).map(([k, s]) => [k, s.distr])),
+        xs: u.data[0],
+        cols: u.data.slice(1),
+        xmin: u.scales.x.min,
+        xmax: u.scales.x.max,
+    };
+}"""
+
+
+@pytest.fixture
+def errors(page: Page) -> list[str]:
+    found: list[str] = []
+    page.on("console", lambda m: found.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: found.append(str(exc)))
+    return found
+
+
+def state(page: Page, chart_id: str) -> dict:
+    return page.evaluate(STATE, chart_id)
+
+
+def test_model_page_controls(page: Page, site: str, errors: list[str]) -> None:
+    """One bar for both model charts: log on the loss axis only, smoothing keeps the raw
+    series faint, a series toggle, drag to zoom and reset."""
+    sign_in(page, site, "alice")
+    page.goto(f"{site}/models/{MODEL}")
+    expect(page.locator("#kn-epoch")).to_have_text("3 of 5")
+    bars = page.locator(".chart-controls")
+    expect(bars).to_have_count(1)
+    before = state(page, "combined-chart")
+    assert before["labels"] == ["Train loss", "Val loss", "Val accuracy (%)"]
+    page.get_by_label("Log scale (y)").check()
+    after = state(page, "combined-chart")
+    assert after["distr"]["loss"] == 3 and after["distr"]["acc"] == 1
+    assert state(page, "lr-chart")["distr"]["y"] == 3
+
+    page.get_by_label("Smoothing").fill("0.8")
+    expect(page.locator(".chart-controls output")).to_have_text("0.80")
+    smooth = state(page, "combined-chart")
+    assert smooth["labels"][3:] == ["Train loss (raw)", "Val loss (raw)", "Val accuracy (%) (raw)"]
+    train, raw = smooth["cols"][0], smooth["cols"][3]
+    assert [v for v in raw if v is not None] == [v for v in before["cols"][0] if v is not None]
+    assert train != raw and all(smooth["drawn"])
+    # The raw copies stay out of the legend: one row per real series (x row + 3).
+    assert page.locator("#combined-chart .u-legend .u-series:visible").count() == 4
+
+    page.get_by_label("Val loss", exact=True).uncheck()
+    hidden = state(page, "combined-chart")
+    assert hidden["shown"] == [True, False, True, True, False, True]
+
+    page.get_by_label("Log scale (y)").uncheck()
+    page.get_by_label("Smoothing").fill("0")
+    box = page.locator("#combined-chart .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 40, steps=5)
+    page.mouse.up()
+    zoomed = state(page, "combined-chart")
+    assert zoomed["xmin"] > zoomed["xs"][0] and zoomed["xmax"] < zoomed["xs"][-1]
+    page.get_by_role("button", name="Reset zoom").click()
+    reset = state(page, "combined-chart")
+    assert reset["xmin"] == reset["xs"][0] and reset["xmax"] == reset["xs"][-1]
+    assert errors == []
+
+
+def test_compare_controls_drive_all_four_charts(page: Page, site: str, errors: list[str]) -> None:
+    """X axis by iteration, smoothing and a series toggle apply to every chart."""
+    fake_compare.POLLS["count"] = 0
+    sign_in(page, site, "alice")
+    page.goto(site + COMPARE)
+    expect(page.locator("#results-table tbody tr")).to_have_count(3)
+    page.get_by_label("X axis").select_option("iteration")
+    train = state(page, "chart-train-loss")
+    assert train["xs"][0] == 25 and train["xs"][-1] >= 150
+    assert state(page, "chart-val-acc")["xs"][0] == 100
+    page.get_by_label("Smoothing").fill("0.5")
+    for chart in ("chart-train-loss", "chart-val-loss", "chart-val-acc", "chart-lr"):
+        assert len(state(page, chart)["labels"]) == 6  # 3 runs, each smoothed + raw
+    name = fake_compare.RUNS[RUN_A]["name"]
+    page.get_by_label(name, exact=True).uncheck()
+    for chart in ("chart-train-loss", "chart-lr"):
+        s = state(page, chart)
+        assert [
+            label for label, shown in zip(s["labels"], s["shown"], strict=True) if not shown
+        ] == [
+            name,
+            f"{name} (raw)",
+        ]
+    assert errors == []
+
+
+def tab_to(page: Page, selector: str, limit: int = 80) -> None:
+    """Press Tab until `selector` has the focus (keyboard only, as a user would)."""
+    target = page.locator(selector)
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("(el) => el === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_through_the_comparison(page: Page, site: str, errors: list[str]) -> None:
+    """From the shared link on, keyboard only: follow through the runs table, toggle a series,
+    change the smoothing and the x axis."""
+    fake_compare.POLLS["count"] = 0
+    sign_in(page, site, "alice")
+    page.goto(site + COMPARE)
+    expect(page.locator("#results-table tbody tr")).to_have_count(3)
+    page.locator("body").focus()
+    tab_to(page, f'#results-table a[href="/models/{RUN_B}"]')  # the run links come first
+    name = fake_compare.RUNS[RUN_C]["name"]
+    series_box = page.get_by_label(name, exact=True)
+    tab_to(page, ".chart-controls .cc-log")
+    page.keyboard.press("Space")
+    assert state(page, "chart-val-loss")["distr"]["y"] == 3
+    page.keyboard.press("Tab")  # to the smoothing slider
+    expect(page.locator(".chart-controls .cc-smooth")).to_be_focused()
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(".chart-controls output")).to_have_text("0.30")
+    page.keyboard.press("Tab")  # to the x axis
+    expect(page.locator(".chart-controls .cc-x")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator(".chart-controls .cc-x")).to_have_value("iteration")
+    assert state(page, "chart-train-loss")["xs"][0] == 25
+    tab_to(page, f'.chart-controls input[data-label="{name}"]')
+    page.keyboard.press("Space")
+    expect(series_box).not_to_be_checked()
+    shown = state(page, "chart-val-acc")
+    assert not shown["shown"][shown["labels"].index(name)]
+    assert errors == []

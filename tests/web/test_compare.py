@@ -1,0 +1,124 @@
+"""The comparison page in Chromium: three runs overlaid, the settings that differ, the sweep
+view, live updates while a run trains, bad links, phone width and both themes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.web import fake_compare
+from tests.web.fake_compare import GROUP, RUN_A, RUN_B, RUN_C
+from tests.web.fake_site import sign_in
+
+pytestmark = pytest.mark.browser
+
+URL = f"/models/compare?ids={RUN_A},{RUN_B},{RUN_C}"
+CHARTS = ("train-loss", "val-loss", "val-acc", "lr")
+
+
+@pytest.fixture
+def errors(page: Page) -> list[str]:
+    found: list[str] = []
+    page.on("console", lambda m: found.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: found.append(str(exc)))
+    return found
+
+
+def open_compare(page: Page, site: str, url: str = URL) -> None:
+    fake_compare.POLLS["count"] = 0  # RUN_C trains again from epoch 3
+    sign_in(page, site, "alice")
+    page.goto(site + url)
+    expect(page.locator("#results-table tbody tr")).to_have_count(3)
+
+
+def series_state(page: Page, chart: str) -> dict:
+    """What uPlot drew: series labels, which have a stroke path, the x data, the y scale."""
+    return page.evaluate(
+        """(id) => {
+            const u = document.getElementById(id).uplotChart.uplot;
+            return {
+                labels: u.series.slice(1).map((s) => s.label),
+                drawn: u.series.slice(1).map((s) => Boolean(s.show && s._paths && s._paths.stroke)),
+                shown: u.series.slice(1).map((s) => s.show),
+                xs: u.data[0],
+                first: u.data[1],
+                distr: u.scales.y.distr,
+                xmin: u.scales.x.min,
+            };
+        }""",
+        f"chart-{chart}",
+    )
+
+
+def test_three_runs_overlaid_with_the_settings_that_differ(
+    page: Page, site: str, errors: list[str]
+) -> None:
+    """Four charts with one drawn series per run, best first, only lr and batch size differ,
+    the sweep view highlights the best run, and the training run turns Done live."""
+    open_compare(page, site)
+    rows = page.locator("#results-table tbody tr")
+    expect(rows.nth(0)).to_have_attribute("data-run-id", RUN_B)  # best val accuracy first
+    expect(rows.nth(0)).to_contain_text("96.88 % (epoch 6)")
+    expect(rows.nth(0).locator("a")).to_have_attribute("href", f"/models/{RUN_B}")
+    names = [fake_compare.RUNS[i]["name"] for i in (RUN_B, RUN_A, RUN_C)]
+    for chart in CHARTS:
+        state = series_state(page, chart)
+        assert state["labels"] == names and all(state["drawn"]), (chart, state)
+    diff = page.locator("#settings-diff tbody tr")
+    expect(diff).to_have_count(2)
+    assert diff.evaluate_all("rows => rows.map(r => r.dataset.setting)") == [
+        "learning_rate",
+        "batch_size",
+    ]
+    expect(page.locator("#settings-diff thead th")).to_have_count(4)
+    expect(page.locator('#same-list [data-setting="network"] dd')).to_have_text("lenet")
+    expect(page.locator('#same-list [data-setting="learning_rate"]')).to_have_count(0)
+    expect(page.locator("#settings-same")).not_to_have_attribute("open", "")
+    expect(page.locator("#sweep-plot polyline")).to_have_count(3)
+    expect(page.locator("#sweep-plot polyline.sweep-best")).to_have_attribute("data-run-id", RUN_B)
+    expect(page.locator("#sweep-plot .sweep-label")).to_have_text(
+        ["Base learning rate (log)", "Batch size", "Best val accuracy (%)"]
+    )
+    # RUN_C was training: the poll brings its new epochs and its end.
+    expect(page.locator("#compare-live")).to_contain_text("1 of 3 runs still training")
+    row_c = page.locator(f'#results-table tr[data-run-id="{RUN_C}"]')
+    expect(row_c.locator(".badge")).to_contain_text("Done", timeout=15_000)
+    expect(page.locator("#compare-live")).to_have_text("")
+    assert len(series_state(page, "val-acc")["xs"]) == 6
+    assert errors == []
+
+
+def test_group_link_and_bad_links(page: Page, site: str, errors: list[str]) -> None:
+    """?group= shows the group's runs; unknown ids are named; one id asks for two; too many
+    ids is a 400 naming the limit."""
+    open_compare(page, site, f"/models/compare?group={GROUP}")
+    expect(page.locator("#compare-title")).to_have_text(GROUP)
+    page.goto(f"{site}/models/compare?ids={RUN_A},{RUN_B},gone-1")
+    expect(page.locator("#compare-missing")).to_contain_text("gone-1")
+    expect(page.locator("#results-table tbody tr")).to_have_count(2)
+    page.goto(f"{site}/models/compare?ids={RUN_A},nope")
+    expect(page.locator("#compare-too-few")).to_contain_text("Pick at least two")
+    expect(page.locator("#compare-missing")).to_contain_text("nope")
+    expect(page.locator("#results-card")).to_be_hidden()
+    many = ",".join(f"x{i}" for i in range(21))
+    response = page.goto(f"{site}/models/compare?ids={many}")
+    assert response is not None and response.status == 400
+    expect(page.locator("#compare-error")).to_contain_text("At most 20 models")
+    assert [e for e in errors if "status of 400" not in e] == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width,height", [(390, 844), (1280, 800)])
+def test_screens(
+    page: Page, site: str, screenshots: Path, scheme: str, width: int, height: int
+) -> None:
+    """No horizontal scroll at phone width; screenshots to look at."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    open_compare(page, site)
+    page.locator("#settings-same summary").click()
+    expect(page.locator("#compare-live")).to_have_text("", timeout=15_000)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=screenshots / f"compare-{scheme}-{width}.png", full_page=True)

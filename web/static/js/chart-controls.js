@@ -1,0 +1,100 @@
+// Chart controls: log scale, smoothing, x axis, reset zoom and one checkbox per series.
+// Real form controls (labels, keyboard), shared by any number of liveCharts (charts.js).
+import { el } from "./util.js";
+
+let count = 0;
+
+// The stylesheet travels with the controls: every page with charts gets it, no template edit.
+function ensureStylesheet() {
+  if (document.querySelector("link[data-chart-controls]")) return;
+  const current = document.querySelector('link[href*="/static/css/app.css"]');
+  const version = current ? new URL(current.href).search : "";
+  document.head.append(el("link", {
+    rel: "stylesheet", href: `/static/css/chart-controls.css${version}`, dataset: { chartControls: "" },
+  }));
+}
+
+export const X_LABELS = { epoch: "Epoch", iteration: "Iteration" };
+
+/**
+ * A controls bar inserted before `anchor`. `xModes` are the x axes the charts' data offers
+ * ("epoch", "iteration"); the select is shown only when there is a choice. Charts attach
+ * themselves (liveChart does) and get setView(view) on every change.
+ */
+export function chartControls(anchor, { xModes = ["epoch"], label = "Chart controls" } = {}) {
+  ensureStylesheet();
+  const n = ++count;
+  const charts = [];
+  const view = { log: false, smooth: 0, x: xModes[0], hidden: new Set() };
+  const id = (name) => `cc${n}-${name}`;
+
+  const log = el("input", { type: "checkbox", id: id("log"), class: "cc-log" });
+  const smooth = el("input", {
+    type: "range", id: id("smooth"), class: "cc-smooth", min: "0", max: "0.99", step: "0.01", value: "0",
+    "aria-describedby": id("smooth-out"),
+  });
+  const smoothOut = el("output", { id: id("smooth-out"), for: id("smooth") }, "off");
+  const xSelect = el("select", { id: id("x"), class: "cc-x" },
+    ...xModes.map((m) => el("option", { value: m }, X_LABELS[m] || m)));
+  const reset = el("button", { type: "button", class: "btn btn-small cc-reset" }, "Reset zoom");
+  const seriesBox = el("fieldset", { class: "cc-series" }, el("legend", {}, "Series"));
+
+  const bar = el("fieldset", { class: "chart-controls", dataset: { controls: String(n) } },
+    el("legend", { class: "cc-title" }, label),
+    el("label", { class: "cc-item", for: id("log") }, log, " Log scale (y)"),
+    el("span", { class: "cc-item" }, el("label", { for: id("smooth") }, "Smoothing"), smooth, smoothOut),
+    xModes.length > 1
+      ? el("span", { class: "cc-item" }, el("label", { for: id("x") }, "X axis"), xSelect) : null,
+    reset,
+    seriesBox,
+  );
+  bar.append(el("p", { class: "cc-hint muted" }, "Drag across a chart to zoom in; double-click or Reset zoom to go back."));
+  anchor.before(bar);
+
+  const apply = () => charts.forEach((c) => c.setView(view));
+  log.addEventListener("change", () => { view.log = log.checked; apply(); });
+  smooth.addEventListener("input", () => {
+    view.smooth = Number(smooth.value);
+    smoothOut.textContent = view.smooth > 0 ? view.smooth.toFixed(2) : "off";
+    apply();
+  });
+  xSelect.addEventListener("change", () => { view.x = xSelect.value; apply(); });
+  reset.addEventListener("click", () => charts.forEach((c) => c.resetZoom()));
+
+  /** One checkbox per series label (the first chart's); toggles it in every chart. */
+  function showSeries(labels) {
+    const have = [...seriesBox.querySelectorAll("input")].map((i) => i.dataset.label);
+    if (have.length === labels.length && have.every((l, i) => l === labels[i])) return;
+    seriesBox.replaceChildren(el("legend", {}, "Series"), ...labels.map((text, i) => {
+      const box = el("input", { type: "checkbox", id: id(`s${i}`), dataset: { label: text } });
+      box.checked = !view.hidden.has(text);
+      box.addEventListener("change", () => {
+        if (box.checked) view.hidden.delete(text);
+        else view.hidden.add(text);
+        charts.forEach((c) => c.showSeries(text, box.checked));
+      });
+      return el("label", { class: "cc-item", for: id(`s${i}`) }, box, ` ${text}`);
+    }));
+  }
+
+  /** A legend click in a chart toggled a series: keep the checkbox (and the other charts) in step. */
+  function seriesToggled(text, shown) {
+    if (shown) view.hidden.delete(text);
+    else view.hidden.add(text);
+    for (const box of seriesBox.querySelectorAll("input")) if (box.dataset.label === text) box.checked = shown;
+    charts.forEach((c) => c.showSeries(text, shown));
+  }
+
+  return {
+    element: bar,
+    view,
+    attach(chart) {
+      charts.push(chart);
+      if (charts.length === 1) showSeries(chart.labels());
+    },
+    refreshSeries() {
+      if (charts.length) showSeries(charts[0].labels());
+    },
+    seriesToggled,
+  };
+}
