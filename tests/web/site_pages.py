@@ -66,6 +66,8 @@ class Contexts:
                 login.close()
             self.made[key] = ctx
         page = self.made[key].new_page()
+        self.errors: list[str] = []  # uncaught exceptions of the page just opened
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.goto(self.site + spec.path, wait_until="load")
         page.evaluate("document.fonts.ready.then(() => true)")
         return page
