@@ -38,6 +38,20 @@ async def new_model(client: httpx.AsyncClient, backend) -> str:
     return str(r.json()["id"])
 
 
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=b0undary"}
+
+
+def empty_file_form(model_id: str) -> bytes:
+    """A form with `job_id` and the two file inputs left empty (filename="", no bytes)."""
+    parts = [f'name="job_id"\r\n\r\n{model_id}']
+    for name in ("image_list", "image_archive"):
+        parts.append(
+            f'name="{name}"; filename=""\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+    body = "".join(f"--b0undary\r\nContent-Disposition: form-data; {p}\r\n" for p in parts)
+    return (body + "--b0undary--\r\n").encode()
+
+
 def summary_fields(html: str) -> list[str]:
     return re.findall(r'<li data-field="([^"]+)"><strong>([^<]+)</strong>', html)  # type: ignore[return-value]
 
@@ -53,6 +67,9 @@ async def test_a_browser_post_without_a_list_gets_the_error_page(client, backend
     assert summary_fields(page.text) == [("image_list", "Image list")]
     assert "Upload a list of images" in page.text
     assert f'id="error-back" href="/models/{model_id}"' in page.text
+    # What Chromium sends for the model page's form with both file inputs left empty.
+    page = await client.post(url, content=empty_file_form(model_id), headers=BROWSER | MULTIPART)
+    assert page.status_code == 400 and "Upload a list of images" in page.text
     for headers, target in ((JSON, url), (BROWSER, f"{url}.json"), ({}, url)):
         r = await client.post(target, data={"job_id": model_id}, headers=headers)
         assert r.status_code == 400 and r.json() == {"errors": {"image_list": [LIST_MESSAGE]}}
