@@ -157,6 +157,14 @@ def test_classify_one_tries_another_image_with_the_same_snapshot(
     assert page.locator(".classify-image img").get_attribute("src") != first
     expect(page.locator("#another-form input[name=snapshot_epoch]")).to_have_value("1")
     assert not console_errors, console_errors
+    # Not an image: the error page names the field and leads back to the model, no JSON.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    page.set_input_files("#another_image", str(notes))
+    with page.expect_navigation():
+        page.click("#another-button")
+    expect(page.locator("#error-summary li")).to_have_text(re.compile(r"^Image file: "))
+    expect(page.locator("#error-back")).to_have_attribute("href", f"/models/{MODEL}")
 
 
 def test_a_refused_form_and_a_missing_job_are_pages_not_json(
