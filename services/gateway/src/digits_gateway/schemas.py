@@ -127,6 +127,7 @@ class JobSummary(msgspec.Struct, kw_only=True):
     eta_seconds: float | None
     epoch: float | None
     error: str | None
+    tags: list[str] = []  # set by the owner (PUT /jobs/<id> job_tags)
 
 
 class JobList(msgspec.Struct, kw_only=True):
