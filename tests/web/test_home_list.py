@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.web import fake_home
 from tests.web.fake_home import DS_BOB, GROUP, M_A, M_B, M_BOB, M_OLD, M_RUN
 from tests.web.fake_site import sign_in
+from tests.web.test_contrast import contrast_failures
 
 pytestmark = pytest.mark.browser
 HOME = "/test/home"
@@ -201,6 +202,9 @@ def test_screens_at_phone_and_desktop_in_both_themes(
             page.get_by_label("Select lenet-lr-0.1").check()
             page.get_by_label("Select lenet-lr-0.01").check()
             expect(row(page, M_RUN).locator("svg.sparkline")).to_have_count(1)
+            page.get_by_role("button", name="Edit tags of lenet-lr-0.1").click()
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             page.screenshot(path=screenshots / f"home-list-{scheme}-{label}.png", full_page=True)
+            failures = contrast_failures(page, site)
+            assert failures == [], f"{scheme} {label}: {failures}"
             ctx.close()
