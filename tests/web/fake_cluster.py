@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from litestar import Request, get
@@ -33,6 +34,10 @@ def _sample(
         "power_watts": power,
         "processes": procs,
         "job_id": job,
+        "host_cpu": 38.5,
+        "host_memory_used": 41 * GIB,
+        "host_memory_total": 128 * GIB,
+        "t": round(time.time(), 1),
     }
 
 
@@ -126,6 +131,11 @@ GPU_EVENT = {
     "node_id": "gpu-node-1",
     "devices": [{**HELD, "utilization": 99.0, "temperature": 76.0}],
 }
+# The same moment on /events (every device of the node): the cluster page's last hour grows.
+ALL_GPU_EVENT = {
+    "node_id": "gpu-node-1",
+    "devices": [{**HELD, "utilization": 99.0, "temperature": 76.0}, FREE],
+}
 
 
 @get("/api/v1/cluster", sync_to_thread=False)
@@ -134,18 +144,23 @@ def cluster_json() -> dict[str, Any]:
     return copy.deepcopy(CLUSTER)
 
 
+# job_id → the sample of the device it holds (gpu0 on gpu-node-1); tests/web/fake_hardware
+# lets a test take one away, as a lease ending does.
+HOLDING: dict[str, dict[str, Any]] = {MODEL: HELD}
+
+
 @get("/api/v1/jobs/{job_id:str}/hardware", sync_to_thread=False)
 def job_hardware(job_id: str) -> dict[str, Any]:
-    """The model holds gpu0 on gpu-node-1; other jobs hold nothing."""
+    """The model holds gpu0 on gpu-node-1 (and whatever HOLDING adds); others hold nothing."""
     devices = []
-    if job_id == MODEL:
+    if job_id in HOLDING:
         devices = [
             {
                 "node_id": "gpu-node-1",
                 "device_id": "gpu0",
                 "kind": "gpu",
                 "name": "NVIDIA H100 80GB HBM3",
-                "sample": HELD,
+                "sample": {**HOLDING[job_id], "job_id": job_id},
             }
         ]
     return {"job_id": job_id, "devices": devices}

@@ -250,6 +250,7 @@ def all_events() -> ServerSentEvent:
         _events(
             [
                 ("history", {"jobs": jobs}),
+                ("gpu", fake_cluster.ALL_GPU_EVENT),  # the cluster page's live telemetry
                 ("progress", {"job_id": DS_RUNNING, "progress": 0.6, "eta_seconds": 40}),
                 (
                     "status",

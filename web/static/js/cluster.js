@@ -1,10 +1,28 @@
-// Cluster page: nodes, devices and their holders, the queue; live telemetry from /events.
+// Cluster page: nodes, devices and their holders, the queue; live telemetry from /events, and
+// each device's last hour charted (GET /api/v1/cluster/history, then the live samples).
 import { connectLive } from "./live.js";
 import { el } from "./util.js";
 import { deviceWord, sampleBlock } from "./devices.js";
+import { DeviceChart } from "./device-charts.js";
 
 const $ = (id) => document.getElementById(id);
 const samples = new Map();  // "node/device" → sample container
+const charts = new Map();  // "node/device" → DeviceChart, kept across the 3 s re-renders
+const HOUR = 3600;
+
+function chartFor(nodeId, deviceId) {
+  const key = `${nodeId}/${deviceId}`;
+  if (!charts.has(key)) {
+    charts.set(key, new DeviceChart({
+      title: "Last hour",
+      withHost: false,  // the host's CPU/RAM belong to the node, not to one of its devices
+      span: HOUR,
+      height: 130,
+      empty: "No telemetry recorded in the last hour.",
+    }));
+  }
+  return charts.get(key);
+}
 
 function queueTable(queue) {
   if (!queue.length) return el("p", { class: "muted" }, "No job is waiting.");
@@ -31,7 +49,7 @@ function nodeCard(node, index) {
       : el("p", { class: "holder" }, el("span", { class: "free" }, "Free"));
     return el("li", { class: "device-card" },
       el("h3", {}, d.name || d.device_id, " ", el("span", { class: "muted" }, d.device_id)),
-      holder, body);
+      holder, body, chartFor(node.node_id, d.device_id).figure);
   });
   return el("section", { class: "card node", "aria-labelledby": id },
     el("h2", { id }, "Node ", el("code", {}, node.node_id),
@@ -60,10 +78,24 @@ async function refresh() {
   }
 }
 
-refresh();
+async function loadHistory() {
+  try {
+    const response = await fetch(`/api/v1/cluster/history?minutes=${HOUR / 60}`);
+    if (!response.ok) return;
+    for (const d of (await response.json()).devices || []) chartFor(d.node_id, d.device_id).set(d);
+  } catch {
+    /* offline for a moment: the next load tries again */
+  }
+}
+
+refresh().then(loadHistory);
 setInterval(refresh, 3000);  // leases and the queue change rarely; telemetry comes live below
+setInterval(loadHistory, 60_000);  // the recorded 10 s rows replace the live points between
 connectLive("/events", {
   gpu(e) {
-    for (const s of e.devices || []) samples.get(`${s.node_id}/${s.device_id}`)?.replaceChildren(sampleBlock(s));
+    for (const s of e.devices || []) {
+      samples.get(`${s.node_id}/${s.device_id}`)?.replaceChildren(sampleBlock(s));
+      chartFor(s.node_id, s.device_id).add(s);
+    }
   },
 });
