@@ -134,3 +134,22 @@ def test_tags_are_cleaned_the_same_way_everywhere() -> None:
     assert edited_tags(None, ["a"]) is None
     assert edited_tags(["a"], ["a"]) is None
     assert edited_tags([], ["a"]) == []
+
+
+async def test_home_page_offers_upload_only_to_creators_and_sends_visitors_to_log_in(
+    client,
+) -> None:
+    """The real route: alice (user) sees "Upload pretrained model"; vera (viewer) does not;
+    nobody signed in gets the login page, never the list."""
+    page = (await client.get("/")).text
+    assert 'id="upload-pretrained"' in page and 'id="sel-delete"' in page
+    assert 'data-listing="/completed_jobs.json"' in page and 'data-events="/events"' in page
+    assert 'data-me="alice"' in page and 'data-role="user"' in page
+    async with another_client(client) as vera:
+        await sign_in(vera, "vera")
+        page = (await vera.get("/")).text
+        assert 'id="job-filter"' in page and 'id="upload-pretrained"' not in page
+        assert 'id="sel-delete"' not in page
+    async with another_client(client) as nobody:
+        r = await nobody.get("/", follow_redirects=False)
+        assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
