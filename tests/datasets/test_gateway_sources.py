@@ -135,6 +135,7 @@ async def test_explore_page_and_record_images_through_the_gateway(
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
     assert html.count('class="gallery-item"') == 10 and "page=1" in html  # a second page
+    assert "Signed in as </span>" in html and "<strong>alice</strong>" in html  # the header
     image = await gateway.get(body["items"][0]["src"])
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     bad = await gateway.get(

@@ -95,7 +95,7 @@ async def explore(request: Request[Any, Any, Any], gw: Gateway) -> Any:
     return ui.pages()._page(  # type: ignore[no-any-return]  # the shared page frame
         "datasets/explore.html",
         f"Explore {job.name} · {query.db}",
-        request.cookies.get("username"),
+        ui.pages().current_user(request),
         job={"id": job.id, "name": job.name},
         query=query,
         items=items,
