@@ -15,6 +15,7 @@ from tests.web import fake_cluster, fake_hardware
 from tests.web.fake_hardware import HW_BARE, HW_DONE, HW_LIVE
 from tests.web.fake_site import MODEL, sign_in
 from tests.web.test_browser import log_in, unexpected
+from tests.web.test_contrast import contrast_failures
 
 pytestmark = pytest.mark.browser
 
@@ -174,4 +175,20 @@ def test_the_cluster_page_charts_each_devices_last_hour_live(
     no_side_scroll(page)
     page.screenshot(path=screenshots / f"cluster-history-{width}-{scheme}.png", full_page=True)
     assert found == []
+    context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("path", [f"/models/{HW_DONE}", f"/models/{HW_BARE}", "/cluster"])
+def test_the_charts_cards_pass_the_contrast_check(
+    browser: Browser, site: str, scheme: str, path: str
+) -> None:
+    """axe-core's color-contrast rule (tests/web/test_contrast.py) once the charts are drawn."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+    page = context.new_page()
+    sign_in(page, site, "alice")
+    page.goto(site + path)
+    expect(page.locator(".hw-chart, #hardware-none:visible").first).to_be_visible()
+    failures = contrast_failures(page, site)
+    assert failures == [], failures
     context.close()
