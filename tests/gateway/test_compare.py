@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.gateway.helpers import until
 
 
@@ -67,6 +69,10 @@ async def test_three_runs_compared_in_one_call(client, backend) -> None:
     }
     train = best["metrics"]["train"]
     assert train["iteration"] == [0, 1, 2] and train["values"]["learning_rate"] == [0.1] * 3
+    # When each point was measured (the event's occurred_at): charts by wall time.
+    assert all(abs(t - time.time()) < 60 for t in train["time"]) and train["time"] == sorted(
+        train["time"]
+    )
     assert best["url"] == f"/models/{b}" and best["duration_seconds"] >= 0
 
     by_group = (await client.get("/api/v1/compare", params={"group": "sweep"})).json()

@@ -52,19 +52,27 @@ def _series(run: dict[str, Any], epochs: int) -> dict[str, Any]:
     train: dict[str, Any] = {
         "epoch": [],
         "iteration": [],
+        "time": [],
         "values": {"loss": [], "learning_rate": []},
     }
     for step in range(1, epochs * 4 + 1):
         epoch = step / 4
         train["epoch"].append(epoch)
         train["iteration"].append(step * 25)
+        train["time"].append(NOW + step * run["batch"] / 2)  # bigger batches: slower steps
         wobble = 0.08 * math.sin(step * 1.7)  # noise for the smoothing to smooth
         train["values"]["loss"].append(round(2.3 * math.exp(-rate * epoch) + 0.05 + wobble, 4))
         train["values"]["learning_rate"].append(run["lr"])
-    val: dict[str, Any] = {"epoch": [], "iteration": [], "values": {"loss": [], "accuracy": []}}
+    val: dict[str, Any] = {
+        "epoch": [],
+        "iteration": [],
+        "time": [],
+        "values": {"loss": [], "accuracy": []},
+    }
     for e in range(1, epochs + 1):
         val["epoch"].append(float(e))
         val["iteration"].append(e * 100)
+        val["time"].append(NOW + e * 4 * run["batch"] / 2 + 1)
         val["values"]["loss"].append(round(2.0 * math.exp(-rate * e) + 0.1, 4))
         val["values"]["accuracy"].append(round(run["acc"] * (1 - 0.5 * math.exp(-e)), 4))
     return {"train": train, "val": val}

@@ -97,6 +97,18 @@ def test_compare_controls_drive_all_four_charts(page: Page, site: str, errors: l
     train = state(page, "chart-train-loss")
     assert train["xs"][0] == 25 and train["xs"][-1] >= 150
     assert state(page, "chart-val-acc")["xs"][0] == 100
+    # Wall time from each run's first point: the runs start together at 0.
+    page.get_by_label("X axis").select_option("time")
+    timed = state(page, "chart-train-loss")
+    assert timed["xs"][0] == 0 and all(col[0] is not None for col in timed["cols"])
+    ticks = page.evaluate(
+        """() => {
+            const u = document.getElementById("chart-train-loss").uplotChart.uplot;
+            return [u.series[0].label, u.axes[0].values(u, [90, 600], 0, 0, 0)];
+        }"""
+    )
+    assert ticks == ["Wall time (from the run's start)", ["90 s", "10 min"]]
+    page.get_by_label("X axis").select_option("iteration")
     page.get_by_label("Smoothing").fill("0.5")
     for chart in ("chart-train-loss", "chart-val-loss", "chart-val-acc", "chart-lr"):
         assert len(state(page, chart)["labels"]) == 6  # 3 runs, each smoothed + raw

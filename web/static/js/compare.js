@@ -29,19 +29,39 @@ const setting = (v) => (v === null || v === undefined ? "—" : typeof v === "bo
 const runColour = (i) => cssColor(`--run-${(i % RUN_COLOURS) + 1}`);
 const runDash = (i) => (i < RUN_COLOURS ? undefined : [6, 3]);
 
+/** When a run's first point was measured (wall time runs from there, so runs overlay). */
+function startOf(run) {
+  const times = Object.values(run.metrics).flatMap((s) => s.time || []).filter((t) => t !== null);
+  return times.length ? Math.min(...times) : 0;
+}
+
+/** Seconds as a short tick label: 45 s, 12 min, 1.5 h. */
+function shortDuration(s) {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Number((s / 60).toPrecision(3))} min`;
+  return `${Number((s / 3600).toPrecision(3))} h`;
+}
+
 /** Aligned data for one metric: the union of the runs' x values, one column per run. */
 function metricData(spec, view) {
-  const xKey = view.x === "iteration" ? "iteration" : "epoch";
+  const xKey = ["iteration", "time"].includes(view.x) ? view.x : "epoch";
   const perRun = runs.map((r) => {
     const s = r.metrics[spec.phase];
     const ys = s?.values[spec.name];
     const at = new Map();
-    if (s && ys) s[xKey].forEach((x, i) => { if (ys[i] !== null) at.set(x, ys[i] * (spec.scale || 1)); });
+    const t0 = xKey === "time" ? startOf(r) : 0;
+    if (s && ys && s[xKey]) {
+      s[xKey].forEach((x, i) => {
+        if (ys[i] !== null && x !== null) at.set(x - t0, ys[i] * (spec.scale || 1));
+      });
+    }
     return at;
   });
   const xs = [...new Set(perRun.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
   return [xs, ...perRun.map((m) => xs.map((x) => (m.has(x) ? m.get(x) : null)))];
 }
+
+const xText = (view) => (view.x === "time" ? shortDuration : view.x === "iteration" ? String : fmtEpoch);
 
 function chartOptions(spec) {
   return (c, width, view) => ({
@@ -49,7 +69,7 @@ function chartOptions(spec) {
     height: 240,
     scales: { x: { time: false }, y: { auto: true } },
     series: [
-      { label: X_LABELS[view.x] || "Epoch", value: (u, v) => (v == null ? "—" : fmtEpoch(v)) },
+      { label: X_LABELS[view.x] || "Epoch", value: (u, v) => (v == null ? "—" : xText(view)(v)) },
       ...runs.map((r, i) => ({
         label: r.name, stroke: runColour(i), width: r.id === bestId() ? 2.5 : 1.5, dash: runDash(i),
         spanGaps: true, value: (u, v) => (v == null ? "—" : fmtNumber(v)),
@@ -57,7 +77,7 @@ function chartOptions(spec) {
     ],
     axes: [
       { stroke: c.axis, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1 },
-        label: X_LABELS[view.x] || "Epoch" },
+        label: X_LABELS[view.x] || "Epoch", values: (u, splits) => splits.map(xText(view)) },
       { stroke: c.axis, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1 },
         size: 64, values: (u, splits) => splits.map(fmtNumber) },
     ],
@@ -73,9 +93,10 @@ function buildCharts() {
   const host = $("compare-charts");
   const anchor = el("div");
   host.replaceChildren(anchor);
-  const hasIterations = runs.some((r) => (r.metrics.train?.iteration || []).length);
+  // Points recorded before the gateway kept their time have none: offer what every run has.
+  const has = (key) => runs.every((r) => (r.metrics.train?.[key] || []).some((v) => v !== null));
   const controls = chartControls(anchor, {
-    xModes: hasIterations ? ["epoch", "iteration"] : ["epoch"], label: "Chart controls (all four charts)",
+    xModes: ["epoch", ...["iteration", "time"].filter(has)], label: "Chart controls (all four charts)",
   });
   const made = CHARTS.map((spec) => {
     const box = el("div", { class: "chart", id: `chart-${spec.id}`, role: "img", "aria-labelledby": `cap-${spec.id}` });

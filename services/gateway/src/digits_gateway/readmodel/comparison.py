@@ -33,7 +33,9 @@ def models_in_group(cur: Cursor, group: str) -> list[Job]:
 
 
 def metric_columns(cur: Cursor, ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """job id → phase → {epoch: [...], iteration: [...], values: {name: [...]}}, by iteration.
+    """job id → phase → {epoch, iteration, time, values: {name: [...]}} columns, by iteration.
+
+    `time` is when each point was measured (epoch seconds), for charts by wall time.
 
     Columns (one entry per recorded point, None where a point lacks a value) keep the JSON
     small and are what the charts draw; one query for every run.
@@ -44,16 +46,20 @@ def metric_columns(cur: Cursor, ids: Iterable[str]) -> dict[str, dict[str, dict[
         return out
     marks = ",".join("?" * len(wanted))
     rows = cur.execute(
-        f"""select job_id, phase, iteration, any_value(epoch), list(name), list(value)
+        f"""select job_id, phase, iteration, any_value(epoch), max(occurred), list(name),
+                   list(value)
             from metrics where job_id in ({marks})
             group by job_id, phase, iteration order by job_id, phase, iteration""",
         wanted,
     ).fetchall()
-    for job_id, phase, iteration, epoch, names, values in rows:
-        series = out[job_id].setdefault(phase, {"epoch": [], "iteration": [], "values": {}})
+    for job_id, phase, iteration, epoch, occurred, names, values in rows:
+        series = out[job_id].setdefault(
+            phase, {"epoch": [], "iteration": [], "time": [], "values": {}}
+        )
         n = len(series["epoch"])
         series["epoch"].append(epoch)
         series["iteration"].append(iteration)
+        series["time"].append(occurred)
         for name, value in zip(names, values, strict=True):
             column = series["values"].setdefault(name, [None] * n)
             column.append(value)

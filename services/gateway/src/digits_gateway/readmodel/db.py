@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 # Bump when a table changes: the file is then deleted and rebuilt from the streams.
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 
 DDL = """
 create table if not exists meta(key varchar primary key, value varchar);
@@ -41,7 +41,7 @@ create table if not exists snapshots(
   input_shape varchar, primary key(job_id, epoch));
 create table if not exists metrics(
   job_id varchar, phase varchar, iteration bigint, name varchar, epoch double, value double,
-  seq bigint, primary key(job_id, phase, iteration, name));
+  seq bigint, occurred double, primary key(job_id, phase, iteration, name));
 create table if not exists devices(
   node_id varchar, device_id varchar, kind varchar, idx integer, name varchar,
   memory_total bigint, info varchar, primary key(node_id, device_id));

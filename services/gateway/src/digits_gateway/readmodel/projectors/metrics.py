@@ -46,6 +46,7 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
                 e.epoch,
                 value,
                 seq,
+                e.occurred_at.timestamp(),  # when it was measured: charts by wall time
             )
         data = {
             "job_id": e.model_id,
