@@ -30,6 +30,11 @@ SITE_PAGES: list[SitePage] = [
     SitePage("dataset-done", f"/datasets/{DS_DONE}"),
     SitePage("dataset-running", f"/datasets/{DS_RUNNING}"),
     SitePage("dataset-building", f"/datasets/{DS_BUILDING}"),
+    SitePage("explore", f"/datasets/images/classification/explore?job_id={DS_DONE}&db=train"),
+    SitePage(
+        "explore-class",
+        f"/datasets/images/classification/explore?job_id={DS_DONE}&db=val&label=3&size=100",
+    ),
     SitePage("model-new", "/models/images/classification/new"),
     SitePage("model-new-errors", "/test/model-errors"),
     SitePage("model", f"/models/{MODEL}"),
