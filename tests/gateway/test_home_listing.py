@@ -153,3 +153,14 @@ async def test_home_page_offers_upload_only_to_creators_and_sends_visitors_to_lo
     async with another_client(client) as nobody:
         r = await nobody.get("/", follow_redirects=False)
         assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
+
+
+async def test_api_patch_sets_tags_and_a_refusal_names_tags(client, backend) -> None:
+    dataset_id = await built_dataset(client, backend)
+    r = await client.patch(f"/api/v1/jobs/{dataset_id}", json={"tags": ["a", " b ", "A"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["tags"] == ["a", "b"]
+    r = await client.patch(f"/api/v1/jobs/{dataset_id}", json={"tags": ["x,y"]})
+    assert r.status_code == 400 and "tags" in r.json()["errors"]
+    jobs = (await client.get("/api/v1/jobs")).json()["jobs"]
+    assert [j["tags"] for j in jobs if j["id"] == dataset_id] == [["a", "b"]]

@@ -78,7 +78,13 @@ async def test_api_patch_edits_a_job_and_names_its_own_fields(client, backend) -
     dataset_id = await built_dataset(client, backend)
     r = await client.patch(f"/api/v1/jobs/{dataset_id}", json={"name": "cats", "notes": "n"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"id": dataset_id, "name": "cats", "status": "Done", "notes": "n"}
+    assert r.json() == {
+        "id": dataset_id,
+        "name": "cats",
+        "status": "Done",
+        "notes": "n",
+        "tags": [],
+    }
     r = await client.patch(f"/api/v1/jobs/{dataset_id}", json={"name": ""})
     assert r.status_code == 400 and "name" in r.json()["errors"]
     r = await client.patch(f"/api/v1/jobs/{dataset_id}", json={"colour": "red"})

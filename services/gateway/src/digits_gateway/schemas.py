@@ -95,10 +95,11 @@ class JobRef(msgspec.Struct, kw_only=True):
 
 
 class JobEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A new name and/or notes for a job (absent = unchanged; notes "" = none)."""
+    """A new name, notes and/or tags for a job (absent = unchanged; notes "" / tags [] = none)."""
 
     name: str | None = None
     notes: str | None = None
+    tags: list[str] | None = None
     username: str | None = None
 
 
@@ -109,6 +110,7 @@ class JobEdited(msgspec.Struct, kw_only=True):
     name: str
     status: str
     notes: str
+    tags: list[str] = []
 
 
 class JobSummary(msgspec.Struct, kw_only=True):

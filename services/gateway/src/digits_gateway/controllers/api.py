@@ -51,6 +51,7 @@ def _user(request: Request[Any, Any, Any], body_user: str | None) -> Principal:
 API_NAMES = {
     "job_name": "name",
     "job_notes": "notes",
+    "job_tags": "tags",
     "dataset_name": "name",
     "model_name": "name",
     "dataset": "dataset_id",
@@ -249,12 +250,14 @@ class JobApi(Controller):
     async def edit_job(
         self, request: Request[Any, Any, Any], gw: Gateway, job_id: str, data: JobEdit
     ) -> JobEdited:
-        """Rename a dataset or model and/or set its notes (its owner only)."""
+        """Rename a dataset or model and/or set its notes or tags (its owner only)."""
         user = _user(request, data.username)
         with _api_field_names():
-            await commands.edit_job(gw, job_id, user, data.name, data.notes)
+            await commands.edit_job(gw, job_id, user, data.name, data.notes, data.tags)
         job = commands.find_job(gw, job_id)
-        return JobEdited(id=job.id, name=job.name, status=job.status, notes=job.notes)
+        return JobEdited(
+            id=job.id, name=job.name, status=job.status, notes=job.notes, tags=job.tags
+        )
 
     @get("/devices")
     async def list_devices(self, gw: Gateway) -> DeviceList:
