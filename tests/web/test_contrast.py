@@ -6,10 +6,11 @@ the pages' CSP allows; no page of the product loads it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from tests.web.site_pages import SITE_PAGES, Contexts, SitePage, page_id
 
@@ -68,5 +69,20 @@ def test_checker_catches_low_contrast(contexts: Contexts, site: str) -> None:
         )
         targets = [f["target"] for f in contrast_failures(page, site)]
         assert "#low" in targets
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_open_user_menu_contrast(
+    contexts: Contexts, site: str, screenshots: Path, scheme: str
+) -> None:
+    """The header's user menu, opened (only visible text is checked above)."""
+    page = contexts.page(SITE_PAGES[0], scheme, "phone")
+    try:
+        page.locator(".user-menu > summary").click()
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        page.screenshot(path=str(screenshots / f"site-user-menu-phone-{scheme}.png"))
+        assert contrast_failures(page, site) == []
     finally:
         page.close()
