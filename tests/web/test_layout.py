@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from tests.web.site_pages import SITE_PAGES, Contexts, SitePage, page_id
 
@@ -49,5 +49,33 @@ def test_no_horizontal_scroll_at_390(contexts: Contexts, spec: SitePage) -> None
         assert width <= inner, f"{spec.path}: page is {width} px wide: {page.evaluate(OVERFLOWING)}"
         header = page.locator(".site-header").bounding_box()
         assert header is not None and header["height"] <= HEADER_MAX_PX, header
+    finally:
+        page.close()
+
+
+def test_phone_header_keeps_everything_reachable(contexts: Contexts) -> None:
+    """At 390 px: the skip link comes first; every nav link, even one scrolled out of the nav
+    row, comes into view when tabbed to; theme toggle and user menu stay in the first row."""
+    page = contexts.page(SitePage("admin-home", "/", "admin"), "light", "phone")
+    try:
+        page.keyboard.press("Tab")
+        skip = page.get_by_role("link", name="Skip to content")
+        expect(skip).to_be_focused()
+        expect(skip).to_be_in_viewport()
+        brand = page.locator(".brand").bounding_box()
+        for control in ("#theme-toggle", ".user-menu > summary"):
+            box = page.locator(control).bounding_box()
+            assert box is not None and box["y"] < brand["y"] + brand["height"], control
+        nav = page.get_by_role("navigation", name="Main")
+        last = nav.get_by_role("link").last
+        expect(last).to_have_text("Audit")
+        expect(last).not_to_be_in_viewport(ratio=1)  # off the row's right end at first
+        for _ in range(nav.get_by_role("link").count() + 1):
+            page.keyboard.press("Tab")
+            if last.evaluate("a => a === document.activeElement"):
+                break
+        expect(last).to_be_focused()
+        box = last.bounding_box()
+        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390, box
     finally:
         page.close()
