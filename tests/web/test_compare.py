@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from tests.web import fake_compare
 from tests.web.fake_compare import GROUP, RUN_A, RUN_B, RUN_C
 from tests.web.fake_site import sign_in
+from tests.web.test_contrast import contrast_failures
 
 pytestmark = pytest.mark.browser
 
@@ -121,4 +122,7 @@ def test_screens(
     page.locator("#settings-same summary").click()
     expect(page.locator("#compare-live")).to_have_text("", timeout=15_000)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # Text contrast of the page as drawn (tables, sweep labels, controls), axe-core's rule.
+    failures = contrast_failures(page, site)
+    assert not failures, "\n".join(f"{f['target']}: {f['why']}" for f in failures)
     page.screenshot(path=screenshots / f"compare-{scheme}-{width}.png", full_page=True)

@@ -14,7 +14,7 @@ function ensureStylesheet() {
   }));
 }
 
-export const X_LABELS = { epoch: "Epoch", iteration: "Iteration", time: "Wall time (from the run's start)" };
+export const X_LABELS = { epoch: "Epoch", iteration: "Iteration", time: "Wall time" };
 
 /**
  * A controls bar inserted before `anchor`. `xModes` are the x axes the charts' data offers

@@ -164,7 +164,8 @@ export function liveChart(container, makeOptions, data, options = {}) {
     building = false;
     // The faint raw copies stay out of the legend: one row (and one toggle) per series.
     const rows = chart.root.querySelectorAll(".u-legend .u-series");
-    chart.series.forEach((s, i) => { if (s.rawOf && rows[i]) rows[i].style.display = "none"; });
+    const skip = chart.series.length - rows.length;  // uPlot leaves the x row out when not live
+    chart.series.forEach((s, i) => { if (s.rawOf && rows[i - skip]) rows[i - skip].style.display = "none"; });
   }
   let building = false;
 
