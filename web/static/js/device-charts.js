@@ -17,7 +17,7 @@ function colours() {
 /** Tick labels as local clock times: hh:mm, with seconds when the ticks are under a minute apart
  * (uPlot's own two-line dates overlap in a narrow card). */
 function clock(u, splits, axisIdx, space, incr) {
-  const fmt = { hour: "2-digit", minute: "2-digit", ...(incr < 60 ? { second: "2-digit" } : {}) };
+  const fmt = { hour: "2-digit", minute: "2-digit", hour12: false, ...(incr < 60 ? { second: "2-digit" } : {}) };
   return splits.map((t) => new Date(t * 1000).toLocaleTimeString([], fmt));
 }
 
@@ -39,7 +39,7 @@ function options(c, width, height, withHost) {
     height,
     scales: { x: { time: true }, y: { range: [0, 100] } },
     series,
-    axes: [{ ...axis, space: 60, values: clock }, { ...axis, size: 58, values: (u, splits) => splits.map((v) => `${v} %`) }],
+    axes: [{ ...axis, space: (u, i, min, max) => (max - min < 600 ? 80 : 60), values: clock }, { ...axis, size: 58, values: (u, splits) => splits.map((v) => `${v} %`) }],
     cursor: { drag: { x: false, y: false } },
     legend: { live: false },  // a key only: the figure's label carries the numbers
   };
