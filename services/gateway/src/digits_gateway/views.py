@@ -308,10 +308,7 @@ def completed_jobs(cur: Cursor, ids: Iterable[str] | None = None) -> dict[str, A
     to its end, or to now while it runs; None before it ran), and a model `best_val_accuracy`
     and `final_train_loss` (None until measured). `ids` keeps only those jobs (the home page
     refreshes its running models' sparklines and metrics so)."""
-    jobs = queries.list_jobs(cur)
-    if ids is not None:
-        wanted = set(ids)
-        jobs = [j for j in jobs if j.id in wanted]
+    jobs = queries.list_jobs(cur) if ids is None else queries.jobs_by_id(cur, ids)
     model_ids = [j.id for j in jobs if j.type == "model"]
     summaries = queries.metric_summaries(cur, model_ids)
     sparklines = queries.loss_sparklines(cur, model_ids)

@@ -49,6 +49,18 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
+def jobs_by_id(cur: Cursor, job_ids: Iterable[str]) -> list[Job]:
+    """The live jobs among `job_ids`, oldest first (list_jobs's order), unknown ids left out."""
+    ids = list(job_ids)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    sql = (
+        f"select {JOB_COLUMNS} from jobs where not deleted and id in ({marks}) order by created, id"
+    )
+    return [_job(r) for r in cur.execute(sql, ids).fetchall()]
+
+
 def get_job(cur: Cursor, job_id: str, include_deleted: bool = False) -> Job | None:
     """A job that exists (and, unless asked, is not deleted)."""
     sql = f"select {JOB_COLUMNS} from jobs where id = ?"
