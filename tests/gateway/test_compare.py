@@ -90,6 +90,8 @@ async def test_bad_queries_are_400_naming_the_field(client) -> None:
     assert r.status_code == 400 and "ids" in r.json()["errors"]
     r = await client.get("/api/v1/compare", params={"group": " "})
     assert r.status_code == 400 and "group" in r.json()["errors"]
+    r = await client.get("/api/v1/compare", params={"ids": "a" * 5000})
+    assert r.status_code == 400 and "ids" in r.text
     r = await client.get("/api/v1/compare", params={"ids": "nope,never"})
     assert r.status_code == 200 and r.json()["missing"] == ["nope", "never"]
     assert r.json()["runs"] == []

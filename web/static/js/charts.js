@@ -147,10 +147,13 @@ export function liveChart(container, makeOptions, data, options = {}) {
   }
   const current = () => (typeof source === "function" ? source(view) : source);
 
+  let base = null;  // makeOptions' answer for the chart as built (colours read once per build)
+
   function build() {
     chart?.destroy();
     width = Math.max(200, Math.floor(container.clientWidth));
-    const made = applyView(makeOptions(palette(), width, view), current(), view);
+    base = makeOptions(palette(), width, view);
+    const made = applyView(base, current(), view);
     made.opts.hooks = {
       ...made.opts.hooks,
       setSeries: [...(made.opts.hooks?.setSeries || []), (u, i) => {
@@ -173,9 +176,9 @@ export function liveChart(container, makeOptions, data, options = {}) {
     set(next) {
       source = next;
       if (!chart) return;
-      const made = applyView(makeOptions(palette(), width, view), current(), view);
-      if (made.opts.series.length !== chart.series.length) build();
-      else chart.setData(made.data);
+      const data = current();
+      if (data.length !== base.series.length) build();  // series came or went: new options
+      else chart.setData(applyView(base, data, view).data);
     },
     setView(next) {
       view = next;

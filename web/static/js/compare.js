@@ -61,6 +61,12 @@ function metricData(spec, view) {
   return [xs, ...perRun.map((m) => xs.map((x) => (m.has(x) ? m.get(x) : null)))];
 }
 
+/** A run's series label: its name, with the end of its id when another run has the same name. */
+function labelOf(run) {
+  const twins = runs.filter((r) => r.name === run.name).length;
+  return twins > 1 ? `${run.name} · ${run.id.slice(-4)}` : run.name;
+}
+
 const xText = (view) => (view.x === "time" ? shortDuration : view.x === "iteration" ? String : fmtEpoch);
 
 function chartOptions(spec) {
@@ -71,7 +77,7 @@ function chartOptions(spec) {
     series: [
       { label: X_LABELS[view.x] || "Epoch", value: (u, v) => (v == null ? "—" : xText(view)(v)) },
       ...runs.map((r, i) => ({
-        label: r.name, stroke: runColour(i), width: r.id === bestId() ? 2.5 : 1.5, dash: runDash(i),
+        label: labelOf(r), stroke: runColour(i), width: r.id === bestId() ? 2.5 : 1.5, dash: runDash(i),
         spanGaps: true, value: (u, v) => (v == null ? "—" : fmtNumber(v)),
       })),
     ],
