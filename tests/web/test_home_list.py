@@ -3,6 +3,7 @@ columns, a live sparkline, tags, multi-select Compare / Delete / Abort, and who 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -187,6 +188,8 @@ def test_upload_pretrained_only_for_those_who_may_create(
     expect(page.locator("#upload-pretrained")).to_have_count(shown)
     expect(page.locator("#sel-delete")).to_have_count(shown)
     expect(page.locator(".tag-edit")).to_have_count(4 * shown)  # alice's 3 models, 1 dataset
+    upload = "upload one below" if shown else "No pretrained models yet.$"
+    expect(page.locator("#pretrained_models-empty")).to_have_text(re.compile(upload))
 
 
 def test_screens_at_phone_and_desktop_in_both_themes(

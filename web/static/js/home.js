@@ -209,7 +209,9 @@ function counts() {
     if (shown) empty.replaceChildren();
     else if (rows.length) empty.replaceChildren("Nothing here matches the filters.");
     else if (loaded && kind === "pretrained_models") {
-      empty.replaceChildren("No pretrained models yet: upload one below, or make one from a model's page.");
+      empty.replaceChildren($("upload-pretrained")
+        ? "No pretrained models yet: upload one below, or make one from a model's page."
+        : "No pretrained models yet.");
     } else if (loaded) {
       const noun = kind === "models" ? "model" : "dataset";
       empty.replaceChildren(`No ${kind} yet. `,
