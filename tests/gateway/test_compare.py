@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from digits_gateway.controllers import compare
 from tests.gateway.helpers import until
 
 
@@ -110,3 +111,22 @@ async def test_page_and_access(client) -> None:
     assert (await client.get("/api/v1/compare", params={"ids": "a,b"})).status_code == 401
     r = await client.get("/models/compare", params={"ids": "a,b"})
     assert r.status_code == 302 and r.headers["location"].startswith("/login")
+
+
+def test_long_series_are_thinned_for_the_charts() -> None:
+    """2,500 points come back as at most 1,000, first and last kept, columns still aligned."""
+    n = 2500
+    series = {
+        "train": {
+            "epoch": [i / 100 for i in range(n)],
+            "iteration": list(range(n)),
+            "time": [float(i) for i in range(n)],
+            "values": {"loss": [1.0 / (i + 1) for i in range(n)]},
+        }
+    }
+    got = compare.thinned(series)["train"]
+    assert len(got["iteration"]) <= compare.MAX_POINTS
+    assert got["iteration"][0] == 0 and got["iteration"][-1] == n - 1
+    assert got["values"]["loss"] == [1.0 / (i + 1) for i in got["iteration"]]
+    assert got["epoch"] == [i / 100 for i in got["iteration"]]
+    assert compare.thinned({"val": series["train"]}, limit=n)["val"] is series["train"]

@@ -22,6 +22,7 @@ from digits_gateway.readmodel import comparison, queries
 from digits_gateway.readmodel.queries import Job
 
 MAX_RUNS = 20
+MAX_POINTS = 1000  # per run and phase in the JSON
 FINISHED = ("Done", "Error", "Aborted")
 
 # (key, label): the settings a comparison shows, in this order. lr_* parameters count only for
@@ -204,6 +205,24 @@ def summary(series: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def thinned(series: dict[str, dict[str, Any]], limit: int = MAX_POINTS) -> dict[str, Any]:
+    """At most `limit` points per phase (every k-th, the last always kept): a chart a screen
+    wide shows no more, and the page polls this every few seconds. Summaries use every point."""
+    out: dict[str, Any] = {}
+    for phase, columns in series.items():
+        n = len(columns["epoch"])
+        if n <= limit:
+            out[phase] = columns
+            continue
+        step = math.ceil(n / limit)
+        keep = [*range(0, n - 1, step), n - 1]
+        out[phase] = {
+            **{k: [v[i] for i in keep] for k, v in columns.items() if k != "values"},
+            "values": {name: [v[i] for i in keep] for name, v in columns["values"].items()},
+        }
+    return out
+
+
 def _duration(history: list[tuple[str, datetime]], status: str) -> float | None:
     """Seconds from the first Running to the end (or now, while it is unfinished)."""
     started = next((at for s, at in history if s == "Running"), None)
@@ -233,7 +252,7 @@ def compare_view(gw: Gateway, ids: str | None, group: str | None) -> dict[str, A
             "url": f"/models/{j.id}",
             "settings": _settings(j, datasets),
             "summary": summary(series.get(j.id, {})),
-            "metrics": series.get(j.id, {}),
+            "metrics": thinned(series.get(j.id, {})),
         }
         for j in jobs
     ]
@@ -268,10 +287,11 @@ async def compare_json(gw: Gateway, ids: Ids = None, group: Group = None) -> dic
     Returns `runs` sorted best validation accuracy first, each with `settings`, `summary`
     (best_val_accuracy, best_val_accuracy_epoch, best_val_loss, final_val_loss,
     final_train_loss), `status`, `finished`, `duration_seconds` and `metrics` (phase →
-    `{epoch: [], iteration: [], values: {name: []}}` columns); `settings.differ` (rows with one
-    value per run, in `runs` order, `numeric` when all are numbers) and `settings.same`;
-    `missing` (asked-for ids that name no live model); `best_run`; `finished` (every run ended:
-    stop polling). 400 naming `ids` or `group` for no ids, more than 20, or both given.
+    `{epoch: [], iteration: [], time: [], values: {name: []}}` columns, thinned to at most
+    1,000 points each, the last kept; `time` is when a point was measured, epoch seconds);
+    `settings.differ` (rows with one value per run, in `runs` order, `numeric` when all are
+    numbers) and `settings.same`; `missing` (asked-for ids that name no live model); `best_run`;
+    `finished` (every run ended: stop polling). 400 naming `ids` or `group` for no ids, more than 20, or both given.
     """
     return compare_view(gw, ids, group)
 
