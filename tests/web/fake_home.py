@@ -31,6 +31,7 @@ M_B = "20261128-091000-a002"  # lr-sweep, done, the best
 M_RUN = "20261128-100000-b003"  # bob's, running: its sparkline grows live
 M_OLD = "20261128-070000-a004"  # aborted, no metrics
 M_BOB = "20261128-093000-b005"  # bob's, done
+M_LATE = "20261128-110000-a006"  # created while the page is open (`/test/home?late=1`)
 GROUP = "lr-sweep"
 BASE_LOSS = [2.3, 1.7, 1.3]
 
@@ -151,14 +152,15 @@ def _running_model() -> dict[str, Any]:
 
 
 @get("/test/home", sync_to_thread=False)
-def home_page(request: Request) -> Template:
-    """The real home template, reading this module's list and stream."""
+def home_page(request: Request, late: bool = False) -> Template:
+    """The real home template, reading this module's list and stream (`late`: a job of the
+    lr-sweep group is created once the stream has run)."""
     return _page(
         "home.html",
         "Home",
         current_user(request),
         listing_url="/test/home/completed_jobs.json",
-        events_url="/test/home/events",
+        events_url="/test/home/events" + ("?late=1" if late else ""),
     )
 
 
@@ -186,7 +188,7 @@ def _sse(kind: str, payload: dict[str, Any], n: int) -> ServerSentEventMessage:
     return ServerSentEventMessage(event=kind, data=json.dumps(payload), id=str(n), retry=600_000)
 
 
-async def _stream() -> AsyncIterator[ServerSentEventMessage]:
+async def _stream(late: bool) -> AsyncIterator[ServerSentEventMessage]:
     jobs = [
         {k: j[k] for k in ("id", "type", "name", "status", "username", "group", "tags")}
         | {"progress": _running_model()["progress"] if j["id"] == M_RUN else j["progress"]}
@@ -198,12 +200,17 @@ async def _stream() -> AsyncIterator[ServerSentEventMessage]:
         PROGRESS_SENT[0] += 1
         progress = {"job_id": M_RUN, "progress": _running_model()["progress"], "eta_seconds": 60}
         yield _sse("progress", progress, n + 2)
+    if late:
+        # As the real projection's first status event: no group, owner or network in it.
+        JOBS[M_LATE] = _job(M_LATE, "model", "late-run", "alice", "Initialized", group=GROUP)
+        created = {"job_id": M_LATE, "type": "model", "name": "late-run", "status": "Initialized"}
+        yield _sse("status", created, 9)
 
 
 @get("/test/home/events", sync_to_thread=False)
-def home_events() -> ServerSentEvent:
-    """History, then three progress events of the running model."""
-    return ServerSentEvent(_stream())
+def home_events(late: bool = False) -> ServerSentEvent:
+    """History, then three progress events of the running model (and a new job, `late`)."""
+    return ServerSentEvent(_stream(late))
 
 
 def _refuse(request: Request, job_id: str, verb: str) -> Response[Any] | None:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.web import fake_home
-from tests.web.fake_home import DS_BOB, GROUP, M_A, M_B, M_BOB, M_OLD, M_RUN
+from tests.web.fake_home import DS_BOB, GROUP, M_A, M_B, M_BOB, M_LATE, M_OLD, M_RUN
 from tests.web.fake_site import sign_in
 from tests.web.test_contrast import contrast_failures
 
@@ -61,6 +61,15 @@ def test_groups_are_sections_with_a_compare_link(page: Page, site: str, errors: 
     expect(page.locator('#datasets-table tbody[data-group="vision"]')).to_contain_text("cifar-bob")
     expect(row(page, DS_BOB).locator(".owner-cell")).to_have_text("bob")
     assert errors == []
+
+
+def test_a_job_created_meanwhile_joins_its_group(page: Page, site: str) -> None:
+    """Its first live event names no group: the list re-reads the job and files it there."""
+    open_home(page, site, "?late=1")
+    late = page.locator(f'#models-table tbody[data-group="{GROUP}"] tr[data-job-id="{M_LATE}"]')
+    expect(late).to_have_count(1, timeout=10_000)
+    expect(late.locator(".owner-cell")).to_have_text("alice")
+    expect(page.locator("#models-count")).to_have_text("(6)")
 
 
 def test_search_filters_and_sort_live_in_the_url(page: Page, site: str, errors: list[str]) -> None:

@@ -317,7 +317,8 @@ async function refreshMetrics() {
   try {
     if (ids.length) {
       const data = await getJSON(`${LISTING}?ids=${ids.map(encodeURIComponent).join(",")}`);
-      for (const job of [...(data.running || []), ...(data.models || [])]) {
+      // Every bucket: a new job's group, owner and network come from here, not its first event.
+      for (const job of KINDS.flatMap((k) => data[k] || []).concat(data.running || [])) {
         if (ids.includes(job.id) && jobs.has(job.id)) upsert(jobs.get(job.id).kind, job);
       }
       layout();
