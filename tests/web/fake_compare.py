@@ -17,6 +17,7 @@ from litestar.response import Response, Template
 from digits_gateway.controllers import compare
 from digits_gateway.forms import FormErrors
 from digits_gateway.pages import current_user
+from tests.web import fake_site
 
 RUN_A = "20261201-090000-aaaa"
 RUN_B = "20261201-091000-bbbb"
@@ -104,18 +105,63 @@ def _run(run_id: str) -> dict[str, Any]:
     }
 
 
+def _columns(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fake model page's metric events as /api/v1/compare's columns."""
+    out: dict[str, Any] = {}
+    for p in sorted(points, key=lambda p: p["iteration"]):
+        s = out.setdefault(p["phase"], {"epoch": [], "iteration": [], "time": [], "values": {}})
+        n = len(s["epoch"])
+        s["epoch"].append(p["epoch"])
+        s["iteration"].append(p["iteration"])
+        s["time"].append(NOW + p["iteration"])
+        for name, value in p["values"].items():
+            s["values"].setdefault(name, [None] * n).append(value)
+        for column in s["values"].values():
+            column.extend([None] * (n + 1 - len(column)))
+    return out
+
+
+def _home_run(run_id: str) -> dict[str, Any]:
+    """The home page's two models (lenet-mnist training, fresh-model queued), so its
+    Compare button leads somewhere real."""
+    training = run_id == fake_site.MODEL
+    series = _columns(fake_site.HISTORY_METRICS + fake_site.LIVE_METRICS) if training else {}
+    settings = {key: None for key, _ in compare.SETTINGS}
+    settings.update({k: v for k, v in SPEC.items() if k in settings})
+    settings.update(
+        network="lenet" if training else "alexnet", dataset="mnist-28", learning_rate=0.01
+    )
+    return {
+        "id": run_id,
+        "name": "lenet-mnist" if training else "fresh-model",
+        "status": "Running" if training else "Initialized",
+        "username": "alice",
+        "group": "",
+        "created": "2026-11-27T11:00:00+00:00",
+        "duration_seconds": 597.0 if training else None,
+        "finished": False,
+        "url": f"/models/{run_id}",
+        "settings": settings,
+        "summary": compare.summary(series),
+        "metrics": series,
+    }
+
+
+HOME_RUNS = (fake_site.MODEL, fake_site.NEW_MODEL)
+
+
 def fake_view(ids: str | None, group: str | None) -> dict[str, Any]:
     """/api/v1/compare's shape (compare.compare_view) over the fake runs."""
     wanted = compare.requested_ids(ids, group)
     if wanted is None:
         wanted = list(RUNS) if (group or "").strip() == GROUP else []
-    runs = [_run(i) for i in wanted if i in RUNS]
+    runs = [_run(i) if i in RUNS else _home_run(i) for i in wanted if i in (*RUNS, *HOME_RUNS)]
     runs.sort(key=lambda r: -(r["summary"]["best_val_accuracy"] or -math.inf))
     best = runs[0]["id"] if runs and runs[0]["summary"]["best_val_accuracy"] else None
     return {
         "group": group.strip() if group is not None else None,
         "runs": runs,
-        "missing": [i for i in wanted if i not in RUNS],
+        "missing": [i for i in wanted if i not in (*RUNS, *HOME_RUNS)],
         "max_runs": compare.MAX_RUNS,
         "best_run": best,
         "finished": all(r["finished"] for r in runs),

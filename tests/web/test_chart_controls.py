@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.web import fake_compare
 from tests.web.fake_compare import RUN_A, RUN_B, RUN_C
-from tests.web.fake_site import MODEL, sign_in
+from tests.web.fake_site import MODEL, NEW_MODEL, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -186,3 +186,26 @@ def test_model_page_controls_fit(
     )
     page.locator("#combined-chart").scroll_into_view_if_needed()
     page.screenshot(path=screenshots / f"model-charts-{scheme}-{width}.png")
+
+
+def test_keyboard_only_from_the_job_list(page: Page, site: str, errors: list[str]) -> None:
+    """Home → tick two models → Compare → toggle a series, all from the keyboard."""
+    sign_in(page, site, "alice")
+    page.goto(f"{site}/")
+    if page.locator("#sel-compare").count() == 0:
+        pytest.skip("the job list has no Compare button (the home page's selection is not in)")
+    expect(page.locator(f'#models-rows tr[data-job-id="{NEW_MODEL}"]')).to_have_count(1)
+    page.locator("body").focus()
+    for name in ("lenet-mnist", "fresh-model"):
+        tab_to(page, f'#models-rows input[aria-label="Select {name}"]')
+        page.keyboard.press("Space")
+    tab_to(page, "#sel-compare")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/models/compare?ids=*")
+    expect(page.locator("#results-table tbody tr")).to_have_count(2)
+    expect(page.locator('#settings-diff tbody tr[data-setting="network"]')).to_have_count(1)
+    tab_to(page, '.chart-controls input[data-label="lenet-mnist"]')
+    page.keyboard.press("Space")
+    s = state(page, "chart-train-loss")
+    assert s["shown"][s["labels"].index("lenet-mnist")] is False
+    assert errors == []
