@@ -209,3 +209,29 @@ def test_keyboard_only_from_the_job_list(page: Page, site: str, errors: list[str
     s = state(page, "chart-train-loss")
     assert s["shown"][s["labels"].index("lenet-mnist")] is False
     assert errors == []
+
+
+def test_zoom_holds_while_data_arrives(page: Page, site: str, errors: list[str]) -> None:
+    """A drag zoom is kept when the poll brings new epochs; Reset zoom shows them all."""
+    fake_compare.POLLS["count"] = 0
+    sign_in(page, site, "alice")
+    page.goto(site + COMPARE)
+    expect(page.locator("#results-table tbody tr")).to_have_count(3)
+    page.locator("#chart-val-loss").scroll_into_view_if_needed()
+    box = page.locator("#chart-val-loss .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + 30)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 30, steps=5)
+    page.mouse.up()
+    zoomed = state(page, "chart-val-loss")
+    assert zoomed["xmax"] < zoomed["xs"][-1]
+    row_c = page.locator(f'#results-table tr[data-run-id="{RUN_C}"] .badge')
+    expect(row_c).to_contain_text("Done", timeout=15_000)  # the poll brought epochs 4-6
+    after = state(page, "chart-val-loss")
+    assert after["cols"][2][-1] is not None  # RUN_C (third colour) reached epoch 6
+    assert (after["xmin"], after["xmax"]) == (zoomed["xmin"], zoomed["xmax"])
+    page.get_by_role("button", name="Reset zoom").click()
+    reset = state(page, "chart-val-loss")
+    assert (reset["xmin"], reset["xmax"]) == (reset["xs"][0], reset["xs"][-1])
+    assert errors == []

@@ -147,6 +147,7 @@ export function liveChart(container, makeOptions, data, options = {}) {
   }
   const current = () => (typeof source === "function" ? source(view) : source);
 
+  let zoomed = false;
   let base = null;  // makeOptions' answer for the chart as built (colours read once per build)
 
   function build() {
@@ -154,8 +155,15 @@ export function liveChart(container, makeOptions, data, options = {}) {
     width = Math.max(200, Math.floor(container.clientWidth));
     base = makeOptions(palette(), width, view);
     const made = applyView(base, current(), view);
+    zoomed = false;
     made.opts.hooks = {
       ...made.opts.hooks,
+      // A drag zoom holds while data keeps arriving; Reset zoom or a double-click ends it.
+      setScale: [...(made.opts.hooks?.setScale || []), (u, key) => {
+        if (key !== "x") return;
+        const xs = u.data[0];
+        zoomed = xs.length > 1 && (u.scales.x.min > xs[0] || u.scales.x.max < xs[xs.length - 1]);
+      }],
       setSeries: [...(made.opts.hooks?.setSeries || []), (u, i) => {
         if (i == null || i < 1 || building) return;
         const s = u.series[i];
@@ -178,7 +186,7 @@ export function liveChart(container, makeOptions, data, options = {}) {
       if (!chart) return;
       const data = current();
       if (data.length !== base.series.length) build();  // series came or went: new options
-      else chart.setData(applyView(base, data, view).data);
+      else chart.setData(applyView(base, data, view).data, !zoomed);
     },
     setView(next) {
       view = next;
