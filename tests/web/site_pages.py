@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.web.fake_compare import GROUP, RUN_A, RUN_B, RUN_C
 from tests.web.fake_modelpage import MANY
 from tests.web.fake_site import DS_BUILDING, DS_DONE, DS_RUNNING, MODEL, sign_in
 
@@ -40,7 +41,14 @@ SITE_PAGES: list[SitePage] = [
     SitePage("model", f"/models/{MODEL}"),
     SitePage("model-59-snapshots", f"/models/{MANY}"),
     SitePage("compare", f"/models/compare?ids={MODEL}"),
+    SitePage("compare-3-runs", f"/models/compare?ids={RUN_A},{RUN_B},{RUN_C}"),
+    SitePage("compare-group", f"/models/compare?group={GROUP}"),
     SitePage("classify-one", "/test/classify"),
+    SitePage("classify-one-epoch-1", "/test/classify-one"),
+    SitePage("classify-many", "/test/classify-many"),
+    SitePage("top-n", "/test/top-n"),
+    SitePage("form-error", f"/test/form-error?job_id={MODEL}"),
+    SitePage("missing-job", "/test/missing-job"),
     SitePage("pretrained-new", "/pretrained_models/new"),
     SitePage("cluster", "/cluster"),
     SitePage("admin-home", "/", "admin"),
