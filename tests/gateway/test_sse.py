@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 
@@ -43,6 +44,7 @@ async def test_a_job_stream_starts_with_history_then_goes_live(live_url, backend
     """history carries every metric point so far; later changes arrive as typed events."""
     async with live_client(live_url, "alice") as http:
         model_id = await model_job(http, backend)
+        before = time.time()
         await backend.metric(model_id, 0)
         await backend.metric(model_id, 1)
         await until(lambda: _points(http, model_id, 2))
@@ -53,6 +55,9 @@ async def test_a_job_stream_starts_with_history_then_goes_live(live_url, backend
             assert history.event == "history"
             assert history.data["status"] == "Initialized"
             assert [p["iteration"] for p in history.data["metrics"]] == [0, 1]
+            # When each point was measured: the model page charts by wall time.
+            first, second = (p["occurred"] for p in history.data["metrics"])
+            assert before <= first <= second <= time.time()
             assert set(cursor(history)) == {
                 subjects.STREAM_MODELS,
                 subjects.STREAM_METRICS,
@@ -64,6 +69,8 @@ async def test_a_job_stream_starts_with_history_then_goes_live(live_url, backend
             await backend.snapshot(model_id, 1.0)
             got = await take(events, 4)
     by_kind = {e.event: e.data for e in got}
+    occurred = by_kind["metric"].pop("occurred")
+    assert second <= occurred <= time.time()
     assert by_kind["status"] == {
         "job_id": model_id,
         "type": "model",
@@ -155,6 +162,7 @@ async def test_resume_replays_status_snapshot_and_progress_missed_meanwhile(
     # Per stream in order; progress has its own stream (sorted after the models stream's).
     assert [e.event for e in replay] == ["status", "snapshot", "progress", "metric"]
     assert replay[2].data["progress"] == 0.2  # only the latest progress is kept
+    assert isinstance(replay[3].data["occurred"], float)  # a replayed point keeps its time
     assert live.event == "status" and live.data["status"] == "Done"
     assert cursor(live)[subjects.STREAM_MODELS] > cursor(replay[-1])[subjects.STREAM_MODELS]
 

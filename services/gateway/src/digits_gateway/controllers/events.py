@@ -200,6 +200,7 @@ def _history(cur: queries.Cursor, job: queries.Job) -> dict[str, Any]:
                 "iteration": p.iteration,
                 "phase": p.phase,
                 "values": p.values,
+                "occurred": p.occurred,  # charts by wall time
             }
             for p in queries.metrics(cur, job.id)
         ]

@@ -54,6 +54,7 @@ def apply(tx: duckdb.DuckDBPyConnection, items: Sequence[tuple[int, Any]]) -> li
             "iteration": e.iteration,
             "phase": e.phase,
             "values": e.values,
+            "occurred": e.occurred_at.timestamp(),
         }
         live.append(LiveEvent(stream=STREAM, seq=seq, job_id=e.model_id, kind="metric", data=data))
     if rows:

@@ -215,16 +215,21 @@ def snapshot_epochs(cur: Cursor, job_ids: Iterable[str]) -> dict[str, list[float
 def metrics(cur: Cursor, job_id: str, after_seq: int = 0) -> list[MetricPoint]:
     """A model's metric points recorded after `after_seq`, in stream order."""
     rows = cur.execute(
-        """select seq, epoch, iteration, phase, name, value from metrics
+        """select seq, epoch, iteration, phase, name, value, occurred from metrics
            where job_id = ? and seq > ? order by seq, name""",
         [job_id, after_seq],
     ).fetchall()
     points: dict[int, MetricPoint] = {}
-    for seq, epoch, iteration, phase, name, value in rows:
+    for seq, epoch, iteration, phase, name, value, occurred in rows:
         point = points.get(seq)
         if point is None:
             point = points[seq] = MetricPoint(
-                seq=seq, epoch=epoch, iteration=iteration, phase=phase, values={}
+                seq=seq,
+                epoch=epoch,
+                iteration=iteration,
+                phase=phase,
+                values={},
+                occurred=occurred,
             )
         point.values[name] = value
     return list(points.values())

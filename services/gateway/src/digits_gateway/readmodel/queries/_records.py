@@ -79,6 +79,7 @@ class MetricPoint(msgspec.Struct, kw_only=True):
     iteration: int
     phase: str
     values: dict[str, float | None]
+    occurred: float | None = None  # when it was measured (epoch seconds; None if not kept)
 
 
 def json_column(text: str | None, default: Any) -> Any:

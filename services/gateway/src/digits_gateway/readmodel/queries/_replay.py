@@ -80,6 +80,7 @@ def metric_events_since(cur: Cursor, job_id: str, after_seq: int) -> list[LiveEv
                 "iteration": p.iteration,
                 "phase": p.phase,
                 "values": p.values,
+                "occurred": p.occurred,
             },
         )
         for p in metrics(cur, job_id, after_seq)
