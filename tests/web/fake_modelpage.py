@@ -51,7 +51,15 @@ def _model(job_id: str, name: str, snapshots: list[int]) -> dict[str, Any]:
 fake_site.MODELS[MANY] = _model(MANY, "lenet-60-epochs", MANY_EPOCHS)
 fake_site.MODELS[FRESH] = _model(FRESH, "fresh-run", [])
 
-# The real history's metric points ({seq, epoch, iteration, phase, values}).
+# MODEL's points as the real gateway sends them: each with `occurred`, when it was measured
+# (epoch seconds), here 2 s an iteration over the last ten minutes, val 1.5 s after its train.
+MODEL_RUN_START = fake_site.NOW - 600
+for _point in fake_site.HISTORY_METRICS + fake_site.LIVE_METRICS:
+    _point["occurred"] = (
+        MODEL_RUN_START + 2 * _point["iteration"] + (1.5 if _point["phase"] == "val" else 0)
+    )
+
+# The real history's metric points ({seq, epoch, iteration, phase, values, occurred}).
 MANY_METRICS = [
     {
         "seq": 1,
@@ -59,6 +67,7 @@ MANY_METRICS = [
         "iteration": 5900,
         "phase": "val",
         "values": {"loss": 3.2e-7, "accuracy": 1.0},
+        "occurred": fake_site.NOW - 20.0,
     },
     {
         "seq": 2,
@@ -66,6 +75,7 @@ MANY_METRICS = [
         "iteration": 5933,
         "phase": "train",
         "values": {"loss": -1.4305115e-06, "learning_rate": 0.000769},
+        "occurred": fake_site.NOW - 5.0,
     },
 ]
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web import fake_compare
+from tests.web import fake_compare, fake_site
 from tests.web.fake_compare import RUN_A, RUN_B, RUN_C
+from tests.web.fake_modelpage import FRESH, MODEL_RUN_START
 from tests.web.fake_site import MODEL, NEW_MODEL, sign_in
 
 pytestmark = pytest.mark.browser
@@ -85,6 +86,87 @@ def test_model_page_controls(page: Page, site: str, errors: list[str]) -> None:
     page.get_by_role("button", name="Reset zoom").click()
     reset = state(page, "combined-chart")
     assert reset["xmin"] == reset["xs"][0] and reset["xmax"] == reset["xs"][-1]
+    assert errors == []
+
+
+XAXIS = """(id) => {
+    const u = document.getElementById(id).uplotChart.uplot;
+    return [u.series[0].label, u.axes[0].label, u.axes[0].values(u, [90, 600], 0, 0, 0)];
+}"""
+
+
+def test_model_page_x_axis_by_iteration_and_wall_time(
+    page: Page, site: str, errors: list[str]
+) -> None:
+    """Both model charts follow the x axis: epoch, iteration, or wall time from the first
+    point measured; the live points (epoch 2.1 to 3) are drawn in every mode."""
+    sign_in(page, site, "alice")
+    page.goto(f"{site}/models/{MODEL}")
+    expect(page.locator("#kn-best-acc")).to_contain_text("97.12")  # the last live point is in
+    x_axis = page.get_by_label("X axis")
+    expect(x_axis.locator("option")).to_have_text(["Epoch", "Iteration", "Wall time"])
+    points = fake_site.HISTORY_METRICS + fake_site.LIVE_METRICS
+    lr = state(page, "lr-chart")
+    assert lr["xs"] == sorted(p["epoch"] for p in points if p["phase"] == "train")
+
+    x_axis.select_option("iteration")
+    combined, lr = state(page, "combined-chart"), state(page, "lr-chart")
+    assert combined["xs"] == sorted({p["iteration"] for p in points})
+    assert lr["xs"] == [p["iteration"] for p in points if p["phase"] == "train"]
+    assert combined["cols"][2][-1] == pytest.approx(97.12)  # live val accuracy, iteration 300
+    assert page.evaluate(XAXIS, "lr-chart")[:2] == ["Iteration", "Iteration"]
+
+    x_axis.select_option("time")
+    combined, lr = state(page, "combined-chart"), state(page, "lr-chart")
+    start = min(p["occurred"] for p in points)
+    assert combined["xs"] == sorted(p["occurred"] - start for p in points)
+    assert combined["xs"][0] == 0 and lr["xs"][-1] == points[-2]["occurred"] - start
+    assert start == MODEL_RUN_START + 20  # iteration 10 was the first measured
+    for chart in ("combined-chart", "lr-chart"):
+        assert page.evaluate(XAXIS, chart) == ["Wall time", "Wall time", ["90 s", "10 min"]]
+    # Zoom and reset work on the time axis too.
+    page.get_by_role("button", name="Reset zoom").click()
+    reset = state(page, "combined-chart")
+    assert (reset["xmin"], reset["xmax"]) == (0, combined["xs"][-1])
+
+    x_axis.select_option("epoch")
+    assert state(page, "lr-chart")["xs"] == sorted(
+        p["epoch"] for p in points if p["phase"] == "train"
+    )
+    assert errors == []
+
+
+def push_fresh(page: Page, site: str, kind: str, **payload: object) -> None:
+    """One live event to the open FRESH model page."""
+    answer = page.request.post(
+        f"{site}/test/modelpage/events", data={"kind": kind, "payload": payload}
+    )
+    assert answer.ok and answer.json()["listeners"] >= 1
+
+
+def test_model_page_wall_time_arrives_with_live_points(
+    page: Page, site: str, errors: list[str]
+) -> None:
+    """A run without points offers epoch only; live points that carry their time add
+    Iteration and Wall time, and a point arriving in the wall-time view is drawn there."""
+    sign_in(page, site, "alice")
+    page.goto(f"{site}/models/{FRESH}")
+    expect(page.locator("#live-state")).to_have_text("Live")
+    expect(page.get_by_label("X axis")).to_be_hidden()  # nothing to choose between yet
+    t0 = fake_site.NOW
+    point = {"phase": "train", "values": {"loss": 2.0, "learning_rate": 0.01}}
+    push_fresh(page, site, "metric", epoch=0.1, iteration=10, occurred=t0, **point)
+    x_axis = page.get_by_label("X axis")
+    expect(x_axis.locator("option")).to_have_text(["Epoch", "Iteration", "Wall time"])
+    x_axis.select_option("time")
+    push_fresh(page, site, "metric", epoch=0.2, iteration=20, occurred=t0 + 30, **point)
+    val = {"phase": "val", "values": {"loss": 1.0, "accuracy": 0.5}}
+    push_fresh(page, site, "metric", epoch=0.2, iteration=20, occurred=t0 + 31, **val)
+    expect(page.locator("#kn-val-loss")).to_have_text("1")
+    assert state(page, "lr-chart")["xs"] == [0, 30]
+    combined = state(page, "combined-chart")
+    assert combined["xs"] == [0, 30, 31] and combined["cols"][2] == [None, None, 50]
+    expect(x_axis).to_have_value("time")
     assert errors == []
 
 

@@ -18,8 +18,9 @@ export const X_LABELS = { epoch: "Epoch", iteration: "Iteration", time: "Wall ti
 
 /**
  * A controls bar inserted before `anchor`. `xModes` are the x axes the charts' data offers
- * ("epoch", "iteration"); the select is shown only when there is a choice. Charts attach
- * themselves (liveChart does) and get setView(view) on every change.
+ * ("epoch", "iteration", "time"); the select is shown only when there is a choice, and
+ * setXModes() changes the offer when live data brings another. Charts attach themselves
+ * (liveChart does) and get setView(view) on every change.
  */
 export function chartControls(anchor, { xModes = ["epoch"], label = "Chart controls" } = {}) {
   ensureStylesheet();
@@ -34,8 +35,8 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
     "aria-describedby": id("smooth-out"),
   });
   const smoothOut = el("output", { id: id("smooth-out"), for: id("smooth") }, "off");
-  const xSelect = el("select", { id: id("x"), class: "cc-x" },
-    ...xModes.map((m) => el("option", { value: m }, X_LABELS[m] || m)));
+  const xSelect = el("select", { id: id("x"), class: "cc-x" });
+  const xItem = el("span", { class: "cc-item" }, el("label", { for: id("x") }, "X axis"), xSelect);
   const reset = el("button", { type: "button", class: "btn btn-small cc-reset" }, "Reset zoom");
   const seriesBox = el("fieldset", { class: "cc-series" }, el("legend", {}, "Series"));
 
@@ -43,8 +44,7 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
     el("legend", { class: "cc-title" }, label),
     el("label", { class: "cc-item", for: id("log") }, log, " Log scale (y)"),
     el("span", { class: "cc-item" }, el("label", { for: id("smooth") }, "Smoothing"), smooth, smoothOut),
-    xModes.length > 1
-      ? el("span", { class: "cc-item" }, el("label", { for: id("x") }, "X axis"), xSelect) : null,
+    xItem,
     reset,
     seriesBox,
   );
@@ -52,6 +52,19 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
   anchor.before(bar);
 
   const apply = () => charts.forEach((c) => c.setView(view));
+
+  /** Offer these x axes; the current one falls back to the first when it is no longer offered. */
+  function setXModes(modes) {
+    const have = [...xSelect.options].map((o) => o.value);
+    if (have.length === modes.length && have.every((m, i) => m === modes[i])) return;
+    xSelect.replaceChildren(...modes.map((m) => el("option", { value: m }, X_LABELS[m] || m)));
+    xItem.hidden = modes.length < 2;
+    const fallback = !modes.includes(view.x);
+    if (fallback) view.x = modes[0];
+    xSelect.value = view.x;
+    if (fallback && charts.length) apply();
+  }
+  setXModes(xModes);
   log.addEventListener("change", () => { view.log = log.checked; apply(); });
   smooth.addEventListener("input", () => {
     view.smooth = Number(smooth.value);
@@ -96,5 +109,6 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
       if (charts.length) showSeries(charts[0].labels());
     },
     seriesToggled,
+    setXModes,
   };
 }

@@ -1,6 +1,6 @@
 // uPlot charts that take their colours from CSS variables, follow the theme and their container.
 import uPlot from "uplot";
-import { chartControls } from "./chart-controls.js";
+import { chartControls, X_LABELS } from "./chart-controls.js";
 import { fmtEpoch, fmtNumber } from "./util.js";
 
 /** Resolve a CSS colour variable (light-dark() included) to an rgb() string canvas understands. */
@@ -29,16 +29,43 @@ function axis(c, extra = {}) {
 }
 
 const legendValue = (u, v) => (v == null ? "—" : fmtNumber(v));
-const epochValue = (u, v) => (v == null ? "—" : fmtEpoch(v));
 
-/** Train loss + val loss (left axis), val accuracy % (right axis) over epochs. */
-export function combinedOptions(c, width) {
+/** Seconds as a short tick label: 45 s, 12 min, 1.5 h. */
+export function shortDuration(s) {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Number((s / 60).toPrecision(3))} min`;
+  return `${Number((s / 3600).toPrecision(3))} h`;
+}
+
+/** How an x value reads on the axis the controls picked (wall time: seconds from the start). */
+export const xText = (mode) => (mode === "time" ? shortDuration : mode === "iteration" ? String : fmtEpoch);
+
+// Wall-time ticks at round seconds, minutes and hours (uPlot's 1-2-5 steps give "6.67 min").
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+  43200, 86400, 172800, 432000];
+
+/** The x series and x axis for an x mode ("epoch", "iteration" or "time"). */
+export function xSeries(mode) {
+  const text = xText(mode);
+  return { label: X_LABELS[mode] || "Epoch", value: (u, v) => (v == null ? "—" : text(v)) };
+}
+
+export function xAxis(c, mode) {
+  const text = xText(mode);
+  return axis(c, {
+    label: X_LABELS[mode] || "Epoch", values: (u, splits) => splits.map(text),
+    ...(mode === "time" ? { incrs: TIME_INCRS } : {}),
+  });
+}
+
+/** Train loss + val loss (left axis), val accuracy % (right axis) over the view's x. */
+export function combinedOptions(c, width, view = { x: "epoch" }) {
   return {
     width,
     height: 300,
     scales: { x: { time: false }, loss: { auto: true }, acc: { range: [0, 100] } },
     series: [
-      { label: "Epoch", value: epochValue },
+      xSeries(view.x),
       { label: "Train loss", scale: "loss", stroke: c.train, width: 1.5, spanGaps: true, value: legendValue },
       {
         label: "Val loss", scale: "loss", stroke: c.val, width: 2, dash: [8, 4], spanGaps: true,
@@ -50,7 +77,7 @@ export function combinedOptions(c, width) {
       },
     ],
     axes: [
-      axis(c, { label: "Epoch", values: (u, splits) => splits.map(fmtEpoch) }),
+      xAxis(c, view.x),
       axis(c, { scale: "loss", label: "Loss", values: (u, splits) => splits.map(fmtNumber) }),
       axis(c, { scale: "acc", side: 1, label: "Accuracy (%)", grid: { show: false } }),
     ],
@@ -59,18 +86,18 @@ export function combinedOptions(c, width) {
   };
 }
 
-/** Learning rate over epochs. */
-export function lrOptions(c, width) {
+/** Learning rate over the view's x. */
+export function lrOptions(c, width, view = { x: "epoch" }) {
   return {
     width,
     height: 180,
     scales: { x: { time: false }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     series: [
-      { label: "Epoch", value: epochValue },
+      xSeries(view.x),
       { label: "Learning rate", stroke: c.lr, width: 2, spanGaps: true, value: legendValue },
     ],
     axes: [
-      axis(c, { label: "Epoch", values: (u, splits) => splits.map(fmtEpoch) }),
+      xAxis(c, view.x),
       axis(c, { label: "Learning rate", size: 70, values: (u, splits) => splits.map(fmtNumber) }),
     ],
     cursor: { drag: { x: true, y: false } },

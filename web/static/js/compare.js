@@ -1,8 +1,8 @@
 // Compare runs: curves overlaid (one chart per metric, one series per run), results best first,
 // the settings that differ, and the sweep view. Polls /api/v1/compare while any run trains
 // (one request every few seconds, not one stream per run: browsers cap connections per host).
-import { chartControls, X_LABELS } from "./chart-controls.js";
-import { cssColor, liveChart } from "./charts.js";
+import { chartControls } from "./chart-controls.js";
+import { cssColor, liveChart, xAxis, xSeries } from "./charts.js";
 import { sweepPlot } from "./sweep.js";
 import { badge, el, fmtDuration, fmtEpoch, fmtNumber } from "./util.js";
 
@@ -35,13 +35,6 @@ function startOf(run) {
   return times.length ? Math.min(...times) : 0;
 }
 
-/** Seconds as a short tick label: 45 s, 12 min, 1.5 h. */
-function shortDuration(s) {
-  if (s < 120) return `${Math.round(s)} s`;
-  if (s < 7200) return `${Number((s / 60).toPrecision(3))} min`;
-  return `${Number((s / 3600).toPrecision(3))} h`;
-}
-
 /** Aligned data for one metric: the union of the runs' x values, one column per run. */
 function metricData(spec, view) {
   const xKey = ["iteration", "time"].includes(view.x) ? view.x : "epoch";
@@ -67,23 +60,20 @@ function labelOf(run) {
   return twins > 1 ? `${run.name} · ${run.id.slice(-4)}` : run.name;
 }
 
-const xText = (view) => (view.x === "time" ? shortDuration : view.x === "iteration" ? String : fmtEpoch);
-
 function chartOptions(spec) {
   return (c, width, view) => ({
     width,
     height: 240,
     scales: { x: { time: false }, y: { auto: true } },
     series: [
-      { label: X_LABELS[view.x] || "Epoch", value: (u, v) => (v == null ? "—" : xText(view)(v)) },
+      xSeries(view.x),
       ...runs.map((r, i) => ({
         label: labelOf(r), stroke: runColour(i), width: r.id === bestId() ? 2.5 : 1.5, dash: runDash(i),
         spanGaps: true, value: (u, v) => (v == null ? "—" : fmtNumber(v)),
       })),
     ],
     axes: [
-      { stroke: c.axis, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1 },
-        label: X_LABELS[view.x] || "Epoch", values: (u, splits) => splits.map(xText(view)) },
+      xAxis(c, view.x),
       { stroke: c.axis, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1 },
         size: 64, values: (u, splits) => splits.map(fmtNumber) },
     ],

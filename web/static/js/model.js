@@ -1,4 +1,5 @@
 // Model page: live loss/accuracy and learning-rate charts, key numbers, snapshots, status.
+import { chartControls } from "./chart-controls.js";
 import { combinedOptions, liveChart, lrOptions } from "./charts.js";
 import { forJob, jobPage } from "./job.js";
 import { connectLive } from "./live.js";
@@ -78,8 +79,11 @@ class Columns {
 }
 
 const TRAIN_LOSS = 1, VAL_LOSS = 2, VAL_ACC = 3;
-const combined = new Columns(3);
-const rates = new Columns(1);
+// The same points by each x axis the controls offer (wall time: when each was measured).
+const X_MODES = ["epoch", "iteration", "time"];
+const byX = Object.fromEntries(X_MODES.map((mode) => [mode, { combined: new Columns(3), rates: new Columns(1) }]));
+const { combined, rates } = byX.epoch;  // the key numbers and the CSV go by epoch
+let firstTime = Infinity;  // wall time counts from the first point measured
 const seen = new Set();
 let best = { acc: NaN, epoch: NaN };
 let progressEpoch = NaN;
@@ -93,26 +97,46 @@ function addMetric(m) {
   const key = `${m.phase}:${m.iteration ?? ""}:${x}`;
   if (seen.has(key)) return;  // a replay after reconnect
   seen.add(key);
+  const at = { epoch: x, iteration: num(m.iteration), time: num(m.occurred) };
+  if (at.time < firstTime) firstTime = at.time;
+  const put = (chart, column, value) => {
+    for (const mode of X_MODES) if (Number.isFinite(at[mode])) byX[mode][chart].set(at[mode], column, value);
+  };
   const values = m.values || {};
   const loss = num(values.loss);
   if (m.phase === "train") {
-    if (Number.isFinite(loss)) combined.set(x, TRAIN_LOSS, loss);
+    if (Number.isFinite(loss)) put("combined", TRAIN_LOSS, loss);
     const lr = num(values.learning_rate);
-    if (Number.isFinite(lr)) rates.set(x, 1, lr);
+    if (Number.isFinite(lr)) put("rates", 1, lr);
   } else if (m.phase === "val") {
-    if (Number.isFinite(loss)) combined.set(x, VAL_LOSS, loss);
+    if (Number.isFinite(loss)) put("combined", VAL_LOSS, loss);
     const acc = num(values.accuracy);
     if (Number.isFinite(acc)) {
       const pct = acc * 100;
-      combined.set(x, VAL_ACC, pct);
+      put("combined", VAL_ACC, pct);
       if (!(pct <= best.acc)) best = { acc: pct, epoch: x };
     }
   }
 }
 
+/** A chart's data for the view's x axis (uPlot's aligned columns). */
+const dataFor = (chart) => (view) => {
+  const mode = X_MODES.includes(view.x) ? view.x : "epoch";
+  const cols = byX[mode][chart].cols;
+  return mode === "time" ? [cols[0].map((t) => t - firstTime), ...cols.slice(1)] : cols;
+};
+
+/** The x axes the points so far offer: by wall time once any point carries its time. */
+function offeredModes() {
+  const has = (mode) => byX[mode].combined.length > 0 || byX[mode].rates.length > 0;
+  return X_MODES.filter((mode) => mode === "epoch" || has(mode));
+}
+
+// One controls bar for both charts, above the first.
+const controls = chartControls($("combined-chart").closest("figure"), { xModes: ["epoch"] });
 const charts = {
-  combined: liveChart($("combined-chart"), combinedOptions, combined.cols),
-  rates: liveChart($("lr-chart"), lrOptions, rates.cols),
+  combined: liveChart($("combined-chart"), combinedOptions, dataFor("combined"), { controls }),
+  rates: liveChart($("lr-chart"), lrOptions, dataFor("rates"), { controls }),
 };
 
 let queued = false;
@@ -123,8 +147,9 @@ function schedule() {
   queued = true;
   requestAnimationFrame(() => {
     queued = false;
-    charts.combined.set(combined.cols);
-    charts.rates.set(rates.cols);
+    controls.setXModes(offeredModes());
+    charts.combined.set(dataFor("combined"));
+    charts.rates.set(dataFor("rates"));
     const lastX = combined.length ? combined.cols[0][combined.length - 1] : NaN;
     const epoch = Math.max(Number.isFinite(progressEpoch) ? progressEpoch : -Infinity,
       Number.isFinite(lastX) ? lastX : -Infinity);
@@ -233,8 +258,8 @@ async function showDatasetName() {
 
 connectLive(`/jobs/${encodeURIComponent(job.id)}/events`, forJob(job.id, {
   history(h) {
-    combined.reset();
-    rates.reset();
+    for (const mode of X_MODES) Object.values(byX[mode]).forEach((columns) => columns.reset());
+    firstTime = Infinity;
     seen.clear();
     best = { acc: NaN, epoch: NaN };
     reported = { progress: NaN, eta: null };
