@@ -581,6 +581,7 @@ SESSIONS = CookieBackendConfig(secret=os.urandom(32), key="session", samesite="l
 def _extra_routes() -> list[Any]:
     """Routes of the per-area fake modules (imported late: they may read this module's data)."""
     from tests.web import (
+        fake_admin,
         fake_compare,
         fake_datasets,
         fake_hardware,
@@ -590,6 +591,7 @@ def _extra_routes() -> list[Any]:
     )
 
     areas = (fake_home, fake_results, fake_modelpage, fake_compare, fake_hardware, fake_datasets)
+    areas += (fake_admin,)
     return [route for area in areas for route in area.ROUTES]
 
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.web.fake_admin import PRETRAINED
 from tests.web.fake_compare import GROUP, RUN_A, RUN_B, RUN_C
 from tests.web.fake_modelpage import MANY
 from tests.web.fake_site import DS_BUILDING, DS_DONE, DS_RUNNING, MODEL, sign_in
@@ -50,8 +51,14 @@ SITE_PAGES: list[SitePage] = [
     SitePage("form-error", f"/test/form-error?job_id={MODEL}"),
     SitePage("missing-job", "/test/missing-job"),
     SitePage("pretrained-new", "/pretrained_models/new"),
+    SitePage("pretrained", f"/pretrained_models/{PRETRAINED}"),
     SitePage("cluster", "/cluster"),
     SitePage("admin-home", "/", "admin"),
+    SitePage("account", "/test/account"),
+    SitePage("account-new-token", "/test/account-new-token"),
+    SitePage("admin-users", "/test/admin-users", "admin"),
+    SitePage("admin-audit", "/admin/audit", "admin"),
+    SitePage("event-catalogue", "/events/catalogue", ""),
 ]
 
 

@@ -82,3 +82,36 @@ def test_phone_header_keeps_everything_reachable(contexts: Contexts) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
     finally:
         page.close()
+
+
+def test_user_menu_closes_on_escape_and_outside(contexts: Contexts) -> None:
+    """The header's user menu, by keyboard: Enter opens it, Escape (from inside it) closes it
+    with focus back on its summary; a click outside closes it, and so does tabbing out."""
+    page = contexts.page(SitePage("home", "/"), "light", "phone")
+    try:
+        menu = page.locator(".user-menu")
+        summary = menu.locator("summary")
+        account = menu.get_by_role("link", name="Your account")
+        summary.focus()
+        page.keyboard.press("Enter")
+        expect(menu).to_have_attribute("open", "")
+        page.keyboard.press("Tab")
+        expect(account).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(menu).not_to_have_attribute("open", "")
+        expect(summary).to_be_focused()
+
+        page.keyboard.press("Enter")
+        expect(account).to_be_visible()
+        page.locator("main h1, main h2").first.click()
+        expect(menu).not_to_have_attribute("open", "")
+        expect(account).to_be_hidden()
+
+        summary.focus()
+        page.keyboard.press("Enter")
+        expect(account).to_be_visible()
+        for _ in range(3):  # the link, Sign out, then the first focusable after the header
+            page.keyboard.press("Tab")
+        expect(menu).not_to_have_attribute("open", "")
+    finally:
+        page.close()

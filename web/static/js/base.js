@@ -35,3 +35,22 @@ label();
 hydrateTimes();
 applySizes();
 setInterval(() => hydrateTimes(), 30_000);
+
+// The user menu (a <details>) closes like a menu: on Escape, giving focus back to its
+// summary, and on a click or focus outside it.
+const userMenu = document.querySelector(".user-menu");
+if (userMenu) {
+  const summary = userMenu.querySelector("summary");
+  userMenu.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !userMenu.open) return;
+    event.preventDefault();
+    userMenu.open = false;
+    summary.focus();
+  });
+  document.addEventListener("click", (event) => {
+    if (userMenu.open && !userMenu.contains(event.target)) userMenu.open = false;
+  });
+  document.addEventListener("focusin", (event) => {
+    if (userMenu.open && !userMenu.contains(event.target)) userMenu.open = false;
+  });
+}
