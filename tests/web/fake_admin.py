@@ -1,5 +1,5 @@
 """Fake routes for the account, admin and reference pages (account, users, audit, event
-catalogue, a pretrained model), rendered with the real templates through the real page frame
+catalogue, a pretrained model, a classify-many job in progress), rendered with the real templates through the real page frame
 and render functions, on rows shaped as the read model returns them."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from litestar import Request, get
 from litestar.response import Template
 
@@ -14,7 +15,8 @@ from digits_gateway import pages
 from digits_gateway.controllers.catalogue import catalogue_view
 from digits_gateway.pages import current_user
 from digits_gateway.readmodel.queries import AuditEntry, TokenRow, UserRow
-from tests.web.fake_site import MODEL, NOW
+from digits_proto.inference import ManyStatus
+from tests.web.fake_site import MODEL, MODELS, NOW
 
 PRETRAINED = "20261127-130000-77aa"
 _T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -147,4 +149,31 @@ def pretrained(request: Request) -> Template:
     return pages.pretrained_page(dict(PRETRAINED_JOB), current_user(request))
 
 
-ROUTES = [account, account_new_token, admin_users, audit, catalogue, pretrained]
+MANY_RUN = "many-3f2a9c1d"
+MANY_STATUS = ManyStatus(run_id=MANY_RUN, job_id=MODEL, status="Running", done=312, total=1250)
+MANY_URL = f"/models/images/classification/classify_many/{MANY_RUN}"
+
+
+@get(MANY_URL, sync_to_thread=False)
+def many_progress(request: Request) -> Template:
+    """A classify-many job still running, as the real run route renders it."""
+    status = msgspec.to_builtins(MANY_STATUS)
+    return pages.classify_many_progress_page(dict(MODELS[MODEL]), status, current_user(request))
+
+
+@get(MANY_URL + ".json", sync_to_thread=False)
+def many_progress_json() -> dict[str, Any]:
+    """What the page polls: the status, still running (the real route's shape)."""
+    return msgspec.to_builtins(MANY_STATUS) | {"result": None}
+
+
+ROUTES = [
+    account,
+    account_new_token,
+    admin_users,
+    audit,
+    catalogue,
+    pretrained,
+    many_progress,
+    many_progress_json,
+]

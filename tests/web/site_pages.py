@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.web.fake_admin import PRETRAINED
+from tests.web.fake_admin import MANY_URL, PRETRAINED
 from tests.web.fake_compare import GROUP, RUN_A, RUN_B, RUN_C
 from tests.web.fake_modelpage import MANY
 from tests.web.fake_site import DS_BUILDING, DS_DONE, DS_RUNNING, MODEL, sign_in
@@ -48,6 +48,7 @@ SITE_PAGES: list[SitePage] = [
     SitePage("classify-one-epoch-1", "/test/classify-one"),
     SitePage("classify-many", "/test/classify-many"),
     SitePage("top-n", "/test/top-n"),
+    SitePage("classify-many-running", MANY_URL),
     SitePage("form-error", f"/test/form-error?job_id={MODEL}"),
     SitePage("missing-job", "/test/missing-job"),
     SitePage("pretrained-new", "/pretrained_models/new"),
