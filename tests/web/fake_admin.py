@@ -149,7 +149,7 @@ def pretrained(request: Request) -> Template:
     return pages.pretrained_page(dict(PRETRAINED_JOB), current_user(request))
 
 
-MANY_RUN = "many-3f2a9c1d"
+MANY_RUN = "20261127-113000-3f2a"  # a run id as the real route accepts it
 MANY_STATUS = ManyStatus(run_id=MANY_RUN, job_id=MODEL, status="Running", done=312, total=1250)
 MANY_URL = f"/models/images/classification/classify_many/{MANY_RUN}"
 
