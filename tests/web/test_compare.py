@@ -126,3 +126,65 @@ def test_screens(
     failures = contrast_failures(page, site)
     assert not failures, "\n".join(f"{f['target']}: {f['why']}" for f in failures)
     page.screenshot(path=screenshots / f"compare-{scheme}-{width}.png", full_page=True)
+
+
+def test_sweep_fits_a_phone_or_scrolls_in_its_card(
+    page: Page, site: str, screenshots: Path, errors: list[str]
+) -> None:
+    """At 390 px the parallel coordinates are drawn at the card's width: every axis and label
+    inside it, nothing cut. With more axes than fit, the plot scrolls inside its card, and that
+    scroller can be focused and is named."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_compare(page, site)
+    card = page.locator("#sweep-card")
+    card.scroll_into_view_if_needed()
+    scroller = page.locator("#sweep-plot .sweep-scroll")
+    fits = scroller.evaluate("(el) => el.scrollWidth <= el.clientWidth")
+    assert fits, "the sweep plot is cut at 390 px"
+    inner = card.evaluate(
+        """(card) => {
+            const box = card.getBoundingClientRect();
+            return [...card.querySelectorAll(".sweep-label, .sweep-tick, .sweep-axis")].every((n) => {
+                const r = n.getBoundingClientRect();
+                return r.left >= box.left && r.right <= box.right;
+            });
+        }"""
+    )
+    assert inner, "a sweep label or axis lies outside its card"
+    expect(page.locator("#sweep-plot .sweep-label")).to_have_text(
+        ["Base learning rate (log)", "Batch size", "Best val accuracy (%)"]
+    )
+    assert scroller.get_attribute("tabindex") is None  # nothing to scroll: no extra tab stop
+    card.screenshot(path=screenshots / "compare-sweep-390.png")
+
+    # Six settings that differ: too many axes for 390 px.
+    crowded = page.evaluate(
+        """async () => {
+            const { sweepPlot } = await import("/static/js/sweep.js");
+            const host = document.getElementById("sweep-plot");
+            const runs = [0, 1, 2].map((i) => ({
+                id: `r${i}`, name: `run ${i}`, summary: { best_val_accuracy: 0.8 + i / 20 },
+            }));
+            const differ = [1, 2, 3, 4, 5, 6].map((k) => ({
+                key: `s${k}`, label: `Setting number ${k}`, numeric: true, values: [k, 2 * k, 3 * k],
+            }));
+            sweepPlot(host, { runs, best_run: "r2", settings: { differ, same: [] } });
+            const s = host.querySelector(".sweep-scroll");
+            return {
+                scrolls: s.scrollWidth > s.clientWidth,
+                tabindex: s.getAttribute("tabindex"),
+                label: s.getAttribute("aria-label"),
+                page: document.documentElement.scrollWidth <= window.innerWidth,
+            };
+        }"""
+    )
+    assert crowded == {
+        "scrolls": True,
+        "tabindex": "0",
+        "label": "Parallel coordinates (scrolls sideways)",
+        "page": True,
+    }
+    scroller.focus()
+    expect(scroller).to_be_focused()
+    card.screenshot(path=screenshots / "compare-sweep-crowded-390.png")
+    assert errors == []

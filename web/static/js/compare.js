@@ -165,8 +165,8 @@ function show(view) {
   $("curves-card").hidden = false;
   showResults(view);
   showSettings(view);
-  const plotted = sweepPlot($("sweep-plot"), view);
-  $("sweep-card").hidden = !plotted;
+  $("sweep-card").hidden = false;  // shown first: the plot is drawn at the card's width
+  $("sweep-card").hidden = !sweepPlot($("sweep-plot"), view);
   const running = view.runs.filter((r) => !r.finished).length;
   $("compare-live").textContent = running
     ? `${running} of ${view.runs.length} runs still training: updated every few seconds.` : "";
