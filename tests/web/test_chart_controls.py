@@ -91,7 +91,8 @@ def test_model_page_controls(page: Page, site: str, errors: list[str]) -> None:
 
 XAXIS = """(id) => {
     const u = document.getElementById(id).uplotChart.uplot;
-    return [u.series[0].label, u.axes[0].label, u.axes[0].values(u, [90, 600], 0, 0, 0)];
+    const ticks = (splits) => u.axes[0].values(u, splits, 0, 0, 0);
+    return [u.series[0].label, u.axes[0].label, ticks([0, 60, 120]), ticks([30, 90])];
 }"""
 
 
@@ -123,7 +124,13 @@ def test_model_page_x_axis_by_iteration_and_wall_time(
     assert combined["xs"][0] == 0 and lr["xs"][-1] == points[-2]["occurred"] - start
     assert start == MODEL_RUN_START + 20  # iteration 10 was the first measured
     for chart in ("combined-chart", "lr-chart"):
-        assert page.evaluate(XAXIS, chart) == ["Wall time", "Wall time", ["90 s", "10 min"]]
+        # One unit per axis: minutes from 2 min on, never "60 s" beside "2 min".
+        assert page.evaluate(XAXIS, chart) == [
+            "Wall time",
+            "Wall time",
+            ["0 min", "1 min", "2 min"],
+            ["30 s", "90 s"],
+        ]
     # Zoom and reset work on the time axis too.
     page.get_by_role("button", name="Reset zoom").click()
     reset = state(page, "combined-chart")
@@ -187,10 +194,10 @@ def test_compare_controls_drive_all_four_charts(page: Page, site: str, errors: l
     ticks = page.evaluate(
         """() => {
             const u = document.getElementById("chart-train-loss").uplotChart.uplot;
-            return [u.series[0].label, u.axes[0].values(u, [90, 600], 0, 0, 0)];
+            return [u.series[0].label, u.axes[0].values(u, [0, 1800, 3600, 5400, 7200], 0, 0, 0)];
         }"""
     )
-    assert ticks == ["Wall time", ["90 s", "10 min"]]
+    assert ticks == ["Wall time", ["0 h", "0.5 h", "1 h", "1.5 h", "2 h"]]
     page.get_by_label("X axis").select_option("iteration")
     page.get_by_label("Smoothing").fill("0.5")
     for chart in ("chart-train-loss", "chart-val-loss", "chart-val-acc", "chart-lr"):

@@ -74,10 +74,14 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
   xSelect.addEventListener("change", () => { view.x = xSelect.value; apply(); });
   reset.addEventListener("click", () => charts.forEach((c) => c.resetZoom()));
 
-  /** One checkbox per series label (the first chart's); toggles it in every chart. */
-  function showSeries(labels) {
+  /** One checkbox per series label (the first chart's), with a key drawn like its line (colour,
+   *  dashes): the charts' legends may be a screen away on a phone. Toggles it in every chart. */
+  let shownKeys = "";
+  function showSeries(labels, keys = []) {
     const have = [...seriesBox.querySelectorAll("input")].map((i) => i.dataset.label);
-    if (have.length === labels.length && have.every((l, i) => l === labels[i])) return;
+    const keyText = JSON.stringify(keys);
+    if (have.length === labels.length && have.every((l, i) => l === labels[i]) && keyText === shownKeys) return;
+    shownKeys = keyText;
     seriesBox.replaceChildren(el("legend", {}, "Series"), ...labels.map((text, i) => {
       const box = el("input", { type: "checkbox", id: id(`s${i}`), dataset: { label: text } });
       box.checked = !view.hidden.has(text);
@@ -86,7 +90,11 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
         else view.hidden.add(text);
         charts.forEach((c) => c.showSeries(text, box.checked));
       });
-      return el("label", { class: "cc-item", for: id(`s${i}`) }, box, ` ${text}`);
+      const key = keys[i] && el("span", {
+        class: keys[i].dashed ? "cc-key cc-key-dashed" : "cc-key", "aria-hidden": "true",
+        style: `border-top-color: ${keys[i].color}`,
+      });
+      return el("label", { class: "cc-item", for: id(`s${i}`) }, box, key, ` ${text}`);
     }));
   }
 
@@ -103,10 +111,10 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
     view,
     attach(chart) {
       charts.push(chart);
-      if (charts.length === 1) showSeries(chart.labels());
+      if (charts.length === 1) showSeries(chart.labels(), chart.keys?.());
     },
     refreshSeries() {
-      if (charts.length) showSeries(charts[0].labels());
+      if (charts.length) showSeries(charts[0].labels(), charts[0].keys?.());
     },
     seriesToggled,
     setXModes,

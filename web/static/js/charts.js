@@ -30,11 +30,19 @@ function axis(c, extra = {}) {
 
 const legendValue = (u, v) => (v == null ? "—" : fmtNumber(v));
 
-/** Seconds as a short tick label: 45 s, 12 min, 1.5 h. */
+const DURATION_UNITS = [[7200, 3600, "h"], [120, 60, "min"], [0, 1, "s"]];  // [from, seconds, name]
+const inUnit = (s, [, size, name]) => `${Number((s / size).toPrecision(3))} ${name}`;
+
+/** Seconds as a short label: 45 s, 12 min, 1.5 h. */
 export function shortDuration(s) {
-  if (s < 120) return `${Math.round(s)} s`;
-  if (s < 7200) return `${Number((s / 60).toPrecision(3))} min`;
-  return `${Number((s / 3600).toPrecision(3))} h`;
+  return inUnit(s, DURATION_UNITS.find(([from]) => Math.abs(s) >= from) || DURATION_UNITS[2]);
+}
+
+/** Wall-time ticks in one unit, picked by the largest ("0 min, 2 min, 4 min", never "60 s, 2 min"). */
+function durationTicks(splits) {
+  const top = Math.max(...splits.map(Math.abs));
+  const unit = DURATION_UNITS.find(([from]) => top >= from) || DURATION_UNITS[2];
+  return splits.map((s) => inUnit(s, unit));
 }
 
 /** How an x value reads on the axis the controls picked (wall time: seconds from the start). */
@@ -53,8 +61,11 @@ export function xSeries(mode) {
 export function xAxis(c, mode) {
   const text = xText(mode);
   return axis(c, {
-    label: X_LABELS[mode] || "Epoch", values: (u, splits) => splits.map(text),
-    ...(mode === "time" ? { incrs: TIME_INCRS } : {}),
+    label: X_LABELS[mode] || "Epoch",
+    space: 70,  // px between ticks: whole and half epochs rather than 1.25, 1.5, 1.75…
+    ...(mode === "time"
+      ? { incrs: TIME_INCRS, values: (u, splits) => durationTicks(splits) }
+      : { values: (u, splits) => splits.map(text) }),
   });
 }
 
@@ -204,6 +215,7 @@ export function liveChart(container, makeOptions, data, options = {}) {
     const rows = chart.root.querySelectorAll(".u-legend .u-series");
     const skip = chart.series.length - rows.length;  // uPlot leaves the x row out when not live
     chart.series.forEach((s, i) => { if (s.rawOf && rows[i - skip]) rows[i - skip].style.display = "none"; });
+    controls?.refreshSeries?.();  // a theme change redraws with new colours: the keys follow
   }
   let building = false;
 
@@ -226,6 +238,13 @@ export function liveChart(container, makeOptions, data, options = {}) {
     /** Series labels (the raw copies of smoothed ones left out). */
     labels() {
       return chart.series.slice(1).filter((s) => !s.rawOf).map((s) => s.label);
+    },
+    /** How each of labels() is drawn: { color, dashed }, for the controls' keys. */
+    keys() {
+      return chart.series.map((s, i) => [s, i]).slice(1).filter(([s]) => !s.rawOf).map(([s, i]) => ({
+        color: typeof s.stroke === "function" ? s.stroke(chart, i) : s.stroke,
+        dashed: Boolean(s.dash?.length),
+      }));
     },
     showSeries(label, shown) {
       chart.series.forEach((s, i) => {
