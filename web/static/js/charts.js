@@ -62,7 +62,9 @@ export function xAxis(c, mode) {
   const text = xText(mode);
   return axis(c, {
     label: X_LABELS[mode] || "Epoch",
-    space: 70,  // px between ticks: whole and half epochs rather than 1.25, 1.5, 1.75…
+    // px between ticks: on a wide chart whole and half epochs rather than 1.25, 1.5, 1.75…;
+    // on a phone's narrow one still a few ticks.
+    space: (u, i, min, max, dim) => Math.min(70, Math.max(40, dim / 8)),
     ...(mode === "time"
       ? { incrs: TIME_INCRS, values: (u, splits) => durationTicks(splits) }
       : { values: (u, splits) => splits.map(text) }),
