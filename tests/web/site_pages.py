@@ -25,6 +25,7 @@ class SitePage(NamedTuple):
 SITE_PAGES: list[SitePage] = [
     SitePage("home", "/"),
     SitePage("home-visitor", "/", ""),
+    SitePage("home-groups-tags", "/test/home"),  # groups, owners, tags, metrics
     SitePage("login", "/login", ""),
     SitePage("login-error", "/test/login-error", ""),
     SitePage("dataset-new", "/datasets/images/classification/new"),

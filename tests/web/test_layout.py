@@ -115,3 +115,38 @@ def test_user_menu_closes_on_escape_and_outside(contexts: Contexts) -> None:
         expect(menu).not_to_have_attribute("open", "")
     finally:
         page.close()
+
+
+ROW_BOXES = """rows => rows.map(tr => {
+  const box = (sel) => tr.querySelector(sel).getBoundingClientRect().toJSON();
+  return {id: tr.dataset.jobId, height: tr.getBoundingClientRect().height,
+          tick: box(".row-select"), link: box(".job-link"), badge: box(".badge")};
+})"""
+ROW_MAX_PX = 180  # a job row on a phone: a short card (one labelled line a column was 250+)
+
+
+@pytest.mark.parametrize("path", ["/", "/test/home"])  # the second: groups, tags, metrics
+def test_home_rows_are_compact_cards_on_phones(contexts: Contexts, path: str) -> None:
+    """At 390 px every job row of the home list is a short card: checkbox at its left, name and
+    status badge on its first line, and the checkbox still ticks the row."""
+    page = contexts.page(SitePage("home", path), "light", "phone")
+    try:
+        shown = "tr[data-job-id]:not([hidden])"
+        rows = page.locator(f"#datasets-rows {shown}, #models-rows {shown}")
+        expect(rows.first).to_be_visible()
+        assert rows.count() >= 4
+        # Measured in one go: live events may move rows between two separate reads.
+        for row in rows.evaluate_all(ROW_BOXES):
+            assert row["height"] <= ROW_MAX_PX, row
+            tick, link, badge = row["tick"], row["link"], row["badge"]
+            assert tick["right"] <= link["left"], ("checkbox left of the name", row)
+            assert tick["width"] >= 20 and tick["height"] >= 20, row
+            assert abs(badge["top"] - link["top"]) < link["height"], ("status on name line", row)
+            assert badge["right"] <= 390, row
+        first = rows.first.locator(".row-select")
+        first.click()
+        expect(first).to_be_checked()
+        first.click()
+        expect(first).not_to_be_checked()
+    finally:
+        page.close()
