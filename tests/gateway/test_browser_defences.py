@@ -84,6 +84,27 @@ async def test_a_session_post_needs_the_csrf_token_a_bearer_one_does_not(client)
     assert await count_datasets(client) == 3
 
 
+async def test_a_jobs_saved_form_keeps_no_csrf_token_and_its_clone_carries_its_own(client) -> None:
+    """The form a job keeps for clone is read by every signed-in user: alice's CSRF token is not
+    in it, and bob's clone (his own session, his own token) is accepted, not refused by hers."""
+    token = client.cookies["csrftoken"]
+    r = await client.post(
+        "/datasets/images/classification.json", data={**FORM, "_csrf_token": token}
+    )
+    assert r.status_code == 200
+    job_id = r.json()["id"]
+    async with another_client(client) as bob:
+        await sign_in(bob, "bob")
+        saved = (await bob.get(f"/datasets/{job_id}.json")).json()["form"]
+        assert saved["folder_train"] == "/data/pets" and "_csrf_token" not in saved
+        r = await bob.post(
+            "/datasets/images/classification.json",
+            data={**saved, "clone": job_id, "_csrf_token": bob.cookies["csrftoken"]},
+        )
+        assert r.status_code == 200, r.text
+    assert await count_datasets(client) == 2
+
+
 async def test_get_never_changes_state(client) -> None:
     """GET /logout and GET to_pretrained are 405 (and alice is still signed in); no GET route
     in the table needs ownership, the mark of a state change."""

@@ -127,7 +127,7 @@ def replay_clone(gw: Gateway, values: Mapping[str, Any], type: str) -> Mapping[s
     clone = str(values.get("clone") or "").strip()
     if not clone:
         return values
-    replayed = {**values, **find_job(gw, clone, type).form}
+    replayed = {**values, **forms.kept_form(find_job(gw, clone, type).form)}
     replayed.pop("clone", None)
     name = f"{type}_name"
     if str(values.get(name) or "").strip():

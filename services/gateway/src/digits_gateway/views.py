@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from digits_gateway.forms import kept_form
 from digits_gateway.readmodel import queries
 from digits_gateway.readmodel.queries import Cursor, DatasetDetails, Job
 from digits_proto import subjects, utcnow
@@ -57,7 +58,7 @@ def _common(cur: Cursor, job: Job, history: History | None = None) -> dict[str, 
         "error": job.error,
         "notes": job.notes,
         "tags": job.tags,
-        "form": job.form,
+        "form": kept_form(job.form or {}),
         "spec": job.spec,
     }
     if any(notes):  # beside status_history (pairs, as DIGITS had): e.g. a worker was lost

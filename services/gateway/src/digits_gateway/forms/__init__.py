@@ -6,7 +6,7 @@ The field reader is in `_fields`, the dataset form in `_datasets`, the model for
 from __future__ import annotations
 
 from digits_gateway.forms._datasets import DATASET_FILES, dataset_command
-from digits_gateway.forms._fields import FALSE, TRUE, Fields, FormErrors, submitted
+from digits_gateway.forms._fields import FALSE, TRUE, Fields, FormErrors, kept_form, submitted
 from digits_gateway.forms._models import FRAMEWORKS, LR_POLICIES, SOLVERS, model_commands
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Fields",
     "FormErrors",
     "dataset_command",
+    "kept_form",
     "model_commands",
     "submitted",
 ]

@@ -161,12 +161,18 @@ def _to_float(value: Any) -> float:
     return number
 
 
+# Fields of a request, not of the job: a clone is another request (its own key and CSRF token;
+# a copied token would fail the clone's own check, and the job JSON is read by other users).
+NOT_KEPT = frozenset({"username", "idempotency_key", "_csrf_token"})
+
+
 def submitted(values: Mapping[str, Any]) -> dict[str, str]:
-    """The submitted fields as text (kept in the job for clone), without the username and the
-    Idempotency-Key (a clone is another request)."""
-    return {
-        k: str(v)
-        for k, v in values.items()
-        if k not in ("username", "idempotency_key")
-        and isinstance(v, str | int | float | bool | list)
-    }
+    """The submitted fields as text (kept in the job for clone), without NOT_KEPT."""
+    return kept_form(
+        {k: str(v) for k, v in values.items() if isinstance(v, str | int | float | bool | list)}
+    )
+
+
+def kept_form(form: Mapping[str, str]) -> dict[str, str]:
+    """A job's saved form without NOT_KEPT (jobs saved before it kept the CSRF token)."""
+    return {k: v for k, v in form.items() if k not in NOT_KEPT}
