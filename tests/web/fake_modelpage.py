@@ -4,6 +4,7 @@ Two more models: MANY, 59 of 60 epochs trained with a snapshot each (the default
 select, the numbers: epoch 59.33333, a loss stored as -1.43e-6 before the trainer clamped it);
 FRESH, a run without a snapshot yet whose stream a test drives: `POST /test/modelpage/events`
 hands an event to every open FRESH stream, so a snapshot arrives while the page is open.
+The main MODEL's metric points gain `occurred` here, as the real gateway sends them.
 """
 
 from __future__ import annotations
