@@ -5,7 +5,7 @@ and a keyboard-only path through the comparison page."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.web import fake_compare, fake_site
 from tests.web.fake_compare import RUN_A, RUN_B, RUN_C
@@ -324,3 +324,21 @@ def test_zoom_holds_while_data_arrives(page: Page, site: str, errors: list[str])
     reset = state(page, "chart-val-loss")
     assert (reset["xmin"], reset["xmax"]) == (reset["xs"][0], reset["xs"][-1])
     assert errors == []
+
+
+def test_no_zoom_hint_without_a_mouse(browser: Browser, site: str) -> None:
+    """uPlot zooms by mouse drag only: a touch-only phone is not told to drag, nor offered Reset."""
+    for touch in (False, True):
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844}, has_touch=touch, is_mobile=touch
+        )
+        page = context.new_page()
+        sign_in(page, site, "alice")
+        page.goto(f"{site}/models/{MODEL}")
+        expect(page.locator(".chart-controls")).to_be_visible()
+        for part in (".cc-hint", ".cc-reset"):
+            if touch:
+                expect(page.locator(part)).to_be_hidden()
+            else:
+                expect(page.locator(part)).to_be_visible()
+        context.close()
