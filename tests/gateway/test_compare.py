@@ -130,3 +130,14 @@ def test_long_series_are_thinned_for_the_charts() -> None:
     assert got["values"]["loss"] == [1.0 / (i + 1) for i in got["iteration"]]
     assert got["epoch"] == [i / 100 for i in got["iteration"]]
     assert compare.thinned({"val": series["train"]}, limit=n)["val"] is series["train"]
+
+
+async def test_page_takes_a_shared_links_chart_view(client) -> None:
+    """A shared link carries the charts' view beside ids (x, smooth, log, hide: read by
+    compare.js); the page ignores them, bad ones included; signed out, login comes back to it."""
+    view = {"x": "furlongs", "smooth": "7", "log": "1", "hide": "nope"}
+    r = await client.get("/models/compare", params={"ids": "nope,never", **view})
+    assert r.status_code == 200 and 'id="compare-page"' in r.text
+    client.cookies.clear()
+    r = await client.get("/models/compare", params={"ids": "a,b", "x": "time", "log": "1"})
+    assert r.status_code == 302 and "x%3Dtime" in r.headers["location"]

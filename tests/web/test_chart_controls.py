@@ -199,19 +199,23 @@ def test_compare_controls_drive_all_four_charts(page: Page, site: str, errors: l
     )
     assert ticks == ["Wall time", ["0 h", "0.5 h", "1 h", "1.5 h", "2 h"]]
     page.get_by_label("X axis").select_option("iteration")
+    raw_lr = state(page, "chart-lr")["cols"]
     page.get_by_label("Smoothing").fill("0.5")
-    for chart in ("chart-train-loss", "chart-val-loss", "chart-val-acc", "chart-lr"):
+    for chart in ("chart-train-loss", "chart-val-loss", "chart-val-acc"):
         assert len(state(page, chart)["labels"]) == 6  # 3 runs, each smoothed + raw
+    # The learning rate is never smoothed: it steps, and an average would draw a gradual
+    # decay that never happened. Its chart keeps one unsmoothed line per run.
+    lr = state(page, "chart-lr")
+    assert len(lr["labels"]) == 3 and lr["cols"] == raw_lr
     name = fake_compare.RUNS[RUN_A]["name"]
     page.get_by_label(name, exact=True).uncheck()
+    hidden = {}
     for chart in ("chart-train-loss", "chart-lr"):
         s = state(page, chart)
-        assert [
+        hidden[chart] = [
             label for label, shown in zip(s["labels"], s["shown"], strict=True) if not shown
-        ] == [
-            name,
-            f"{name} (raw)",
         ]
+    assert hidden == {"chart-train-loss": [name, f"{name} (raw)"], "chart-lr": [name]}
     assert errors == []
 
 
@@ -262,12 +266,22 @@ def test_keyboard_only_through_the_comparison(page: Page, site: str, errors: lis
 def test_model_page_controls_fit(
     page: Page, site: str, screenshots, scheme: str, width: int, height: int
 ) -> None:
-    """The controls bar fits a phone (no horizontal scroll); screenshots of it to look at."""
+    """The controls bar fits a phone (no horizontal scroll); every key number above the
+    charts stays on one line ("97.12 % (epoch 3)" used to wrap); screenshots to look at."""
     page.set_viewport_size({"width": width, "height": height})
     page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
     sign_in(page, site, "alice")
     page.goto(f"{site}/models/{MODEL}")
     expect(page.locator("#kn-epoch")).to_have_text("3 of 5")
+    expect(page.locator("#kn-best-acc")).to_have_text("97.12 % (epoch 3)")
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("#key-numbers dd")].map((dd) => {
+            const range = document.createRange();
+            range.selectNodeContents(dd);
+            return [dd.id, range.getClientRects().length];
+        })"""
+    )
+    assert all(count == 1 for _, count in lines), lines
     page.get_by_label("Smoothing").fill("0.6")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.locator(".chart-controls").screenshot(

@@ -192,3 +192,56 @@ def test_sweep_fits_a_phone_or_scrolls_in_its_card(
     expect(scroller).to_be_focused()
     card.screenshot(path=screenshots / "compare-sweep-crowded-390.png")
     assert errors == []
+
+
+def view_in_url(page: Page) -> dict[str, str]:
+    return page.evaluate(
+        "() => Object.fromEntries([...new URLSearchParams(location.search)].map(([k, v]) => [k, v]))"
+    )
+
+
+def test_chart_view_kept_in_the_url(page: Page, site: str, errors: list[str]) -> None:
+    """Each change of the charts' view replaces the URL's query (ids kept); that URL opened
+    afresh shows the same view; bad values and unknown runs in a link are ignored."""
+    open_compare(page, site)
+    history_length = page.evaluate("history.length")
+    page.get_by_label("X axis").select_option("iteration")
+    page.get_by_label("Smoothing").fill("0.6")
+    page.get_by_label("Log scale (y)").check()
+    page.get_by_label(fake_compare.RUNS[RUN_B]["name"], exact=True).uncheck()
+    assert view_in_url(page) == {
+        "ids": f"{RUN_A},{RUN_B},{RUN_C}",
+        "x": "iteration",
+        "smooth": "0.6",
+        "log": "1",
+        "hide": RUN_B,
+    }
+    assert page.evaluate("history.length") == history_length  # replaced, not pushed
+    shared = page.url
+
+    fresh = page.context.new_page()
+    fresh.goto(shared)
+    expect(fresh.locator("#results-table tbody tr")).to_have_count(3)
+    expect(fresh.get_by_label("X axis")).to_have_value("iteration")
+    expect(fresh.get_by_label("Smoothing")).to_have_value("0.6")
+    expect(fresh.locator(".chart-controls output")).to_have_text("0.60")
+    expect(fresh.get_by_label("Log scale (y)")).to_be_checked()
+    expect(fresh.get_by_label(fake_compare.RUNS[RUN_B]["name"], exact=True)).not_to_be_checked()
+    s = series_state(fresh, "val-loss")
+    assert s["distr"] == 3 and s["xs"][0] == 100  # log y, by iteration
+    assert len(s["labels"]) == 6  # smoothed + raw
+    b = fake_compare.RUNS[RUN_B]["name"]
+    assert [label for label, shown in zip(s["labels"], s["shown"], strict=True) if not shown] == [
+        b,
+        f"{b} (raw)",
+    ]
+    fresh.close()
+
+    # A link with bad values: the defaults stand and the URL drops what it could not use.
+    open_compare(page, site, f"{URL}&x=furlongs&smooth=7&log=yes&hide=nosuchrun")
+    expect(page.get_by_label("X axis")).to_have_value("epoch")
+    expect(page.locator(".chart-controls output")).to_have_text("off")
+    expect(page.get_by_label("Log scale (y)")).not_to_be_checked()
+    assert view_in_url(page) == {"ids": f"{RUN_A},{RUN_B},{RUN_C}"}
+    assert all(series_state(page, "val-loss")["shown"])
+    assert errors == []

@@ -45,7 +45,7 @@ def test_lr_js_passes_node_test_on_the_shared_table() -> None:
     if node is None:
         pytest.skip("node is not installed: lr.js is checked only where Node exists")
     result = subprocess.run(
-        [node, "--test", str(ROOT / "tests" / "web" / "js")],
+        [node, "--test", str(ROOT / "tests" / "web" / "js" / "lr.test.mjs")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,5 +1,6 @@
 // Chart controls: log scale, smoothing, x axis, reset zoom and one checkbox per series.
 // Real form controls (labels, keyboard), shared by any number of liveCharts (charts.js).
+import { smoothingWeight } from "../lib/smooth.js";
 import { el } from "./util.js";
 
 let count = 0;
@@ -20,13 +21,19 @@ export const X_LABELS = { epoch: "Epoch", iteration: "Iteration", time: "Wall ti
  * A controls bar inserted before `anchor`. `xModes` are the x axes the charts' data offers
  * ("epoch", "iteration", "time"); the select is shown only when there is a choice, and
  * setXModes() changes the offer when live data brings another. Charts attach themselves
- * (liveChart does) and get setView(view) on every change.
+ * (liveChart does) and get setView(view) on every change. `initial` starts the view elsewhere
+ * ({ log, smooth, x, hidden }: a shared link's); `onChange(view)` hears every change the user makes.
  */
-export function chartControls(anchor, { xModes = ["epoch"], label = "Chart controls" } = {}) {
+export function chartControls(anchor, {
+  xModes = ["epoch"], label = "Chart controls", initial = {}, onChange = () => {},
+} = {}) {
   ensureStylesheet();
   const n = ++count;
   const charts = [];
-  const view = { log: false, smooth: 0, x: xModes[0], hidden: new Set() };
+  const view = {
+    log: Boolean(initial.log), smooth: smoothingWeight(initial.smooth), x: initial.x || xModes[0],
+    hidden: new Set(initial.hidden || []),
+  };
   const id = (name) => `cc${n}-${name}`;
 
   const log = el("input", { type: "checkbox", id: id("log"), class: "cc-log" });
@@ -51,7 +58,10 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
   bar.append(el("p", { class: "cc-hint muted" }, "Drag across a chart to zoom in; double-click or Reset zoom to go back."));
   anchor.before(bar);
 
-  const apply = () => charts.forEach((c) => c.setView(view));
+  const apply = () => {
+    charts.forEach((c) => c.setView(view));
+    onChange(view);
+  };
 
   /** Offer these x axes; the current one falls back to the first when it is no longer offered. */
   function setXModes(modes) {
@@ -65,10 +75,14 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
     if (fallback && charts.length) apply();
   }
   setXModes(xModes);
+  log.checked = view.log;
+  const showSmoothing = () => { smoothOut.textContent = view.smooth > 0 ? view.smooth.toFixed(2) : "off"; };
+  smooth.value = String(view.smooth);
+  showSmoothing();
   log.addEventListener("change", () => { view.log = log.checked; apply(); });
   smooth.addEventListener("input", () => {
-    view.smooth = Number(smooth.value);
-    smoothOut.textContent = view.smooth > 0 ? view.smooth.toFixed(2) : "off";
+    view.smooth = smoothingWeight(smooth.value);
+    showSmoothing();
     apply();
   });
   xSelect.addEventListener("change", () => { view.x = xSelect.value; apply(); });
@@ -89,6 +103,7 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
         if (box.checked) view.hidden.delete(text);
         else view.hidden.add(text);
         charts.forEach((c) => c.showSeries(text, box.checked));
+        onChange(view);
       });
       const key = keys[i] && el("span", {
         class: keys[i].dashed ? "cc-key cc-key-dashed" : "cc-key", "aria-hidden": "true",
@@ -104,6 +119,7 @@ export function chartControls(anchor, { xModes = ["epoch"], label = "Chart contr
     else view.hidden.add(text);
     for (const box of seriesBox.querySelectorAll("input")) if (box.dataset.label === text) box.checked = shown;
     charts.forEach((c) => c.showSeries(text, shown));
+    onChange(view);
   }
 
   return {

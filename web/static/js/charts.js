@@ -1,6 +1,7 @@
 // uPlot charts that take their colours from CSS variables, follow the theme and their container.
 import uPlot from "uplot";
 import { chartControls, X_LABELS } from "./chart-controls.js";
+import { ema } from "../lib/smooth.js";
 import { fmtEpoch, fmtNumber } from "./util.js";
 
 /** Resolve a CSS colour variable (light-dark() included) to an rgb() string canvas understands. */
@@ -107,7 +108,7 @@ export function lrOptions(c, width, view = { x: "epoch" }) {
     scales: { x: { time: false }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     series: [
       xSeries(view.x),
-      { label: "Learning rate", stroke: c.lr, width: 2, spanGaps: true, value: legendValue },
+      { label: "Learning rate", stroke: c.lr, width: 2, spanGaps: true, value: legendValue, smooth: false },
     ],
     axes: [
       xAxis(c, view.x),
@@ -116,19 +117,6 @@ export function lrOptions(c, width, view = { x: "epoch" }) {
     cursor: { drag: { x: true, y: false } },
     legend: { live: false },
   };
-}
-
-/** TensorBoard's smoothing: an exponential moving average, debiased at the start; nulls kept. */
-export function ema(values, weight) {
-  if (!(weight > 0)) return values;
-  let last = 0;
-  let n = 0;
-  return values.map((v) => {
-    if (v === null || v === undefined || !Number.isFinite(v)) return null;
-    last = last * weight + (1 - weight) * v;
-    n += 1;
-    return last / (1 - weight ** n);
-  });
 }
 
 const faint = (color) => (typeof color === "string" && color.startsWith("rgb(")
@@ -141,6 +129,8 @@ const logScales = (opts) => Object.keys(opts.scales || {})
 /**
  * Options and data as the view asks: log y scales (values ≤ 0 dropped there), smoothed series
  * with the raw ones drawn faint behind (appended; `rawOf` maps them back), hidden series.
+ * A series marked `smooth: false` is never smoothed: a learning rate steps, and an average
+ * would draw a gradual decay that never happened.
  */
 function applyView(opts, data, view) {
   const scales = { ...opts.scales };
@@ -151,14 +141,16 @@ function applyView(opts, data, view) {
   const series = opts.series.map((s, i) => ({ ...s, show: i === 0 || !view.hidden.has(s.label) }));
   const cols = data.map((col, i) => (i > 0 && onLog(series[i]) ? positive(col) : col));
   if (!(view.smooth > 0)) return { opts: { ...opts, scales, series }, data: cols };
-  const raws = series.slice(1).map((s) => ({
+  const smoothable = series.map((s, i) => i > 0 && s.smooth !== false);
+  const raws = series.filter((s, i) => smoothable[i]).map((s) => ({
     ...s, label: `${s.label} (raw)`, stroke: faint(s.stroke), width: 1, dash: undefined,
     points: { show: false }, rawOf: s.label,
   }));
-  const smoothed = cols.map((col, i) => (i === 0 ? col : ema(col, view.smooth)));
+  if (!raws.length) return { opts: { ...opts, scales, series }, data: cols };
+  const smoothed = cols.map((col, i) => (smoothable[i] ? ema(col, view.smooth) : col));
   return {
     opts: { ...opts, scales, series: [...series, ...raws] },
-    data: [...smoothed, ...cols.slice(1)],
+    data: [...smoothed, ...cols.filter((col, i) => smoothable[i])],
   };
 }
 

@@ -1,6 +1,8 @@
 // Compare runs: curves overlaid (one chart per metric, one series per run), results best first,
 // the settings that differ, and the sweep view. Polls /api/v1/compare while any run trains
 // (one request every few seconds, not one stream per run: browsers cap connections per host).
+// The charts' view (x axis, smoothing, log, hidden runs) is kept in the URL: a shared link shows the same.
+import { readChartView, writeChartView } from "../lib/chart-view.js";
 import { chartControls } from "./chart-controls.js";
 import { cssColor, liveChart, xAxis, xSeries } from "./charts.js";
 import { sweepPlot } from "./sweep.js";
@@ -17,7 +19,7 @@ const CHARTS = [
   { id: "train-loss", title: "Training loss", phase: "train", name: "loss" },
   { id: "val-loss", title: "Validation loss", phase: "val", name: "loss" },
   { id: "val-acc", title: "Validation accuracy (%)", phase: "val", name: "accuracy", scale: 100 },
-  { id: "lr", title: "Learning rate", phase: "train", name: "learning_rate" },
+  { id: "lr", title: "Learning rate", phase: "train", name: "learning_rate", steps: true },
 ];
 
 let runs = [];
@@ -70,6 +72,7 @@ function chartOptions(spec) {
       ...runs.map((r, i) => ({
         label: labelOf(r), stroke: runColour(i), width: r.id === bestId() ? 2.5 : 1.5, dash: runDash(i),
         spanGaps: true, value: (u, v) => (v == null ? "—" : fmtNumber(v)),
+        smooth: !spec.steps,  // a learning rate steps: an average would draw a decay that never happened
       })),
     ],
     axes: [
@@ -91,9 +94,14 @@ function buildCharts() {
   host.replaceChildren(anchor);
   // Points recorded before the gateway kept their time have none: offer what every run has.
   const has = (key) => runs.every((r) => (r.metrics.train?.[key] || []).some((v) => v !== null));
+  const asked = readChartView(location.search);
+  const hiddenIds = new Set(asked.hidden);
   const controls = chartControls(anchor, {
     xModes: ["epoch", ...["iteration", "time"].filter(has)], label: "Chart controls (all four charts)",
+    initial: { ...asked, hidden: runs.filter((r) => hiddenIds.has(r.id)).map(labelOf) },
+    onChange: keepInUrl,
   });
+  keepInUrl(controls.view);  // a bad value or an unknown run in a shared link leaves the URL
   const made = CHARTS.map((spec) => {
     const box = el("div", { class: "chart", id: `chart-${spec.id}`, role: "img", "aria-labelledby": `cap-${spec.id}` });
     host.append(el("figure", { class: "chart-figure" },
@@ -101,6 +109,13 @@ function buildCharts() {
     return { spec, chart: liveChart(box, chartOptions(spec), (view) => metricData(spec, view), { controls }) };
   });
   return { made, controls };
+}
+
+/** The view in the URL (replaced, not pushed: Back leaves the page rather than undoing a toggle). */
+function keepInUrl(view) {
+  const hidden = runs.filter((r) => view.hidden.has(labelOf(r))).map((r) => r.id);
+  const search = writeChartView(location.search, { ...view, hidden });
+  if (search !== location.search) history.replaceState(history.state, "", `${location.pathname}${search}${location.hash}`);
 }
 
 function runLink(r, i) {
