@@ -22,7 +22,10 @@ from tests.gateway.test_models_routes import built_dataset, form, png
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 JSON = {"Accept": "application/json"}
-LIST_MESSAGE = "Upload a list of images (one 'path [label]' a line) or an image_archive"
+LIST_MESSAGE = (
+    "Choose an image list (a text file, one 'path [label]' a line) or an archive of images"
+)
+FILES_NOTE = 'id="error-files"'
 
 
 @pytest.fixture
@@ -58,44 +61,89 @@ def summary_fields(html: str) -> list[str]:
 
 @pytest.mark.parametrize("route", ["top_n", "classify_many"])
 async def test_a_browser_post_without_a_list_gets_the_error_page(client, backend, route) -> None:
-    """400 HTML naming "Image list" with a link back to the model; the same post from a
-    script gets DIGITS's JSON body, unchanged."""
+    """400 HTML naming "Image list" in the form's own words (no raw field name) with a link
+    back to the form on the model page; the same post from a script gets DIGITS's JSON body
+    shape, fields unchanged."""
     model_id = await new_model(client, backend)
     url = f"/models/images/classification/{route}"
     page = await client.post(url, data={"job_id": model_id}, headers=BROWSER)
     assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
     assert summary_fields(page.text) == [("image_list", "Image list")]
-    assert "Upload a list of images" in page.text
-    assert f'id="error-back" href="/models/{model_id}"' in page.text
+    assert LIST_MESSAGE.replace("'", "&#39;") in page.text and "image_archive" not in page.text
+    back = f'id="error-back" href="/models/{model_id}#test-many-heading">'
+    assert back in page.text and "Back to the form" in page.text
+    assert FILES_NOTE not in page.text  # no file was chosen: nothing to choose again
     # What Chromium sends for the model page's form with both file inputs left empty.
     page = await client.post(url, content=empty_file_form(model_id), headers=BROWSER | MULTIPART)
-    assert page.status_code == 400 and "Upload a list of images" in page.text
+    assert page.status_code == 400 and "Choose an image list" in page.text
+    assert FILES_NOTE not in page.text
     for headers, target in ((JSON, url), (BROWSER, f"{url}.json"), ({}, url)):
         r = await client.post(target, data={"job_id": model_id}, headers=headers)
         assert r.status_code == 400 and r.json() == {"errors": {"image_list": [LIST_MESSAGE]}}
 
 
+async def test_a_refused_form_with_a_chosen_file_says_to_choose_it_again(client, backend) -> None:
+    """An archive of the wrong type: the page names the archive field by its label, says the
+    chosen file must be chosen again (no browser refills a file field) and links to the form."""
+    model_id = await new_model(client, backend)
+    url = "/models/images/classification/top_n"
+    files = {"image_archive": ("pictures.rar", b"Rar!", "application/octet-stream")}
+    page = await client.post(url, data={"job_id": model_id}, files=files, headers=BROWSER)
+    assert page.status_code == 400, page.text
+    assert summary_fields(page.text) == [("image_archive", "Archive of images")]
+    assert FILES_NOTE in page.text and "choose them again" in page.text
+    assert f'href="/models/{model_id}#test-many-heading"' in page.text
+    r = await client.post(url, data={"job_id": model_id}, files=files, headers=JSON)
+    assert r.status_code == 400 and list(r.json()["errors"]) == ["image_archive"]
+
+
 async def test_a_browser_classify_one_with_a_non_image_gets_the_error_page(client, backend) -> None:
-    """Inference refuses the file: 400 HTML naming "Image file", back to the model; JSON kept."""
+    """Inference refuses the file: 400 HTML naming "Image" (the form's label), back to the
+    single-image form, saying the image must be chosen again; JSON kept."""
     model_id = await new_model(client, backend)
     url = "/models/images/classification/classify_one"
     files = {"image_file": ("notes.txt", b"not an image", "text/plain")}
     page = await client.post(url, data={"job_id": model_id}, files=files, headers=BROWSER)
     assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
-    assert summary_fields(page.text) == [("image_file", "Image file")]
-    assert f'href="/models/{model_id}"' in page.text
+    assert summary_fields(page.text) == [("image_file", "Image")]
+    assert f'id="error-back" href="/models/{model_id}#test-heading"' in page.text
+    assert FILES_NOTE in page.text  # the chosen image must be chosen again
     r = await client.post(url, data={"job_id": model_id}, files=files, headers=JSON)
     assert r.status_code == 400 and list(r.json()["errors"]) == ["image_file"]
 
 
 @pytest.mark.parametrize("kind", ["models", "datasets", "pretrained_models"])
 async def test_a_missing_job_in_a_browser_is_the_404_page(client, backend, kind) -> None:
-    """The site frame, "Job not found" and a way home; JSON and plain clients unchanged."""
+    """The site frame, "No job has this id" (never there: not "deleted") and a way home; JSON
+    and plain clients unchanged."""
     url = f"/{kind}/20200101-000000-dead"
     page = await client.get(url, headers=BROWSER)
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
-    assert '<h1 id="error-heading">Job not found</h1>' in page.text
+    assert '<h1 id="error-heading">No job has this id</h1>' in page.text
+    assert "has the id 20200101-000000-dead" in page.text and "deleted" not in page.text
     assert 'id="error-back" href="/"' in page.text and 'class="site-header"' in page.text
+    r = await client.get(url, headers=JSON)
+    assert r.status_code == 404
+    assert r.json() == {"error": {"message": "Job not found", "type": "NotFound"}}
+    r = await client.get(url)
+    assert r.status_code == 404 and r.text == "Job not found"
+
+
+async def test_a_deleted_jobs_url_says_it_was_deleted(client, backend) -> None:
+    """The read model keeps a deleted job's row: its page (and a job route under it) says the
+    job was deleted, naming it, with a way home; JSON and plain bodies stay "Job not found"."""
+    model_id = await new_model(client, backend)
+    r = await client.get(f"/models/{model_id}.json")
+    name = r.json()["name"]
+    r = await client.delete(f"/api/v1/models/{model_id}")
+    assert r.json() == {"id": model_id, "deleted": True}
+    for url in (f"/models/{model_id}", f"/jobs/{model_id}", f"/models/{model_id}/download"):
+        page = await client.get(url, headers=BROWSER)
+        assert page.status_code == 404, (url, page.text)
+        assert '<h1 id="error-heading">This job was deleted</h1>' in page.text, url
+        assert f"The model “{name}” ({model_id}) was deleted" in page.text
+        assert 'id="error-back" href="/"' in page.text
+    url = f"/models/{model_id}"
     r = await client.get(url, headers=JSON)
     assert r.status_code == 404
     assert r.json() == {"error": {"message": "Job not found", "type": "NotFound"}}

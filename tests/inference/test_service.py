@@ -173,11 +173,12 @@ async def test_unknown_snapshot_epoch_is_refused_with_400(service, nc) -> None:
 
 
 async def test_non_image_bytes_are_refused_with_400(service, nc) -> None:
-    """Bytes that are no image are a 400 on image_file, not a 500."""
+    """Bytes that are no image are a 400 on image_file, not a 500, in a user's words (no
+    "Pillow", no "cannot identify")."""
     reply = await classify(nc, job_id="m", image=b"%PDF-1.4 definitely not a picture")
     assert isinstance(reply, Rejected)
     assert (reply.code, reply.field) == (400, "image_file")
-    assert reply.message.startswith("Not an image: ")
+    assert reply.message == "The file is not an image (PNG, JPEG, …)"
 
 
 async def test_truncated_png_is_refused_with_400(service, nc) -> None:
@@ -188,6 +189,7 @@ async def test_truncated_png_is_refused_with_400(service, nc) -> None:
     reply = await classify(nc, job_id="m", image=out.getvalue()[: len(out.getvalue()) // 2])
     assert isinstance(reply, Rejected)
     assert (reply.code, reply.field) == (400, "image_file")
+    assert reply.message.startswith("The image is damaged or incomplete (cannot decode image: ")
 
 
 async def test_missing_image_and_bad_top_k_are_refused_with_400(service, nc) -> None:

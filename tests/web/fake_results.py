@@ -18,7 +18,9 @@ from litestar.response import Template
 from PIL import Image, ImageDraw
 
 from digits_gateway import errors, many
+from digits_gateway.controllers.inference import NO_LIST
 from digits_gateway.pages import classify_many_page, classify_one_page, current_user, top_n_page
+from digits_inference.errors import NotAnImage
 from digits_proto.inference import ImageResult, LineError, ManyResult, TopImages
 from tests.web.fake_site import MODEL, MODELS
 
@@ -117,8 +119,8 @@ async def classify_one(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     upload = form.get("image_file")
     data = await upload.read() if isinstance(upload, UploadFile) else b""
-    if not data.startswith(b"\x89PNG"):
-        return errors.errors_response({"image_file": ["cannot identify image file"]}, request)
+    if not data.startswith(b"\x89PNG"):  # the inference service's refusal, in its words
+        return errors.errors_response({"image_file": [str(NotAnImage("not a PNG"))]}, request)
     epoch = float(str(form.get("snapshot_epoch") or 2))
     preds = [["7", 88.5], ["1", 10.0], ["4", 1.5]]
     url = "data:image/png;base64," + base64.b64encode(data).decode()
@@ -138,8 +140,23 @@ def classify_one_result(request: Request[Any, Any, Any]) -> Template:
 def form_error(request: Request[Any, Any, Any]) -> Response[Any]:
     """What a Top-N post without a list answers (errors.errors_response, as the gateway's
     handler calls it): the error page for a browser, the JSON body otherwise."""
-    message = "Upload a list of images (one 'path [label]' a line) or an image_archive"
-    return errors.errors_response({"image_list": [message]}, request)
+    return errors.errors_response({"image_list": [NO_LIST]}, request)
+
+
+@post(["/models/images/classification/classify_many", "/models/images/classification/top_n"])
+async def classify_many_refused(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The model page's Classify Many / Top N post, refused as the gateway's route refuses it
+    (no list, or an archive of another type): the error page for the browser."""
+    form = await request.form()
+    archive, listing = form.get("image_archive"), form.get("image_list")
+    if isinstance(archive, UploadFile) and archive.filename:
+        kinds = ", ".join(many.ARCHIVE_TYPES)
+        if not archive.filename.lower().endswith(many.ARCHIVE_TYPES):
+            message = f"Upload a {kinds} archive of images"
+            return errors.errors_response({"image_archive": [message]}, request)
+    elif not (isinstance(listing, UploadFile) and listing.filename):
+        return errors.errors_response({"image_list": [NO_LIST]}, request)
+    return errors.error_response(request, 409, "The stand-in runs no classification", "Conflict")
 
 
 @get("/test/missing-job", sync_to_thread=False)
@@ -155,5 +172,6 @@ ROUTES: list[Any] = [
     classify_one,
     classify_one_result,
     form_error,
+    classify_many_refused,
     missing_job,
 ]

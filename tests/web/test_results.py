@@ -163,8 +163,11 @@ def test_classify_one_tries_another_image_with_the_same_snapshot(
     page.set_input_files("#another_image", str(notes))
     with page.expect_navigation():
         page.click("#another-button")
-    expect(page.locator("#error-summary li")).to_have_text(re.compile(r"^Image file: "))
-    expect(page.locator("#error-back")).to_have_attribute("href", f"/models/{MODEL}")
+    expect(page.locator("#error-summary li")).to_have_text(
+        "Image: The file is not an image (PNG, JPEG, …)"
+    )
+    expect(page.locator("#error-files")).to_be_visible()
+    expect(page.locator("#error-back")).to_have_attribute("href", f"/models/{MODEL}#test-heading")
 
 
 def test_a_refused_form_and_a_missing_job_are_pages_not_json(
@@ -174,7 +177,9 @@ def test_a_refused_form_and_a_missing_job_are_pages_not_json(
     assert response is not None and response.status == 400
     expect(page.locator("h1")).to_have_text("The form has errors")
     expect(page.locator("#error-summary li")).to_have_text(
-        re.compile(r"^Image list: Upload a list")
+        re.compile(
+            r"^Image list: Choose an image list \(a text file, .*\) or an archive of images$"
+        )
     )
     expect(page.locator("#error-back")).to_have_attribute("href", f"/models/{MODEL}")
     response = page.goto(f"{site}/test/missing-job")

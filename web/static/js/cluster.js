@@ -7,6 +7,7 @@ import { DeviceChart } from "./device-charts.js";
 
 const $ = (id) => document.getElementById(id);
 const samples = new Map();  // "node/device" → sample container
+const kinds = new Map();  // "node/device" → "gpu" | "cpu" (live samples do not say)
 const charts = new Map();  // "node/device" → DeviceChart, kept across the 3 s re-renders
 const HOUR = 3600;
 
@@ -42,8 +43,10 @@ function queueTable(queue) {
 function nodeCard(node, index) {
   const id = `node-${index}`;
   const devices = node.devices.map((d) => {
-    const body = el("div", { class: "hw-sample" }, sampleBlock(d.sample));
-    samples.set(`${node.node_id}/${d.device_id}`, body);
+    const key = `${node.node_id}/${d.device_id}`;
+    kinds.set(key, d.kind);
+    const body = el("div", { class: "hw-sample" }, sampleBlock(d.sample, d.kind));
+    samples.set(key, body);
     const holder = d.holder
       ? el("p", { class: "holder" }, "Held by ", el("a", { href: `/models/${encodeURIComponent(d.holder.job_id)}` }, d.holder.name || d.holder.job_id))
       : el("p", { class: "holder" }, el("span", { class: "free" }, "Free"));
@@ -94,7 +97,8 @@ setInterval(loadHistory, 60_000);  // the recorded 10 s rows replace the live po
 connectLive("/events", {
   gpu(e) {
     for (const s of e.devices || []) {
-      samples.get(`${s.node_id}/${s.device_id}`)?.replaceChildren(sampleBlock(s));
+      const key = `${s.node_id}/${s.device_id}`;
+      samples.get(key)?.replaceChildren(sampleBlock(s, kinds.get(key)));
       chartFor(s.node_id, s.device_id).add(s);
     }
   },

@@ -23,15 +23,23 @@ function meter(label, fraction, text) {
   );
 }
 
-/** The live numbers of one device sample (or a note when none arrived yet). */
-export function sampleBlock(sample) {
+/** The live numbers of one device sample (or a note when none arrived yet). A CPU slot
+ * (`kind` "cpu") has no processes, temperature or power of its own, and its memory and
+ * utilization are the whole machine's: it says so instead of showing "none" and dashes. */
+export function sampleBlock(sample, kind = "gpu") {
   if (!sample) return el("p", { class: "muted sample-none" }, "No telemetry yet.");
   const memFrac = sample.memory_total ? sample.memory_used / sample.memory_total : null;
   const util = sample.utilization;
-  const procs = sample.processes || [];
-  return el("div", { class: "sample" },
+  const meters = [
     meter("Memory", memFrac, fmtMemory(sample.memory_used, sample.memory_total)),
     meter("Utilization", util === null || util === undefined ? null : util / 100, fmt(util, "%")),
+  ];
+  if (kind === "cpu") {
+    return el("div", { class: "sample" }, ...meters,
+      el("p", { class: "muted sample-note" }, "The whole machine's figures, shared by its CPU slots."));
+  }
+  const procs = sample.processes || [];
+  return el("div", { class: "sample" }, ...meters,
     el("dl", { class: "facts sample-facts" },
       el("dt", {}, "Temperature"), el("dd", {}, fmt(sample.temperature, "°C")),
       el("dt", {}, "Power"), el("dd", {}, fmt(sample.power_watts, "W", 1)),

@@ -56,7 +56,7 @@ function renderHeld(devices) {
         body));
       cards.set(key, body);
     }
-    if (d.sample) cards.get(key).replaceChildren(sampleBlock(d.sample));
+    if (d.sample) cards.get(key).replaceChildren(sampleBlock(d.sample, d.kind));
     else if (!cards.get(key).childElementCount) cards.get(key).replaceChildren(sampleBlock(null));
   }
 }
@@ -95,7 +95,7 @@ if (panel && jobId) {
   // their numbers arrive about once a second as `gpu` events on the job's stream (model.js).
   addEventListener("digits:gpu", (event) => {
     for (const s of event.detail.devices || []) {
-      cards.get(keyOf(s))?.replaceChildren(sampleBlock(s));
+      cards.get(keyOf(s))?.replaceChildren(sampleBlock(s, known.get(keyOf(s))?.kind));
       chartFor(s).add(s);
     }
     showState();

@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
-from litestar.utils.scope.state import ScopeState
 from nats.js.errors import ObjectNotFoundError
 
-from digits_gateway import ui
+from digits_gateway.error_pages import MISSING_JOB, error_page, wants_page
 from digits_gateway.forms import FormErrors
-from digits_gateway.params import username, wants_json
+from digits_gateway.params import wants_json
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +55,7 @@ class JobNotFound(GatewayError):
 
     code = 404
 
-    def __init__(self, message: str = "Job not found"):
+    def __init__(self, message: str = MISSING_JOB):
         super().__init__(message)
 
 
@@ -166,48 +164,6 @@ def errors_response(
     if request is not None and wants_page(request):
         return error_page(request, 400, "", errors)
     return Response({"errors": errors}, status_code=400, media_type=MediaType.JSON)
-
-
-def wants_page(request: Request[Any, Any, Any]) -> bool:
-    """A browser asking for a page (Accept names text/html, no `.json` or /api route) from an
-    app that renders templates: DIGITS's scripts and the API keep their JSON and text bodies."""
-    if wants_json(request) or request.app.template_engine is None:
-        return False
-    return "text/html" in request.headers.get("accept", "").lower()
-
-
-def _request_job_id(request: Request[Any, Any, Any]) -> str:
-    """The model a form was about (`job_id` of the query or of the form already read), or ''."""
-    value = request.query_params.get("job_id")
-    if value is None:
-        form = ScopeState.from_scope(request.scope).form
-        value = form.get("job_id") if isinstance(form, dict) else None
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return value.strip() if isinstance(value, str) else ""
-
-
-def error_page(
-    request: Request[Any, Any, Any],
-    code: int,
-    message: str,
-    errors: dict[str, list[str]] | None,
-) -> Response[Any]:
-    """The error in the site frame: a form's errors lead back to the model it named, a job
-    that is not there (or any other refusal) back to the job list."""
-    job_id = _request_job_id(request)
-    if job_id and code != 404:
-        back = (f"/models/{quote(job_id, safe='')}", "Back to the model")
-    else:
-        back = ("/", "Back to the job list")
-    if errors:
-        title = "The form has errors"
-    elif code == 404:
-        title = message.rstrip(".") if message.startswith("Job not found") else "Not found"
-    else:
-        title = {403: "Not allowed", 409: "Conflict", 413: "Too large"}.get(code, "Request refused")
-    page = ui.pages().error_page(code, title, message, errors, back, username(request))
-    return page  # type: ignore[no-any-return]
 
 
 def rejected_errors(exc: CommandRejected) -> dict[str, list[str]]:

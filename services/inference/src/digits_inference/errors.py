@@ -77,10 +77,16 @@ class SnapshotUnusable(InferenceError):
 
 
 class NotAnImage(InferenceError):
-    """The uploaded bytes are not an image we can decode."""
+    """The uploaded bytes are not an image we can decode, said in a user's words (no library
+    names): a file of no image format at all, or a damaged image with the decoder's reason."""
 
-    def __init__(self, why: str):
-        super().__init__(f"Not an image: {why}", field="image_file")
+    def __init__(self, why: str, known_format: bool = False):
+        message = (
+            f"The image is damaged or incomplete ({why})"
+            if known_format
+            else "The file is not an image (PNG, JPEG, …)"
+        )
+        super().__init__(message, field="image_file")
 
 
 class BadImageInput(InferenceError):

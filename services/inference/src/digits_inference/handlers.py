@@ -17,6 +17,7 @@ import structlog
 from mxnet.base import MXNetError
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
+from PIL import UnidentifiedImageError
 
 from digits_imaging import MAX_PIXELS, ImageLoadError, ImageTooLarge
 from digits_inference import access, deploy, errors
@@ -98,7 +99,9 @@ async def classify_one(deps: Deps, cmd: ClassifyOne) -> Classified:
     except ImageTooLarge as e:
         raise errors.BadImageInput(f"{e} (DIGITS_INFERENCE_MAX_PIXELS)") from e
     except ImageLoadError as e:
-        raise errors.NotAnImage(str(e)) from e
+        # Pillow tells a file of no image format from a damaged image of a known one.
+        unknown = isinstance(e.__cause__, UnidentifiedImageError)
+        raise errors.NotAnImage(str(e), known_format=not unknown) from e
     probs = await _forward(deps, plan, batch)
     deps.metrics.inc("classifications")
     predictions = top_k(probs[0], plan.labels, cmd.top_k)

@@ -35,6 +35,8 @@ EXPORT_TIMEOUT = 120.0  # ONNX conversion and compression of a large net take se
 TRUE = ("1", "true", "on", "yes")
 RUNS = "/models/images/classification/classify_many"
 RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-z]{4}")
+# Classify Many / Top N without a list, in the words of the model page's form labels.
+NO_LIST = "Choose an image list (a text file, one 'path [label]' a line) or an archive of images"
 
 
 @route("/models/{job_id:str}/{action:str}", http_method=["GET", "POST"], status_code=200)
@@ -132,8 +134,7 @@ async def classify_many(request: Request[Any, Any, Any], gw: Gateway) -> Respons
     text = b""
     if archive is None:
         if upload is None:
-            message = "Upload a list of images (one 'path [label]' a line) or an image_archive"
-            raise FormErrors({"image_list": [message]})
+            raise FormErrors({"image_list": [NO_LIST]})
         text = await upload.read()
         if not text.strip():
             raise FormErrors({"image_list": ["The image list is empty"]})

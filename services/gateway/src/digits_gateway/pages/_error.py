@@ -8,16 +8,17 @@ from litestar.response import Template
 
 from digits_gateway.pages._frame import _page
 
-# The names the forms show for the fields an error may name (the rest: the name, humanised).
+# The labels the model page's forms show for the fields an error may name (the rest: the
+# name, humanised), so the summary names what the user sees.
 FIELD_LABELS = {
     "job_id": "Model",
-    "image_file": "Image file",
+    "image_file": "Image",
     "image_path": "Image path",
     "image_list": "Image list",
-    "image_archive": "Image archive",
+    "image_archive": "Archive of images",
     "image_folder": "Image folder",
     "snapshot_epoch": "Snapshot",
-    "num_test_images": "Number of test images",
+    "num_test_images": "Number of images to test",
     "top_n": "Images per category",
     "body": "Request",
     "form": "Form",
@@ -35,9 +36,11 @@ def error_page(
     errors: dict[str, list[str]] | None,
     back: tuple[str, str],
     user: str | None,
+    files: bool = False,
 ) -> Template:
     """`title` as the heading, the message or the field errors (each naming its field), and one
-    way on (`back`: href and text)."""
+    way on (`back`: href and text); `files`: the form carried chosen files, which a browser
+    never puts back, so the page says to choose them again."""
     rows: list[dict[str, Any]] = [
         {"field": field_label(name), "name": name, "message": str(text)}
         for name, texts in (errors or {}).items()
@@ -54,4 +57,5 @@ def error_page(
         rows=rows,
         back_href=back[0],
         back_text=back[1],
+        files=files,
     )

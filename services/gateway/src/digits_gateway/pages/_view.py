@@ -301,5 +301,5 @@ def predictions_view(predictions: Any) -> list[dict[str, Any]]:
             pct = max(0.0, min(100.0, float(pred[1])))
         except (TypeError, ValueError):
             continue
-        rows.append({"label": str(pred[0]), "pct": pct, "text": f"{pct:.2f}%"})
+        rows.append({"label": str(pred[0]), "pct": pct, "text": f"{pct:.2f} %"})  # as every page
     return rows
