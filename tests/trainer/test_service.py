@@ -174,7 +174,8 @@ async def wait_for(js, model_id: str, done: Callable[[list], bool], timeout: flo
         events, _ = await store.load(subjects.model_events(model_id))
         if done(events):
             return events
-        assert time.monotonic() < deadline, [type(e).__name__ for e in events]
+        # the last event names why, e.g. a TrainingFailed's error
+        assert time.monotonic() < deadline, ([type(e).__name__ for e in events], events[-1:])
         await asyncio.sleep(0.1)
 
 
