@@ -83,7 +83,7 @@ def test_predictions_view_clamps_and_skips_junk() -> None:
         [["a", 120], ["b", "x"], ["c"], ["d", 1.234], ["e", -3], ["f", 1], ["g", 1], ["h", 1]]
     )
     assert [(r["label"], r["pct"]) for r in rows] == [("a", 100.0), ("d", 1.234), ("e", 0.0)]
-    assert rows[1]["text"] == "1.23 %"  # the result pages' one format: a space before %
+    assert rows[1]["text"] == "1.23%"  # DIGITS's format: its scripts split items on whitespace
 
 
 def test_safe_next_only_allows_local_paths() -> None:
@@ -185,4 +185,4 @@ def test_classify_page_only_shows_image_data_urls(client: TestClient) -> None:
     assert template.context["image"] == ""
     page = client.get("/test/classify").text
     assert 'src="data:image/png;base64,' in page
-    assert "97.12 %" in page
+    assert "97.12%" in page

@@ -301,5 +301,6 @@ def predictions_view(predictions: Any) -> list[dict[str, Any]]:
             pct = max(0.0, min(100.0, float(pred[1])))
         except (TypeError, ValueError):
             continue
-        rows.append({"label": str(pred[0]), "pct": pct, "text": f"{pct:.2f} %"})  # as every page
+        # DIGITS's "97.12%", no space: its scripts split each item on whitespace, [1] the label.
+        rows.append({"label": str(pred[0]), "pct": pct, "text": f"{pct:.2f}%"})
     return rows
