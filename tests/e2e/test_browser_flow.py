@@ -77,8 +77,9 @@ def test_user_builds_a_dataset_trains_lenet_and_classifies_an_image_in_the_brows
     _live_page_kept(page, loaded_at)
     # The details are redrawn from the server when the status changes.
     details = page.locator("#job-details")
-    expect(page.locator(".class-list li")).to_have_count(3)
-    expect(page.locator(".class-list .class-name")).to_have_text(["bright", "dark", "mid"])
+    expect(page.locator(".class-table tbody tr")).to_have_count(3)
+    expect(page.locator(".class-table .class-name")).to_have_text(["bright", "dark", "mid"])
+    expect(page.locator(".class-table thead")).to_contain_text("Validation images")
     expect(details).to_contain_text("28×28")
     expect(details).to_contain_text("1 channel")
     expect(page.get_by_role("img", name="Mean image of the training set")).to_be_visible()
