@@ -117,22 +117,10 @@ def cluster_history(minutes: int = 60) -> dict[str, Any]:
 _listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]] = []
 
 
-async def _live_stream() -> AsyncIterator[ServerSentEventMessage]:
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-    _listeners.append(queue)
-    try:
-        history = {"status": "Running", "progress": 0.3, "eta_seconds": 300, "epoch": 1.5}
-        yield fake_site._msg("history", {**history, "metrics": [], "snapshots": []}, 1)
-        n = 1
-        while True:
-            try:
-                kind, payload = await asyncio.wait_for(queue.get(), STREAM_IDLE_S)
-            except TimeoutError:
-                return
-            n += 1
-            yield fake_site._msg(kind, payload, n)
-    finally:
-        _listeners.remove(queue)
+def _live_stream() -> AsyncIterator[ServerSentEventMessage]:
+    history = {"status": "Running", "progress": 0.3, "eta_seconds": 300, "epoch": 1.5}
+    first = ("history", {**history, "metrics": [], "snapshots": []})
+    return fake_site.pushed_stream(first, _listeners, STREAM_IDLE_S)
 
 
 @get(f"/jobs/{HW_LIVE}/events", sync_to_thread=False)

@@ -107,21 +107,9 @@ def many_events() -> ServerSentEvent:
 _listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]] = []
 
 
-async def _fresh_stream() -> AsyncIterator[ServerSentEventMessage]:
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-    _listeners.append(queue)
-    try:
-        yield fake_site._msg("history", _history(FRESH, 0.5, []), 1)
-        n = 1
-        while True:
-            try:
-                kind, payload = await asyncio.wait_for(queue.get(), STREAM_IDLE_S)
-            except TimeoutError:
-                return
-            n += 1
-            yield fake_site._msg(kind, payload, n)
-    finally:
-        _listeners.remove(queue)
+def _fresh_stream() -> AsyncIterator[ServerSentEventMessage]:
+    first = ("history", _history(FRESH, 0.5, []))
+    return fake_site.pushed_stream(first, _listeners, STREAM_IDLE_S)
 
 
 @get(f"/jobs/{FRESH}/events", sync_to_thread=False)

@@ -215,6 +215,29 @@ def _msg(kind: str, payload: dict[str, Any], n: int) -> ServerSentEventMessage:
     return ServerSentEventMessage(event=kind, data=json.dumps(payload), id=str(n), retry=600_000)
 
 
+async def pushed_stream(
+    first: tuple[str, dict[str, Any]],
+    listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]],
+    idle_s: float,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """A live stream a test drives: `first`, then what is put on its queue (registered in
+    `listeners` while open), ending after `idle_s` without an event."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    listeners.append(queue)
+    try:
+        yield _msg(*first, 1)
+        n = 1
+        while True:
+            try:
+                kind, payload = await asyncio.wait_for(queue.get(), idle_s)
+            except TimeoutError:
+                return
+            n += 1
+            yield _msg(kind, payload, n)
+    finally:
+        listeners.remove(queue)
+
+
 async def _events(steps: list[tuple[str, dict[str, Any]]]) -> AsyncIterator[ServerSentEventMessage]:
     for n, (kind, payload) in enumerate(steps, start=1):
         if n > 1:
